@@ -1,0 +1,18 @@
+"""The ``sensorfleet`` console script.
+
+Each subcommand lives beside the code it drives and is registered here, so this module stays a
+table of contents.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="sensorfleet",
+    help="Camera-module characterization pipeline: synthetic fleet, ingest, EMVA 1288 metrics.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Registration of subcommands (one line each; keep alphabetical).

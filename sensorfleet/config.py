@@ -1,0 +1,77 @@
+"""Storage roots: the one place where the process environment is read.
+
+The CLI and the Dagster resources both resolve their roots through :func:`resolve_paths`, so a
+run started from either sees the same folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT_ENV = "SENSORFLEET_ROOT"
+LANDING_ENV = "SENSORFLEET_LANDING"
+DEFAULT_ROOT = Path("data")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Folders of one sensorfleet deployment.
+
+    ``root`` holds everything the pipeline writes; ``landing`` holds the raw input (never
+    modified). Both are absolute.
+    """
+
+    root: Path
+    landing: Path
+
+    @property
+    def captures(self) -> Path:
+        """Zarr groups of ingested frame stacks: ``captures/<day>/<session_id>.zarr``."""
+        return self.root / "captures"
+
+    @property
+    def maps(self) -> Path:
+        """Zarr groups of per-pixel maps: ``maps/<day>/<session_id>.zarr``."""
+        return self.root / "maps"
+
+    @property
+    def tables(self) -> Path:
+        """Parquet tables, one folder per table, hive-partitioned by ``capture_date``."""
+        return self.root / "tables"
+
+    @property
+    def state(self) -> Path:
+        """Bookkeeping that is not a product (landing scan cache, locks)."""
+        return self.root / "state"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster_home"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def truth(self) -> Path:
+        """Ground truth of a synthetic fleet (never read by the pipeline)."""
+        return self.landing.parent / "truth"
+
+
+def resolve_paths(root: str | Path | None = None, landing: str | Path | None = None) -> Paths:
+    """Resolve the data root and landing root.
+
+    Precedence: explicit argument, then ``SENSORFLEET_ROOT`` / ``SENSORFLEET_LANDING``, then
+    the defaults ``./data`` and ``<root>/landing``.
+    """
+    root_path = Path(root) if root is not None else Path(os.environ.get(ROOT_ENV, DEFAULT_ROOT))
+    root_path = root_path.expanduser().resolve()
+    if landing is not None:
+        landing_path = Path(landing)
+    elif os.environ.get(LANDING_ENV):
+        landing_path = Path(os.environ[LANDING_ENV])
+    else:
+        landing_path = root_path / "landing"
+    return Paths(root=root_path, landing=landing_path.expanduser().resolve())

@@ -1,0 +1,136 @@
+"""The landing contract: ``<landing>/<session_id>/manifest.json`` (schema_version 1).
+
+A pydantic model validates the manifest at the edge; everything past it works with typed,
+frozen objects. See docs/landing-format.md for the full contract.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PixelFormat = Literal["raw8", "raw10_mipi", "raw12_mipi", "raw14_mipi", "raw16_le", "npy", "tiff"]
+CfaPattern = Literal["RGGB", "BGGR", "GRBG", "GBRG", "mono"]
+FrameKind = Literal["dark", "flat"]
+
+PIXEL_FORMATS: tuple[str, ...] = PixelFormat.__args__  # type: ignore[attr-defined]
+CFA_PATTERNS: tuple[str, ...] = CfaPattern.__args__  # type: ignore[attr-defined]
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+MANIFEST_NAME = "manifest.json"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read or does not follow the schema; names the file."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SensorInfo(_Strict):
+    """The sensor die and its readout geometry."""
+
+    lot_id: str = Field(min_length=1)
+    wafer_id: str = Field(min_length=1)
+    die_x: int
+    die_y: int
+    width: int = Field(gt=0, le=65536, description="active pixels per row")
+    height: int = Field(gt=0, le=65536, description="active rows")
+    bit_depth: int = Field(ge=8, le=16, description="ADC bits; pixel values are in [0, 2**bit_depth)")
+    cfa_pattern: CfaPattern
+    pixel_pitch_um: float = Field(gt=0, description="pixel pitch in micrometres")
+
+
+class FrameEntry(_Strict):
+    """One frame file and the operating point it was taken at."""
+
+    file: str = Field(min_length=1, description="path relative to the session folder")
+    kind: FrameKind
+    exposure_s: float = Field(ge=0, description="exposure time in seconds")
+    photons_per_pixel: float = Field(
+        ge=0, description="mean photons reaching one pixel during the exposure (EMVA mu_p)"
+    )
+    wavelength_nm: float | None = Field(default=None, gt=0)
+    analog_gain: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _dark_has_no_light(self) -> FrameEntry:
+        if self.kind == "dark" and self.photons_per_pixel != 0:
+            raise ValueError(f"dark frame {self.file!r} has photons_per_pixel={self.photons_per_pixel}, expected 0")
+        return self
+
+    @property
+    def operating_point(self) -> tuple[str, float, float]:
+        """(kind, exposure_s, photons_per_pixel): frames sharing it form one operating point."""
+        return (self.kind, self.exposure_s, self.photons_per_pixel)
+
+
+class Manifest(_Strict):
+    """A capture session as the test station describes it."""
+
+    schema_version: Literal[1]
+    session_id: str = Field(pattern=SESSION_ID_PATTERN)
+    module_id: str = Field(min_length=1)
+    station_id: str = Field(min_length=1)
+    captured_at: AwareDatetime
+    temperature_c: float = Field(ge=-60, le=150, description="die temperature in degrees Celsius")
+    sensor: SensorInfo
+    pixel_format: PixelFormat
+    frames: list[FrameEntry] = Field(min_length=1)
+
+    @property
+    def capture_date(self) -> str:
+        """UTC calendar day of ``captured_at`` (``YYYY-MM-DD``): the partition key."""
+        return capture_date(self.captured_at)
+
+    def operating_points(self) -> dict[tuple[str, float, float], list[int]]:
+        """Frame indices grouped by operating point, in manifest order."""
+        points: dict[tuple[str, float, float], list[int]] = {}
+        for index, frame in enumerate(self.frames):
+            points.setdefault(frame.operating_point, []).append(index)
+        return points
+
+    def iter_frames(self) -> Iterator[tuple[int, FrameEntry]]:
+        yield from enumerate(self.frames)
+
+
+def capture_date(captured_at: datetime) -> str:
+    """The partition day of a capture: its UTC calendar date as ``YYYY-MM-DD``."""
+    return captured_at.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def parse_manifest(data: bytes | str, path: Path | str = MANIFEST_NAME) -> Manifest:
+    """Validate manifest JSON; raise :class:`ManifestError` naming ``path`` and each bad field."""
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(path, f"not valid JSON ({exc})") from None
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ManifestError(path, f"does not follow the manifest schema: {problems}") from None
+
+
+def load_manifest(session_dir: Path) -> Manifest:
+    """Read and validate ``session_dir/manifest.json``."""
+    path = Path(session_dir) / MANIFEST_NAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(path, "manifest.json is missing") from None
+    except OSError as exc:
+        raise ManifestError(path, f"cannot be read ({exc.strerror})") from None
+    return parse_manifest(data, path)
