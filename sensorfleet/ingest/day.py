@@ -1,0 +1,259 @@
+"""Ingest every landing session of one capture day, in parallel processes, and rebuild the day's
+partitions of the ``sessions``, ``captures`` and ``rejections`` tables.
+
+The zarr groups are the source of truth: the ``sessions`` and ``captures`` partitions are rebuilt
+from the complete groups of the day (so unchanged sessions keep their rows), the ``rejections``
+partition from this run's rejections (a fixed session drops out of it on the next run).
+Schemas and units: docs/tables.md.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from sensorfleet.config import Paths
+from sensorfleet.ingest import store
+from sensorfleet.ingest.scan import sessions_for_day
+from sensorfleet.ingest.session import IngestResult, ingest_session
+from sensorfleet.ingest.validate import Rejection
+from sensorfleet.manifest import ManifestError, load_manifest
+from sensorfleet.tables import write_partition
+
+UTC_US = pl.Datetime("us", "UTC")
+
+SESSIONS_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String(), "module_id": pl.String(), "station_id": pl.String(),
+    "captured_at": UTC_US, "temperature_c": pl.Float64(), "schema_version": pl.Int64(),
+    "pixel_format": pl.String(), "lot_id": pl.String(), "wafer_id": pl.String(),
+    "die_x": pl.Int64(), "die_y": pl.Int64(), "width": pl.Int64(), "height": pl.Int64(),
+    "bit_depth": pl.Int64(), "cfa_pattern": pl.String(), "pixel_pitch_um": pl.Float64(),
+    "n_frames": pl.Int64(), "n_operating_points": pl.Int64(),
+    "status": pl.String(), "last_run": pl.String(), "n_rejections": pl.Int64(),
+    "zarr_path": pl.String(), "content_sha256": pl.String(), "manifest_sha256": pl.String(),
+    "bytes_in": pl.Int64(), "bytes_stored": pl.Int64(), "source_dir": pl.String(),
+    "ingested_at": UTC_US, "n_rewrites": pl.Int64(), "sensorfleet_version": pl.String(),
+    "written_at": UTC_US,
+}
+CAPTURES_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String(), "module_id": pl.String(), "frame_index": pl.Int64(), "file": pl.String(),
+    "kind": pl.String(), "exposure_s": pl.Float64(), "photons_per_pixel": pl.Float64(),
+    "wavelength_nm": pl.Float64(), "analog_gain": pl.Float64(), "op_index": pl.Int64(),
+    "mean_dn": pl.Float64(), "std_dn": pl.Float64(), "min_dn": pl.Int64(), "max_dn": pl.Int64(),
+    "saturated_fraction": pl.Float64(), "sha256": pl.String(), "size_bytes": pl.Int64(),
+    "captured_at": UTC_US, "written_at": UTC_US,
+}
+REJECTIONS_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String(), "session_dir": pl.String(), "file": pl.String(), "reason": pl.String(),
+    "rejected_at": UTC_US, "captured_at": UTC_US, "written_at": UTC_US,
+}
+
+
+class IngestError(RuntimeError):
+    """Sessions that failed for a reason other than bad input (disk full, a crashed worker)."""
+
+
+@dataclass(frozen=True)
+class DayIngestReport:
+    """Outcome of :func:`ingest_day`. Totals cover the sessions of this run that are stored
+    (ingested, rewritten or unchanged); bytes are raw input and zarr on disk."""
+
+    day: str
+    results: tuple[IngestResult, ...]
+
+    def _count(self, *statuses: str) -> int:
+        return sum(r.status in statuses for r in self.results)
+
+    @property
+    def n_ingested(self) -> int:
+        """Sessions written by this run (new or rewritten)."""
+        return self._count("ingested", "rewritten")
+
+    @property
+    def n_rewritten(self) -> int:
+        return self._count("rewritten")
+
+    @property
+    def n_unchanged(self) -> int:
+        return self._count("unchanged")
+
+    @property
+    def n_rejected(self) -> int:
+        return self._count("rejected")
+
+    def _stored(self) -> list[IngestResult]:
+        return [r for r in self.results if r.status != "rejected"]
+
+    @property
+    def n_frames(self) -> int:
+        return sum(r.n_frames for r in self._stored())
+
+    @property
+    def bytes_in(self) -> int:
+        return sum(r.bytes_in for r in self._stored())
+
+    @property
+    def bytes_stored(self) -> int:
+        return sum(r.bytes_stored for r in self._stored())
+
+    @property
+    def compression_ratio(self) -> float:
+        """Raw input bytes / stored bytes (nan when nothing is stored)."""
+        return self.bytes_in / self.bytes_stored if self.bytes_stored else float("nan")
+
+    @property
+    def rejections(self) -> tuple[Rejection, ...]:
+        return tuple(rej for r in self.results for rej in r.rejections)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value).astimezone(UTC) if value else None
+
+
+def _manifest_columns(m: dict[str, Any]) -> dict[str, Any]:
+    sensor = m["sensor"]
+    return {
+        "session_id": m["session_id"], "module_id": m["module_id"], "station_id": m["station_id"],
+        "captured_at": _ts(m["captured_at"]), "temperature_c": m["temperature_c"],
+        "schema_version": m["schema_version"], "pixel_format": m["pixel_format"],
+        **{k: sensor[k] for k in ("lot_id", "wafer_id", "die_x", "die_y", "width", "height",
+                                  "bit_depth", "cfa_pattern", "pixel_pitch_um")},
+        "n_operating_points": len({(f["kind"], f["exposure_s"], f["photons_per_pixel"]) for f in m["frames"]}),
+    }
+
+
+def session_rows(groups: Iterable[Path], results: Iterable[IngestResult], day: str,
+                 written_at: datetime) -> pl.DataFrame:
+    """``sessions`` rows: one per complete group of the day, plus one per session rejected by
+    this run that has no group and a readable manifest."""
+    by_id: dict[str | None, IngestResult] = {r.session_id: r for r in results if r.session_id is not None}
+    rows = []
+    stored = set()
+    for g in groups:
+        a = store.read_group_attrs(g) or {}
+        sid = a.get("session_id")
+        stored.add(sid)
+        run = by_id.get(sid)
+        rows.append({
+            **_manifest_columns(a["manifest"]),
+            "n_frames": a.get("n_frames"), "status": "ingested",
+            "last_run": run.status if run else None, "n_rejections": len(run.rejections) if run else 0,
+            "zarr_path": str(g), "content_sha256": a.get("content_sha256"),
+            "manifest_sha256": a.get("manifest_sha256"), "bytes_in": a.get("bytes_in"),
+            "bytes_stored": a.get("bytes_stored"), "source_dir": a.get("source_dir"),
+            "ingested_at": _ts(a.get("ingested_at")), "n_rewrites": len(a.get("history") or []),
+            "sensorfleet_version": a.get("sensorfleet_version"), "written_at": written_at,
+        })
+    for r in by_id.values():
+        if r.status != "rejected" or r.session_id in stored or r.capture_date != day:
+            continue
+        try:
+            m = load_manifest(r.session_dir).model_dump(mode="json")
+        except ManifestError:
+            continue
+        rows.append({
+            **_manifest_columns(m), "n_frames": len(m["frames"]), "status": "rejected",
+            "last_run": "rejected", "n_rejections": len(r.rejections), "source_dir": str(r.session_dir),
+            "written_at": written_at,
+        })
+    return pl.DataFrame(rows, schema=SESSIONS_SCHEMA)
+
+
+def capture_rows(groups: Iterable[Path], written_at: datetime) -> pl.DataFrame:
+    """``captures`` rows: one per frame of every complete group, from the group attributes."""
+    cols = [c for c in CAPTURES_SCHEMA if c not in ("session_id", "module_id", "frame_index", "captured_at", "written_at")]
+    rows = []
+    for g in groups:
+        a = store.read_group_attrs(g) or {}
+        m = a["manifest"]
+        captured_at = _ts(m["captured_at"])
+        for f in a.get("frames") or []:
+            rows.append({
+                "session_id": a["session_id"], "module_id": m["module_id"], "frame_index": f["index"],
+                **{c: f.get(c) for c in cols}, "captured_at": captured_at, "written_at": written_at,
+            })
+    return pl.DataFrame(rows, schema=CAPTURES_SCHEMA)
+
+
+def rejection_rows(results: Iterable[IngestResult], day: str, written_at: datetime) -> pl.DataFrame:
+    """``rejections`` rows of this run's results that belong to ``day``."""
+    rows = []
+    for r in results:
+        if r.capture_date != day:
+            continue
+        captured_at = None
+        if r.session_id is not None:
+            try:
+                captured_at = load_manifest(r.session_dir).captured_at.astimezone(UTC)
+            except ManifestError:
+                pass
+        for rej in r.rejections:
+            rows.append({
+                "session_id": rej.session_id, "session_dir": rej.session_dir, "file": rej.file,
+                "reason": rej.reason, "rejected_at": rej.rejected_at.astimezone(UTC),
+                "captured_at": captured_at, "written_at": written_at,
+            })
+    return pl.DataFrame(rows, schema=REJECTIONS_SCHEMA)
+
+
+def write_day_tables(paths: Paths, day: str, results: Iterable[IngestResult]) -> dict[str, Path]:
+    """Rebuild the ``day`` partitions of ``sessions``, ``captures`` and ``rejections``."""
+    results = list(results)
+    groups = store.list_ingested(paths, day)
+    now = datetime.now(UTC)
+    return {
+        "sessions": write_partition(paths.tables, "sessions", day, session_rows(groups, results, day, now)),
+        "captures": write_partition(paths.tables, "captures", day, capture_rows(groups, now)),
+        "rejections": write_partition(paths.tables, "rejections", day, rejection_rows(results, day, now)),
+    }
+
+
+def ingest_day(paths: Paths, day: str, *, workers: int = 2,
+               progress: Callable[[IngestResult], None] | None = None) -> DayIngestReport:
+    """Ingest every landing session of ``day`` (``YYYY-MM-DD``) and rebuild the day's tables.
+
+    Sessions run independently in a ``spawn`` process pool of ``workers`` processes
+    (``workers=1``: in this process). ``progress`` is called in this process once per finished
+    session. Bad input gives rejections; any other failure of a session is raised as
+    :class:`IngestError` after the tables of the sessions that succeeded are written.
+    """
+    sessions = sessions_for_day(paths.landing, day, cache_dir=paths.state)
+    store.clean_stale_temp(paths, day)
+    results: list[IngestResult] = []
+    failures: list[str] = []
+
+    def done(r: IngestResult) -> None:
+        results.append(r)
+        if progress is not None:
+            progress(r)
+
+    if workers <= 1 or len(sessions) <= 1:
+        for s in sessions:
+            try:
+                done(ingest_session(s.session_dir, paths))
+            except Exception as exc:
+                failures.append(f"{s.session_dir}: {type(exc).__name__}: {exc}")
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(sessions)), mp_context=ctx) as pool:
+            futures: dict[Future[IngestResult], Path] = {
+                pool.submit(ingest_session, s.session_dir, paths): s.session_dir for s in sessions
+            }
+            for fut in as_completed(futures):
+                try:
+                    done(fut.result())
+                except Exception as exc:
+                    failures.append(f"{futures[fut]}: {type(exc).__name__}: {exc}")
+    results.sort(key=lambda r: str(r.session_dir))
+    write_day_tables(paths, day, results)
+    if failures:
+        raise IngestError(f"day {day}: {len(failures)} session(s) failed (not bad input):\n" + "\n".join(failures))
+    return DayIngestReport(day, tuple(results))
+

@@ -1,0 +1,122 @@
+"""Cheap scan of the landing root: which sessions exist and which capture day each belongs to.
+
+A scan stats every ``<landing>/<folder>/manifest.json`` and parses only the manifests it has not
+seen with the same (path, mtime_ns, size); the parsed summary is cached in ``cache_dir`` so that
+rescanning 100,000 sessions costs one ``stat`` each. The scan never writes under the landing root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sensorfleet.manifest import MANIFEST_NAME, ManifestError, parse_manifest
+
+FINAL_TEST_DIR = "final_test"
+CACHE_NAME = "landing-scan-v1.json"
+
+
+@dataclass(frozen=True)
+class LandingSession:
+    """One folder under the landing root, as seen by a cheap scan.
+
+    ``capture_date`` is the UTC day (``YYYY-MM-DD``) of the manifest's ``captured_at``; for a
+    manifest that cannot be parsed it is the UTC day of the manifest's modification time (of the
+    folder's when the manifest is missing), so the rejection still lands in a partition.
+    """
+
+    session_dir: Path
+    session_id: str | None
+    capture_date: str
+    manifest_sha256: str | None
+    error: str | None
+
+
+def mtime_day(path: Path) -> str:
+    """UTC calendar day of ``path``'s modification time."""
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).strftime("%Y-%m-%d")
+
+
+def summarize_manifest(session_dir: Path, data: bytes) -> LandingSession:
+    """Build the scan record of a session from its manifest bytes (parsed, not cached)."""
+    sha = hashlib.sha256(data).hexdigest()
+    manifest_path = session_dir / MANIFEST_NAME
+    try:
+        manifest = parse_manifest(data, manifest_path)
+    except ManifestError as exc:
+        return LandingSession(session_dir, None, mtime_day(manifest_path), sha, exc.reason)
+    return LandingSession(session_dir, manifest.session_id, manifest.capture_date, sha, None)
+
+
+def _scan_one(session_dir: Path, cache: dict[str, list[object]], seen: dict[str, list[object]]) -> LandingSession:
+    manifest_path = session_dir / MANIFEST_NAME
+    try:
+        st = manifest_path.stat()
+    except FileNotFoundError:
+        return LandingSession(session_dir, None, mtime_day(session_dir), None, f"{MANIFEST_NAME} is missing")
+    except OSError as exc:
+        return LandingSession(session_dir, None, mtime_day(session_dir), None, f"{MANIFEST_NAME} cannot be read ({exc.strerror})")
+    key = str(manifest_path)
+    entry = cache.get(key)
+    if entry is not None and entry[0] == st.st_mtime_ns and entry[1] == st.st_size:
+        _, _, sid, day, sha, err = entry
+        seen[key] = entry
+        return LandingSession(session_dir, sid, day, sha, err)  # type: ignore[arg-type]
+    try:
+        data = manifest_path.read_bytes()
+    except OSError as exc:
+        return LandingSession(session_dir, None, mtime_day(session_dir), None, f"{MANIFEST_NAME} cannot be read ({exc.strerror})")
+    rec = summarize_manifest(session_dir, data)
+    if len(data) == st.st_size:  # not rewritten while we read it
+        seen[key] = [st.st_mtime_ns, st.st_size, rec.session_id, rec.capture_date, rec.manifest_sha256, rec.error]
+    return rec
+
+
+def _load_cache(path: Path) -> dict[str, list[object]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_cache(path: Path, cache: dict[str, list[object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(json.dumps(cache, separators=(",", ":")))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def scan_landing(landing: Path, cache_dir: Path | None = None) -> list[LandingSession]:
+    """Every session folder under ``landing`` (sorted by folder name), skipping ``final_test``
+    and hidden folders. With ``cache_dir``, parsed manifests are cached there keyed by
+    (path, mtime_ns, size); the cache is rewritten atomically and only when it changed."""
+    landing = Path(landing)
+    if not landing.is_dir():
+        return []
+    cache_path = Path(cache_dir) / CACHE_NAME if cache_dir is not None else None
+    cache = _load_cache(cache_path) if cache_path is not None else {}
+    seen: dict[str, list[object]] = {}
+    out = []
+    with os.scandir(landing) as it:
+        entries = sorted((e for e in it if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
+    for entry in entries:
+        if entry.name == FINAL_TEST_DIR or entry.name.startswith("."):
+            continue
+        out.append(_scan_one(Path(entry.path), cache, seen))
+    if cache_path is not None and seen != cache:
+        _save_cache(cache_path, seen)
+    return out
+
+
+def sessions_for_day(landing: Path, day: str, cache_dir: Path | None = None) -> list[LandingSession]:
+    """The landing sessions whose capture day is ``day`` (``YYYY-MM-DD``)."""
+    return [s for s in scan_landing(landing, cache_dir) if s.capture_date == day]

@@ -1,0 +1,255 @@
+"""Ingest one landing session into its zarr group: validate, stream frame by frame, publish.
+
+Decisions (see docs/storage.md):
+- ``session_id`` must equal the folder name, so two folders of one landing root cannot claim the
+  same id; the id-reuse check below still guards other landing roots and moved folders.
+- Same folder, changed content -> "rewritten" (the old content hash goes into ``history``).
+- Same id from another folder: equal content -> "unchanged" (a copy, nothing to do); different
+  content -> rejected, the ingested group is kept.
+- A rejected session never removes an already ingested group of the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+import sensorfleet
+from sensorfleet.config import Paths
+from sensorfleet.ingest import store
+from sensorfleet.ingest.framestats import frame_stats
+from sensorfleet.ingest.scan import mtime_day
+from sensorfleet.ingest.validate import FramePlan, Problem, Rejection, check_session
+from sensorfleet.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
+from sensorfleet.rawio import FrameFormatError, decode_frame
+
+IngestStatus = Literal["ingested", "rewritten", "unchanged", "rejected"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What :func:`ingest_session` did with one landing folder.
+
+    ``bytes_in`` is the raw input (sum of frame file sizes), ``bytes_stored`` the group on disk;
+    for "unchanged" both come from the existing group. ``seconds`` is wall time.
+    """
+
+    session_id: str | None
+    session_dir: Path
+    capture_date: str
+    status: IngestStatus
+    rejections: tuple[Rejection, ...]
+    n_frames: int
+    bytes_in: int
+    bytes_stored: int
+    zarr_path: Path | None
+    content_sha256: str | None
+    seconds: float
+
+
+def content_sha256(manifest_bytes: bytes, frame_digests: list[bytes]) -> str:
+    """Content hash of a session: sha256 over the manifest bytes followed by each frame file's
+    32-byte sha256 digest in manifest order (a hash of every byte, without a second pass)."""
+    h = hashlib.sha256(manifest_bytes)
+    for digest in frame_digests:
+        h.update(digest)
+    return h.hexdigest()
+
+
+def _hash_files(manifest_bytes: bytes, plans: list[FramePlan]) -> str:
+    digests = []
+    for plan in plans:
+        with open(plan.path, "rb") as f:
+            digests.append(hashlib.file_digest(f, "sha256").digest())
+    return content_sha256(manifest_bytes, digests)
+
+
+def _cheap_same(attrs: dict[str, Any], manifest_sha: str, plans: list[FramePlan]) -> bool:
+    """Same manifest bytes and every frame file with the recorded (size, mtime_ns)."""
+    if attrs.get("manifest_sha256") != manifest_sha:
+        return False
+    frames = attrs.get("frames") or []
+    if len(frames) != len(plans):
+        return False
+    return all(
+        rec.get("size_bytes") == p.size_bytes and rec.get("mtime_ns") == p.mtime_ns
+        for rec, p in zip(frames, plans, strict=True)
+    )
+
+
+class _Session:
+    """Working state of one ingest call."""
+
+    def __init__(self, session_dir: Path, paths: Paths, now: datetime) -> None:
+        self.session_dir = session_dir
+        self.paths = paths
+        self.now = now
+        self.t0 = time.perf_counter()
+
+    def result(self, sid: str | None, day: str, status: IngestStatus, *, problems: Sequence[Problem] = (),
+               attrs: dict[str, Any] | None = None, zarr_path: Path | None = None) -> IngestResult:
+        rejections = tuple(
+            Rejection(sid, str(self.session_dir), p.file, p.reason, self.now) for p in problems
+        )
+        a = attrs or {}
+        return IngestResult(
+            session_id=sid,
+            session_dir=self.session_dir,
+            capture_date=day,
+            status=status,
+            rejections=rejections,
+            n_frames=int(a.get("n_frames", 0)),
+            bytes_in=int(a.get("bytes_in", 0)),
+            bytes_stored=int(a.get("bytes_stored", 0)),
+            zarr_path=zarr_path,
+            content_sha256=a.get("content_sha256"),
+            seconds=time.perf_counter() - self.t0,
+        )
+
+
+def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | None = None) -> IngestResult:
+    """Validate one landing session and store it as ``captures/<day>/<session_id>.zarr``.
+
+    Never raises for bad input: every problem found becomes a :class:`Rejection` of the result
+    (status "rejected"). Unchanged content does no work; changed content of the same folder is
+    rewritten atomically and recorded in the group's ``history``. Input files are only read.
+    Memory: one frame at a time (raw bytes + one ``(H, W) uint16`` frame + its chunks).
+    """
+    session_dir = Path(session_dir).absolute()
+    now = ingested_at or datetime.now(UTC)
+    s = _Session(session_dir, paths, now)
+    manifest_path = session_dir / MANIFEST_NAME
+    try:
+        manifest_bytes = manifest_path.read_bytes()
+        manifest = parse_manifest(manifest_bytes, manifest_path)
+    except FileNotFoundError:
+        day = mtime_day(session_dir) if session_dir.exists() else now.strftime("%Y-%m-%d")
+        return s.result(None, day, "rejected", problems=[Problem(MANIFEST_NAME, "manifest.json is missing; expected one in the session folder")])
+    except OSError as exc:
+        return s.result(None, mtime_day(session_dir), "rejected", problems=[Problem(MANIFEST_NAME, f"cannot be read ({exc.strerror})")])
+    except ManifestError as exc:
+        return s.result(None, mtime_day(manifest_path), "rejected", problems=[Problem(MANIFEST_NAME, exc.reason)])
+
+    sid, day = manifest.session_id, manifest.capture_date
+    plans, problems = check_session(session_dir, manifest)
+    if problems:
+        return s.result(sid, day, "rejected", problems=problems)
+    manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
+
+    with store.session_lock(paths, sid):
+        store.recover(paths, day, sid)
+        existing = store.find_groups(paths, sid)
+        prior = next((g for g in existing if g.parent.name == day), existing[0] if existing else None)
+        prior_attrs = store.read_group_attrs(prior) if prior is not None else None
+        history: list[dict[str, Any]] = []
+        status: IngestStatus = "ingested"
+        if prior is not None and prior_attrs is not None:
+            same_dir = prior_attrs.get("source_dir") == str(session_dir)
+            same = (same_dir and prior.parent.name == day and _cheap_same(prior_attrs, manifest_sha, plans)) or (
+                _hash_files(manifest_bytes, plans) == prior_attrs.get("content_sha256")
+            )
+            if same:
+                return s.result(sid, prior.parent.name, "unchanged", attrs=prior_attrs, zarr_path=prior)
+            if not same_dir:
+                return s.result(sid, day, "rejected", problems=[Problem(
+                    MANIFEST_NAME,
+                    f"session_id {sid!r} was already ingested from {prior_attrs.get('source_dir')} with different "
+                    f"content (content_sha256 {prior_attrs.get('content_sha256')}); expected a new session_id for new data",
+                )])
+            status = "rewritten"
+            history = list(prior_attrs.get("history") or []) + [{
+                "content_sha256": prior_attrs.get("content_sha256"),
+                "ingested_at": prior_attrs.get("ingested_at"),
+                "replaced_at": now.isoformat(),
+            }]
+        return _write(s, manifest, manifest_bytes, manifest_sha, plans, status, history, existing)
+
+
+def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha: str, plans: list[FramePlan],
+           status: IngestStatus, history: list[dict[str, Any]], existing: list[Path]) -> IngestResult:
+    sid, day = manifest.session_id, manifest.capture_date
+    sensor = manifest.sensor
+    limit = 1 << sensor.bit_depth
+    tmp = store.new_temp_path(s.paths, day, sid)
+    group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width)
+    problems: list[Problem] = []
+    records: list[dict[str, Any]] = []
+    digests: list[bytes] = []
+    bytes_in = 0
+    for plan in plans:
+        entry = manifest.frames[plan.index]
+        try:
+            with open(plan.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+        except OSError as exc:
+            problems.append(Problem(plan.file, f"cannot be read ({exc.strerror})"))
+            continue
+        digest = hashlib.sha256(data).digest()
+        digests.append(digest)
+        bytes_in += len(data)
+        try:
+            frame = decode_frame(data, manifest.pixel_format, sensor.width, sensor.height, plan.path)
+        except FrameFormatError as exc:
+            problems.append(Problem(plan.file, exc.reason))
+            continue
+        del data
+        stats = frame_stats(frame, min(sensor.bit_depth, 16))
+        if stats.max_dn >= limit:
+            n_over = int(np.count_nonzero(frame >= limit))
+            problems.append(Problem(
+                plan.file,
+                f"pixel values exceed bit_depth {sensor.bit_depth}: expected <= {limit - 1} DN, found max {stats.max_dn} DN "
+                f"({n_over} pixels above)",
+            ))
+        if problems:
+            continue  # keep checking the other frames, but write nothing more
+        arr[plan.index] = frame
+        records.append({
+            "index": plan.index, "file": plan.file, "kind": entry.kind, "exposure_s": entry.exposure_s,
+            "photons_per_pixel": entry.photons_per_pixel, "wavelength_nm": entry.wavelength_nm,
+            "analog_gain": entry.analog_gain, "op_index": plan.op_index, "sha256": digest.hex(),
+            "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "mean_dn": stats.mean_dn, "std_dn": stats.std_dn, "min_dn": stats.min_dn, "max_dn": stats.max_dn,
+            "saturated_fraction": stats.saturated_fraction,
+        })
+    if problems:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return s.result(sid, day, "rejected", problems=problems)
+
+    target = store.group_path(s.paths, day, sid)
+    attrs: dict[str, Any] = {
+        "session_id": sid,
+        "capture_date": day,
+        "manifest": manifest.model_dump(mode="json"),
+        "manifest_sha256": manifest_sha,
+        "frames": records,
+        "n_frames": len(records),
+        "content_sha256": content_sha256(manifest_bytes, digests),
+        "ingested_at": s.now.isoformat(),
+        "source_dir": str(s.session_dir),
+        "sensorfleet_version": sensorfleet.__version__,
+        "history": history,
+        "bytes_in": bytes_in,
+        "chunks": list(store.frame_chunks(sensor.height, sensor.width)),
+        "complete": False,
+    }
+    group.attrs.update(attrs)
+    attrs["bytes_stored"] = store.stored_nbytes(tmp)
+    group.attrs.update({"bytes_stored": attrs["bytes_stored"]})
+    group.attrs.update({"complete": True})  # last: the group is whole from here on
+    attrs["complete"] = True
+    store.publish(tmp, target)
+    for other in existing:  # the capture day changed: the group moved partitions
+        if other != target and (store.read_group_attrs(other) or {}).get("source_dir") == str(s.session_dir):
+            shutil.rmtree(other, ignore_errors=True)
+    return s.result(sid, day, status, attrs=attrs, zarr_path=target)

@@ -1,0 +1,224 @@
+"""Zarr layout of ingested sessions and its atomic publication.
+
+``<captures>/<day>/<session_id>.zarr`` is a zarr v3 group with one array ``frames`` (n, H, W)
+uint16 (DN) and the manifest and per-frame metadata in its attributes. A group is built under
+``<captures>/<day>/.tmp/<session_id>-<uuid hex>.zarr``, its ``complete`` attribute set last, then
+published with ``os.rename``; a rewrite renames the old group aside
+(``.tmp/<session_id>-<uuid hex>.old.zarr``), renames the new one in, and deletes the old.
+Readers honour ``complete`` and never look into ``.tmp``. Writers of one session serialize on a
+lock file under ``<state>/locks`` so two runs of the same day do no harm.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import zarr
+from zarr.codecs import BloscCodec
+
+from sensorfleet.config import Paths
+
+TMP_DIR = ".tmp"
+FRAMES = "frames"
+GROUP_SUFFIX = ".zarr"
+OLD_SUFFIX = ".old.zarr"
+LOCK_BUCKETS = 256
+# Row bands of 512 rows x full width: chosen by benchmarks/bench_chunking.py (docs/storage.md).
+CHUNK_ROWS = 512
+
+
+class IncompleteSessionError(FileNotFoundError):
+    """A session group that is missing or was never marked complete."""
+
+
+def frame_chunks(height: int, width: int) -> tuple[int, int, int]:
+    """Chunk shape of ``frames``: one frame deep, ``CHUNK_ROWS`` rows, full width."""
+    return (1, min(CHUNK_ROWS, height), width)
+
+
+def compressors() -> list[BloscCodec]:
+    """Blosc lz4 + bitshuffle: ~2x on shot-noise-limited 12-bit data at > 1 GB/s."""
+    return [BloscCodec(cname="lz4", shuffle="bitshuffle", clevel=5)]
+
+
+def day_dir(paths: Paths, day: str) -> Path:
+    return paths.captures / day
+
+
+def group_path(paths: Paths, day: str, session_id: str) -> Path:
+    """Published location of a session's group."""
+    return paths.captures / day / f"{session_id}{GROUP_SUFFIX}"
+
+
+def temp_dir(paths: Paths, day: str) -> Path:
+    return paths.captures / day / TMP_DIR
+
+
+def new_temp_path(paths: Paths, day: str, session_id: str, old: bool = False) -> Path:
+    return temp_dir(paths, day) / f"{session_id}-{uuid.uuid4().hex}{OLD_SUFFIX if old else GROUP_SUFFIX}"
+
+
+def _temp_owner(name: str) -> tuple[str, bool] | None:
+    """(session_id, is_old_aside) of a temp entry name, or None if it is not ours."""
+    old = name.endswith(OLD_SUFFIX)
+    stem = name[: -len(OLD_SUFFIX)] if old else name[: -len(GROUP_SUFFIX)] if name.endswith(GROUP_SUFFIX) else None
+    if stem is None or "-" not in stem:
+        return None
+    sid, hex_part = stem.rsplit("-", 1)  # uuid hex has no '-', so the split is unambiguous
+    if len(hex_part) != 32:
+        return None
+    return sid, old
+
+
+def read_group_attrs(group: Path) -> dict[str, Any] | None:
+    """Attributes of a zarr v3 group read straight from its ``zarr.json`` (None if unreadable)."""
+    try:
+        meta = json.loads((group / "zarr.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    attrs = meta.get("attributes") if isinstance(meta, dict) else None
+    return attrs if isinstance(attrs, dict) else None
+
+
+def is_complete(group: Path) -> bool:
+    attrs = read_group_attrs(group)
+    return bool(attrs and attrs.get("complete") is True)
+
+
+def list_ingested(paths: Paths, day: str) -> list[Path]:
+    """Complete session groups of ``day``, sorted by name (temp and incomplete groups skipped)."""
+    folder = day_dir(paths, day)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir()
+        if p.name.endswith(GROUP_SUFFIX) and not p.name.startswith(".") and is_complete(p)
+    )
+
+
+def find_groups(paths: Paths, session_id: str) -> list[Path]:
+    """Complete groups of ``session_id`` in any day (normally zero or one)."""
+    if not paths.captures.is_dir():
+        return []
+    name = f"{session_id}{GROUP_SUFFIX}"
+    return sorted(p / name for p in paths.captures.iterdir() if p.is_dir() and is_complete(p / name))
+
+
+def open_session(paths: Paths, day: str, session_id: str) -> zarr.Group:
+    """Open a published session read-only; raise :class:`IncompleteSessionError` if it is
+    missing or not marked complete."""
+    path = group_path(paths, day, session_id)
+    if not is_complete(path):
+        state = "not marked complete" if path.exists() else "missing"
+        raise IncompleteSessionError(f"{path}: session group is {state}; expected a complete ingested session")
+    return zarr.open_group(str(path), mode="r")
+
+
+def create_frames_group(path: Path, n_frames: int, height: int, width: int) -> tuple[zarr.Group, zarr.Array]:
+    """New group at ``path`` with an empty ``frames`` array (n, H, W) uint16."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    group = zarr.open_group(str(path), mode="w-", attributes={"complete": False})
+    arr = group.create_array(
+        FRAMES,
+        shape=(n_frames, height, width),
+        dtype="uint16",
+        chunks=frame_chunks(height, width),
+        compressors=compressors(),
+        fill_value=0,
+        dimension_names=("frame", "y", "x"),
+        config={"write_empty_chunks": True},  # the default scans every chunk: 1.7-3x slower writes
+    )
+    return group, arr
+
+
+def stored_nbytes(group: Path) -> int:
+    """Bytes on disk of everything in a group folder."""
+    total = 0
+    for dirpath, _, files in os.walk(group):
+        for name in files:
+            total += os.stat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Make the complete group at ``tmp`` visible at ``target`` with renames.
+
+    A crash leaves either the old group, or no group (old one aside in ``.tmp``, restored by
+    :func:`recover`), or the new one; never a partial group at ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        aside = tmp.parent / f"{tmp.name[: -len(GROUP_SUFFIX)]}{OLD_SUFFIX}"
+        os.rename(target, aside)
+        os.rename(tmp, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.rename(tmp, target)
+
+
+def recover(paths: Paths, day: str, session_id: str) -> None:
+    """Clean up after a crashed writer of ``session_id`` in ``day`` (caller holds its lock):
+    restore an old group left aside by an interrupted rewrite, delete unpublished temp groups."""
+    folder = temp_dir(paths, day)
+    if not folder.is_dir():
+        return
+    target = group_path(paths, day, session_id)
+    for entry in sorted(folder.iterdir()):
+        owner = _temp_owner(entry.name)
+        if owner is None or owner[0] != session_id:
+            continue
+        if owner[1] and not target.exists() and is_complete(entry):
+            os.rename(entry, target)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def clean_stale_temp(paths: Paths, day: str) -> list[str]:
+    """Recover every session of ``day`` that left temp groups and whose writer is gone (its lock
+    is free); returns the session ids recovered."""
+    folder = temp_dir(paths, day)
+    if not folder.is_dir():
+        return []
+    owners = sorted({o[0] for e in folder.iterdir() if (o := _temp_owner(e.name)) is not None})
+    done = []
+    for sid in owners:
+        with session_lock(paths, sid, blocking=False) as got:
+            if got:
+                recover(paths, day, sid)
+                done.append(sid)
+    return done
+
+
+def _lock_file(paths: Paths, session_id: str) -> Path:
+    bucket = int.from_bytes(hashlib.sha1(session_id.encode()).digest()[:4], "big") % LOCK_BUCKETS
+    return paths.state / "locks" / f"ingest-{bucket:03d}.lock"
+
+
+@contextmanager
+def session_lock(paths: Paths, session_id: str, blocking: bool = True) -> Iterator[bool]:
+    """Exclusive lock for writing ``session_id`` (bucketed lock files, so their number stays
+    bounded); yields False when ``blocking`` is False and another process holds it."""
+    path = _lock_file(paths, session_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
