@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from sensorfleet.emva_import import import_emva_command
+
 app = typer.Typer(
     name="sensorfleet",
     help="Camera-module characterization pipeline: synthetic fleet, ingest, EMVA 1288 metrics.",
@@ -16,3 +18,4 @@ app = typer.Typer(
 )
 
 # Registration of subcommands (one line each; keep alphabetical).
+app.command("import-emva")(import_emva_command)
