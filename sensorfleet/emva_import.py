@@ -196,8 +196,6 @@ def parse_descriptor(path: Path) -> EmvaDescriptor:
         if key == "n":
             if header is not None:
                 raise EmvaImportError(path, "second 'n' line; a data set has one bit depth and size", number)
-            if points or current is not None:
-                raise EmvaImportError(path, "'n' line after operating points; it must come first", number)
             bits, width, height = _numbers(tokens, 3, "bits width height", path, number)
             if not (bits.is_integer() and width.is_integer() and height.is_integer()):
                 raise EmvaImportError(path, f"'n' values must be integers, found {rest!r}", number)
