@@ -30,7 +30,7 @@ from sensorfleet.ingest.framestats import frame_stats
 from sensorfleet.ingest.scan import mtime_day
 from sensorfleet.ingest.validate import FramePlan, Problem, Rejection, check_session
 from sensorfleet.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
-from sensorfleet.rawio import FrameFormatError, decode_frame
+from sensorfleet.rawio import FrameFormatError, decode_frame, expected_nbytes
 
 IngestStatus = Literal["ingested", "rewritten", "unchanged", "rejected"]
 
@@ -185,12 +185,19 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
     records: list[dict[str, Any]] = []
     digests: list[bytes] = []
     bytes_in = 0
+    expected = expected_nbytes(manifest.pixel_format, sensor.width, sensor.height)
+    raw_buf = bytearray(expected) if expected is not None else None  # reused: no per-frame allocation
+    frame = np.empty((sensor.height, sensor.width), dtype=np.uint16)
     for plan in plans:
         entry = manifest.frames[plan.index]
         try:
             with open(plan.path, "rb") as f:
                 st = os.fstat(f.fileno())
-                data = f.read()
+                if raw_buf is not None and st.st_size == expected:
+                    n_read = f.readinto(raw_buf)
+                    data: bytes | memoryview = memoryview(raw_buf)[:n_read]
+                else:
+                    data = f.read()
         except OSError as exc:
             problems.append(Problem(plan.file, f"cannot be read ({exc.strerror})"))
             continue
@@ -198,12 +205,11 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
         digests.append(digest)
         bytes_in += len(data)
         try:
-            frame = decode_frame(data, manifest.pixel_format, sensor.width, sensor.height, plan.path)
+            decode_frame(data, manifest.pixel_format, sensor.width, sensor.height, plan.path, out=frame)
         except FrameFormatError as exc:
             problems.append(Problem(plan.file, exc.reason))
             continue
-        del data
-        stats = frame_stats(frame, min(sensor.bit_depth, 16))
+        stats = frame_stats(frame, sensor.bit_depth)
         if stats.max_dn >= limit:
             n_over = int(np.count_nonzero(frame >= limit))
             problems.append(Problem(

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sensorfleet.tables import list_partitions, partition_path, read_partition, read_table, write_partition
+
+
+def test_write_read_partition_round_trip(tmp_path: Path) -> None:
+    df = pl.DataFrame({"session_id": ["a", "b"], "mean_dn": [1.5, 2.5]})
+    path = write_partition(tmp_path, "captures", "2026-03-14", df)
+    assert path == tmp_path / "captures" / "capture_date=2026-03-14" / "part-0.parquet"
+    assert [p.name for p in path.parent.iterdir()] == ["part-0.parquet"]  # no temp file left
+    back = read_partition(tmp_path, "captures", "2026-03-14")
+    assert back.columns == ["session_id", "mean_dn", "capture_date"]
+    assert back["capture_date"].to_list() == [date(2026, 3, 14)] * 2
+    assert back.drop("capture_date").equals(df)
+
+
+def test_rewrite_replaces_the_partition_and_keeps_others(tmp_path: Path) -> None:
+    write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"x": [1, 2, 3]}))
+    write_partition(tmp_path, "t", "2026-03-15", pl.DataFrame({"x": [10]}))
+    write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"x": [4]}))
+    table = read_table(tmp_path, "t").sort("x")
+    assert table["x"].to_list() == [4, 10]
+    assert table["capture_date"].to_list() == [date(2026, 3, 14), date(2026, 3, 15)]
+    assert list_partitions(tmp_path, "t") == ["2026-03-14", "2026-03-15"]
+
+
+def test_empty_frame_writes_a_file_with_its_schema(tmp_path: Path) -> None:
+    write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"x": [1]}))
+    path = write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame(schema={"x": pl.Int64, "y": pl.String}))
+    assert path.exists()
+    back = read_partition(tmp_path, "t", "2026-03-14")
+    assert back.height == 0
+    assert back.schema["y"] == pl.String
+
+
+def test_read_table_unions_columns_and_handles_missing_table(tmp_path: Path) -> None:
+    assert read_table(tmp_path, "nothing").height == 0
+    assert read_partition(tmp_path, "nothing", "2026-01-01").height == 0
+    write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"x": [1]}))
+    write_partition(tmp_path, "t", "2026-03-15", pl.DataFrame({"x": [2], "y": ["new"]}))
+    table = read_table(tmp_path, "t").sort("x")
+    assert table["y"].to_list() == [None, "new"]
+
+
+def test_bad_names_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        partition_path(tmp_path, "t", "14-03-2026")
+    with pytest.raises(ValueError, match="lower_snake_case"):
+        partition_path(tmp_path, "../x", "2026-03-14")
+    with pytest.raises(ValueError, match="partition key"):
+        write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"capture_date": ["x"]}))
+
+
+def test_failed_write_leaves_old_partition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"x": [1]}))
+
+    def boom(self: pl.DataFrame, *args: object, **kwargs: object) -> None:
+        Path(str(args[0])).write_bytes(b"half a parquet file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"x": [2]}))
+    monkeypatch.undo()
+    assert read_partition(tmp_path, "t", "2026-03-14")["x"].to_list() == [1]
+    assert len(list((tmp_path / "t" / "capture_date=2026-03-14").iterdir())) == 1
