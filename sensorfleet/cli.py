@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from sensorfleet.emva_import import import_emva_command
+from sensorfleet.synth.command import synth
 
 app = typer.Typer(
     name="sensorfleet",
@@ -19,3 +20,4 @@ app = typer.Typer(
 
 # Registration of subcommands (one line each; keep alphabetical).
 app.command("import-emva")(import_emva_command)
+app.command("synth")(synth)

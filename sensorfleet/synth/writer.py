@@ -1,0 +1,252 @@
+"""Write a synthetic fleet in the landing contract, plus final-test results and ground truth.
+
+Each session is rendered frame by frame into a hidden folder ``<landing>/.<session_id>.partial``
+and renamed into place once its manifest is written, so a reader never sees half a session.
+Modules are independent (seeded from ``(seed, module index)``) and run in a process pool; the
+bytes written do not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sensorfleet.manifest import MANIFEST_NAME, parse_manifest
+from sensorfleet.rawio import write_frame
+from sensorfleet.synth.fleet import FleetConfig, ModulePlan, plan_fleet
+from sensorfleet.synth.physics import build_maps, module_rng, render_frame
+from sensorfleet.synth.plan import CapturePlan, build_plan
+
+FRAME_EXTENSIONS = {"raw8": "raw8", "raw10_mipi": "raw10", "raw12_mipi": "raw12", "raw14_mipi": "raw14",
+                    "raw16_le": "raw16", "npy": "npy", "tiff": "tif"}
+FINAL_TEST_DIR = "final_test"
+FLAT_WAVELENGTH_NM = 530.0
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    """What :func:`generate_fleet` wrote."""
+
+    modules: int
+    frames: int
+    bytes_written: int
+    passed: int
+    fault_counts: dict[str, int]
+    fail_bins: dict[str, int]
+    landing: Path
+    truth: Path
+    final_test: Path
+    wall_s: float
+    session_ids: list[str] = field(repr=False)
+
+    @property
+    def yield_fraction(self) -> float:
+        return self.passed / self.modules
+
+
+@dataclass
+class _SessionResult:
+    index: int
+    frames: int
+    nbytes: int
+    summary: dict[str, float]
+    defects: list[dict[str, Any]]
+
+
+def capture_plan_for(config: FleetConfig) -> CapturePlan:
+    """The station's capture plan for a fleet configuration."""
+    return build_plan(ptc_levels=config.ptc_levels, frames_per_point=config.frames_per_point,
+                      averaging_frames=config.averaging_frames, ptc_exposure_s=config.ptc_exposure_s,
+                      dark_exposures_s=config.dark_exposures_s)
+
+
+def _manifest(config: FleetConfig, module: ModulePlan, frames: list[dict[str, Any]]) -> dict[str, Any]:
+    p = module.params
+    return {
+        "schema_version": 1,
+        "session_id": module.session_id,
+        "module_id": module.module_id,
+        "station_id": module.station_id,
+        "captured_at": module.captured_at.isoformat(),
+        "temperature_c": p.temperature_c,
+        "sensor": {
+            "lot_id": module.lot_id, "wafer_id": module.wafer_id, "die_x": module.die_x, "die_y": module.die_y,
+            "width": p.width, "height": p.height, "bit_depth": p.bit_depth, "cfa_pattern": p.cfa_pattern,
+            "pixel_pitch_um": p.pixel_pitch_um,
+        },
+        "pixel_format": config.pixel_format,
+        "frames": frames,
+    }
+
+
+def write_session(config: FleetConfig, module: ModulePlan, landing: Path) -> _SessionResult:
+    """Render and write one module's session; returns its truth (maps summary, defects)."""
+    params = module.params
+    capture = capture_plan_for(config)
+    rng, key = module_rng((config.seed, module.index))
+    maps = build_maps(params, rng, capture.ptc_exposure_s)
+    final = landing / module.session_id
+    tmp = landing / f".{module.session_id}.partial"
+    if tmp.exists():  # a leftover of an interrupted run of ours: never visible as a session
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        buf = np.empty((params.height, params.width), dtype=np.uint16)
+        ext = FRAME_EXTENSIONS[config.pixel_format]
+        entries: list[dict[str, Any]] = []
+        nbytes = 0
+        for i, frame in enumerate(capture.frames):
+            render_frame(params, maps, frame, i, key, buf)
+            name = f"frame_{i:03d}.{ext}"
+            nbytes += write_frame(tmp / name, buf, config.pixel_format)
+            entry: dict[str, Any] = {"file": name, "kind": frame.kind, "exposure_s": frame.exposure_s,
+                                     "photons_per_pixel": frame.photons_per_pixel}
+            if frame.kind == "flat":
+                entry["wavelength_nm"] = FLAT_WAVELENGTH_NM
+            entries.append(entry)
+        text = json.dumps(_manifest(config, module, entries), indent=1)
+        parse_manifest(text, tmp / MANIFEST_NAME)  # the contract holds for everything we write
+        (tmp / MANIFEST_NAME).write_text(text)
+        if final.exists():
+            raise FileExistsError(f"{final}: session folder appeared while writing; not replaced")
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    defects = [{"session_id": module.session_id, "module_id": module.module_id, "x": d.x, "y": d.y,
+                "class": d.defect_class, "magnitude": d.magnitude, "unit": d.unit, "cluster_id": d.cluster_id,
+                "radius_px": d.radius_px} for d in maps.defects]
+    return _SessionResult(module.index, len(capture.frames), nbytes + len(text), maps.summary, defects)
+
+
+def _truth_row(module: ModulePlan, result: _SessionResult) -> dict[str, Any]:
+    p = module.params
+    d = p.defects
+    counts: dict[str, int] = {}
+    for row in result.defects:
+        counts[row["class"]] = counts.get(row["class"], 0) + 1
+    clusters = {row["cluster_id"] for row in result.defects if row["cluster_id"] is not None}
+    return {
+        "module_id": module.module_id, "session_id": module.session_id, "module_index": module.index,
+        "lot": module.lot_id, "wafer": module.wafer_id, "die_x": module.die_x, "die_y": module.die_y,
+        "die_radius_frac": module.die_radius_frac, "station": module.station_id,
+        "captured_at": module.captured_at, "temperature_c": p.temperature_c, "fault_class": module.fault_class,
+        "width": p.width, "height": p.height, "bit_depth": p.bit_depth, "cfa_pattern": p.cfa_pattern,
+        "system_gain_dn_per_e": p.system_gain_dn_per_e,
+        "quantum_efficiency_R": p.quantum_efficiency("R"), "quantum_efficiency_G": p.quantum_efficiency("G"),
+        "quantum_efficiency_B": p.quantum_efficiency("B"), "quantum_efficiency": p.mean_quantum_efficiency,
+        "read_noise_e": p.read_noise_e, "dark_current_e_per_s": p.dark_current_e_per_s,
+        "dark_current_25c_e_per_s": p.dark_current_25c_e_per_s, "dark_current_doubling_c": p.dark_current_doubling_c,
+        "dark_offset_dn": p.black_level_dn, "full_well_e": p.full_well_e, "saturation_dn": p.saturation_dn,
+        "dsnu_e": result.summary["dsnu_e"], "dsnu_offset_e": p.dsnu_offset_e,
+        "row_fpn_e": result.summary["row_fpn_e"], "column_fpn_e": result.summary["column_fpn_e"],
+        "prnu_pct": result.summary["prnu_pixel_pct"], "prnu1288_pct": result.summary["prnu1288_pct"],
+        "dark_current_spread_pct": result.summary["dark_current_spread_pct"],
+        "nonlinearity_knee_frac": p.nonlinearity_knee_frac, "nonlinearity_loss_frac": p.nonlinearity_loss_frac,
+        "shading_corner_rel": p.shading_corner_rel, "shading_corner_min_rel": result.summary["shading_corner_min_rel"],
+        "shading_center_x_px": result.summary["shading_center_x_px"],
+        "shading_center_y_px": result.summary["shading_center_y_px"], "pixel_pitch_um": p.pixel_pitch_um,
+        "n_hot": counts.get("hot", 0), "n_warm": counts.get("warm", 0), "n_dead": counts.get("dead", 0),
+        "n_stuck": counts.get("stuck", 0), "n_noisy": counts.get("noisy", 0), "n_clusters": len(clusters),
+        "n_cluster_pixels": sum(row["cluster_id"] is not None for row in result.defects),
+        "n_bad_columns": counts.get("bad_column", 0) // max(p.height, 1),
+        "n_bad_rows": counts.get("bad_row", 0) // max(p.width, 1), "n_blemishes": counts.get("blemish", 0),
+        "n_planned_point_defects": d.total_point_defects, "latent_weakness": module.latent_weakness,
+        "tested_at": module.tested_at, "passed": module.passed, "fail_bin": module.fail_bin,
+    }
+
+
+def _write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
+def _append_truth(frame: pl.DataFrame, path: Path) -> None:
+    if path.exists():
+        frame = pl.concat([pl.read_parquet(path), frame], how="diagonal_relaxed")
+    _write_parquet_atomic(frame, path)
+
+
+def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
+                   progress: Callable[[int, int], None] | None = None) -> FleetSummary:
+    """Write ``config.modules`` capture sessions under ``landing``, final-test results under
+    ``landing/final_test/final_test_seed<seed>.parquet`` and the truth tables
+    ``truth/modules.parquet`` and ``truth/defects.parquet`` (appended to when they exist).
+
+    Refuses (FileExistsError naming the paths) when a session folder or the final-test file of this
+    fleet already exists. ``progress(done, total)`` is called after each module.
+    """
+    start = time.perf_counter()
+    landing, truth = Path(landing), Path(truth)
+    plans = plan_fleet(config)
+    final_test = landing / FINAL_TEST_DIR / f"final_test_seed{config.seed}.parquet"
+    clashes = [str(landing / p.session_id) for p in plans if (landing / p.session_id).exists()]
+    if final_test.exists():
+        clashes.insert(0, str(final_test))
+    if clashes:
+        raise FileExistsError(f"refusing to overwrite {len(clashes)} existing path(s) of this fleet, e.g. "
+                              f"{', '.join(clashes[:3])}; choose another --seed or an empty landing folder")
+    landing.mkdir(parents=True, exist_ok=True)
+    results: dict[int, _SessionResult] = {}
+    workers = config.workers if config.workers is not None else (os.cpu_count() or 1)
+    workers = max(1, min(workers, len(plans)))
+    if progress:
+        progress(0, len(plans))
+    if workers == 1:
+        for module in plans:
+            results[module.index] = write_session(config, module, landing)
+            if progress:
+                progress(len(results), len(plans))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(write_session, config, module, landing) for module in plans]
+            for future in as_completed(futures):
+                res = future.result()
+                results[res.index] = res
+                if progress:
+                    progress(len(results), len(plans))
+
+    rows = [_truth_row(m, results[m.index]) for m in plans]
+    defects = [d for m in plans for d in results[m.index].defects]
+    modules_df = pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        pl.col("captured_at", "tested_at").dt.convert_time_zone("UTC"))
+    defect_schema = {"session_id": pl.String, "module_id": pl.String, "x": pl.Int32, "y": pl.Int32,
+                     "class": pl.String, "magnitude": pl.Float64, "unit": pl.String, "cluster_id": pl.Int32,
+                     "radius_px": pl.Float64}
+    defects_df = pl.DataFrame(defects, schema=defect_schema)
+    final_df = pl.DataFrame({
+        "module_id": [m.module_id for m in plans],
+        "tested_at": [m.tested_at for m in plans],
+        "passed": [m.passed for m in plans],
+        "fail_bin": [m.fail_bin for m in plans],
+    }, schema={"module_id": pl.String, "tested_at": pl.Datetime("us", "UTC"), "passed": pl.Boolean,
+               "fail_bin": pl.String})
+    _write_parquet_atomic(final_df, final_test)
+    _append_truth(modules_df, truth / "modules.parquet")
+    _append_truth(defects_df, truth / "defects.parquet")
+
+    faults: dict[str, int] = {}
+    bins: dict[str, int] = {}
+    for m in plans:
+        if m.fault_class:
+            faults[m.fault_class] = faults.get(m.fault_class, 0) + 1
+        if m.fail_bin:
+            bins[m.fail_bin] = bins.get(m.fail_bin, 0) + 1
+    return FleetSummary(
+        modules=len(plans), frames=sum(r.frames for r in results.values()),
+        bytes_written=sum(r.nbytes for r in results.values()), passed=sum(m.passed for m in plans),
+        fault_counts=faults, fail_bins=bins, landing=landing, truth=truth, final_test=final_test,
+        wall_s=time.perf_counter() - start, session_ids=[m.session_id for m in plans],
+    )
