@@ -6,7 +6,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from sensorfleet.tables import list_partitions, partition_path, read_partition, read_table, write_partition
+from sensorfleet.tables import (
+    list_partitions,
+    partition_path,
+    read_partition,
+    read_table,
+    write_partition,
+)
 
 
 def test_write_read_partition_round_trip(tmp_path: Path) -> None:

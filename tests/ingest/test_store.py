@@ -1,0 +1,231 @@
+"""Zarr store: contents, attributes, atomic publish, crash recovery, idempotence, rewrites."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from zarr.codecs import BloscCodec
+
+from sensorfleet.config import Paths
+from sensorfleet.ingest import (
+    IncompleteSessionError,
+    content_sha256,
+    ingest_day,
+    ingest_session,
+    list_ingested,
+    open_session,
+    store,
+)
+from sensorfleet.ingest import session as session_mod
+
+DAY = "2026-03-14"
+
+
+def test_frames_and_attributes(paths: Paths, make_session: Callable[..., Path],
+                               frames_of: Callable[..., list[np.ndarray]]) -> None:
+    d = make_session(paths.landing, "S1", width=70, height=600, seed=5)
+    when = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)
+    result = ingest_session(d, paths, ingested_at=when)
+    assert result.status == "ingested"
+    truth = frames_of(70, 600, 12, [("dark", 0.01, 0.0), ("flat", 0.01, 400.0), ("flat", 0.01, 1600.0)], 2, 5)
+    g = open_session(paths, DAY, "S1")
+    arr = g["frames"]
+    assert arr.shape == (6, 600, 70) and arr.dtype == np.uint16
+    assert arr.chunks == (1, 512, 70)
+    assert isinstance(arr.compressors[0], BloscCodec)
+    assert np.array_equal(arr[:], np.stack(truth))
+    a = g.attrs.asdict()
+    assert a["complete"] is True
+    assert a["manifest"]["session_id"] == "S1" and a["source_dir"] == str(d)
+    assert a["ingested_at"] == when.isoformat() and a["history"] == []
+    assert a["content_sha256"] == result.content_sha256
+    recs = a["frames"]
+    assert [r["op_index"] for r in recs] == [0, 0, 1, 1, 2, 2]
+    for rec, frame in zip(recs, truth, strict=True):
+        assert rec["mean_dn"] == pytest.approx(frame.mean(), rel=1e-12)
+        assert rec["std_dn"] == pytest.approx(frame.std(), rel=1e-9)
+        assert (rec["min_dn"], rec["max_dn"]) == (int(frame.min()), int(frame.max()))
+        assert rec["saturated_fraction"] == pytest.approx(np.mean(frame >= 4095))
+    import hashlib
+
+    raw = [(d / r["file"]).read_bytes() for r in recs]
+    assert [r["sha256"] for r in recs] == [hashlib.sha256(b).hexdigest() for b in raw]
+    manifest_bytes = (d / "manifest.json").read_bytes()
+    assert a["content_sha256"] == content_sha256(manifest_bytes, [hashlib.sha256(b).digest() for b in raw])
+    assert result.bytes_in == sum(len(b) for b in raw) == a["bytes_in"]
+    assert result.bytes_stored == a["bytes_stored"] > 0
+
+
+def test_saturated_fraction(paths: Paths, make_session: Callable[..., Path]) -> None:
+    d = make_session(paths.landing, "sat", points=[("flat", 0.01, 3200.0)], bit_depth=10, per_point=2)
+    ingest_session(d, paths)
+    frame = open_session(paths, DAY, "sat")["frames"][0]
+    rec = open_session(paths, DAY, "sat").attrs["frames"][0]
+    assert rec["saturated_fraction"] == pytest.approx(np.mean(frame >= 1023))
+    assert 0 < rec["saturated_fraction"] < 1
+
+
+def test_readers_ignore_incomplete_and_temp(paths: Paths, make_session: Callable[..., Path]) -> None:
+    d = make_session(paths.landing, "S1")
+    ingest_session(d, paths)
+    day = paths.captures / DAY
+    shutil.copytree(day / "S1.zarr", day / "half.zarr")
+    meta = json.loads((day / "half.zarr" / "zarr.json").read_text())
+    meta["attributes"]["complete"] = False
+    (day / "half.zarr" / "zarr.json").write_text(json.dumps(meta))
+    shutil.copytree(day / "S1.zarr", day / ".tmp" / "S2-0123456789abcdef0123456789abcdef.zarr")
+    assert [p.name for p in list_ingested(paths, DAY)] == ["S1.zarr"]
+    with pytest.raises(IncompleteSessionError, match="not marked complete"):
+        open_session(paths, DAY, "half")
+    with pytest.raises(IncompleteSessionError, match="missing"):
+        open_session(paths, DAY, "S2")
+    with pytest.raises(Exception):  # noqa: B017 - zarr raises its own read-only error type
+        open_session(paths, DAY, "S1")["frames"][0] = 1
+
+
+def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make frame_stats raise after ``n_frames`` frames, as if the process died mid-write."""
+    real = session_mod.frame_stats
+    calls = {"n": 0}
+
+    def dying(frame: np.ndarray, bit_depth: int) -> object:
+        calls["n"] += 1
+        if calls["n"] > n_frames:
+            raise KeyboardInterrupt("killed mid-write")
+        return real(frame, bit_depth)
+
+    monkeypatch.setattr(session_mod, "frame_stats", dying)
+
+
+def test_crash_mid_write_leaves_nothing_visible_and_next_run_finishes(
+        paths: Paths, make_session: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make_session(paths.landing, "S1")
+    _crash_after(3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_session(d, paths)
+    monkeypatch.undo()
+    leftovers = list((paths.captures / DAY / ".tmp").iterdir())
+    assert len(leftovers) == 1 and not store.is_complete(leftovers[0])
+    assert list_ingested(paths, DAY) == []
+    with pytest.raises(IncompleteSessionError):
+        open_session(paths, DAY, "S1")
+    report = ingest_day(paths, DAY, workers=1)
+    assert [r.status for r in report.results] == ["ingested"]
+    assert list((paths.captures / DAY / ".tmp").iterdir()) == []
+    assert open_session(paths, DAY, "S1")["frames"].shape[0] == 6
+
+
+def test_crash_between_renames_of_a_rewrite_restores_then_rewrites(
+        paths: Paths, make_session: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make_session(paths.landing, "S1", seed=1)
+    first = ingest_session(d, paths)
+    (d / "frame_000.raw").write_bytes((d / "frame_001.raw").read_bytes())  # new content
+    real_rename = os.rename
+    calls = {"n": 0}
+
+    def rename(src: str | Path, dst: str | Path) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # old group is aside, new one not yet in
+            raise KeyboardInterrupt("killed between renames")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(store.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_session(d, paths)
+    monkeypatch.undo()
+    assert list_ingested(paths, DAY) == []  # nothing half-done is visible
+    # the old group waits aside; a reader-visible scan recovers it before rewriting
+    assert store.clean_stale_temp(paths, DAY) == ["S1"]
+    assert open_session(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
+    again = ingest_session(d, paths)
+    assert again.status == "rewritten"
+    hist = open_session(paths, DAY, "S1").attrs["history"]
+    assert [h["content_sha256"] for h in hist] == [first.content_sha256]
+    assert list((paths.captures / DAY / ".tmp").iterdir()) == []
+
+
+def test_second_run_is_unchanged_and_does_no_work(paths: Paths, make_session: Callable[..., Path],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(3):
+        make_session(paths.landing, f"S{i}", seed=i)
+    first = ingest_day(paths, DAY, workers=1)
+    assert first.n_ingested == 3
+    mtimes = {p: (p / "zarr.json").stat().st_mtime_ns for p in list_ingested(paths, DAY)}
+
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an unchanged session must not be decoded")
+
+    monkeypatch.setattr(session_mod, "decode_frame", no_decoding)
+    monkeypatch.setattr(session_mod, "_hash_files", no_decoding)
+    second = ingest_day(paths, DAY, workers=1)
+    assert [r.status for r in second.results] == ["unchanged"] * 3
+    assert {p: (p / "zarr.json").stat().st_mtime_ns for p in list_ingested(paths, DAY)} == mtimes
+    assert second.n_frames == first.n_frames and second.bytes_stored == first.bytes_stored
+
+
+def test_touched_but_equal_files_are_unchanged(paths: Paths, make_session: Callable[..., Path]) -> None:
+    d = make_session(paths.landing, "S1")
+    ingest_session(d, paths)
+    os.utime(d / "frame_002.raw", ns=(1, 1))
+    assert ingest_session(d, paths).status == "unchanged"
+
+
+def test_changed_content_is_rewritten_and_recorded(paths: Paths, make_session: Callable[..., Path]) -> None:
+    d = make_session(paths.landing, "S1", seed=1)
+    first = ingest_session(d, paths, ingested_at=datetime(2026, 3, 15, tzinfo=UTC))
+    (d / "frame_000.raw").write_bytes((d / "frame_001.raw").read_bytes())
+    second = ingest_session(d, paths, ingested_at=datetime(2026, 3, 16, tzinfo=UTC))
+    assert second.status == "rewritten" and second.content_sha256 != first.content_sha256
+    g = open_session(paths, DAY, "S1")
+    assert np.array_equal(g["frames"][0], g["frames"][1])
+    assert g.attrs["history"] == [{
+        "content_sha256": first.content_sha256,
+        "ingested_at": "2026-03-15T00:00:00+00:00",
+        "replaced_at": "2026-03-16T00:00:00+00:00",
+    }]
+    assert sorted(p.name for p in (paths.captures / DAY).iterdir()) == [".tmp", "S1.zarr"]
+
+
+def test_new_capture_day_moves_the_group(paths: Paths, make_session: Callable[..., Path]) -> None:
+    d = make_session(paths.landing, "S1")
+    ingest_session(d, paths)
+    m = json.loads((d / "manifest.json").read_text())
+    m["captured_at"] = "2026-03-15T01:00:00+00:00"
+    (d / "manifest.json").write_text(json.dumps(m))
+    r = ingest_session(d, paths)
+    assert (r.status, r.capture_date) == ("rewritten", "2026-03-15")
+    assert list_ingested(paths, DAY) == []
+    assert [p.name for p in list_ingested(paths, "2026-03-15")] == ["S1.zarr"]
+
+
+def test_reused_session_id_from_another_folder(tmp_path: Path, paths: Paths,
+                                               make_session: Callable[..., Path]) -> None:
+    d = make_session(paths.landing, "S1", seed=1)
+    first = ingest_session(d, paths)
+    other_landing = tmp_path / "landing2"
+    same = make_session(other_landing, "S1", seed=1)  # a byte-identical copy
+    assert ingest_session(same, paths).status == "unchanged"
+    different = make_session(tmp_path / "landing3", "S1", seed=2)
+    r = ingest_session(different, paths)
+    assert r.status == "rejected"
+    (rej,) = r.rejections
+    assert rej.file == "manifest.json"
+    assert f"already ingested from {d} with different content" in rej.reason
+    assert open_session(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
+
+
+def test_parallel_workers_and_progress(paths: Paths, make_session: Callable[..., Path]) -> None:
+    for i in range(3):
+        make_session(paths.landing, f"S{i}", seed=i)
+    seen: list[str] = []
+    report = ingest_day(paths, DAY, workers=2, progress=lambda r: seen.append(str(r.session_id)))
+    assert sorted(seen) == ["S0", "S1", "S2"]
+    assert report.n_ingested == 3 and report.n_frames == 18
+    assert report.compression_ratio == pytest.approx(report.bytes_in / report.bytes_stored)
