@@ -1,0 +1,20 @@
+"""Dagster assets and asset checks, one module per data layer, thin over the core.
+
+Assets are built by factories taking the partitions definition, so that the wiring (partitions,
+resources, jobs) lives in ``pipelines`` and imports go one way: pipelines -> assets -> sensorfleet.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetsDefinition, PartitionsDefinition
+
+from assets.captures import build_capture_assets
+from assets.characterization import build_characterization_assets
+
+
+def build_assets(partitions_def: PartitionsDefinition) -> list[AssetsDefinition]:
+    """Every asset of the graph (with its checks), in dependency order, on ``partitions_def``."""
+    return [build_capture_assets(partitions_def), build_characterization_assets(partitions_def)]
+
+
+__all__ = ["build_assets", "build_capture_assets", "build_characterization_assets"]

@@ -1,0 +1,90 @@
+"""Shared plumbing of the asset modules: the storage protocol, progress hook, PNG metadata."""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from dagster import MetadataValue
+
+from sensorfleet.config import Paths
+
+STORAGE_KEY = "storage"
+"""Resource key of the storage resource (``pipelines.resources.StorageResource``)."""
+
+PARTITION_TAG = "sensorfleet/partition"
+"""Run tag naming the capture day; dagster.yaml allows one run per value at a time."""
+
+
+class StorageLike(Protocol):
+    """What the assets need from the storage resource (kept as a protocol so that assets do
+    not import ``pipelines``: imports go pipelines -> assets)."""
+
+    def paths(self) -> Paths: ...
+
+
+ProgressHook = Callable[[str, str, int, int], None]
+"""``hook(stage, day, done, total)``: ``stage`` is ``"captures"`` or ``"characterization"``,
+``done``/``total`` count sessions of the day."""
+
+_progress_hook: ProgressHook | None = None
+
+
+@contextmanager
+def progress_hook(hook: ProgressHook | None) -> Iterator[None]:
+    """Route session-level progress of in-process runs to ``hook`` (the CLI's display).
+
+    Runs launched from the UI have no hook and report through the Dagster log only.
+    """
+    global _progress_hook
+    previous = _progress_hook
+    _progress_hook = hook
+    try:
+        yield
+    finally:
+        _progress_hook = previous
+
+
+def emit_progress(stage: str, day: str, done: int, total: int) -> None:
+    """Forward ``done``/``total`` sessions of ``stage`` on ``day`` to the active hook, if any."""
+    if _progress_hook is not None:
+        _progress_hook(stage, day, done, total)
+
+
+def counting_progress(stage: str, day: str, total: int) -> Callable[[object], None]:
+    """A callback for core functions that call it once per finished session (with any result
+    object): counts the calls and forwards ``done``/``total`` to the active hook."""
+    done = 0
+    emit_progress(stage, day, 0, total)
+
+    def callback(_result: object = None) -> None:
+        nonlocal done
+        done += 1
+        emit_progress(stage, day, done, max(total, done))
+
+    return callback
+
+
+def png_metadata(png: bytes, path: Path, title: str) -> tuple[MetadataValue, MetadataValue]:
+    """Save ``png`` atomically at ``path`` and return (inline markdown image, path) metadata.
+
+    The Dagster UI renders base64 ``data:`` images inside markdown metadata; the file beside
+    the data keeps the full-resolution image for people outside the UI.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(png)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    encoded = base64.b64encode(png).decode("ascii")
+    markdown = f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})"
+    return MetadataValue.md(markdown), MetadataValue.path(str(path))

@@ -1,0 +1,290 @@
+"""Captures layer: landing sessions of one capture day -> zarr frame stacks + parquet tables.
+
+Thin over :func:`sensorfleet.ingest.ingest_day`: the step gets the roots from the storage
+resource, ingests the day's sessions in parallel worker processes (idempotent: unchanged
+sessions are skipped, bad ones rejected with a reason), and reports metadata and checks.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the Config annotation at decoration time.
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    multi_asset,
+)
+from pydantic import Field
+
+from assets._common import STORAGE_KEY, counting_progress
+from sensorfleet import tables
+from sensorfleet.ingest import ingest_day, sessions_for_day
+
+GROUP = "captures"
+CAPTURES = "captures"
+REJECTIONS = "rejections"
+
+CHECK_NO_REJECTIONS = "no_rejected_sessions"
+CHECK_SATURATION = "no_unexpected_saturation"
+CHECK_OPERATING_POINTS = "operating_points_complete"
+
+SATURATED_FRACTION_LIMIT = 0.01
+"""A frame with more saturated pixels than this where none should be fails the check."""
+FLAT_SATURATION_LEVEL = 0.5
+"""A flat whose mean is below this fraction of full scale should have no saturated pixels."""
+MIN_PTC_LEVELS = 5
+"""Fewest distinct flat-field levels for a photon-transfer fit worth the name."""
+_REJECTION_LIST_LIMIT = 200
+
+
+class IngestConfig(Config):  # type: ignore[misc]
+    """Run parameters of the ingest step."""
+
+    workers: int = Field(
+        default=0, ge=0, description="worker processes for the day's sessions; 0 = one per core"
+    )
+
+
+def _workers(config: IngestConfig) -> int:
+    return config.workers or max(1, os.cpu_count() or 1)
+
+
+def unexpected_saturation(captures: pl.DataFrame) -> pl.DataFrame:
+    """Frames with more than 1 % saturated pixels where none should be.
+
+    ``captures`` has one row per frame with ``kind``, ``mean_dn``, ``saturated_fraction`` and
+    ``bit_depth`` (or ``saturation_dn``). Dark frames and flats whose mean is below half of full
+    scale (``2**bit_depth - 1`` DN) should not saturate at all.
+    """
+    if captures.is_empty():
+        return captures
+    if "saturation_dn" in captures.columns:
+        full_scale = pl.col("saturation_dn").cast(pl.Float64)
+    else:
+        full_scale = (pl.lit(2.0).pow(pl.col("bit_depth").cast(pl.Float64)) - 1.0)
+    should_not_saturate = (pl.col("kind") == "dark") | (
+        (pl.col("kind") == "flat") & (pl.col("mean_dn") < FLAT_SATURATION_LEVEL * full_scale)
+    )
+    return captures.filter(should_not_saturate & (pl.col("saturated_fraction") > SATURATED_FRACTION_LIMIT))
+
+
+def missing_operating_points(captures: pl.DataFrame, min_levels: int = MIN_PTC_LEVELS) -> list[dict[str, Any]]:
+    """Sessions whose operating points cannot support the EMVA 1288 analysis.
+
+    Three problems per session are reported: a flat-field exposure time with no dark operating
+    point at the same exposure (no dark reference to subtract), fewer than two dark exposure
+    times (no dark-current slope), and fewer than ``min_levels`` distinct flat-field levels
+    (``exposure_s``, ``photons_per_pixel``) for the photon-transfer fit.
+    """
+    problems: list[dict[str, Any]] = []
+    if captures.is_empty():
+        return problems
+    for (session_id,), frames in captures.group_by(["session_id"], maintain_order=True):
+        dark_exposures = set(frames.filter(pl.col("kind") == "dark")["exposure_s"].to_list())
+        flats = frames.filter(pl.col("kind") == "flat")
+        flat_exposures = sorted(set(flats["exposure_s"].to_list()))
+        no_dark = [e for e in flat_exposures if e not in dark_exposures]
+        if no_dark:
+            problems.append(
+                {
+                    "session_id": session_id,
+                    "problem": "no dark operating point at flat exposure(s) "
+                    + ", ".join(f"{e:g} s" for e in no_dark),
+                }
+            )
+        if len(dark_exposures) < 2:
+            problems.append(
+                {
+                    "session_id": session_id,
+                    "problem": f"{len(dark_exposures)} dark exposure time(s), expected at least 2 for the dark current",
+                }
+            )
+        levels = flats.select(["exposure_s", "photons_per_pixel"]).unique().height
+        if levels < min_levels:
+            problems.append(
+                {
+                    "session_id": session_id,
+                    "problem": f"{levels} flat-field levels, expected at least {min_levels} for the photon-transfer fit",
+                }
+            )
+    return problems
+
+
+def _md_table(rows: list[dict[str, Any]], columns: list[str], limit: int = 50) -> str:
+    if not rows:
+        return "_none_"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows[:limit]:
+        cells = [str(row.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(rows) > limit:
+        lines.append(f"\n... and {len(rows) - limit} more")
+    return "\n".join(lines)
+
+
+def _rejection_rows(report: Any) -> list[dict[str, Any]]:
+    rows = []
+    for rejection in getattr(report, "rejections", []) or []:
+        get = rejection.get if isinstance(rejection, dict) else lambda k, r=rejection: getattr(r, k, None)
+        rows.append(
+            {
+                "session_id": get("session_id"),
+                "file": get("file"),
+                "reason": get("reason"),
+            }
+        )
+    return rows
+
+
+def _status_counts(report: Any) -> dict[str, int]:
+    counts = {"ingested": 0, "rewritten": 0, "unchanged": 0, "rejected": 0}
+    for result in getattr(report, "results", []) or []:
+        status = getattr(result, "status", None)
+        if status in counts:
+            counts[status] += 1
+    return counts
+
+
+def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
+    """The ``captures`` and ``rejections`` assets (one step) on ``partitions_def`` (capture days)."""
+
+    @multi_asset(
+        name="ingest_captures",
+        specs=[
+            AssetSpec(
+                CAPTURES,
+                group_name=GROUP,
+                description="Frame stacks of every accepted session of the day: zarr "
+                "captures/<day>/<session>.zarr (frames (n, H, W) uint16) and the parquet tables "
+                "`sessions` (one row per session) and `captures` (one row per frame).",
+                kinds={"zarr", "parquet"},
+            ),
+            AssetSpec(
+                REJECTIONS,
+                group_name=GROUP,
+                description="Table `rejections`: one row per problem of a refused session "
+                "(session, file, reason, time). Refused input stays in the landing folder.",
+                kinds={"parquet"},
+            ),
+        ],
+        check_specs=[
+            AssetCheckSpec(
+                CHECK_NO_REJECTIONS,
+                asset=CAPTURES,
+                description="No session of the day was refused (warning: the others go on).",
+            ),
+            AssetCheckSpec(
+                CHECK_SATURATION,
+                asset=CAPTURES,
+                description=f"No dark frame, and no flat below {FLAT_SATURATION_LEVEL:.0%} of full "
+                f"scale, has more than {SATURATED_FRACTION_LIMIT:.0%} saturated pixels.",
+            ),
+            AssetCheckSpec(
+                CHECK_OPERATING_POINTS,
+                asset=CAPTURES,
+                description="Every flat exposure has a dark point at the same exposure, every "
+                f"session has at least 2 dark exposure times and {MIN_PTC_LEVELS} flat-field levels.",
+            ),
+        ],
+        partitions_def=partitions_def,
+        required_resource_keys={STORAGE_KEY},
+    )
+    def ingest_captures(context: AssetExecutionContext, config: IngestConfig) -> Iterator[Any]:
+        paths = getattr(context.resources, STORAGE_KEY).paths()
+        day = context.partition_key
+        n_landing = len(sessions_for_day(paths.landing, day, cache_dir=paths.state))
+        report = ingest_day(
+            paths, day, workers=_workers(config), progress=counting_progress("captures", day, n_landing)
+        )
+        counts = _status_counts(report)
+        rejections = _rejection_rows(report)
+        n_sessions = sum(counts.values())
+        context.log.info(
+            f"{day}: {n_sessions} sessions: {counts['ingested']} ingested, {counts['rewritten']} "
+            f"rewritten, {counts['unchanged']} unchanged, {counts['rejected']} rejected"
+        )
+        rejected_sessions = sorted({str(r["session_id"]) for r in rejections})
+        frames = tables.read_partition(paths.tables, "captures", day)
+        sessions = tables.read_partition(paths.tables, "sessions", day)
+        if "bit_depth" not in frames.columns and "bit_depth" in sessions.columns and not frames.is_empty():
+            frames = frames.join(sessions.select(["session_id", "bit_depth"]), on="session_id", how="left")
+
+        yield MaterializeResult(
+            asset_key=CAPTURES,
+            metadata={
+                "sessions": MetadataValue.int(n_sessions),
+                "sessions_ingested": MetadataValue.int(counts["ingested"]),
+                "sessions_rewritten": MetadataValue.int(counts["rewritten"]),
+                "sessions_unchanged": MetadataValue.int(counts["unchanged"]),
+                "sessions_rejected": MetadataValue.int(counts["rejected"]),
+                "frames": MetadataValue.int(int(getattr(report, "n_frames", frames.height))),
+                "bytes_in": MetadataValue.int(int(getattr(report, "bytes_in", 0))),
+                "bytes_stored": MetadataValue.int(int(getattr(report, "bytes_stored", 0))),
+                "compression_ratio": MetadataValue.float(float(getattr(report, "compression_ratio", 0.0))),
+                "rejections": MetadataValue.int(len(rejections)),
+                "zarr_root": MetadataValue.path(str(paths.captures / day)),
+                "tables": MetadataValue.path(str(paths.tables)),
+            },
+        )
+        yield MaterializeResult(
+            asset_key=REJECTIONS,
+            metadata={
+                "rejections": MetadataValue.int(len(rejections)),
+                "rejected_sessions": MetadataValue.json(rejected_sessions[:_REJECTION_LIST_LIMIT]),
+                "reasons": MetadataValue.md(_md_table(rejections, ["session_id", "file", "reason"])),
+                "table": MetadataValue.path(str(tables.partition_path(paths.tables, "rejections", day))),
+            },
+        )
+
+        yield AssetCheckResult(
+            asset_key=CAPTURES,
+            check_name=CHECK_NO_REJECTIONS,
+            passed=not rejections,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "sessions_failing": MetadataValue.json(rejected_sessions[:_REJECTION_LIST_LIMIT]),
+                "rejections": MetadataValue.json(rejections[:_REJECTION_LIST_LIMIT]),
+            },
+        )
+        saturated = unexpected_saturation(frames)
+        saturated_rows = saturated.select(
+            [c for c in ("session_id", "frame_index", "file", "kind", "exposure_s", "mean_dn", "saturated_fraction") if c in saturated.columns]
+        ).to_dicts()
+        yield AssetCheckResult(
+            asset_key=CAPTURES,
+            check_name=CHECK_SATURATION,
+            passed=saturated.is_empty(),
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "frames_failing": MetadataValue.int(saturated.height),
+                "sessions_failing": MetadataValue.json(
+                    sorted(set(saturated["session_id"].to_list())) if not saturated.is_empty() else []
+                ),
+                "frames": MetadataValue.md(
+                    _md_table(saturated_rows, list(saturated_rows[0]) if saturated_rows else [])
+                ),
+            },
+        )
+        missing = missing_operating_points(frames)
+        yield AssetCheckResult(
+            asset_key=CAPTURES,
+            check_name=CHECK_OPERATING_POINTS,
+            passed=not missing,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "sessions_failing": MetadataValue.json(sorted({p["session_id"] for p in missing})),
+                "problems": MetadataValue.md(_md_table(missing, ["session_id", "problem"])),
+            },
+        )
+
+    return ingest_captures

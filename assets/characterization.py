@@ -1,0 +1,353 @@
+"""Characterization layer: captures of one day -> per-pixel maps, EMVA 1288 module metrics, defects.
+
+Thin over :func:`sensorfleet.emva.characterize_day`; the checks read the day's ``module_stats``
+partition (so sessions characterized in an earlier run are checked too).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the Config annotation at decoration time.
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    multi_asset,
+)
+from pydantic import Field
+
+from assets._common import STORAGE_KEY, emit_progress, png_metadata
+from assets.captures import CAPTURES
+from sensorfleet import tables
+from sensorfleet.emva import characterize_day, load_session_rows, plot_defect_map, plot_ptc
+
+GROUP = "characterization"
+PIXEL_MAPS = "pixel_maps"
+MODULE_STATS = "module_stats"
+MODULE_CHANNEL_STATS = "module_channel_stats"
+PIXEL_DEFECTS = "pixel_defects"
+
+CHECK_BOUNDS = "metrics_within_physical_bounds"
+CHECK_PTC_FIT = "ptc_fit_quality"
+
+PTC_R2_COLUMN = "ptc_fit_r2"
+PTC_MIN_R2 = 0.99
+"""Smallest acceptable coefficient of determination of the photon-transfer line fit."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Physical range of one metric: ``low < value < high`` (``<=`` where ``*_inclusive``)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_inclusive: bool = False
+    high_inclusive: bool = False
+
+    def contains(self, value: float) -> bool:
+        above = value >= self.low if self.low_inclusive else value > self.low
+        below = value <= self.high if self.high_inclusive else value < self.high
+        return above and below
+
+    def describe(self) -> str:
+        lo = "" if self.low == -math.inf else f"{self.low:g} {'<=' if self.low_inclusive else '<'} "
+        hi = "" if self.high == math.inf else f" {'<=' if self.high_inclusive else '<'} {self.high:g}"
+        return f"{lo}x{hi}"
+
+
+PHYSICAL_BOUNDS: dict[str, Bound] = {
+    "gain_k_dn_per_e": Bound(0.0, 100.0),
+    "quantum_efficiency": Bound(0.0, 1.0, high_inclusive=True),
+    "dark_offset_dn": Bound(0.0, low_inclusive=True),
+    "read_noise_dn": Bound(0.0),
+    "read_noise_e": Bound(0.0, 1000.0),
+    # An estimate of a near-zero dark current can dip slightly below zero; more is unphysical.
+    "dark_current_e_per_s": Bound(-1.0, 1e6, low_inclusive=True),
+    "dsnu_dn": Bound(0.0, low_inclusive=True),
+    "dsnu_e": Bound(0.0, low_inclusive=True),
+    "prnu_pct": Bound(0.0, 100.0, low_inclusive=True),
+    "saturation_capacity_e": Bound(0.0),
+    "snr_max_db": Bound(0.0),
+    "dynamic_range_db": Bound(0.0),
+    "absolute_sensitivity_threshold_e": Bound(0.0),
+    "linearity_error_pct": Bound(-100.0, 100.0),
+}
+"""Every metric must also be finite; a null is allowed (e.g. QE when photons are not given)."""
+
+_IDENTITY = ("session_id", "module_id")
+
+
+class CharacterizationRunConfig(Config):  # type: ignore[misc]
+    """Run parameters of the characterization step."""
+
+    workers: int = Field(
+        default=0, ge=0, description="worker processes for the day's sessions; 0 = one per core"
+    )
+
+
+def metric_violations(module_stats: pl.DataFrame, bounds: dict[str, Bound] = PHYSICAL_BOUNDS) -> list[dict[str, Any]]:
+    """One row per (session, metric) that is NaN/infinite or outside its physical bound.
+
+    Every floating-point column of ``module_stats`` is checked for finiteness; the columns in
+    ``bounds`` also against their range. Identity columns (``session_id``, ``module_id``) are
+    carried into each row.
+    """
+    violations: list[dict[str, Any]] = []
+    if module_stats.is_empty():
+        return violations
+    float_columns = [
+        name for name, dtype in module_stats.schema.items() if dtype in (pl.Float32, pl.Float64)
+    ]
+    for row in module_stats.iter_rows(named=True):
+        for column in float_columns:
+            value = row[column]
+            if value is None:
+                continue
+            bound = bounds.get(column)
+            if not math.isfinite(value):
+                problem = "not finite"
+            elif bound is not None and not bound.contains(value):
+                problem = f"outside {bound.describe()}"
+            else:
+                continue
+            violations.append(
+                {**{k: row.get(k) for k in _IDENTITY}, "metric": column, "value": value, "problem": problem}
+            )
+    return violations
+
+
+def poor_ptc_fits(module_stats: pl.DataFrame, min_r2: float = PTC_MIN_R2) -> pl.DataFrame:
+    """Sessions whose photon-transfer fit R^2 is below ``min_r2`` or missing."""
+    if module_stats.is_empty() or PTC_R2_COLUMN not in module_stats.columns:
+        return module_stats.head(0)
+    r2 = pl.col(PTC_R2_COLUMN)
+    return module_stats.filter(r2.is_null() | r2.is_nan() | (r2 < min_r2))
+
+
+def worst_session(module_stats: pl.DataFrame, violations: list[dict[str, Any]]) -> str | None:
+    """The session to show in the UI: most metric violations, then a PTC fit below the
+    threshold, then most defective pixels (``defect_pixels_total``), then lowest PTC R^2."""
+    if module_stats.is_empty():
+        return None
+    counts: dict[str, int] = {}
+    for v in violations:
+        counts[str(v["session_id"])] = counts.get(str(v["session_id"]), 0) + 1
+
+    def badness(row: dict[str, Any]) -> tuple[int, bool, int, float]:
+        fit = row.get(PTC_R2_COLUMN)
+        fit_value = fit if isinstance(fit, float) and math.isfinite(fit) else -math.inf
+        defects = row.get("defect_pixels_total")
+        return (
+            counts.get(str(row["session_id"]), 0),
+            fit_value < PTC_MIN_R2,
+            int(defects) if isinstance(defects, int) else 0,
+            -fit_value,
+        )
+
+    return str(max(module_stats.iter_rows(named=True), key=badness)["session_id"])
+
+
+def metric_summary_md(module_stats: pl.DataFrame) -> str:
+    """Markdown table: per metric, sessions with a value, median, min and max over the day."""
+    if module_stats.is_empty():
+        return "_no sessions characterized_"
+    lines = ["| metric | n | median | min | max |", "|---|---|---|---|---|"]
+    for name, dtype in module_stats.schema.items():
+        if dtype not in (pl.Float32, pl.Float64) or name == "temperature_c":
+            continue
+        values = module_stats[name].drop_nulls().drop_nans()
+        if values.is_empty():
+            lines.append(f"| {name} | 0 | | | |")
+            continue
+        median, low, high = (float(v) for v in (values.median(), values.min(), values.max()))  # type: ignore[arg-type]
+        lines.append(f"| {name} | {values.len()} | {median:.4g} | {low:.4g} | {high:.4g} |")
+    return "\n".join(lines)
+
+
+def build_characterization_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
+    """The ``pixel_maps``, ``module_stats``, ``module_channel_stats`` and ``pixel_defects``
+    assets (one step) on ``partitions_def``, downstream of ``captures``."""
+    deps = [AssetDep(CAPTURES)]
+
+    @multi_asset(
+        name="characterize_sessions",
+        specs=[
+            AssetSpec(
+                PIXEL_MAPS,
+                group_name=GROUP,
+                deps=deps,
+                kinds={"zarr"},
+                description="Per-pixel maps of every session of the day, zarr "
+                "maps/<day>/<session>.zarr: dark offset (DN), dark current (DN/s), temporal dark "
+                "noise (DN), relative response (PRNU, 1 = median) as float32 (H, W), defect class uint8.",
+            ),
+            AssetSpec(
+                MODULE_STATS,
+                group_name=GROUP,
+                deps=deps,
+                kinds={"parquet"},
+                description="Table `module_stats`: EMVA 1288 metrics, one row per session.",
+            ),
+            AssetSpec(
+                MODULE_CHANNEL_STATS,
+                group_name=GROUP,
+                deps=deps,
+                kinds={"parquet"},
+                description="Table `module_channel_stats`: per-CFA-channel EMVA 1288 metrics (long).",
+            ),
+            AssetSpec(
+                PIXEL_DEFECTS,
+                group_name=GROUP,
+                deps=deps,
+                kinds={"parquet"},
+                description="Table `pixel_defects`: one row per defective pixel with its class.",
+            ),
+        ],
+        check_specs=[
+            AssetCheckSpec(
+                CHECK_BOUNDS,
+                asset=MODULE_STATS,
+                description="Every metric is finite and inside its physical bounds: "
+                + "; ".join(f"{k}: {b.describe()}" for k, b in PHYSICAL_BOUNDS.items()),
+            ),
+            AssetCheckSpec(
+                CHECK_PTC_FIT,
+                asset=MODULE_STATS,
+                description=f"Photon-transfer line fit R^2 >= {PTC_MIN_R2} for every session.",
+            ),
+        ],
+        partitions_def=partitions_def,
+        required_resource_keys={STORAGE_KEY},
+    )
+    def characterize_sessions(context: AssetExecutionContext, config: CharacterizationRunConfig) -> Iterator[Any]:
+        paths = getattr(context.resources, STORAGE_KEY).paths()
+        day = context.partition_key
+        workers = config.workers or max(1, os.cpu_count() or 1)
+        report = characterize_day(
+            paths,
+            day,
+            workers=workers,
+            progress=lambda done, total, _sid: emit_progress("characterization", day, done, total),
+        )
+        context.log.info(
+            f"{day}: {len(report.characterized)} sessions characterized, {len(report.skipped)} "
+            f"unchanged, {len(report.failed)} failed"
+        )
+        stats = tables.read_partition(paths.tables, MODULE_STATS, day)
+        channel_stats = tables.read_partition(paths.tables, MODULE_CHANNEL_STATS, day)
+        defects = tables.read_partition(paths.tables, PIXEL_DEFECTS, day)
+        violations = metric_violations(stats)
+        poor_fits = poor_ptc_fits(stats)
+
+        stats_metadata: dict[str, Any] = {
+            "sessions": MetadataValue.int(stats.height),
+            "sessions_characterized": MetadataValue.int(len(report.characterized)),
+            "sessions_unchanged": MetadataValue.int(len(report.skipped)),
+            "sessions_failed": MetadataValue.int(len(report.failed)),
+            "metric_summary": MetadataValue.md(metric_summary_md(stats)),
+            "table": MetadataValue.path(str(tables.partition_path(paths.tables, MODULE_STATS, day))),
+        }
+        worst = worst_session(stats, violations)
+        if worst is not None and worst in report.maps:
+            stats_metadata["worst_session"] = MetadataValue.text(worst)
+            stats_metadata.update(_worst_plots(report.maps[worst], stats, paths.root / "plots" / day, worst))
+
+        yield MaterializeResult(
+            asset_key=PIXEL_MAPS,
+            metadata={
+                "sessions": MetadataValue.int(len(report.maps) - len(report.failed)),
+                "zarr_root": MetadataValue.path(str(paths.maps / day)),
+            },
+        )
+        yield MaterializeResult(asset_key=MODULE_STATS, metadata=stats_metadata)
+        yield MaterializeResult(
+            asset_key=MODULE_CHANNEL_STATS,
+            metadata={
+                "rows": MetadataValue.int(channel_stats.height),
+                "table": MetadataValue.path(str(tables.partition_path(paths.tables, MODULE_CHANNEL_STATS, day))),
+            },
+        )
+        by_class: dict[str, int] = {}
+        if not defects.is_empty() and "defect_class" in defects.columns:
+            for name, count in defects.group_by("defect_class").len().sort("defect_class").iter_rows():
+                by_class[str(name)] = int(count)
+        yield MaterializeResult(
+            asset_key=PIXEL_DEFECTS,
+            metadata={
+                "defective_pixels": MetadataValue.int(defects.height),
+                "by_class": MetadataValue.json(by_class),
+                "table": MetadataValue.path(str(tables.partition_path(paths.tables, PIXEL_DEFECTS, day))),
+            },
+        )
+
+        yield AssetCheckResult(
+            asset_key=MODULE_STATS,
+            check_name=CHECK_BOUNDS,
+            passed=not violations,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "violations": MetadataValue.int(len(violations)),
+                "modules_failing": MetadataValue.json(_modules(violations)),
+                "details": MetadataValue.json(violations[:200]),
+            },
+        )
+        fit_rows = poor_fits.select([c for c in (*_IDENTITY, PTC_R2_COLUMN) if c in poor_fits.columns]).to_dicts()
+        yield AssetCheckResult(
+            asset_key=MODULE_STATS,
+            check_name=CHECK_PTC_FIT,
+            passed=poor_fits.is_empty(),
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "min_r2": MetadataValue.float(PTC_MIN_R2),
+                "modules_failing": MetadataValue.json(_modules(fit_rows)),
+                "details": MetadataValue.json(fit_rows[:200]),
+            },
+        )
+        if report.failed:
+            # Not bad input (ingest validated it): a bug or a damaged group. The tables of the
+            # other sessions are written; the run fails so that someone looks.
+            raise Failure(
+                description=f"{day}: characterization failed for {len(report.failed)} session(s): "
+                + "; ".join(f"{sid}: {err}" for sid, err in sorted(report.failed.items())[:20]),
+                metadata={"failed_sessions": MetadataValue.json(sorted(report.failed))},
+            )
+
+    return characterize_sessions
+
+
+def _modules(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted({f"{r.get('module_id')} ({r.get('session_id')})" for r in rows})
+
+
+def _worst_plots(maps_group: Path, stats: pl.DataFrame, plots_dir: Path, session_id: str) -> dict[str, Any]:
+    """Photon-transfer curve and defect map of ``session_id`` as inline images + PNG files."""
+    rows = load_session_rows(maps_group)
+    row = stats.filter(pl.col("session_id") == session_id).row(0, named=True)
+    module = row.get("module_id", session_id)
+    gain = row.get("gain_k_dn_per_e")
+    ptc_png = plot_ptc(rows.ptc, gain if isinstance(gain, float) else None, title=f"photon transfer: {module} ({session_id})")
+    defects_png = plot_defect_map(
+        rows.defects, int(row.get("width_px") or 0), int(row.get("height_px") or 0), title=f"defects: {module} ({session_id})"
+    )
+    ptc_md, ptc_path = png_metadata(ptc_png, plots_dir / f"{session_id}-ptc.png", f"Photon transfer of the worst module: {module}")
+    map_md, map_path = png_metadata(defects_png, plots_dir / f"{session_id}-defects.png", f"Defect map of the worst module: {module}")
+    return {
+        "worst_module_ptc": ptc_md,
+        "worst_module_ptc_png": ptc_path,
+        "worst_module_defect_map": map_md,
+        "worst_module_defect_map_png": map_path,
+    }

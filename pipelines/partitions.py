@@ -1,0 +1,20 @@
+"""Partitions of the asset graph: one per UTC capture day.
+
+A day is the grain of work whatever the fleet size (100,000 sessions a day is still one
+partition); the sessions of a day are processed in parallel inside the step.
+"""
+
+from __future__ import annotations
+
+from dagster import DailyPartitionsDefinition
+
+# Fixed and early, so every real or synthetic capture falls inside; ``end_offset=1`` adds the
+# current (still open) UTC day so a session captured today has a partition.
+FIRST_CAPTURE_DAY = "2020-01-01"
+
+capture_days = DailyPartitionsDefinition(
+    start_date=FIRST_CAPTURE_DAY,
+    timezone="UTC",
+    fmt="%Y-%m-%d",
+    end_offset=1,
+)

@@ -1,0 +1,227 @@
+"""Materialize the asset graph in-process, one capture day at a time (what the CLI runs).
+
+The runs use the same asset definitions as ``pipelines.definitions.defs`` and are recorded in the
+Dagster instance under ``<root>/dagster_home`` (the repo's dagster.yaml copied in), so they show
+up in the UI (``make dev``) afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetKey, AssetsDefinition, DagsterInstance, materialize
+
+from assets._common import PARTITION_TAG, STORAGE_KEY, ProgressHook, progress_hook
+from pipelines.definitions import all_assets
+from pipelines.partitions import capture_days
+from pipelines.resources import StorageResource
+from sensorfleet.config import Paths
+from sensorfleet.ingest.scan import scan_landing
+
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+
+
+@dataclass
+class CheckFailure:
+    """A failed asset check of one day: which check, its severity and the modules it names."""
+
+    asset: str
+    check: str
+    severity: str
+    modules: list[str]
+
+
+@dataclass
+class DayOutcome:
+    """What one day's run did. ``error`` is set only when the run itself failed."""
+
+    day: str
+    run_id: str | None = None
+    error: str | None = None
+    ingested: int = 0
+    rewritten: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    characterized: int | None = None
+    failed_checks: list[CheckFailure] = field(default_factory=list)
+
+
+@dataclass
+class PipelineSummary:
+    """All days of one ``pipeline run``."""
+
+    days: list[DayOutcome]
+    dagster_home: Path
+
+    @property
+    def ok(self) -> bool:
+        """True unless a run failed (rejections and failed checks are not failures)."""
+        return all(d.error is None for d in self.days)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(d, name) or 0) for d in self.days)
+
+
+def prepare_instance(paths: Paths) -> DagsterInstance:
+    """The persistent Dagster instance under ``<root>/dagster_home`` (dagster.yaml copied in)."""
+    home = paths.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if REPO_DAGSTER_YAML.is_file():
+        if not target.is_file() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes():
+            tmp = home / ".dagster.yaml.tmp"
+            shutil.copyfile(REPO_DAGSTER_YAML, tmp)
+            os.replace(tmp, target)
+    elif not target.is_file():
+        raise FileNotFoundError(f"{REPO_DAGSTER_YAML}: the instance configuration is missing and {target} does not exist")
+    # dagster.yaml resolves its storage folder from DAGSTER_HOME while the instance is created.
+    with _environ("DAGSTER_HOME", str(home)):
+        return DagsterInstance.from_config(str(home))
+
+
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
+
+
+def landing_days(paths: Paths) -> list[str]:
+    """Capture days (``YYYY-MM-DD``) that have at least one session folder in the landing root."""
+    sessions = scan_landing(paths.landing, paths.state)
+    return sorted({s.capture_date for s in sessions})
+
+
+def resolve_selection(names: Sequence[str] | None, assets: Sequence[AssetsDefinition] = all_assets) -> list[AssetsDefinition]:
+    """The asset steps to run for ``names`` (asset names or group names; none = all).
+
+    A step that produces several assets (e.g. ``captures`` + ``rejections``) runs whole.
+    """
+    if not names:
+        return list(assets)
+    chosen: list[AssetsDefinition] = []
+    known: set[str] = set()
+    for node in assets:
+        node_names = {key.to_user_string() for key in node.keys}
+        groups = set(node.group_names_by_key.values())
+        known |= node_names | groups
+        if node_names & set(names) or groups & set(names):
+            chosen.append(node)
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(f"--select {', '.join(unknown)}: unknown asset or group; valid choices: {', '.join(sorted(known))}")
+    return chosen
+
+
+def run_pipeline(
+    paths: Paths,
+    *,
+    select: Sequence[str] | None = None,
+    days: Sequence[str] | None = None,
+    progress: ProgressHook | None = None,
+    on_day_start: Callable[[str], None] | None = None,
+    on_day_done: Callable[[DayOutcome], None] | None = None,
+) -> PipelineSummary:
+    """Materialize the selected assets for each day (default: every day with landing data).
+
+    Each day is one in-process run tagged ``sensorfleet/partition=<day>``; a failed day is
+    recorded in its :class:`DayOutcome` and the other days go on.
+    """
+    steps = resolve_selection(select)
+    instance = prepare_instance(paths)
+    todo = sorted(set(days)) if days else landing_days(paths)
+    storage = StorageResource(root=str(paths.root), landing=str(paths.landing))
+    selection = [key for node in steps for key in node.keys]
+    outcomes: list[DayOutcome] = []
+    for day in todo:
+        if on_day_start is not None:
+            on_day_start(day)
+        outcome = DayOutcome(day=day)
+        if not capture_days.has_partition_key(day):
+            outcome.error = (
+                f"capture day {day} is outside the partitions ({capture_days.get_first_partition_key()} "
+                "to today UTC); check the capture station's clock or the manifests' captured_at"
+            )
+        else:
+            _run_day(outcome, instance, storage, selection, progress)
+        outcomes.append(outcome)
+        if on_day_done is not None:
+            on_day_done(outcome)
+    return PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
+
+
+def _run_day(
+    outcome: DayOutcome,
+    instance: DagsterInstance,
+    storage: StorageResource,
+    selection: list[AssetKey],
+    progress: ProgressHook | None,
+) -> None:
+    with progress_hook(progress), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = materialize(
+                all_assets,
+                instance=instance,
+                resources={STORAGE_KEY: storage},
+                partition_key=outcome.day,
+                selection=selection,
+                tags={PARTITION_TAG: outcome.day},
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+        except Exception as exc:  # a definition or instance problem: report it, go on with other days
+            outcome.error = f"{type(exc).__name__}: {exc}"
+            return
+    outcome.run_id = result.run_id
+    if not result.success:
+        messages = [
+            _strip_class_path(event.step_failure_data.error.message.strip())
+            for event in result.get_step_failure_events()
+            if event.step_failure_data.error is not None
+        ]
+        outcome.error = "; ".join(messages) or "run failed"
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        name = materialization.asset_key.to_user_string()
+        meta: dict[str, Any] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        if name == "captures":
+            outcome.ingested = int(meta.get("sessions_ingested", 0))
+            outcome.rewritten = int(meta.get("sessions_rewritten", 0))
+            outcome.unchanged = int(meta.get("sessions_unchanged", 0))
+            outcome.rejected = int(meta.get("sessions_rejected", 0))
+        elif name == "module_stats":
+            outcome.characterized = int(meta.get("sessions", 0))
+    for evaluation in result.get_asset_check_evaluations():
+        meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+        if evaluation.check_name == "no_rejected_sessions":
+            outcome.rejections = list(meta.get("rejections") or [])
+        if not evaluation.passed:
+            outcome.failed_checks.append(
+                CheckFailure(
+                    asset=evaluation.asset_key.to_user_string(),
+                    check=evaluation.check_name,
+                    severity=evaluation.severity.value,
+                    modules=[str(m) for m in (meta.get("modules_failing") or meta.get("sessions_failing") or [])],
+                )
+            )
+
+
+def _strip_class_path(message: str) -> str:
+    """``dagster._core...Failure: text`` -> ``text`` (the exception's module path helps nobody)."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and "." in head and " " not in head else message

@@ -1,0 +1,163 @@
+"""``sensorfleet pipeline run``: materialize the Dagster asset graph in-process, with progress.
+
+Dagster is imported inside the command only (``pipelines.runner``), so ``import sensorfleet``
+stays Dagster-free; this is the one place where the core reaches up into ``pipelines``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from sensorfleet.config import Paths, resolve_paths
+
+if TYPE_CHECKING:
+    from pipelines.runner import DayOutcome, PipelineSummary
+
+pipeline_app = typer.Typer(
+    help="Run the Dagster asset graph (the same definitions the UI loads).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_REASON_LIMIT = 20
+
+
+def run_with_display(
+    paths: Paths,
+    *,
+    select: Sequence[str] | None = None,
+    days: Sequence[str] | None = None,
+    console: Console | None = None,
+) -> PipelineSummary:
+    """Run the pipeline for ``days`` (default: every day with landing data) showing progress.
+
+    Prints one line per day and the summary; returns the summary (see ``summary.ok``).
+    """
+    from pipelines.runner import run_pipeline  # Dagster loads here, not at import
+
+    console = console or Console()
+    console.print(f"[bold]pipeline run[/]: landing {paths.landing} -> root {paths.root}")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[tuple[str, str], TaskID] = {}
+
+        def on_progress(stage: str, day: str, done: int, total: int) -> None:
+            key = (stage, day)
+            if key not in tasks:
+                tasks[key] = bar.add_task(f"{day} {stage}", total=total)
+            bar.update(tasks[key], completed=done, total=total)
+
+        def on_day_start(day: str) -> None:
+            tasks[("day", day)] = bar.add_task(f"{day} starting", total=None)
+
+        def on_day_done(outcome: DayOutcome) -> None:
+            for key in [k for k in tasks if k[1] == outcome.day]:
+                bar.remove_task(tasks.pop(key))
+            console.print(_day_line(outcome))
+
+        summary = run_pipeline(
+            paths,
+            select=select,
+            days=days,
+            progress=on_progress,
+            on_day_start=on_day_start,
+            on_day_done=on_day_done,
+        )
+    print_summary(summary, console)
+    return summary
+
+
+def _day_line(outcome: DayOutcome) -> str:
+    if outcome.error is not None:
+        return f"[red]x[/] {outcome.day}: FAILED: {outcome.error}"
+    parts = [
+        f"{outcome.ingested + outcome.rewritten} ingested",
+        f"{outcome.unchanged} unchanged",
+        f"{outcome.rejected} rejected",
+    ]
+    if outcome.characterized is not None:
+        parts.append(f"{outcome.characterized} characterized")
+    if outcome.failed_checks:
+        parts.append(f"{len(outcome.failed_checks)} check(s) failed")
+    return f"[green]v[/] {outcome.day}: " + ", ".join(parts)
+
+
+def print_summary(summary: PipelineSummary, console: Console) -> None:
+    """The closing summary: sessions ingested / unchanged / rejected (with reasons), modules
+    outside the checks, failed days, and where the runs are recorded."""
+    days = summary.days
+    console.print()
+    console.print(f"[bold]Summary[/] ({len(days)} capture day{'s' if len(days) != 1 else ''})")
+    if not days:
+        console.print("  no sessions in the landing root: nothing to do")
+    ingested = summary.total("ingested")
+    rewritten = summary.total("rewritten")
+    console.print(f"  sessions ingested: {ingested + rewritten} ({rewritten} rewritten after a change)")
+    console.print(f"  sessions skipped as unchanged: {summary.total('unchanged')}")
+    console.print(f"  sessions rejected: {summary.total('rejected')}")
+    reasons = [r for d in days for r in d.rejections]
+    for rejection in reasons[:_REASON_LIMIT]:
+        where = f" ({rejection.get('file')})" if rejection.get("file") else ""
+        console.print(f"    - {rejection.get('session_id')}{where}: {rejection.get('reason')}", markup=False)
+    if len(reasons) > _REASON_LIMIT:
+        console.print(f"    ... and {len(reasons) - _REASON_LIMIT} more (table `rejections`)")
+    if any(d.characterized is not None for d in days):
+        console.print(f"  sessions characterized: {summary.total('characterized')}")
+    failures = [(d.day, f) for d in days for f in d.failed_checks]
+    if failures:
+        console.print("  checks failed (modules outside the checks):")
+        for day, failure in failures:
+            named = ", ".join(failure.modules[:_REASON_LIMIT]) or "see the UI"
+            more = f" ... and {len(failure.modules) - _REASON_LIMIT} more" if len(failure.modules) > _REASON_LIMIT else ""
+            console.print(
+                f"    - {day} {failure.asset}.{failure.check} [{failure.severity}]: {named}{more}", markup=False
+            )
+    else:
+        console.print("  checks failed: none")
+    failed = [d for d in days if d.error is not None]
+    if failed:
+        console.print(f"  [red]failed days: {len(failed)}[/]")
+        for d in failed:
+            console.print(f"    - {d.day}: {d.error}", markup=False)
+    console.print(f"  runs recorded in {summary.dagster_home} (open the UI with `make dev`)")
+
+
+@pipeline_app.command("run")
+def run(
+    root: Path | None = typer.Option(None, "--root", help="data root (default SENSORFLEET_ROOT or ./data)"),
+    landing: Path | None = typer.Option(None, "--landing", help="landing root (default <root>/landing)"),
+    select: list[str] | None = typer.Option(
+        None, "--select", help="asset or group names to run (repeatable; default all): captures, characterization, module_stats, ..."
+    ),
+    day: list[str] | None = typer.Option(None, "--day", help="capture day YYYY-MM-DD (repeatable; default every day with landing data)"),
+) -> None:
+    """Materialize the asset graph in-process for every capture day that has landing data.
+
+    Exits non-zero only when a run fails; rejected sessions and failed checks are reported.
+    """
+    paths = resolve_paths(root, landing)
+    try:
+        summary = run_with_display(paths, select=select, days=day)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not summary.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,69 @@
+"""The landing sensor: new day -> run request; same state -> none; changed session -> new request."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from dagster import DefaultSensorStatus, SensorResult, build_sensor_context
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "assets"))
+from tiny_landing import make_session  # noqa: E402  (the tiny-session helper of tests/assets)
+
+from pipelines.definitions import defs  # noqa: E402
+from pipelines.resources import StorageResource  # noqa: E402
+from sensorfleet.config import resolve_paths  # noqa: E402
+
+
+def _tick(root: Path, cursor: str | None) -> SensorResult:
+    sensor = defs.get_sensor_def("landing_sensor")
+    storage = StorageResource(root=str(root), landing=str(root / "landing"))
+    with build_sensor_context(cursor=cursor, resources={"storage": storage}) as context:
+        result = sensor(context)
+    assert isinstance(result, SensorResult)
+    return result
+
+
+def test_sensor_requests_new_days_once_and_changed_days_again(tmp_path: Path) -> None:
+    paths = resolve_paths(tmp_path, tmp_path / "landing")
+    paths.landing.mkdir()
+    sensor = defs.get_sensor_def("landing_sensor")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+
+    make_session(paths.landing, "a", "2024-05-01T10:00:00+00:00", seed=1)
+    make_session(paths.landing, "b", "2024-05-01T23:30:00-02:00", seed=2)  # 2024-05-02 UTC
+    first = _tick(tmp_path, None)
+    requests = sorted(first.run_requests or [], key=lambda r: r.partition_key or "")
+    assert [r.partition_key for r in requests] == ["2024-05-01", "2024-05-02"]
+    assert [r.tags["sensorfleet/partition"] for r in requests] == ["2024-05-01", "2024-05-02"]
+    assert requests[0].run_key != requests[1].run_key
+    assert requests[0].run_key.startswith("2024-05-01:")
+
+    # the same landing content: no request
+    same = _tick(tmp_path, first.cursor)
+    assert not same.run_requests
+    assert same.skip_reason is not None
+
+    # a frame file of one session rewritten (new size and mtime): that day only, with a new key
+    frame = paths.landing / "a" / "flat_015.raw"
+    frame.write_bytes(frame.read_bytes() + b"\0\0")
+    os.utime(frame, ns=(frame.stat().st_mtime_ns + 10**9,) * 2)
+    changed = _tick(tmp_path, same.cursor)
+    assert [r.partition_key for r in changed.run_requests or []] == ["2024-05-01"]
+    assert changed.run_requests[0].run_key != requests[0].run_key  # type: ignore[index]
+
+    # a new session on a known day also triggers it
+    make_session(paths.landing, "c", "2024-05-02T08:00:00+00:00", seed=3)
+    added = _tick(tmp_path, changed.cursor)
+    assert [r.partition_key for r in added.run_requests or []] == ["2024-05-02"]
+    assert set(json.loads(added.cursor or "{}")) == {"2024-05-01", "2024-05-02"}
+
+
+def test_sensor_skips_without_landing(tmp_path: Path) -> None:
+    sensor = defs.get_sensor_def("landing_sensor")
+    storage = StorageResource(root=str(tmp_path), landing=str(tmp_path / "missing"))
+    with build_sensor_context(resources={"storage": storage}) as context:
+        result = sensor(context)
+    assert result is not None
