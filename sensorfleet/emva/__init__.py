@@ -1,0 +1,33 @@
+"""EMVA 1288 (Release 4.0) characterization core: per-pixel maps, module metrics, defects.
+
+Dagster-free. Entry points: :func:`characterize_frames` (any (n, H, W) uint16 array-like + its
+manifest), :func:`characterize_session` (a captures zarr group) and :func:`characterize_day`.
+Definitions and choices: docs/metrics.md.
+"""
+
+from sensorfleet.emva.config import DEFECT_CODES, CharacterizationConfig, DefectThresholds
+from sensorfleet.emva.plots import plot_defect_map, plot_ptc
+from sensorfleet.emva.session import (
+    DayCharacterizationReport,
+    SessionCharacterization,
+    characterize_day,
+    characterize_frames,
+    characterize_session,
+    load_maps,
+    load_session_rows,
+)
+
+__all__ = [
+    "DEFECT_CODES",
+    "CharacterizationConfig",
+    "DayCharacterizationReport",
+    "DefectThresholds",
+    "SessionCharacterization",
+    "characterize_day",
+    "characterize_frames",
+    "characterize_session",
+    "load_maps",
+    "load_session_rows",
+    "plot_defect_map",
+    "plot_ptc",
+]

@@ -1,0 +1,218 @@
+"""Defect classification on the per-pixel maps: point defects, clusters, bad lines, blemishes.
+
+Order (later steps see earlier results):
+1. point candidates from the maps: stuck > dead > hot > warm > noisy (one class per pixel);
+2. bad columns / rows: the line's median deviates from its neighbours (dark signal or response),
+   or most of its pixels are point candidates; every pixel of such a line gets the line class;
+3. clusters: 8-connected groups of >= ``cluster_min`` point defects (off the bad lines);
+4. blemishes on the shading-corrected response with every defect neutralised.
+See docs/metrics.md for the thresholds and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from sensorfleet.emva.config import DEFECT_CODES, DefectThresholds
+from sensorfleet.emva.shading import Blemish, find_blemishes
+
+VALUE_UNITS: dict[str, str] = {
+    "hot": "DN",  # dark-signal excess at the longest dark exposure
+    "warm": "DN",
+    "dead": "relative",  # response / channel median
+    "stuck": "DN",  # the stuck level (flat average)
+    "noisy": "DN",  # temporal dark noise
+    "cluster": "px",  # size of the cluster
+    "bad_column": "relative",  # see line_values
+    "bad_row": "relative",
+    "blemish": "relative",  # depth: 1 - smoothed relative response
+}
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x median absolute deviation (a Gaussian's sigma, insensitive to outliers)."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return float("nan")
+    med = np.median(v)
+    return float(1.4826 * np.median(np.abs(v - med)))
+
+
+@dataclass(frozen=True)
+class DefectMaps:
+    """Inputs of the classification, all (H, W)."""
+
+    dark_long_dn: np.ndarray  # dark signal at the longest dark exposure (DN)
+    dark_current_dn_per_s: np.ndarray  # per-pixel dark current (NaN with one dark exposure)
+    dark_noise_dn: np.ndarray  # temporal dark noise (DN)
+    dark_mean_dn: np.ndarray  # spatial dark average (DN)
+    flat_mean_dn: np.ndarray | None  # spatial flat average (DN)
+    flat_noise_dn: np.ndarray | None  # temporal noise of the flat series (DN)
+    response: np.ndarray | None  # relative response, 1 = channel median
+    site: np.ndarray  # (H, W) uint8 CFA site 0..3 (2 * (y % 2) + x % 2)
+
+
+@dataclass(frozen=True)
+class DefectResult:
+    """Class map (uint8 codes of config.DEFECT_CODES), value map, lines, clusters, blemishes."""
+
+    classes: np.ndarray
+    values: np.ndarray  # float32, the value that classified each defective pixel
+    bad_columns: list[int]
+    bad_rows: list[int]
+    cluster_count: int
+    largest_cluster_px: int
+    blemishes: list[Blemish]
+    blemish_mask: np.ndarray
+    units: dict[str, str]
+
+    def counts(self) -> dict[str, int]:
+        """Pixels per class (blemishes are counted as spots, not pixels)."""
+        out = {name: int(np.count_nonzero(self.classes == code)) for name, code in DEFECT_CODES.items()}
+        out["blemish"] = len(self.blemishes)
+        return out
+
+
+def _line_flags(profile: np.ndarray, pixel_sigma: float, th: DefectThresholds) -> tuple[np.ndarray, np.ndarray]:
+    win = max(3, th.bad_line_window | 1)
+    ref = ndimage.median_filter(profile, size=win, mode="nearest")
+    dev = profile - ref
+    return np.abs(dev) > th.bad_line_sigma * pixel_sigma, dev
+
+
+def classify(
+    maps: DefectMaps,
+    shading: np.ndarray | None,
+    th: DefectThresholds,
+) -> DefectResult:
+    """Classify every pixel (see the module docstring)."""
+    h, w = maps.dark_mean_dn.shape
+    cls = np.zeros((h, w), np.uint8)
+    val = np.zeros((h, w), np.float32)
+    code = DEFECT_CODES
+
+    dark = maps.dark_long_dn
+    dark_med = float(np.median(dark))
+    dark_sig = robust_sigma(dark)
+    excess = (dark - dark_med).astype(np.float32)
+    noise_med = float(np.median(maps.dark_noise_dn))
+    have_flat = maps.flat_mean_dn is not None and maps.response is not None
+    delta = None
+    if have_flat:
+        assert maps.flat_mean_dn is not None and maps.response is not None
+        delta = maps.flat_mean_dn - maps.dark_mean_dn
+        delta_med = float(np.median(delta))
+
+    # 1. point candidates, lowest precedence first so that higher ones overwrite
+    noisy = maps.dark_noise_dn > th.noisy_factor * noise_med
+    cls[noisy] = code["noisy"]
+    val[noisy] = maps.dark_noise_dn[noisy]
+    significant = (excess > th.warm_sigma * dark_sig) & (excess > th.warm_min_excess_dn)
+    dc = maps.dark_current_dn_per_s
+    dc_med = float(np.median(dc)) if np.all(np.isfinite(dc)) else float("nan")
+    units = dict(VALUE_UNITS)
+    if np.isfinite(dc_med) and dc_med > 0:
+        ratio = (dc / dc_med).astype(np.float32)
+        warm = significant & (ratio >= th.warm_dark_current_factor)
+        hot = significant & (ratio >= th.hot_dark_current_factor)
+        metric = ratio
+        units["hot"] = units["warm"] = "x_median_dark_current"
+    else:
+        warm = significant
+        hot = significant & (excess > th.hot_sigma * dark_sig)
+        metric = excess
+    cls[warm] = code["warm"]
+    val[warm] = metric[warm]
+    cls[hot] = code["hot"]
+    val[hot] = metric[hot]
+    if have_flat:
+        assert maps.response is not None and delta is not None and maps.flat_noise_dn is not None
+        dead = maps.response < th.dead_response
+        cls[dead] = code["dead"]
+        val[dead] = maps.response[dead]
+        flat_noise_med = float(np.median(maps.flat_noise_dn))
+        quiet = (maps.dark_noise_dn <= th.stuck_noise_fraction * noise_med) & (
+            maps.flat_noise_dn <= th.stuck_noise_fraction * flat_noise_med
+        )
+        flat_stuck = np.abs(delta) < th.stuck_response * abs(delta_med)
+        stuck = flat_stuck & (quiet | hot)
+        cls[stuck] = code["stuck"]
+        assert maps.flat_mean_dn is not None
+        val[stuck] = maps.flat_mean_dn[stuck]
+    point = cls > 0
+
+    # 2. bad lines
+    col_bad = np.zeros(w, bool)
+    row_bad = np.zeros(h, bool)
+    col_val = np.zeros(w, np.float32)
+    row_val = np.zeros(h, np.float32)
+    frac_c = point.mean(axis=0)
+    frac_r = point.mean(axis=1)
+    col_bad |= frac_c >= th.bad_line_fraction
+    row_bad |= frac_r >= th.bad_line_fraction
+    col_val[col_bad] = frac_c[col_bad]
+    row_val[row_bad] = frac_r[row_bad]
+    sources: list[tuple[np.ndarray, float]] = [(excess, dark_sig)]
+    if have_flat:
+        assert maps.response is not None
+        sources.append((maps.response, robust_sigma(maps.response)))
+    for image, sigma in sources:
+        if not np.isfinite(sigma) or sigma <= 0:
+            continue
+        if h >= 8:
+            fc, dc = _line_flags(np.median(image, axis=0), sigma, th)
+            new = fc & ~col_bad
+            col_val[new] = dc[new]
+            col_bad |= fc
+        if w >= 8:
+            fr, dr = _line_flags(np.median(image, axis=1), sigma, th)
+            new = fr & ~row_bad
+            row_val[new] = dr[new]
+            row_bad |= fr
+    line = np.zeros((h, w), bool)
+    line[:, col_bad] = True
+    line[row_bad, :] = True
+    cls[line] = 0
+    point &= ~line
+    cls[:, col_bad] = code["bad_column"]
+    val[:, col_bad] = col_val[col_bad][None, :]
+    cls[row_bad, :] = code["bad_row"]
+    val[row_bad, :] = row_val[row_bad][:, None]
+
+    # 3. clusters of point defects
+    labels, count = ndimage.label(point, structure=np.ones((3, 3), bool))
+    clusters = 0
+    largest = 0
+    if count:
+        sizes = np.bincount(labels.ravel())[1:]
+        big = np.flatnonzero(sizes >= th.cluster_min) + 1
+        clusters = int(big.size)
+        largest = int(sizes.max()) if clusters else 0
+        if clusters:
+            member = np.isin(labels, big)
+            cls[member] = code["cluster"]
+            val[member] = sizes[labels[member] - 1].astype(np.float32)
+
+    # 4. blemishes
+    blemishes: list[Blemish] = []
+    bmask = np.zeros((h, w), bool)
+    if have_flat and shading is not None:
+        assert maps.response is not None
+        blemishes, bmask = find_blemishes(
+            maps.response, shading, cls > 0, th.blemish_smooth_px, th.blemish_depth, th.blemish_min_area_px
+        )
+        cls[bmask & (cls == 0)] = code["blemish"]
+    return DefectResult(
+        classes=cls,
+        values=val,
+        bad_columns=[int(c) for c in np.flatnonzero(col_bad)],
+        bad_rows=[int(r) for r in np.flatnonzero(row_bad)],
+        cluster_count=clusters,
+        largest_cluster_px=largest,
+        blemishes=blemishes,
+        blemish_mask=bmask,
+        units=units,
+    )

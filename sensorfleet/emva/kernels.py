@@ -1,0 +1,147 @@
+"""Compiled one-pass kernels of the per-pixel statistics (numba, integer accumulators).
+
+A *block* is ``(b, h, W) uint16``: ``b`` frames of one operating point, rows ``y0:y0+h`` of the
+sensor. Kernels walk the block row by row (``prange`` over rows, so both cores share one block);
+within a row they stream each frame's row once, adding into that row's accumulators, which stay
+in the L1/L2 cache while the ``b`` frames pass. Sums are exact (int64): no float rounding, and
+the result does not depend on the batch size.
+
+Per-row side outputs split by column parity (index 0 = even x, 1 = odd x), so the caller can
+form the four CFA planes from the row parity without a second pass:
+
+- ``row_frame_sums[r, f, p]``: sum of frame ``f``'s pixels in row ``r`` with column parity ``p``.
+- ``row_pair_sq[r, k, p]``: sum of ``(y[2k] - y[2k+1])**2`` over the same pixels (frame pairs).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_stats(block: np.ndarray, r: int, row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> None:
+    b, _h, w = block.shape
+    for k in range(b // 2):
+        a = block[2 * k, r]
+        c = block[2 * k + 1, r]
+        q0 = np.int64(0)
+        q1 = np.int64(0)
+        for x in range(0, w - 1, 2):
+            d0 = np.int64(a[x]) - np.int64(c[x])
+            d1 = np.int64(a[x + 1]) - np.int64(c[x + 1])
+            q0 += d0 * d0
+            q1 += d1 * d1
+        if w & 1:
+            d0 = np.int64(a[w - 1]) - np.int64(c[w - 1])
+            q0 += d0 * d0
+        row_pair_sq[r, k, 0] = q0
+        row_pair_sq[r, k, 1] = q1
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def accumulate_pixels(
+    block: np.ndarray,
+    sum_acc: np.ndarray,
+    sumsq_acc: np.ndarray,
+    row_frame_sums: np.ndarray,
+    row_pair_sq: np.ndarray,
+) -> None:
+    """Add a block into per-pixel sums: ``sum_acc += sum_f y``, ``sumsq_acc += sum_f y**2``.
+
+    block: (b, h, W) uint16 (DN); sum_acc, sumsq_acc: (h, W) int64; row_frame_sums: (h, b, 2)
+    int64 and row_pair_sq: (h, b // 2, 2) int64 are overwritten (see module docstring).
+    """
+    b, h, w = block.shape
+    for r in numba.prange(h):
+        acc_s = sum_acc[r]
+        acc_q = sumsq_acc[r]
+        for f in range(b):
+            row = block[f, r]
+            s0 = np.int64(0)
+            s1 = np.int64(0)
+            for x in range(0, w - 1, 2):
+                v0 = np.int64(row[x])
+                v1 = np.int64(row[x + 1])
+                acc_s[x] += v0
+                acc_q[x] += v0 * v0
+                acc_s[x + 1] += v1
+                acc_q[x + 1] += v1 * v1
+                s0 += v0
+                s1 += v1
+            if w & 1:
+                v0 = np.int64(row[w - 1])
+                acc_s[w - 1] += v0
+                acc_q[w - 1] += v0 * v0
+                s0 += v0
+            row_frame_sums[r, f, 0] = s0
+            row_frame_sums[r, f, 1] = s1
+        _row_stats(block, r, row_frame_sums, row_pair_sq)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def accumulate_scalars(block: np.ndarray, row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> None:
+    """Only the per-row frame sums and pair sums of squared differences (no per-pixel maps).
+
+    Used for the photon-transfer points, whose per-pixel maps are not needed. Shapes as in
+    :func:`accumulate_pixels`.
+    """
+    b, h, w = block.shape
+    for r in numba.prange(h):
+        for f in range(b):
+            row = block[f, r]
+            s0 = np.int64(0)
+            s1 = np.int64(0)
+            for x in range(0, w - 1, 2):
+                s0 += np.int64(row[x])
+                s1 += np.int64(row[x + 1])
+            if w & 1:
+                s0 += np.int64(row[w - 1])
+            row_frame_sums[r, f, 0] = s0
+            row_frame_sums[r, f, 1] = s1
+        _row_stats(block, r, row_frame_sums, row_pair_sq)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def finalize_moments(
+    sum_acc: np.ndarray, sumsq_acc: np.ndarray, n: int, mean_out: np.ndarray, var_out: np.ndarray
+) -> None:
+    """Per-pixel mean (DN) and unbiased temporal variance (DN^2) of ``n`` frames from exact sums.
+
+    sum_acc, sumsq_acc: (h, W) int64; mean_out, var_out: (h, W) float32 or float64. The
+    variance numerator ``n * sumsq - sum**2`` is formed in int64, exactly.
+    """
+    h, w = sum_acc.shape
+    inv_n = 1.0 / n
+    inv_d = 1.0 / (n * (n - 1)) if n > 1 else 0.0
+    for r in numba.prange(h):
+        for x in range(w):
+            s = sum_acc[r, x]
+            mean_out[r, x] = s * inv_n
+            var_out[r, x] = (n * sumsq_acc[r, x] - s * s) * inv_d
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def add_regression(mean: np.ndarray, weight: float, acc_tm: np.ndarray, acc_m: np.ndarray) -> None:
+    """``acc_tm += weight * mean``; ``acc_m += mean`` (per-pixel least-squares over exposures)."""
+    h, w = mean.shape
+    for r in numba.prange(h):
+        for x in range(w):
+            m = mean[r, x]
+            acc_tm[r, x] += weight * m
+            acc_m[r, x] += m
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def sum_block_reference(block: np.ndarray) -> np.int64:
+    """Sum of every value of a (b, h, W) uint16 block: the memory-read baseline of the benchmark."""
+    b, h, w = block.shape
+    total = np.int64(0)
+    for r in numba.prange(h):
+        s = np.int64(0)
+        for f in range(b):
+            row = block[f, r]
+            for x in range(w):
+                s += np.int64(row[x])
+        total += s
+    return total

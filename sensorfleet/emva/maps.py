@@ -1,0 +1,298 @@
+"""One streaming pass over a session's frames: per-pixel maps and per-operating-point scalars.
+
+The pass walks the sensor band by band (rows ``y0:y1``), and within a band every operating
+point in blocks of frames (:mod:`sensorfleet.emva.kernels`). Peak memory is the block
+(``max_block_bytes``), the band's int64 accumulators and the float32 output maps; it does not grow
+with the number of frames. Reading the next block (zarr decompression, which releases the GIL)
+overlaps the reduction of the current one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from sensorfleet.emva import kernels
+from sensorfleet.emva.config import CharacterizationConfig
+from sensorfleet.manifest import Manifest
+
+
+class ArrayLike3D(Protocol):
+    """``(n, H, W)`` uint16 frames: a numpy array or a zarr array (``frames[a:b, y0:y1, :]``)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Frames sharing (kind, exposure_s, photons_per_pixel), in manifest order."""
+
+    kind: str
+    exposure_s: float
+    photons_per_pixel: float
+    indices: tuple[int, ...]
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.indices)
+
+
+@dataclass
+class PassResult:
+    """Output of :func:`per_pixel_pass`.
+
+    Channel index ``c = 2 * (y % 2) + (x % 2)`` (the four CFA sites; mono sums all four).
+    Maps are ``(H, W) float32``.
+    """
+
+    height: int
+    width: int
+    points: list[OperatingPoint]
+    frame_sums: list[np.ndarray]  # per point: (n_frames, 4) int64, sum of DN per CFA site
+    pair_sq: list[np.ndarray]  # per point: (n_frames // 2, 4) int64, sum (y_2k - y_2k+1)^2
+    pixels_per_site: np.ndarray  # (4,) int64
+    dark_spatial: int  # index into points
+    flat_spatial: int | None
+    dark_offset_dn: np.ndarray  # per-pixel intercept of the dark signal at exposure 0
+    dark_current_dn_per_s: np.ndarray  # per-pixel slope over the dark exposures (NaN with one)
+    dark_mean_dn: np.ndarray  # average of the spatial dark series
+    dark_var_dn2: np.ndarray  # per-pixel temporal variance of the spatial dark series
+    flat_mean_dn: np.ndarray | None  # average of the spatial flat series
+    flat_var_dn2: np.ndarray | None
+    read_s: float = 0.0  # seconds the reducer waited for frames
+    compute_s: float = 0.0  # seconds in the kernels
+    bytes_in: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dark_exposures_s(self) -> np.ndarray:
+        return np.array([p.exposure_s for p in self.points if p.kind == "dark"])
+
+    def dark_at(self, exposure_s: float) -> np.ndarray:
+        """Per-pixel mean dark signal (DN) at ``exposure_s``: the spatial dark series when it was
+        taken at that exposure, otherwise the per-pixel linear dark model."""
+        sp = self.points[self.dark_spatial]
+        if np.isclose(sp.exposure_s, exposure_s, rtol=1e-9, atol=0.0) or not np.isfinite(
+            self.dark_current_dn_per_s[0, 0]
+        ):
+            return self.dark_mean_dn
+        return (self.dark_offset_dn + self.dark_current_dn_per_s * np.float32(exposure_s)).astype(
+            np.float32
+        )
+
+
+def operating_points(manifest: Manifest) -> list[OperatingPoint]:
+    """The manifest's operating points, darks first, each sorted by exposure then photons."""
+    pts = [
+        OperatingPoint(kind, exp, ph, tuple(idx))
+        for (kind, exp, ph), idx in manifest.operating_points().items()
+    ]
+    return sorted(pts, key=lambda p: (p.kind != "dark", p.photons_per_pixel, p.exposure_s))
+
+
+def choose_spatial(points: Sequence[OperatingPoint]) -> tuple[int, int | None]:
+    """(dark, flat) indices of the spatial series: the flat point with the most frames (ties: the
+    middle of the illumination series), and the dark point at its exposure with the most frames
+    (else the dark point with the most frames)."""
+    flats = [i for i, p in enumerate(points) if p.kind == "flat"]
+    darks = [i for i, p in enumerate(points) if p.kind == "dark"]
+    flat: int | None = None
+    if flats:
+        most = max(points[i].n_frames for i in flats)
+        tied = [i for i in flats if points[i].n_frames == most]
+        flat = tied[len(tied) // 2]
+    if not darks:
+        raise ValueError("manifest has no dark frames: expected at least one dark operating point")
+    pool = darks
+    if flat is not None:
+        same = [i for i in darks if np.isclose(points[i].exposure_s, points[flat].exposure_s)]
+        pool = same or darks
+    dark = max(pool, key=lambda i: (points[i].n_frames, points[i].exposure_s))
+    return dark, flat
+
+
+def _band_rows(frames: ArrayLike3D, config: CharacterizationConfig, height: int) -> int:
+    chunks = getattr(frames, "chunks", None)
+    rows = max(1, config.band_rows)
+    if chunks is not None and len(chunks) == 3:
+        ch = int(chunks[1])
+        rows = -(-rows // ch) * ch
+    return min(rows, height)
+
+
+def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _read_block(frames: ArrayLike3D, indices: Sequence[int], y0: int, y1: int) -> np.ndarray:
+    runs = _runs(indices)
+    if len(runs) == 1:
+        a, b = runs[0]
+        return np.asarray(frames[a:b, y0:y1, :])
+    width = frames.shape[2]
+    out = np.empty((len(indices), y1 - y0, width), dtype=np.uint16)
+    k = 0
+    for a, b in runs:
+        out[k : k + b - a] = frames[a:b, y0:y1, :]
+        k += b - a
+    return out
+
+
+def _blocks(
+    frames: ArrayLike3D, plan: list[tuple[int, int, int, Sequence[int]]]
+) -> Iterator[tuple[int, int, int, np.ndarray, float]]:
+    """Yield (point, y0, y1, block, wait_s) with the next block read in a background thread."""
+    if not plan:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[np.ndarray] = pool.submit(_read_block, frames, plan[0][3], plan[0][1], plan[0][2])
+        for k, (point, y0, y1, _idx) in enumerate(plan):
+            t0 = time.perf_counter()
+            block = pending.result()
+            wait = time.perf_counter() - t0
+            if k + 1 < len(plan):
+                nxt = plan[k + 1]
+                pending = pool.submit(_read_block, frames, nxt[3], nxt[1], nxt[2])
+            yield point, y0, y1, block, wait
+
+
+def per_pixel_pass(
+    frames: ArrayLike3D, manifest: Manifest, config: CharacterizationConfig = CharacterizationConfig()
+) -> PassResult:
+    """Reduce ``frames`` ((n, H, W) uint16, manifest order) to maps and per-point sums in one pass.
+
+    Per-pixel sums are kept only for the dark points (dark offset / dark current regression)
+    and the spatial flat point; the other flat points only give frame sums and pair sums.
+    """
+    n_expected = len(manifest.frames)
+    h_total, w_total = manifest.sensor.height, manifest.sensor.width
+    shape = tuple(int(s) for s in frames.shape)
+    if shape != (n_expected, h_total, w_total):
+        raise ValueError(
+            f"frames of session {manifest.session_id!r}: expected shape "
+            f"{(n_expected, h_total, w_total)} (manifest frames, sensor.height, sensor.width), found {shape}"
+        )
+    points = operating_points(manifest)
+    dark_i, flat_i = choose_spatial(points)
+    dark_idx = [i for i, p in enumerate(points) if p.kind == "dark"]
+    t = np.array([points[i].exposure_s for i in dark_idx])
+    tbar = float(t.mean())
+    stt = float(((t - tbar) ** 2).sum())
+    with_slope = len(dark_idx) >= 2 and stt > 0
+
+    band = _band_rows(frames, config, h_total)
+    frame_band_bytes = band * w_total * 2
+    per_block = max(2, int(config.max_block_bytes // max(frame_band_bytes, 1)))
+    per_block -= per_block % 2
+
+    f32 = np.float32
+    dark_offset = np.empty((h_total, w_total), f32)
+    dark_current = np.full((h_total, w_total), np.nan, f32)
+    dark_mean = np.empty((h_total, w_total), f32)
+    dark_var = np.empty((h_total, w_total), f32)
+    flat_mean = np.empty((h_total, w_total), f32) if flat_i is not None else None
+    flat_var = np.empty((h_total, w_total), f32) if flat_i is not None else None
+    frame_sums = [np.zeros((p.n_frames, 4), np.int64) for p in points]
+    pair_sq = [np.zeros((p.n_frames // 2, 4), np.int64) for p in points]
+    pixel_points = set(dark_idx) | ({flat_i} if flat_i is not None else set())
+
+    plan: list[tuple[int, int, int, Sequence[int]]] = []
+    for y0 in range(0, h_total, band):
+        y1 = min(h_total, y0 + band)
+        for i, p in enumerate(points):
+            for s in range(0, p.n_frames, per_block):
+                plan.append((i, y0, y1, p.indices[s : s + per_block]))
+
+    read_s = 0.0
+    compute_s = 0.0
+    bytes_in = 0
+    state: dict[Any, Any] = {}
+    offsets = {i: 0 for i in range(len(points))}
+    for i, y0, y1, block, wait in _blocks(frames, plan):
+        read_s += wait
+        t0 = time.perf_counter()
+        block = np.asarray(block)
+        if block.dtype != np.uint16:
+            raise ValueError(f"frames of session {manifest.session_id!r}: expected uint16, found {block.dtype}")
+        b, h, _ = block.shape
+        bytes_in += block.nbytes
+        if state.get("band") != y0:
+            state = {"band": y0, "tm": np.zeros((h, w_total)), "m": np.zeros((h, w_total))}
+            offsets = {k: 0 for k in range(len(points))}
+        rfs = np.empty((h, b, 2), np.int64)
+        rps = np.empty((h, b // 2, 2), np.int64)
+        if i in pixel_points:
+            if offsets[i] == 0:
+                state[("s", i)] = np.zeros((h, w_total), np.int64)
+                state[("q", i)] = np.zeros((h, w_total), np.int64)
+            kernels.accumulate_pixels(block, state[("s", i)], state[("q", i)], rfs, rps)
+        else:
+            kernels.accumulate_scalars(block, rfs, rps)
+        start = offsets[i]
+        par = y0 % 2
+        for rp in (0, 1):
+            rows = slice((rp - par) % 2, None, 2)
+            site = 2 * rp
+            frame_sums[i][start : start + b, site : site + 2] += rfs[rows].sum(axis=0)
+            pair_sq[i][start // 2 : start // 2 + b // 2, site : site + 2] += rps[rows].sum(axis=0)
+        offsets[i] = start + b
+        p = points[i]
+        if i in pixel_points and offsets[i] == p.n_frames:
+            mean = np.empty((h, w_total))
+            var = np.empty((h, w_total))
+            kernels.finalize_moments(state.pop(("s", i)), state.pop(("q", i)), p.n_frames, mean, var)
+            if p.kind == "dark":
+                kernels.add_regression(mean, p.exposure_s - tbar, state["tm"], state["m"])
+            if i == dark_i:
+                dark_mean[y0:y1] = mean
+                dark_var[y0:y1] = var
+            if i == flat_i and flat_mean is not None and flat_var is not None:
+                flat_mean[y0:y1] = mean
+                flat_var[y0:y1] = var
+            if i == dark_idx[-1]:  # last dark point of this band: solve the regression
+                if with_slope:
+                    slope = state["tm"] / stt
+                    dark_current[y0:y1] = slope
+                    dark_offset[y0:y1] = state["m"] / len(dark_idx) - slope * tbar
+                else:
+                    dark_offset[y0:y1] = state["m"] / len(dark_idx)
+        compute_s += time.perf_counter() - t0
+
+    ys = np.arange(h_total) % 2
+    xs = np.arange(w_total) % 2
+    pixels = np.array(
+        [np.count_nonzero(ys == a) * np.count_nonzero(xs == c) for a in (0, 1) for c in (0, 1)], np.int64
+    )
+    return PassResult(
+        height=h_total,
+        width=w_total,
+        points=points,
+        frame_sums=frame_sums,
+        pair_sq=pair_sq,
+        pixels_per_site=pixels,
+        dark_spatial=dark_i,
+        flat_spatial=flat_i,
+        dark_offset_dn=dark_offset,
+        dark_current_dn_per_s=dark_current,
+        dark_mean_dn=dark_mean,
+        dark_var_dn2=dark_var,
+        flat_mean_dn=flat_mean,
+        flat_var_dn2=flat_var,
+        read_s=read_s,
+        compute_s=compute_s,
+        bytes_in=bytes_in,
+    )

@@ -1,0 +1,318 @@
+"""EMVA 1288 Release 4.0 metrics from the per-point sums and the per-pixel maps.
+
+Section numbers refer to EMVA Standard 1288 Release 4.0 (Linear). Every formula and every choice
+the standard leaves open is written down in ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sensorfleet.emva.config import CharacterizationConfig
+from sensorfleet.emva.maps import PassResult
+
+
+@dataclass(frozen=True)
+class PtcPoints:
+    """Temporal statistics per operating point over a set of CFA sites (all four = whole sensor).
+
+    Arrays are per point, darks and flats separately: exposure_s (s), photons_per_pixel (mu_p),
+    mean_dn (mu_y, DN), var_dn2 (sigma_y^2 from frame pairs, DN^2), n_frames.
+    """
+
+    dark_exposure_s: np.ndarray
+    dark_mean_dn: np.ndarray
+    dark_var_dn2: np.ndarray
+    flat_exposure_s: np.ndarray
+    flat_photons: np.ndarray
+    flat_mean_dn: np.ndarray
+    flat_var_dn2: np.ndarray
+    flat_n_frames: np.ndarray
+
+
+def point_stats(frame_sums: np.ndarray, pair_sq: np.ndarray, sites: list[int], pixels: np.ndarray) -> tuple[float, float]:
+    """(mu_y DN, sigma_y^2 DN^2) of one operating point over ``sites`` (section 6.1).
+
+    sigma_y^2 = mean over frame pairs of [ mean((y_A - y_B)^2) / 2 - (mu_A - mu_B)^2 / 2 ].
+    """
+    npx = float(pixels[sites].sum())
+    mu_f = frame_sums[:, sites].sum(axis=1) / npx
+    mean = float(mu_f.mean())
+    if pair_sq.shape[0] == 0:
+        return mean, math.nan
+    msd = pair_sq[:, sites].sum(axis=1) / npx
+    k = pair_sq.shape[0]
+    d_mu = mu_f[0 : 2 * k : 2] - mu_f[1 : 2 * k : 2]
+    var = float(np.mean(msd / 2.0 - d_mu**2 / 2.0))
+    return mean, var
+
+
+def ptc_points(result: PassResult, sites: list[int]) -> PtcPoints:
+    """Photon-transfer points (darks and flats) over the CFA ``sites``."""
+    dark: list[tuple[float, float, float]] = []
+    flat: list[tuple[float, float, float, float, int]] = []
+    for p, fs, ps in zip(result.points, result.frame_sums, result.pair_sq, strict=True):
+        mean, var = point_stats(fs, ps, sites, result.pixels_per_site)
+        if p.kind == "dark":
+            dark.append((p.exposure_s, mean, var))
+        else:
+            flat.append((p.exposure_s, p.photons_per_pixel, mean, var, p.n_frames))
+    d = np.array(dark, dtype=float).reshape(-1, 3)
+    f = np.array(flat, dtype=float).reshape(-1, 5)
+    return PtcPoints(d[:, 0], d[:, 1], d[:, 2], f[:, 0], f[:, 1], f[:, 2], f[:, 3], f[:, 4].astype(int))
+
+
+def dark_reference(pts: PtcPoints, exposure_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mu_y.dark, sigma_y.dark^2) at each exposure: the dark point taken at that exposure, or the
+    straight line through the dark series (dark signal and its variance are linear in time)."""
+    mu = np.empty_like(exposure_s, dtype=float)
+    var = np.empty_like(exposure_s, dtype=float)
+    t = pts.dark_exposure_s
+    for k, e in enumerate(exposure_s):
+        hit = np.flatnonzero(np.isclose(t, e, rtol=1e-9, atol=0.0))
+        if hit.size:
+            mu[k], var[k] = pts.dark_mean_dn[hit[0]], pts.dark_var_dn2[hit[0]]
+        elif t.size >= 2:
+            mu[k] = np.polyval(np.polyfit(t, pts.dark_mean_dn, 1), e)
+            var[k] = np.polyval(np.polyfit(t, pts.dark_var_dn2, 1), e)
+        else:
+            mu[k], var[k] = pts.dark_mean_dn[0], pts.dark_var_dn2[0]
+    return mu, var
+
+
+@dataclass(frozen=True)
+class PtcAnalysis:
+    """Sensitivity, linearity and dark-noise results of one photon-transfer series."""
+
+    order: np.ndarray  # flat points sorted by illumination
+    signal_dn: np.ndarray  # mu_y - mu_y.dark (sorted)
+    noise_dn2: np.ndarray  # sigma_y^2 - sigma_y.dark^2 (sorted)
+    mean_dark_dn: np.ndarray
+    used_in_fit: np.ndarray  # bool (sorted)
+    saturation_index: int
+    system_gain_dn_per_e: float  # K
+    fit_r2: float
+    responsivity_dn_per_photon: float  # R (NaN without photons)
+    quantum_efficiency: float  # eta = R / K (fraction, NaN without photons)
+    saturation_signal_dn: float  # mu_y.sat - mu_y.dark
+    saturation_photons: float  # mu_p.sat
+    saturation_capacity_e: float  # mu_e.sat
+    temporal_dark_noise_dn: float  # sigma_y.dark (at exposure 0)
+    read_noise_dn: float  # K sigma_d
+    read_noise_e: float  # sigma_d
+    absolute_sensitivity_threshold_e: float  # mu_e.min
+    absolute_sensitivity_threshold_photons: float  # mu_p.min
+    snr_max_db: float
+    dynamic_range_db: float
+    linearity_error_pct: float
+    linearity_error_min_pct: float
+    linearity_error_max_pct: float
+
+
+def _fit_origin(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope of y = m x through the origin and R^2 (about the mean of y)."""
+    den = float(np.dot(x, x))
+    if x.size == 0 or den == 0.0:
+        return math.nan, math.nan
+    m = float(np.dot(x, y)) / den
+    ss_res = float(np.sum((y - m * x) ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else math.nan
+    return m, r2
+
+
+def _linearity(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Section 6.5: fit y = a x + b minimising the squared *relative* deviations; return
+    (LE, min, max) of 100 (y - fit) / fit in %, LE = (max - min) / 2."""
+    if x.size < 2:
+        return math.nan, math.nan, math.nan
+    w = 1.0 / y
+    # minimise sum(((a x + b) / y - 1)^2): normal equations in (a, b)
+    A = np.stack([x * w, w], axis=1)
+    coef, *_ = np.linalg.lstsq(A, np.ones_like(y), rcond=None)
+    fit = coef[0] * x + coef[1]
+    dev = 100.0 * (y - fit) / fit
+    return float((dev.max() - dev.min()) / 2.0), float(dev.min()), float(dev.max())
+
+
+def analyse_ptc(
+    pts: PtcPoints,
+    config: CharacterizationConfig,
+    dark_var0_dn2: float | None = None,
+) -> PtcAnalysis:
+    """Sections 6.1-6.5: gain K, QE, saturation, noise, sensitivity threshold, SNR, DR, linearity.
+
+    ``dark_var0_dn2``: the temporal dark variance at exposure 0 (DN^2) when the caller has a
+    better estimate than the photon-transfer dark points (e.g. over non-defective pixels only);
+    otherwise it is the intercept of the dark variance over >= 3 exposures, or the variance at the
+    shortest exposure.
+    """
+    have_photons = pts.flat_photons.size > 0 and bool(np.all(pts.flat_photons > 0))
+    light = pts.flat_photons if have_photons else pts.flat_exposure_s
+    order = np.lexsort((pts.flat_mean_dn, light))
+    mu_d, var_d = dark_reference(pts, pts.flat_exposure_s[order])
+    signal = pts.flat_mean_dn[order] - mu_d
+    noise = pts.flat_var_dn2[order] - var_d
+    photons = pts.flat_photons[order]
+    light_s = light[order]
+    nan = math.nan
+    if signal.size == 0:
+        raise ValueError("no flat-field operating point: cannot fit the photon transfer curve")
+    sat = int(np.nanargmax(noise))
+    y_sat = float(signal[sat])
+    idx = np.arange(signal.size)
+    used = (
+        (idx <= sat)
+        & (signal <= config.ptc_fit_max_fraction * y_sat)
+        & (signal >= config.ptc_fit_min_fraction * y_sat)
+        & np.isfinite(noise)
+    )
+    k, r2 = _fit_origin(signal[used], noise[used])
+    if have_photons:
+        resp, _ = _fit_origin(photons[used], signal[used])
+        eta = resp / k
+    else:
+        resp, eta = nan, nan
+
+    # dark noise at exposure 0 (section 6.3): intercept of the dark variance over >= 3 exposures
+    t = pts.dark_exposure_s
+    if dark_var0_dn2 is not None and math.isfinite(dark_var0_dn2):
+        var0 = dark_var0_dn2
+    elif np.unique(t).size >= 3:
+        var0 = float(np.polyval(np.polyfit(t, pts.dark_var_dn2, 1), 0.0))
+    else:
+        var0 = float(pts.dark_var_dn2[np.argmin(t)])
+    var0 = max(var0, config.min_dark_variance_dn2)
+    sigma_y_dark = math.sqrt(var0)
+    read_dn = math.sqrt(max(var0 - config.quantization_variance_dn2, 0.0))
+    read_e = read_dn / k
+    mu_e_min = 0.5 + math.sqrt(0.25 + var0 / k**2)
+    sat_photons = float(photons[sat]) if have_photons else nan
+    sat_e = eta * sat_photons if have_photons else y_sat / k
+    lin_sel = (idx <= sat) & (signal >= config.linearity_min_fraction * y_sat) & (
+        signal <= config.linearity_max_fraction * y_sat
+    )
+    le, le_min, le_max = _linearity(light_s[lin_sel], signal[lin_sel])
+    return PtcAnalysis(
+        order=order,
+        signal_dn=signal,
+        noise_dn2=noise,
+        mean_dark_dn=mu_d,
+        used_in_fit=used,
+        saturation_index=sat,
+        system_gain_dn_per_e=k,
+        fit_r2=r2,
+        responsivity_dn_per_photon=resp,
+        quantum_efficiency=eta,
+        saturation_signal_dn=y_sat,
+        saturation_photons=sat_photons,
+        saturation_capacity_e=sat_e,
+        temporal_dark_noise_dn=sigma_y_dark,
+        read_noise_dn=read_dn,
+        read_noise_e=read_e,
+        absolute_sensitivity_threshold_e=mu_e_min,
+        absolute_sensitivity_threshold_photons=mu_e_min / eta if have_photons else nan,
+        snr_max_db=10.0 * math.log10(sat_e) if sat_e > 0 else nan,
+        dynamic_range_db=20.0 * math.log10(sat_e / mu_e_min) if sat_e > 0 else nan,
+        linearity_error_pct=le,
+        linearity_error_min_pct=le_min,
+        linearity_error_max_pct=le_max,
+    )
+
+
+@dataclass(frozen=True)
+class SpatialStats:
+    """Section 8: spatial non-uniformity from L-frame averages, temporal residual removed."""
+
+    dark_offset_dn: float
+    dark_current_dn_per_s: float
+    dsnu_dn: float
+    row_fpn_dn: float
+    column_fpn_dn: float
+    prnu_pct: float  # shading-corrected
+    prnu_uncorrected_pct: float  # the standard's formula on the raw flat (incl. illumination)
+    mean_dark_dn: float
+    mean_flat_dn: float
+
+
+def _spatial_var(avg: np.ndarray, var: np.ndarray, n_frames: int) -> float:
+    """s_y^2 = var(<y>) - mean(sigma^2_stack) / L over the given (good) pixels (eq. 8.x)."""
+    if avg.size < 2:
+        return math.nan
+    return float(np.var(avg, ddof=1, dtype=np.float64) - np.mean(var, dtype=np.float64) / n_frames)
+
+
+def _row_col(avg: np.ndarray, good: np.ndarray, var_mean: float, n_frames: int, s2: float) -> tuple[float, float]:
+    """Row and column variance components of a 2-D average image (section 8.2, R4.0 split)."""
+    m, n = avg.shape
+    w = good.astype(np.float64)
+    a = np.where(good, avg, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        row_mean = a.sum(axis=1) / w.sum(axis=1)
+        col_mean = a.sum(axis=0) / w.sum(axis=0)
+    mu = float(a.sum() / w.sum())
+    s2_cav = float(np.nanmean((col_mean - mu) ** 2)) - var_mean / (n_frames * m)
+    s2_rav = float(np.nanmean((row_mean - mu) ** 2)) - var_mean / (n_frames * n)
+    den = m * n - m - n
+    if den <= 0:
+        return math.nan, math.nan
+    s2_col = (m * n - m) / den * s2_cav - n / den * (s2 - s2_rav)
+    s2_row = (m * n - n) / den * s2_rav - m / den * (s2 - s2_cav)
+    return math.sqrt(max(s2_row, 0.0)), math.sqrt(max(s2_col, 0.0))
+
+
+def spatial_stats(
+    dark_avg: np.ndarray,
+    dark_var: np.ndarray,
+    dark_frames: int,
+    flat_avg: np.ndarray | None,
+    flat_var: np.ndarray | None,
+    flat_frames: int,
+    dark_at_flat: np.ndarray | None,
+    shading: np.ndarray | None,
+    dark_offset: np.ndarray,
+    dark_current: np.ndarray,
+    good: np.ndarray,
+) -> SpatialStats:
+    """DSNU, PRNU, row/column FPN, dark offset and dark current over the ``good`` pixels of 2-D maps
+    (one CFA plane or the whole sensor). ``shading`` is the fitted relative illumination (mean 1)."""
+    nan = math.nan
+    d = dark_avg[good].astype(np.float64)
+    dv = dark_var[good].astype(np.float64)
+    s2_dark = _spatial_var(d, dv, dark_frames)
+    dsnu = math.sqrt(max(s2_dark, 0.0))
+    row_fpn, col_fpn = _row_col(dark_avg.astype(np.float64), good, float(dv.mean()), dark_frames, s2_dark)
+    offset = float(np.mean(dark_offset[good], dtype=np.float64))
+    cur = dark_current[good]
+    current = float(np.mean(cur, dtype=np.float64)) if np.all(np.isfinite(cur)) and cur.size else nan
+    prnu = prnu_raw = nan
+    mean_flat = nan
+    if flat_avg is not None and flat_var is not None and dark_at_flat is not None:
+        f = flat_avg[good].astype(np.float64)
+        fv = flat_var[good].astype(np.float64)
+        dref = dark_at_flat[good].astype(np.float64)
+        mean_flat = float(f.mean())
+        delta = mean_flat - float(dref.mean())
+        s2_flat = _spatial_var(f, fv, flat_frames)
+        if delta > 0:
+            prnu_raw = 100.0 * math.sqrt(max(s2_flat - s2_dark, 0.0)) / delta
+            if shading is not None:
+                corrected = dref + (f - dref) / shading[good].astype(np.float64)
+                s2_corr = _spatial_var(corrected, fv, flat_frames)
+                prnu = 100.0 * math.sqrt(max(s2_corr - s2_dark, 0.0)) / delta
+            else:
+                prnu = prnu_raw
+    return SpatialStats(
+        dark_offset_dn=offset,
+        dark_current_dn_per_s=current,
+        dsnu_dn=dsnu,
+        row_fpn_dn=row_fpn,
+        column_fpn_dn=col_fpn,
+        prnu_pct=prnu,
+        prnu_uncorrected_pct=prnu_raw,
+        mean_dark_dn=float(d.mean()),
+        mean_flat_dn=mean_flat,
+    )

@@ -1,0 +1,713 @@
+"""Characterize a session: maps, EMVA 1288 metrics, defects; and a whole day in a process pool.
+
+``characterize_frames`` works on any ``(n, H, W)`` uint16 array-like (numpy or zarr) plus its
+manifest; ``characterize_session`` opens a captures zarr group; ``characterize_day`` does every
+complete group of a day and writes the day's partitions of ``module_stats``,
+``module_channel_stats`` and ``pixel_defects``.
+
+The maps group (``maps/<day>/<session>.zarr``) is the source of truth of a characterized session:
+besides the float32 maps it holds the session's table rows (``attrs['module_stats']``,
+``attrs['channel_stats']``, ``defects.parquet``, ``ptc.parquet``), so an unchanged session is skipped
+without losing its rows when a day is re-run.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sensorfleet.config import Paths
+from sensorfleet.emva.config import DEFECT_CODES, DEFECT_NAMES, CharacterizationConfig
+from sensorfleet.emva.defects import VALUE_UNITS, DefectMaps, DefectResult, classify
+from sensorfleet.emva.maps import ArrayLike3D, PassResult, per_pixel_pass
+from sensorfleet.emva.metrics import (
+    PtcAnalysis,
+    SpatialStats,
+    analyse_ptc,
+    ptc_points,
+    spatial_stats,
+)
+from sensorfleet.emva.shading import ShadingFit, fit_shading
+from sensorfleet.manifest import Manifest
+
+MAPS_FORMAT_VERSION = 1
+SITE_NAMES = ("R", "Gr", "Gb", "B")
+DEFECTS_GROUP = "defects"  # subgroup of the maps group: one 1-D array per pixel_defects column
+PTC_GROUP = "ptc"  # subgroup: one 1-D array per ptc column
+
+DEFECT_SCHEMA: dict[str, Any] = {
+    "session_id": pl.String,
+    "module_id": pl.String,
+    "x": pl.Int32,
+    "y": pl.Int32,
+    "channel": pl.String,
+    "defect_class": pl.String,
+    "value": pl.Float64,
+    "value_unit": pl.String,
+    "captured_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class SessionCharacterization:
+    """Everything characterization produces for one session (rows for the three tables)."""
+
+    module_stats: dict[str, object]
+    channel_stats: list[dict[str, object]]
+    defects: pl.DataFrame
+    ptc: pl.DataFrame
+    fit_r2: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def site_channels(cfa_pattern: str) -> list[str]:
+    """Channel name (R, Gr, Gb, B) of each CFA site ``2 * (y % 2) + x % 2``; mono: 'mono' x4."""
+    if cfa_pattern == "mono":
+        return ["mono"] * 4
+    rows = [cfa_pattern[0:2], cfa_pattern[2:4]]
+    names = []
+    for row in rows:
+        for letter in row:
+            if letter == "G":
+                names.append("Gr" if "R" in row else "Gb")
+            else:
+                names.append(letter)
+    return names
+
+
+def _identity(m: Manifest) -> dict[str, object]:
+    return {
+        "session_id": m.session_id,
+        "module_id": m.module_id,
+        "lot_id": m.sensor.lot_id,
+        "wafer_id": m.sensor.wafer_id,
+        "die_x": m.sensor.die_x,
+        "die_y": m.sensor.die_y,
+        "station_id": m.station_id,
+        "captured_at": m.captured_at.astimezone(UTC),
+        "temperature_c": m.temperature_c,
+        "cfa_pattern": m.sensor.cfa_pattern,
+        "width_px": m.sensor.width,
+        "height_px": m.sensor.height,
+    }
+
+
+def _metric_row(ptc: PtcAnalysis, sp: SpatialStats) -> dict[str, object]:
+    k = ptc.system_gain_dn_per_e
+    return {
+        "gain_k_dn_per_e": k,
+        "quantum_efficiency": ptc.quantum_efficiency,
+        "responsivity_dn_per_photon": ptc.responsivity_dn_per_photon,
+        "dark_offset_dn": sp.dark_offset_dn,
+        "temporal_dark_noise_dn": ptc.temporal_dark_noise_dn,
+        "read_noise_dn": ptc.read_noise_dn,
+        "read_noise_e": ptc.read_noise_e,
+        "dark_current_dn_per_s": sp.dark_current_dn_per_s,
+        "dark_current_e_per_s": sp.dark_current_dn_per_s / k,
+        "dsnu_dn": sp.dsnu_dn,
+        "dsnu_e": sp.dsnu_dn / k,
+        "prnu_pct": sp.prnu_pct,
+        "prnu_uncorrected_pct": sp.prnu_uncorrected_pct,
+        "row_fpn_dn": sp.row_fpn_dn,
+        "column_fpn_dn": sp.column_fpn_dn,
+        "saturation_signal_dn": ptc.saturation_signal_dn,
+        "saturation_photons": ptc.saturation_photons,
+        "saturation_capacity_e": ptc.saturation_capacity_e,
+        "snr_max_db": ptc.snr_max_db,
+        "dynamic_range_db": ptc.dynamic_range_db,
+        "absolute_sensitivity_threshold_e": ptc.absolute_sensitivity_threshold_e,
+        "absolute_sensitivity_threshold_photons": ptc.absolute_sensitivity_threshold_photons,
+        "linearity_error_pct": ptc.linearity_error_pct,
+        "linearity_error_min_pct": ptc.linearity_error_min_pct,
+        "linearity_error_max_pct": ptc.linearity_error_max_pct,
+        "ptc_fit_r2": ptc.fit_r2,
+        "ptc_points_in_fit": int(ptc.used_in_fit.sum()),
+    }
+
+
+def _site_view(a: np.ndarray, site: int) -> np.ndarray:
+    return a[site // 2 :: 2, site % 2 :: 2]
+
+
+def _relative_response(delta: np.ndarray, site_groups: list[list[int]]) -> np.ndarray:
+    """Response / median response of its channel group (float32, (H, W))."""
+    rel = np.empty_like(delta, dtype=np.float32)
+    for group in site_groups:
+        vals = np.concatenate([_site_view(delta, s).ravel() for s in group])
+        med = float(np.median(vals))
+        for s in group:
+            _site_view(rel, s)[...] = _site_view(delta, s) / med if med != 0 else np.nan
+    return rel
+
+
+def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationConfig) -> tuple[
+    dict[str, object], list[dict[str, object]], pl.DataFrame, pl.DataFrame, dict[str, np.ndarray], DefectResult, ShadingFit | None
+]:
+    mono = manifest.sensor.cfa_pattern == "mono"
+    names = site_channels(manifest.sensor.cfa_pattern)
+    site_groups = [[0, 1, 2, 3]] if mono else [[0], [1], [2], [3]]
+    points = result.points
+    dark_sp = points[result.dark_spatial]
+    flat_sp = points[result.flat_spatial] if result.flat_spatial is not None else None
+    h, w = result.height, result.width
+    site = (2 * (np.arange(h) % 2)[:, None] + (np.arange(w) % 2)[None, :]).astype(np.uint8)
+
+    dark_t = result.dark_exposures_s
+    t_long = float(dark_t.max())
+    if np.isfinite(result.dark_current_dn_per_s[0, 0]):
+        dark_long = result.dark_offset_dn + result.dark_current_dn_per_s * np.float32(t_long)
+    else:
+        dark_long = result.dark_mean_dn
+    dark_noise = np.sqrt(np.maximum(result.dark_var_dn2, 0)).astype(np.float32)
+    response = flat_noise = dark_at_flat = None
+    if flat_sp is not None and result.flat_mean_dn is not None and result.flat_var_dn2 is not None:
+        dark_at_flat = result.dark_at(flat_sp.exposure_s)
+        response = _relative_response(result.flat_mean_dn - dark_at_flat, site_groups)
+        flat_noise = np.sqrt(np.maximum(result.flat_var_dn2, 0)).astype(np.float32)
+
+    th = config.defects
+    shading: ShadingFit | None = None
+    surface: np.ndarray | None = None
+    if response is not None:
+        rough = (response > th.dead_response) & (response < 2.0 - th.dead_response)
+        shading = fit_shading(response, rough, config.shading_degree, config.shading_block_px)
+        surface = shading.surface()
+    dmaps = DefectMaps(
+        dark_long_dn=dark_long,
+        dark_current_dn_per_s=result.dark_current_dn_per_s,
+        dark_noise_dn=dark_noise,
+        dark_mean_dn=dark_at_flat if dark_at_flat is not None else result.dark_mean_dn,
+        flat_mean_dn=result.flat_mean_dn,
+        flat_noise_dn=flat_noise,
+        response=response,
+        site=site,
+    )
+    defects = classify(dmaps, surface, th)
+    good = defects.classes == 0
+
+    # PTC and metrics: whole sensor, then per CFA channel
+    rows: list[dict[str, object]] = []
+    analyses: list[PtcAnalysis] = []
+    for sites in [[0, 1, 2, 3]] + ([] if mono else [[0], [1], [2], [3]]):
+        pts = ptc_points(result, sites)
+        ana = analyse_ptc(pts, config)
+        one: int | None = sites[0] if len(sites) == 1 else None
+
+        def views(a: np.ndarray, one: int | None = one) -> np.ndarray:
+            return a if one is None else _site_view(a, one)
+
+        sp = spatial_stats(
+            views(result.dark_mean_dn),
+            views(result.dark_var_dn2),
+            dark_sp.n_frames,
+            views(result.flat_mean_dn) if result.flat_mean_dn is not None else None,
+            views(result.flat_var_dn2) if result.flat_var_dn2 is not None else None,
+            flat_sp.n_frames if flat_sp is not None else 0,
+            views(dark_at_flat) if dark_at_flat is not None else None,
+            views(surface) if surface is not None else None,
+            views(result.dark_offset_dn),
+            views(result.dark_current_dn_per_s),
+            views(good),
+        )
+        # read noise from the non-defective pixels of the spatial dark series: their temporal
+        # variance minus the dark-current shot noise K * mu_I.DN * t (docs/metrics.md)
+        dvar = views(result.dark_var_dn2)[views(good)]
+        var0 = float(np.mean(dvar, dtype=np.float64)) if dvar.size else math.nan
+        if math.isfinite(sp.dark_current_dn_per_s):
+            var0 -= ana.system_gain_dn_per_e * max(sp.dark_current_dn_per_s, 0.0) * dark_sp.exposure_s
+        if dark_sp.n_frames >= 2:
+            ana = analyse_ptc(pts, config, dark_var0_dn2=var0)
+        rows.append(_metric_row(ana, sp))
+        analyses.append(ana)
+
+    if not mono:
+        # the whole-sensor flat mixes colours of different QE: PRNU of a CFA sensor is the
+        # quadratic mean of its four channels' PRNU (docs/metrics.md)
+        for key in ("prnu_pct", "prnu_uncorrected_pct"):
+            vals = np.array([float(r[key]) for r in rows[1:]])  # type: ignore[arg-type]
+            rows[0][key] = float(np.sqrt(np.mean(vals**2)))
+    ident = _identity(manifest)
+    counts = defects.counts()
+    module = dict(ident)
+    module.update(rows[0])
+    for name in DEFECT_CODES:
+        if name != "blemish":
+            module[f"{name}_pixels"] = counts[name]
+    module["defect_pixels_total"] = int(np.count_nonzero((defects.classes > 0) & (defects.classes != DEFECT_CODES["blemish"])))
+    module["cluster_count"] = defects.cluster_count
+    module["largest_cluster_px"] = defects.largest_cluster_px
+    module["bad_columns"] = len(defects.bad_columns)
+    module["bad_rows"] = len(defects.bad_rows)
+    module["blemish_count"] = len(defects.blemishes)
+    module["largest_blemish_area_px"] = max((b.area_px for b in defects.blemishes), default=0)
+    module["shading_corner_ratio"] = shading.corner_ratio if shading else math.nan
+    module["shading_corner_min_ratio"] = shading.corner_min_ratio if shading else math.nan
+    module["shading_center_x_px"] = shading.center_x_px if shading else math.nan
+    module["shading_center_y_px"] = shading.center_y_px if shading else math.nan
+    module["shading_center_offset_px"] = shading.center_offset_px if shading else math.nan
+    module["dark_spatial_frames"] = dark_sp.n_frames
+    module["flat_spatial_frames"] = flat_sp.n_frames if flat_sp else 0
+    module["spatial_frames_ok"] = bool(
+        dark_sp.n_frames >= config.min_spatial_frames and flat_sp is not None and flat_sp.n_frames >= config.min_spatial_frames
+    )
+    module["n_frames"] = len(manifest.frames)
+    module["n_operating_points"] = len(points)
+
+    channel_rows: list[dict[str, object]] = []
+    if not mono:
+        for s, row in enumerate(rows[1:]):
+            cr: dict[str, object] = {
+                "session_id": manifest.session_id,
+                "module_id": manifest.module_id,
+                "captured_at": ident["captured_at"],
+                "channel": names[s],
+            }
+            cr.update(row)
+            sel = _site_view(defects.classes, s)
+            cr["defect_pixels_total"] = int(np.count_nonzero((sel > 0) & (sel != DEFECT_CODES["blemish"])))
+            channel_rows.append(cr)
+
+    # defect rows
+    ys, xs = np.nonzero((defects.classes > 0) & (defects.classes != DEFECT_CODES["blemish"]))
+    codes = defects.classes[ys, xs]
+    cls_names = [DEFECT_NAMES[int(c)] for c in codes]
+    site_name = np.array(names)[site[ys, xs]]
+    ddf = pl.DataFrame(
+        {
+            "session_id": [manifest.session_id] * len(xs),
+            "module_id": [manifest.module_id] * len(xs),
+            "x": xs.astype(np.int32),
+            "y": ys.astype(np.int32),
+            "channel": site_name.tolist(),
+            "defect_class": cls_names,
+            "value": defects.values[ys, xs].astype(np.float64),
+            "value_unit": [defects.units[c] for c in cls_names],
+            "captured_at": [ident["captured_at"]] * len(xs),
+        },
+        schema=DEFECT_SCHEMA,
+    )
+    if defects.blemishes:
+        bx = [int(round(b.x)) for b in defects.blemishes]
+        by = [int(round(b.y)) for b in defects.blemishes]
+        bdf = pl.DataFrame(
+            {
+                "session_id": [manifest.session_id] * len(bx),
+                "module_id": [manifest.module_id] * len(bx),
+                "x": bx,
+                "y": by,
+                "channel": [names[2 * (y % 2) + x % 2] for x, y in zip(bx, by, strict=True)],
+                "defect_class": ["blemish"] * len(bx),
+                "value": [b.depth for b in defects.blemishes],
+                "value_unit": [VALUE_UNITS["blemish"]] * len(bx),
+                "captured_at": [ident["captured_at"]] * len(bx),
+            },
+            schema=DEFECT_SCHEMA,
+        )
+        ddf = pl.concat([ddf, bdf])
+
+    # PTC table (whole sensor)
+    ana = analyses[0]
+    pts_all = ptc_points(result, [0, 1, 2, 3])
+    used = np.zeros(pts_all.flat_mean_dn.size, bool)
+    used[ana.order] = ana.used_in_fit
+    mu_dark_flat = np.empty(pts_all.flat_mean_dn.size)
+    mu_dark_flat[ana.order] = ana.mean_dark_dn
+    n_dark = pts_all.dark_mean_dn.size
+    dark_frames = [p.n_frames for p in points if p.kind == "dark"]
+    flat_frames = [p.n_frames for p in points if p.kind == "flat"]
+    ptc = pl.DataFrame(
+        {
+            "session_id": [manifest.session_id] * len(points),
+            "kind": ["dark"] * n_dark + ["flat"] * pts_all.flat_mean_dn.size,
+            "exposure_s": np.concatenate([pts_all.dark_exposure_s, pts_all.flat_exposure_s]),
+            "photons_per_pixel": np.concatenate([np.zeros(n_dark), pts_all.flat_photons]),
+            "n_frames": dark_frames + flat_frames,
+            "mean_dn": np.concatenate([pts_all.dark_mean_dn, pts_all.flat_mean_dn]),
+            "mean_dark_dn": np.concatenate([pts_all.dark_mean_dn, mu_dark_flat]),
+            "temporal_var_dn2": np.concatenate([pts_all.dark_var_dn2, pts_all.flat_var_dn2]),
+            "used_in_fit": np.concatenate([np.zeros(n_dark, bool), used]),
+        }
+    )
+    maps = {
+        "dark_offset_dn": result.dark_offset_dn,
+        "dark_current_dn_per_s": result.dark_current_dn_per_s,
+        "temporal_dark_noise_dn": dark_noise,
+        "prnu_relative": response if response is not None else np.full((h, w), np.nan, np.float32),
+        "defect_class": defects.classes,
+    }
+    return module, channel_rows, ddf, ptc, maps, defects, shading
+
+
+MAP_UNITS = {
+    "dark_offset_dn": "DN, per-pixel dark signal extrapolated to exposure 0",
+    "dark_current_dn_per_s": "DN/s, per-pixel slope of the dark signal over the dark exposures (NaN with one exposure)",
+    "temporal_dark_noise_dn": "DN, per-pixel temporal std of the spatial dark series",
+    "prnu_relative": "relative response (flat - dark) / median of its CFA channel; includes lens shading",
+    "defect_class": "uint8 code: " + ", ".join(f"{c}={n}" for n, c in DEFECT_CODES.items()) + ", 0=good",
+}
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    return value
+
+
+def _write_columns(group: Any, name: str, df: pl.DataFrame) -> None:
+    """Store a frame as a subgroup of 1-D arrays (strings as fixed-width unicode)."""
+    sub = group.create_group(name)
+    sub.attrs["columns"] = df.columns
+    sub.attrs["rows"] = df.height
+    for col in df.columns:
+        values = df[col].to_numpy()
+        if values.dtype == object or df[col].dtype == pl.String:
+            width = max([len(v) for v in df[col].to_list()] + [1])
+            values = np.asarray(df[col].to_list(), dtype=f"<U{width}")
+            sub.attrs[f"str_{col}"] = True
+            values = values.astype("S").view(np.uint8).reshape(df.height, -1) if df.height else np.zeros((0, width), np.uint8)
+        arr = sub.create_array(col, shape=values.shape, dtype=values.dtype, chunks=values.shape if values.size else None)
+        if values.size:
+            arr[...] = values
+
+
+def _read_columns(group: Any, name: str) -> pl.DataFrame:
+    sub = group[name]
+    cols: dict[str, Any] = {}
+    for col in sub.attrs["columns"]:
+        values = np.asarray(sub[col][...])
+        if sub.attrs.get(f"str_{col}"):
+            width = values.shape[1] if values.ndim == 2 else 1
+            cols[col] = [bytes(r).rstrip(b"\0").decode() for r in values.reshape(-1, width)] if values.size else []
+        else:
+            cols[col] = values
+    return pl.DataFrame(cols)
+
+
+def write_maps(
+    maps_out: Path,
+    maps: dict[str, np.ndarray],
+    attrs: dict[str, Any],
+    defects: pl.DataFrame,
+    ptc: pl.DataFrame,
+) -> Path:
+    """Write the maps group at ``maps_out`` atomically (temp sibling + rename); return its path."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    maps_out = Path(maps_out)
+    maps_out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = maps_out.parent / f".{maps_out.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        group = zarr.open_group(str(tmp), mode="w")
+        for name, arr in maps.items():
+            h, w = arr.shape
+            a = group.create_array(
+                name,
+                shape=arr.shape,
+                dtype=arr.dtype,
+                chunks=(min(h, 512), w),
+                compressors=[BloscCodec(cname="lz4", shuffle="bitshuffle", clevel=5)],
+                config={"write_empty_chunks": True},
+            )
+            a[...] = arr
+            a.attrs["unit"] = MAP_UNITS.get(name, "")
+        _write_columns(group, DEFECTS_GROUP, defects.drop("session_id", "module_id", "captured_at"))
+        _write_columns(group, PTC_GROUP, ptc.drop("session_id"))
+        meta: dict[str, Any] = {k: _jsonable(v) for k, v in attrs.items()}
+        group.attrs.update(meta | {"complete": True})
+        old = None
+        if maps_out.exists():
+            old = maps_out.parent / f".{maps_out.name}.{uuid.uuid4().hex}.old"
+            os.replace(maps_out, old)
+        os.replace(tmp, maps_out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return maps_out
+
+
+def characterize_frames(
+    frames: ArrayLike3D,
+    manifest: Manifest,
+    maps_out: Path | None,
+    config: CharacterizationConfig = CharacterizationConfig(),
+    *,
+    source_attrs: dict[str, Any] | None = None,
+) -> SessionCharacterization:
+    """Characterize one session from its frames ((n, H, W) uint16, manifest order).
+
+    Writes the maps group to ``maps_out`` (atomically) unless it is None. ``source_attrs`` (e.g.
+    ``content_sha256`` of the captures group) are copied into the maps group's attrs.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    result = per_pixel_pass(frames, manifest, config)
+    t1 = time.perf_counter()
+    module, channel_rows, ddf, ptc, maps, _defects, _shading = _analyse(result, manifest, config)
+    t2 = time.perf_counter()
+    timings = {
+        "pass_s": t1 - t0,
+        "pass_read_wait_s": result.read_s,
+        "pass_compute_s": result.compute_s,
+        "analysis_s": t2 - t1,
+        "bytes_in": float(result.bytes_in),
+    }
+    if maps_out is not None:
+        attrs: dict[str, Any] = {
+            "maps_format_version": MAPS_FORMAT_VERSION,
+            "session_id": manifest.session_id,
+            "module_id": manifest.module_id,
+            "capture_date": manifest.capture_date,
+            "captured_at": manifest.captured_at.astimezone(UTC).isoformat(),
+            "written_at": datetime.now(UTC).isoformat(),
+            "config": _config_dict(config),
+            "defect_codes": DEFECT_CODES,
+            "module_stats": {k: _jsonable(v) for k, v in module.items()},
+            "channel_stats": [{k: _jsonable(v) for k, v in r.items()} for r in channel_rows],
+        }
+        if source_attrs:
+            attrs.update({f"source_{k}": v for k, v in source_attrs.items()})
+        write_maps(Path(maps_out), maps, attrs, ddf, ptc)
+        timings["write_s"] = time.perf_counter() - t2
+    return SessionCharacterization(
+        module_stats=module,
+        channel_stats=channel_rows,
+        defects=ddf,
+        ptc=ptc,
+        fit_r2=float(module["ptc_fit_r2"]),  # type: ignore[arg-type]
+        timings=timings,
+    )
+
+
+def _config_dict(config: CharacterizationConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+def open_captures(captures_zarr: Path) -> tuple[Any, Manifest, dict[str, Any]]:
+    """(frames array, manifest, attrs) of a complete captures group; clear errors otherwise."""
+    import zarr
+
+    path = Path(captures_zarr)
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception as exc:  # zarr raises several types for a missing/invalid group
+        raise FileNotFoundError(f"{path}: not a readable zarr group ({exc})") from None
+    attrs = dict(group.attrs)
+    if attrs.get("complete") is not True:
+        raise ValueError(f"{path}: captures group is not complete (attrs['complete'] = {attrs.get('complete')!r}, expected true)")
+    if "manifest" not in attrs:
+        raise ValueError(f"{path}: captures group has no 'manifest' attribute")
+    manifest = Manifest.model_validate(attrs["manifest"])
+    if "frames" not in group:
+        raise ValueError(f"{path}: captures group has no 'frames' array")
+    return group["frames"], manifest, attrs
+
+
+def characterize_session(
+    captures_zarr: Path, maps_out: Path, config: CharacterizationConfig = CharacterizationConfig()
+) -> SessionCharacterization:
+    """Characterize the captures group at ``captures_zarr``; write its maps group to ``maps_out``."""
+    frames, manifest, attrs = open_captures(captures_zarr)
+    source = {"content_sha256": attrs.get("content_sha256"), "path": str(captures_zarr)}
+    return characterize_frames(frames, manifest, maps_out, config, source_attrs=source)
+
+
+def _restore(value: object, key: str) -> object:
+    if value is None:
+        return math.nan if key not in ("station_id", "lot_id", "wafer_id") else None
+    if key == "captured_at" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+def load_session_rows(maps_group: Path) -> SessionCharacterization:
+    """The table rows stored in a maps group (used when a day is re-run and a session is skipped)."""
+    from sensorfleet.ingest.store import read_group_attrs
+
+    attrs = read_group_attrs(Path(maps_group)) or {}
+    module = {k: _restore(v, k) for k, v in attrs["module_stats"].items()}
+    channels = [{k: _restore(v, k) for k, v in r.items()} for r in attrs["channel_stats"]]
+    import zarr
+
+    group = zarr.open_group(str(maps_group), mode="r")
+    ident = {
+        "session_id": pl.lit(attrs["session_id"]),
+        "module_id": pl.lit(attrs["module_id"]),
+        "captured_at": pl.lit(datetime.fromisoformat(attrs["captured_at"])).dt.convert_time_zone("UTC"),
+    }
+    defects = _read_columns(group, DEFECTS_GROUP).with_columns(**ident).select(list(DEFECT_SCHEMA)).cast(DEFECT_SCHEMA)  # type: ignore[arg-type]
+    ptc = _read_columns(group, PTC_GROUP).with_columns(session_id=pl.lit(attrs["session_id"]))
+    return SessionCharacterization(module, channels, defects, ptc, float(module["ptc_fit_r2"]))  # type: ignore[arg-type]
+
+
+def load_maps(maps_group: Path) -> dict[str, np.ndarray]:
+    """All (H, W) arrays of a maps group, by name."""
+    import zarr
+
+    group = zarr.open_group(str(maps_group), mode="r")
+    return {name: np.asarray(arr[...]) for name, arr in group.arrays()}
+
+
+@dataclass
+class DayCharacterizationReport:
+    """What :func:`characterize_day` did for one day."""
+
+    day: str
+    characterized: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+    module_stats: pl.DataFrame
+    channel_stats: pl.DataFrame
+    defect_rows: int
+    tables: dict[str, Path]
+    maps: dict[str, Path]
+    worst_session_id: str | None
+    worst_ptc: pl.DataFrame | None
+
+
+def _worker_init(threads: int) -> None:
+    import numba
+
+    numba.set_num_threads(max(1, threads))
+
+
+def _characterize_one(captures: str, maps_out: str, config: CharacterizationConfig) -> tuple[str, str | None]:
+    try:
+        characterize_session(Path(captures), Path(maps_out), config)
+        return captures, None
+    except Exception as exc:  # one bad session never stops the day
+        return captures, f"{type(exc).__name__}: {exc}"
+
+
+def _rows_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
+    if not rows:
+        return pl.DataFrame()
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _write_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame) -> Path:
+    from sensorfleet.tables import write_partition
+
+    return write_partition(tables_root, table, day, df)
+
+
+def characterize_day(
+    paths: Paths,
+    day: str,
+    *,
+    workers: int = 2,
+    config: CharacterizationConfig = CharacterizationConfig(),
+    progress: Callable[[int, int, str], None] | None = None,
+) -> DayCharacterizationReport:
+    """Characterize every complete captures group of ``day`` and write the day's table partitions.
+
+    Sessions whose maps group already holds the same source ``content_sha256`` are skipped (their
+    stored rows are reused). ``progress(done, total, session_id)`` is called after each session.
+    """
+    from sensorfleet.ingest.store import read_group_attrs
+
+    folder = paths.captures / day
+    groups = sorted(
+        p for p in (folder.iterdir() if folder.is_dir() else [])
+        if p.name.endswith(".zarr") and not p.name.startswith(".") and (read_group_attrs(p) or {}).get("complete") is True
+    )
+    todo: list[tuple[Path, Path]] = []
+    skipped: list[str] = []
+    maps: dict[str, Path] = {}
+    for g in groups:
+        sid = g.name[: -len(".zarr")]
+        out = paths.maps / day / g.name
+        maps[sid] = out
+        src = (read_group_attrs(g) or {}).get("content_sha256")
+        have = read_group_attrs(out) if out.exists() else None
+        if have and have.get("complete") is True and src is not None and have.get("source_content_sha256") == src:
+            skipped.append(sid)
+        else:
+            todo.append((g, out))
+    failed: dict[str, str] = {}
+    characterized: list[str] = []
+    total = len(groups)
+    done = len(skipped)
+    if todo:
+        threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+        if workers <= 1:
+            _worker_init(os.cpu_count() or 1)
+            outcomes = (_characterize_one(str(g), str(o), config) for g, o in todo)
+            for captures, err in outcomes:
+                sid = Path(captures).name[: -len(".zarr")]
+                done += 1
+                (failed.__setitem__(sid, err) if err else characterized.append(sid))
+                if progress:
+                    progress(done, total, sid)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
+                futures = [pool.submit(_characterize_one, str(g), str(o), config) for g, o in todo]
+                for fut in as_completed(futures):
+                    captures, err = fut.result()
+                    sid = Path(captures).name[: -len(".zarr")]
+                    done += 1
+                    (failed.__setitem__(sid, err) if err else characterized.append(sid))
+                    if progress:
+                        progress(done, total, sid)
+
+    module_rows: list[dict[str, object]] = []
+    channel_rows: list[dict[str, object]] = []
+    defect_frames: list[pl.DataFrame] = []
+    ptcs: dict[str, pl.DataFrame] = {}
+    for sid, out in sorted(maps.items()):
+        if sid in failed or not out.exists():
+            continue
+        rows = load_session_rows(out)
+        written_at = datetime.fromisoformat(str((read_group_attrs(out) or {}).get("written_at")))
+        module_rows.append(rows.module_stats | {"written_at": written_at})
+        channel_rows.extend(r | {"written_at": written_at} for r in rows.channel_stats)
+        defect_frames.append(rows.defects.with_columns(pl.lit(written_at).dt.convert_time_zone("UTC").alias("written_at")))
+        ptcs[sid] = rows.ptc
+    module_df = _rows_frame(module_rows)
+    channel_df = _rows_frame(channel_rows)
+    if defect_frames:
+        defects_df = pl.concat(defect_frames, how="vertical_relaxed")
+    else:
+        defects_df = pl.DataFrame(schema=DEFECT_SCHEMA | {"written_at": pl.Datetime("us", "UTC")})
+    tables = {
+        "module_stats": _write_partition(paths.tables, "module_stats", day, module_df),
+        "module_channel_stats": _write_partition(paths.tables, "module_channel_stats", day, channel_df),
+        "pixel_defects": _write_partition(paths.tables, "pixel_defects", day, defects_df),
+    }
+    worst = None
+    if module_df.height:
+        ranked = module_df.sort(["defect_pixels_total", "ptc_fit_r2"], descending=[True, False])
+        worst = str(ranked["session_id"][0])
+    return DayCharacterizationReport(
+        day=day,
+        characterized=sorted(characterized),
+        skipped=sorted(skipped),
+        failed=failed,
+        module_stats=module_df,
+        channel_stats=channel_df,
+        defect_rows=defects_df.height,
+        tables=tables,
+        maps=maps,
+        worst_session_id=worst,
+        worst_ptc=ptcs.get(worst) if worst else None,
+    )

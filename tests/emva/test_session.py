@@ -1,0 +1,138 @@
+"""Sessions from zarr: maps group contents, atomic publish, the day run, idempotence, kernels, plots."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import zarr
+from emva_helpers import write_captures
+from emva_sim import SimParams, simulate
+
+from sensorfleet.config import Paths
+from sensorfleet.emva import (
+    DEFECT_CODES,
+    characterize_day,
+    characterize_frames,
+    characterize_session,
+    kernels,
+    load_maps,
+    load_session_rows,
+    plot_defect_map,
+    plot_ptc,
+)
+from sensorfleet.tables import read_partition
+
+SMALL = SimParams(width=96, height=80, hot=4, warm=3, dead=4, stuck=3, noisy=3, clusters=2, blemishes=1, ptc_levels=12)
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple:
+    return simulate(SMALL, seed=4, session_id="S-1")
+
+
+def test_kernel_matches_numpy() -> None:
+    rng = np.random.default_rng(0)
+    block = rng.integers(0, 65536, size=(5, 7, 13), dtype=np.uint16)
+    s = np.zeros((7, 13), np.int64)
+    q = np.zeros((7, 13), np.int64)
+    rfs = np.empty((7, 5, 2), np.int64)
+    rps = np.empty((7, 2, 2), np.int64)
+    kernels.accumulate_pixels(block, s, q, rfs, rps)
+    b64 = block.astype(np.int64)
+    assert np.array_equal(s, b64.sum(0))
+    assert np.array_equal(q, (b64**2).sum(0))
+    assert np.array_equal(rfs[:, :, 0], b64[:, :, 0::2].sum(2).T)
+    assert np.array_equal(rfs[:, :, 1], b64[:, :, 1::2].sum(2).T)
+    d = (b64[0:4:2] - b64[1:4:2]) ** 2
+    assert np.array_equal(rps[:, :, 0], d[:, :, 0::2].sum(2).T)
+    rfs2 = np.empty_like(rfs)
+    rps2 = np.empty_like(rps)
+    kernels.accumulate_scalars(block, rfs2, rps2)
+    assert np.array_equal(rfs, rfs2) and np.array_equal(rps, rps2)
+    mean = np.empty((7, 13))
+    var = np.empty((7, 13))
+    kernels.finalize_moments(s, q, 5, mean, var)
+    assert np.allclose(mean, b64.mean(0)) and np.allclose(var, b64.var(0, ddof=1))
+
+
+def test_session_from_zarr_writes_maps(tmp_path: Path, small: tuple) -> None:
+    frames, manifest, _truth = small
+    cap = write_captures(tmp_path / "S-1.zarr", frames, manifest, chunk_rows=24)
+    out = tmp_path / "maps" / "S-1.zarr"
+    res = characterize_session(cap, out)
+    ref = characterize_frames(frames, manifest, None)
+    for key, a in ref.module_stats.items():  # zarr input == numpy input, exactly
+        b = res.module_stats[key]
+        assert a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)), key
+    maps = load_maps(out)
+    for name in ("dark_offset_dn", "dark_current_dn_per_s", "temporal_dark_noise_dn", "prnu_relative"):
+        assert maps[name].dtype == np.float32 and maps[name].shape == (80, 96)
+    assert maps["defect_class"].dtype == np.uint8
+    assert float(np.median(maps["prnu_relative"])) == pytest.approx(1.0, abs=1e-3)
+    assert np.count_nonzero(maps["defect_class"] == DEFECT_CODES["hot"]) == res.defects.filter(pl.col("defect_class") == "hot").height
+    attrs = dict(zarr.open_group(str(out), mode="r").attrs)
+    assert attrs["source_content_sha256"] == "sha-1" and attrs["complete"] is True
+    assert attrs["module_stats"]["session_id"] == "S-1"
+    assert [p.name for p in out.parent.iterdir()] == ["S-1.zarr"]  # no temp left behind
+    stored = load_session_rows(out)
+    assert stored.defects.equals(res.defects)
+    assert stored.ptc.select(res.ptc.columns).equals(res.ptc)
+    assert stored.module_stats["gain_k_dn_per_e"] == res.module_stats["gain_k_dn_per_e"]
+    # rewrite over an existing group: replaced atomically
+    characterize_session(cap, out)
+    assert [p.name for p in out.parent.iterdir()] == ["S-1.zarr"]
+
+
+def test_incomplete_captures_refused(tmp_path: Path, small: tuple) -> None:
+    frames, manifest, _ = small
+    cap = write_captures(tmp_path / "S-1.zarr", frames[:, :8], manifest.model_copy(update={}), chunk_rows=8)
+    zarr.open_group(str(cap), mode="a").attrs["complete"] = False
+    with pytest.raises(ValueError, match="S-1.zarr.*not complete"):
+        characterize_session(cap, tmp_path / "m.zarr")
+
+
+def test_characterize_day(tmp_path: Path, small: tuple) -> None:
+    frames, manifest, _ = small
+    paths = Paths(root=tmp_path / "data", landing=tmp_path / "landing")
+    day = manifest.capture_date
+    (paths.captures / day).mkdir(parents=True)
+    write_captures(paths.captures / day / "S-1.zarr", frames, manifest)
+    f2, m2, _ = simulate(SMALL, seed=9, session_id="S-2")
+    write_captures(paths.captures / day / "S-2.zarr", f2, m2, content_sha256="sha-2")
+    bad = m2.model_copy(update={"session_id": "S-3"})
+    write_captures(paths.captures / day / "S-3.zarr", f2[:, :, :-1], bad, content_sha256="sha-3")
+    (paths.captures / day / ".tmp").mkdir()
+    seen: list[str] = []
+    rep = characterize_day(paths, day, workers=2, progress=lambda d, t, s: seen.append(s))
+    assert rep.characterized == ["S-1", "S-2"] and rep.skipped == []
+    assert "S-3" in rep.failed and "expected shape" in rep.failed["S-3"]
+    assert sorted(seen) == ["S-1", "S-2", "S-3"]
+    ms = read_partition(paths.tables, "module_stats", day)
+    assert ms.height == 2 and {"captured_at", "written_at", "gain_k_dn_per_e", "hot_pixels"} <= set(ms.columns)
+    pdf = read_partition(paths.tables, "pixel_defects", day)
+    assert pdf.height == rep.defect_rows > 0 and "written_at" in pdf.columns
+    assert read_partition(paths.tables, "module_channel_stats", day).height == 0  # mono
+    assert rep.worst_session_id in ("S-1", "S-2") and rep.worst_ptc is not None
+    written = ms.sort("session_id")["written_at"].to_list()
+    # second run: nothing recomputed, same rows
+    rep2 = characterize_day(paths, day, workers=1)
+    assert rep2.skipped == ["S-1", "S-2"] and rep2.characterized == []
+    ms2 = read_partition(paths.tables, "module_stats", day).sort("session_id")
+    assert ms2["written_at"].to_list() == written
+    assert ms2["gain_k_dn_per_e"].to_list() == ms.sort("session_id")["gain_k_dn_per_e"].to_list()
+    assert isinstance(ms2["captured_at"][0], datetime) and ms2["captured_at"][0].tzinfo is not None
+    assert ms2["captured_at"][0] == datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def test_plots_are_png(small: tuple) -> None:
+    frames, manifest, _ = small
+    res = characterize_frames(frames, manifest, None)
+    png = plot_ptc(res.ptc, float(res.module_stats["gain_k_dn_per_e"]))  # type: ignore[arg-type]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_defect_map(res.defects, 96, 80)[:4] == b"\x89PNG"
+    assert plot_defect_map(np.zeros((80, 96), np.uint8), 96, 80)[:4] == b"\x89PNG"
