@@ -28,6 +28,21 @@ class StorageLike(Protocol):
     def paths(self) -> Paths: ...
 
 
+POOL_MIN_SESSIONS = 8
+"""Fewest sessions in a day for which a step starts worker processes: starting one costs seconds
+(a fresh interpreter importing numpy, zarr, numba), more than a few small sessions take."""
+
+
+def choose_workers(requested: int, n_sessions: int) -> int:
+    """Worker processes for a day of ``n_sessions``: ``requested`` if > 0, otherwise one per core,
+    but 1 (in the step's process) when the day has fewer than :data:`POOL_MIN_SESSIONS`."""
+    if requested > 0:
+        return requested
+    if n_sessions < POOL_MIN_SESSIONS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, n_sessions))
+
+
 ProgressHook = Callable[[str, str, int, int], None]
 """``hook(stage, day, done, total)``: ``stage`` is ``"captures"`` or ``"characterization"``,
 ``done``/``total`` count sessions of the day."""

@@ -6,7 +6,6 @@ sessions are skipped, bad ones rejected with a reason), and reports metadata and
 """
 
 # No `from __future__ import annotations`: Dagster reads the Config annotation at decoration time.
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import STORAGE_KEY, counting_progress
+from assets._common import STORAGE_KEY, choose_workers, counting_progress
 from sensorfleet import tables
 from sensorfleet.ingest import ingest_day, sessions_for_day
 
@@ -51,12 +50,10 @@ class IngestConfig(Config):  # type: ignore[misc]
     """Run parameters of the ingest step."""
 
     workers: int = Field(
-        default=0, ge=0, description="worker processes for the day's sessions; 0 = one per core"
+        default=0,
+        ge=0,
+        description="worker processes for the day's sessions; 0 = one per core (none for small days)",
     )
-
-
-def _workers(config: IngestConfig) -> int:
-    return config.workers or max(1, os.cpu_count() or 1)
 
 
 def unexpected_saturation(captures: pl.DataFrame) -> pl.DataFrame:
@@ -204,7 +201,10 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         day = context.partition_key
         n_landing = len(sessions_for_day(paths.landing, day, cache_dir=paths.state))
         report = ingest_day(
-            paths, day, workers=_workers(config), progress=counting_progress("captures", day, n_landing)
+            paths,
+            day,
+            workers=choose_workers(config.workers, n_landing),
+            progress=counting_progress("captures", day, n_landing),
         )
         counts = _status_counts(report)
         rejections = _rejection_rows(report)

@@ -6,7 +6,6 @@ partition (so sessions characterized in an earlier run are checked too).
 
 # No `from __future__ import annotations`: Dagster reads the Config annotation at decoration time.
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import STORAGE_KEY, emit_progress, png_metadata
+from assets._common import STORAGE_KEY, choose_workers, emit_progress, png_metadata
 from assets.captures import CAPTURES
 from sensorfleet import tables
 from sensorfleet.emva import characterize_day, load_session_rows, plot_defect_map, plot_ptc
+from sensorfleet.ingest import list_ingested
 
 GROUP = "characterization"
 PIXEL_MAPS = "pixel_maps"
@@ -95,7 +95,9 @@ class CharacterizationRunConfig(Config):  # type: ignore[misc]
     """Run parameters of the characterization step."""
 
     workers: int = Field(
-        default=0, ge=0, description="worker processes for the day's sessions; 0 = one per core"
+        default=0,
+        ge=0,
+        description="worker processes for the day's sessions; 0 = one per core (none for small days)",
     )
 
 
@@ -236,7 +238,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
     def characterize_sessions(context: AssetExecutionContext, config: CharacterizationRunConfig) -> Iterator[Any]:
         paths = getattr(context.resources, STORAGE_KEY).paths()
         day = context.partition_key
-        workers = config.workers or max(1, os.cpu_count() or 1)
+        workers = choose_workers(config.workers, len(list_ingested(paths, day)))
         report = characterize_day(
             paths,
             day,

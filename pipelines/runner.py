@@ -51,6 +51,7 @@ class DayOutcome:
     rejected: int = 0
     rejections: list[dict[str, Any]] = field(default_factory=list)
     characterized: int | None = None
+    characterized_new: int = 0
     failed_checks: list[CheckFailure] = field(default_factory=list)
 
 
@@ -206,6 +207,7 @@ def _run_day(
             outcome.rejected = int(meta.get("sessions_rejected", 0))
         elif name == "module_stats":
             outcome.characterized = int(meta.get("sessions", 0))
+            outcome.characterized_new = int(meta.get("sessions_characterized", 0))
     for evaluation in result.get_asset_check_evaluations():
         meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
         if evaluation.check_name == "no_rejected_sessions":

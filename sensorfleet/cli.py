@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from sensorfleet.demo import demo
 from sensorfleet.emva_import import import_emva_command
+from sensorfleet.pipeline_cli import pipeline_app
 from sensorfleet.synth.command import synth
 
 app = typer.Typer(
@@ -19,5 +21,7 @@ app = typer.Typer(
 )
 
 # Registration of subcommands (one line each; keep alphabetical).
+app.command("demo")(demo)
 app.command("import-emva")(import_emva_command)
+app.add_typer(pipeline_app, name="pipeline")
 app.command("synth")(synth)

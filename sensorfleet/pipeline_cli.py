@@ -48,7 +48,7 @@ def run_with_display(
     """
     from pipelines.runner import run_pipeline  # Dagster loads here, not at import
 
-    console = console or Console()
+    console = console or Console(soft_wrap=True)
     console.print(f"[bold]pipeline run[/]: landing {paths.landing} -> root {paths.root}")
     with Progress(
         TextColumn("{task.description}"),
@@ -95,7 +95,7 @@ def _day_line(outcome: DayOutcome) -> str:
         f"{outcome.rejected} rejected",
     ]
     if outcome.characterized is not None:
-        parts.append(f"{outcome.characterized} characterized")
+        parts.append(f"{outcome.characterized} characterized ({outcome.characterized_new} new)")
     if outcome.failed_checks:
         parts.append(f"{len(outcome.failed_checks)} check(s) failed")
     return f"[green]v[/] {outcome.day}: " + ", ".join(parts)
@@ -121,7 +121,10 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
     if len(reasons) > _REASON_LIMIT:
         console.print(f"    ... and {len(reasons) - _REASON_LIMIT} more (table `rejections`)")
     if any(d.characterized is not None for d in days):
-        console.print(f"  sessions characterized: {summary.total('characterized')}")
+        console.print(
+            f"  sessions characterized: {summary.total('characterized')} "
+            f"({summary.total('characterized_new')} computed now, the rest unchanged)"
+        )
     failures = [(d.day, f) for d in days for f in d.failed_checks]
     if failures:
         console.print("  checks failed (modules outside the checks):")

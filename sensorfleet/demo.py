@@ -1,0 +1,92 @@
+"""``sensorfleet demo``: a small synthetic fleet -> every asset materialized -> where to look.
+
+What ``make demo`` runs. Generation is skipped when the landing folder already holds sessions,
+and the pipeline skips unchanged sessions, so running it twice is cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sensorfleet.config import Paths, resolve_paths
+from sensorfleet.manifest import MANIFEST_NAME
+from sensorfleet.pipeline_cli import run_with_display
+
+
+def landing_session_count(landing: Path) -> int:
+    """Folders directly under ``landing`` that hold a ``manifest.json``."""
+    if not landing.is_dir():
+        return 0
+    return sum(1 for p in landing.iterdir() if (p / MANIFEST_NAME).is_file())
+
+
+def generate_demo_fleet(paths: Paths, modules: int, seed: int, console: Console) -> None:
+    """Write ``modules`` synthetic sessions into ``paths.landing`` (truth beside it)."""
+    from sensorfleet.synth.fleet import FleetConfig
+    from sensorfleet.synth.writer import generate_fleet
+
+    config = FleetConfig(modules=modules, seed=seed)
+    with Progress(
+        TextColumn("[bold]synthetic fleet[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("modules", total=modules)
+        summary = generate_fleet(
+            config, paths.landing, paths.truth, lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    console.print(
+        f"synthetic fleet: {summary.modules} sessions ({config.width}x{config.height} {config.cfa}, "
+        f"{config.pixel_format}, seed {seed}), {summary.bytes_written / 1e6:.0f} MB in {summary.wall_s:.1f} s"
+    )
+
+
+def print_where(paths: Paths, console: Console) -> None:
+    """Where the results are and how to look at them."""
+    rows = [
+        ("raw input (never modified)", paths.landing),
+        ("ground truth of the synthetic fleet", paths.truth),
+        ("frame stacks (zarr)", paths.captures / "<day>" / "<session>.zarr"),
+        ("per-pixel maps (zarr)", paths.maps / "<day>" / "<session>.zarr"),
+        ("tables (parquet, by capture_date)", paths.tables),
+        ("plots of the worst module per day", paths.root / "plots"),
+        ("Dagster runs", paths.dagster_home),
+    ]
+    console.print()
+    console.print("[bold]Where things are[/]")
+    width = max(len(name) for name, _ in rows)
+    for name, path in rows:
+        console.print(f"  {name:<{width}}  {path}", markup=False)
+    console.print()
+    console.print("Open the Dagster UI (asset graph, partitions, checks, plots):  make dev  ->  http://127.0.0.1:3000")
+    console.print(
+        "Query the tables:  .venv/bin/python -c \"import duckdb; print(duckdb.sql("
+        f"\\\"select module_id, gain_k_dn_per_e, read_noise_e, prnu_pct from '{paths.tables}/module_stats/**/*.parquet'\\\"))\"",
+        markup=False,
+    )
+
+
+def demo(
+    root: Path = typer.Option(Path("data"), "--root", help="data root (landing, truth and outputs go under it)"),
+    modules: int = typer.Option(24, "--modules", min=1, help="modules (capture sessions) of the synthetic fleet"),
+    seed: int = typer.Option(0, "--seed", help="fleet seed"),
+) -> None:
+    """Generate a small synthetic fleet (unless one is there), run the pipeline, say where to look."""
+    console = Console(soft_wrap=True)
+    paths = resolve_paths(root)
+    existing = landing_session_count(paths.landing)
+    if existing:
+        console.print(f"landing {paths.landing} already holds {existing} sessions: not generating a fleet")
+    else:
+        generate_demo_fleet(paths, modules, seed, console)
+    summary = run_with_display(paths, console=console)
+    print_where(paths, console)
+    if not summary.ok:
+        raise typer.Exit(1)
