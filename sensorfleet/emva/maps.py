@@ -44,6 +44,10 @@ class OperatingPoint:
     def n_frames(self) -> int:
         return len(self.indices)
 
+    @property
+    def key(self) -> tuple[str, float, float]:
+        return (self.kind, self.exposure_s, self.photons_per_pixel)
+
 
 @dataclass
 class PassResult:
@@ -90,12 +94,20 @@ class PassResult:
 
 
 def operating_points(manifest: Manifest) -> list[OperatingPoint]:
-    """The manifest's operating points, darks first, each sorted by exposure then photons."""
-    pts = [
-        OperatingPoint(kind, exp, ph, tuple(idx))
-        for (kind, exp, ph), idx in manifest.operating_points().items()
-    ]
-    return sorted(pts, key=lambda p: (p.kind != "dark", p.photons_per_pixel, p.exposure_s))
+    """The manifest's operating points, darks first, each sorted by photons then exposure.
+
+    A point whose frames are not contiguous in manifest order is split into its contiguous runs
+    (e.g. an EMVA 1288 data set whose spatial series repeats a temporal point's photon count):
+    each run is a point of its own, so a mislabelled series cannot bias another point's mean.
+    """
+    pts: list[OperatingPoint] = []
+    for (kind, exp, ph), idx in manifest.operating_points().items():
+        start = 0
+        for k in range(1, len(idx) + 1):
+            if k == len(idx) or idx[k] != idx[k - 1] + 1:
+                pts.append(OperatingPoint(kind, exp, ph, tuple(idx[start:k])))
+                start = k
+    return sorted(pts, key=lambda p: (p.kind != "dark", p.photons_per_pixel, p.exposure_s, p.indices[0]))
 
 
 def choose_spatial(points: Sequence[OperatingPoint]) -> tuple[int, int | None]:

@@ -31,6 +31,9 @@ class PtcPoints:
     flat_mean_dn: np.ndarray
     flat_var_dn2: np.ndarray
     flat_n_frames: np.ndarray
+    dark_n_frames: np.ndarray
+    dark_index: np.ndarray  # index of each dark point in PassResult.points
+    flat_index: np.ndarray
 
 
 def point_stats(frame_sums: np.ndarray, pair_sq: np.ndarray, sites: list[int], pixels: np.ndarray) -> tuple[float, float]:
@@ -51,30 +54,55 @@ def point_stats(frame_sums: np.ndarray, pair_sq: np.ndarray, sites: list[int], p
 
 
 def ptc_points(result: PassResult, sites: list[int]) -> PtcPoints:
-    """Photon-transfer points (darks and flats) over the CFA ``sites``."""
-    dark: list[tuple[float, float, float]] = []
-    flat: list[tuple[float, float, float, float, int]] = []
-    for p, fs, ps in zip(result.points, result.frame_sums, result.pair_sq, strict=True):
+    """Photon-transfer points (darks and flats) over the CFA ``sites``.
+
+    The spatial flat series is left out when another run of frames carries the same operating
+    point (then it is a separate averaging series, as in an EMVA 1288 descriptor data set).
+    """
+    dark: list[tuple[float, float, float, int, int]] = []
+    flat: list[tuple[float, float, float, float, int, int]] = []
+    skip = None
+    if result.flat_spatial is not None:
+        key = result.points[result.flat_spatial].key
+        if sum(1 for p in result.points if p.key == key) > 1:
+            skip = result.flat_spatial
+    for i, (p, fs, ps) in enumerate(zip(result.points, result.frame_sums, result.pair_sq, strict=True)):
+        if i == skip:
+            continue
         mean, var = point_stats(fs, ps, sites, result.pixels_per_site)
         if p.kind == "dark":
-            dark.append((p.exposure_s, mean, var))
+            dark.append((p.exposure_s, mean, var, p.n_frames, i))
         else:
-            flat.append((p.exposure_s, p.photons_per_pixel, mean, var, p.n_frames))
-    d = np.array(dark, dtype=float).reshape(-1, 3)
-    f = np.array(flat, dtype=float).reshape(-1, 5)
-    return PtcPoints(d[:, 0], d[:, 1], d[:, 2], f[:, 0], f[:, 1], f[:, 2], f[:, 3], f[:, 4].astype(int))
+            flat.append((p.exposure_s, p.photons_per_pixel, mean, var, p.n_frames, i))
+    d = np.array(dark, dtype=float).reshape(-1, 5)
+    f = np.array(flat, dtype=float).reshape(-1, 6)
+    return PtcPoints(
+        dark_exposure_s=d[:, 0],
+        dark_mean_dn=d[:, 1],
+        dark_var_dn2=d[:, 2],
+        flat_exposure_s=f[:, 0],
+        flat_photons=f[:, 1],
+        flat_mean_dn=f[:, 2],
+        flat_var_dn2=f[:, 3],
+        flat_n_frames=f[:, 4].astype(int),
+        dark_n_frames=d[:, 3].astype(int),
+        dark_index=d[:, 4].astype(int),
+        flat_index=f[:, 5].astype(int),
+    )
 
 
 def dark_reference(pts: PtcPoints, exposure_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mu_y.dark, sigma_y.dark^2) at each exposure: the dark point taken at that exposure, or the
-    straight line through the dark series (dark signal and its variance are linear in time)."""
+    """(mu_y.dark, sigma_y.dark^2) at each exposure: the dark point taken at that exposure (the one
+    with the most frames), or the straight line through the dark series (dark signal and its
+    variance are linear in time)."""
     mu = np.empty_like(exposure_s, dtype=float)
     var = np.empty_like(exposure_s, dtype=float)
     t = pts.dark_exposure_s
     for k, e in enumerate(exposure_s):
         hit = np.flatnonzero(np.isclose(t, e, rtol=1e-9, atol=0.0))
         if hit.size:
-            mu[k], var[k] = pts.dark_mean_dn[hit[0]], pts.dark_var_dn2[hit[0]]
+            best = hit[np.argmax(pts.dark_n_frames[hit])]
+            mu[k], var[k] = pts.dark_mean_dn[best], pts.dark_var_dn2[best]
         elif t.size >= 2:
             mu[k] = np.polyval(np.polyfit(t, pts.dark_mean_dn, 1), e)
             var[k] = np.polyval(np.polyfit(t, pts.dark_var_dn2, 1), e)

@@ -325,15 +325,17 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
     mu_dark_flat = np.empty(pts_all.flat_mean_dn.size)
     mu_dark_flat[ana.order] = ana.mean_dark_dn
     n_dark = pts_all.dark_mean_dn.size
-    dark_frames = [p.n_frames for p in points if p.kind == "dark"]
-    flat_frames = [p.n_frames for p in points if p.kind == "flat"]
+    n_flat = pts_all.flat_mean_dn.size
     ptc = pl.DataFrame(
         {
-            "session_id": [manifest.session_id] * len(points),
-            "kind": ["dark"] * n_dark + ["flat"] * pts_all.flat_mean_dn.size,
+            "session_id": [manifest.session_id] * (n_dark + n_flat),
+            "kind": ["dark"] * n_dark + ["flat"] * n_flat,
             "exposure_s": np.concatenate([pts_all.dark_exposure_s, pts_all.flat_exposure_s]),
             "photons_per_pixel": np.concatenate([np.zeros(n_dark), pts_all.flat_photons]),
-            "n_frames": dark_frames + flat_frames,
+            "n_frames": np.concatenate([pts_all.dark_n_frames, pts_all.flat_n_frames]).astype(np.int64),
+            "first_frame": np.array(
+                [points[i].indices[0] for i in np.concatenate([pts_all.dark_index, pts_all.flat_index])], np.int64
+            ),
             "mean_dn": np.concatenate([pts_all.dark_mean_dn, pts_all.flat_mean_dn]),
             "mean_dark_dn": np.concatenate([pts_all.dark_mean_dn, mu_dark_flat]),
             "temporal_var_dn2": np.concatenate([pts_all.dark_var_dn2, pts_all.flat_var_dn2]),
