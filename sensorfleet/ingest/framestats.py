@@ -11,29 +11,36 @@ import numpy as np
 
 @numba.njit(cache=True, nogil=True)
 def _moments(frame: np.ndarray, saturation_dn: int) -> tuple[int, int, int, int, int]:
-    # Exact integer sums: a row's sum of squares fits uint64 (65536 px * 65535**2 < 2**64), the
-    # running totals are kept per row and folded into int64/uint64 accumulators.
+    # Exact integer sums. Per row, separate simple loops so that each vectorizes (one fused loop
+    # with min/max/count branches ran ~2x slower); a row stays in L1 between the loops. A row's
+    # sum of squares fits uint64 (65536 px * 65535**2 < 2**64); the frame totals are uint64.
     total = np.uint64(0)
     total_sq = np.uint64(0)
-    lo = 65535
-    hi = 0
+    lo = np.uint16(65535)
+    hi = np.uint16(0)
     n_sat = 0
     h, w = frame.shape
     for y in range(h):
+        row = frame[y]
         row_sum = np.uint64(0)
         row_sq = np.uint64(0)
         for x in range(w):
-            v = frame[y, x]
-            row_sum += np.uint64(v)
-            row_sq += np.uint64(v) * np.uint64(v)
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
-            if v >= saturation_dn:
-                n_sat += 1
+            v = np.uint64(row[x])
+            row_sum += v
+            row_sq += v * v
+        row_lo = np.uint16(65535)
+        row_hi = np.uint16(0)
+        for x in range(w):
+            row_lo = min(row_lo, row[x])
+            row_hi = max(row_hi, row[x])
+        if row_hi >= saturation_dn:
+            for x in range(w):
+                if row[x] >= saturation_dn:
+                    n_sat += 1
         total += row_sum
         total_sq += row_sq
+        lo = min(lo, row_lo)
+        hi = max(hi, row_hi)
     return int(total), int(total_sq), int(lo), int(hi), n_sat
 
 

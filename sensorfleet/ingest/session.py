@@ -181,6 +181,7 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
     limit = 1 << sensor.bit_depth
     tmp = store.new_temp_path(s.paths, day, sid)
     group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width)
+    writer = store.FrameWriter(arr)
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
     digests: list[bytes] = []
@@ -219,7 +220,7 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
             ))
         if problems:
             continue  # keep checking the other frames, but write nothing more
-        arr[plan.index] = frame
+        writer.write(plan.index, frame)
         records.append({
             "index": plan.index, "file": plan.file, "kind": entry.kind, "exposure_s": entry.exposure_s,
             "photons_per_pixel": entry.photons_per_pixel, "wavelength_nm": entry.wavelength_nm,
@@ -249,10 +250,9 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
         "chunks": list(store.frame_chunks(sensor.height, sensor.width)),
         "complete": False,
     }
-    group.attrs.update(attrs)
-    attrs["bytes_stored"] = store.stored_nbytes(tmp)
-    group.attrs.update({"bytes_stored": attrs["bytes_stored"]})
-    group.attrs.update({"complete": True})  # last: the group is whole from here on
+    attrs["bytes_stored"] = store.stored_nbytes(tmp)  # chunks only: the attributes are not yet written
+    group.update_attributes(attrs)  # one metadata write (attrs.update would write once per key)
+    group.update_attributes({"complete": True})  # last: the group is whole from here on
     attrs["complete"] = True
     store.publish(tmp, target)
     for other in existing:  # the capture day changed: the group moved partitions
