@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sensorfleet.manifest import CFA_PATTERNS
 
@@ -150,7 +151,7 @@ class ModuleParams:
 
     @classmethod
     def clean(cls, width: int = 256, height: int = 192, *, bit_depth: int = 12, cfa_pattern: str = "RGGB",
-              temperature_c: float = 25.0, **overrides: float) -> ModuleParams:
+              temperature_c: float = 25.0, **overrides: Any) -> ModuleParams:
         """A nominal module with no defects, no lens shading, no blemishes and no fault.
 
         The gain and black level scale with ``bit_depth`` (0.40 DN/e- and 64 DN at 12 bits) so the

@@ -30,8 +30,11 @@ import numpy as np
 from sensorfleet.synth.params import ModuleParams, shading_focal_px
 from sensorfleet.synth.plan import CapturePlan, PlannedFrame
 
-#: below this mean (electrons) the shot noise is drawn exactly from a Poisson distribution,
-#: above it from a Gaussian with the same mean and variance (skewness < 0.16)
+#: the sum of shot noise (Poisson, mean lam e-) and read noise (Gaussian, sigma_r e-) is drawn as
+#: one Gaussian of the same mean and variance when its skewness lam / (lam + sigma_r^2)^1.5 is
+#: below this (true for every lam when sigma_r >= 2.4 e-), else exactly (Poisson by inversion
+#: below POISSON_EXACT_MAX_E, then a Gaussian shot term whose own skewness is < 0.16)
+GAUSSIAN_SKEW_MAX = 0.16
 POISSON_EXACT_MAX_E = 40.0
 
 # Defect magnitudes (docs/synthetic-fleet.md): chosen far from any healthy pixel.
@@ -175,11 +178,12 @@ def _electrons(p: int, lam: float, base: np.uint64, read_noise_e: float, rn2: fl
     """Signal of pixel ``p`` in electrons after shot noise, full-well clip, non-linearity and read
     noise (counters 3p and 3p+1 of the frame's stream)."""
     c = np.uint64(p) * np.uint64(3)
+    s2 = lam + rn2
+    if lam * lam < GAUSSIAN_SKEW_MAX**2 * s2 * s2 * s2 and lam + 6.0 * math.sqrt(lam) < knee_e:
+        # shot + read noise as one Gaussian of the same mean and variance (see module docstring)
+        return lam + math.sqrt(s2) * _normal(base, c, table)
     if lam < POISSON_EXACT_MAX_E:
         e = _poisson_small(lam, _uniform(base, c), inv_k)
-    elif lam + 6.0 * math.sqrt(lam) < knee_e:
-        # linear range: shot and read noise are two independent Gaussians; draw their sum once
-        return lam + math.sqrt(lam + rn2) * _normal(base, c, table)
     else:
         e = lam + math.sqrt(lam) * _normal(base, c, table)
     if e > full_well_e:
@@ -208,32 +212,34 @@ def _render(out: np.ndarray, response: np.ndarray, dark_rate: np.ndarray, offset
     frac_mask = (np.int64(1) << frac_bits) - 1
     frac_scale = 1.0 / float(np.int64(1) << frac_bits)
     top = max_dn + 0.5
+    skew2 = GAUSSIAN_SKEW_MAX**2
     for p in range(n):
         lam = photons * response[p] + dark_rate[p] * exposure_s
-        if lam >= POISSON_EXACT_MAX_E and lam + 6.0 * math.sqrt(lam) < knee_e:
+        s2 = lam + rn2
+        if lam * lam < skew2 * s2 * s2 * s2 and lam + 6.0 * math.sqrt(lam) < knee_e:
             # hot path (linear range): shot and read noise are independent Gaussians, drawn as
             # one sum; the table inversion of _normal written out
             z = _mix(base + np.uint64(p) * np.uint64(3) * _GOLDEN)
             u = np.int64(z >> np.uint64(11))
-            i = u >> frac_bits
-            if i == 0 or i == _TABLE_SIZE - 1:
+            j = u >> frac_bits
+            if j == 0 or j == _TABLE_SIZE - 1:
                 g = _norm_ppf((float(u) + 0.5) * _INV_2_53)
             else:
-                lo = table[i]
-                g = lo + (table[i + 1] - lo) * (float(u & frac_mask) * frac_scale)
-            v = lam + math.sqrt(lam + rn2) * g
+                lo = table[j]
+                g = lo + (table[j + 1] - lo) * (float(u & frac_mask) * frac_scale)
+            v = lam + math.sqrt(s2) * g
         else:
             v = _electrons(p, lam, base, read_noise_e, rn2, full_well_e, knee_e, nonlin_coef, table, inv_k)
         dn = min(max(gain * v + offset_dn[p] + 0.5, 0.0), top)
         out[p] = np.uint16(np.int32(dn))
     # random-telegraph pixels: the same draws (counter-based) plus a two-level offset (counter 3p+2)
     for i in range(rts_index.size):
-        p = rts_index[i]
-        lam = photons * response[p] + dark_rate[p] * exposure_s
-        v = _electrons(p, lam, base, read_noise_e, rn2, full_well_e, knee_e, nonlin_coef, table, inv_k)
-        if _uniform(base, np.uint64(p) * np.uint64(3) + np.uint64(2)) < 0.5:
+        q = rts_index[i]
+        lam = photons * response[q] + dark_rate[q] * exposure_s
+        v = _electrons(q, lam, base, read_noise_e, rn2, full_well_e, knee_e, nonlin_coef, table, inv_k)
+        if _uniform(base, np.uint64(q) * np.uint64(3) + np.uint64(2)) < 0.5:
             v += rts_amp[i]
-        out[p] = _quantize(gain * v + offset_dn[p], max_dn)
+        out[q] = _quantize(gain * v + offset_dn[q], max_dn)
     for i in range(stuck_index.size):
         out[stuck_index[i]] = stuck_value[i]
 
@@ -282,18 +288,18 @@ def cfa_colour_index(cfa_pattern: str, height: int, width: int) -> np.ndarray:
 
 
 def lens_shading(params: ModuleParams) -> np.ndarray:
-    """cos^4 relative illumination ``(H, W)`` float64 around the (decentred) optical centre,
+    """cos^4 relative illumination ``(H, W)`` float32 around the (decentred) optical centre,
     normalized to a mean of 1 over the sensor (so ``photons_per_pixel`` stays the sensor mean)."""
     h, w = params.height, params.width
     focal = shading_focal_px(params)
     if math.isinf(focal):
-        return np.ones((h, w))
+        return np.ones((h, w), dtype=np.float32)
     cx = (w - 1) / 2 + params.shading_center_dx_frac * w / 2
     cy = (h - 1) / 2 + params.shading_center_dy_frac * h / 2
-    yy, xx = np.mgrid[0:h, 0:w]
-    r2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / focal**2
+    yy, xx = np.ogrid[0:h, 0:w]
+    r2 = (((xx - cx) ** 2 + (yy - cy) ** 2) / focal**2).astype(np.float32)
     rel = 1.0 / (1.0 + r2) ** 2  # cos^4(atan(r/f)) = 1 / (1 + (r/f)^2)^2
-    return rel / rel.mean()
+    return rel / np.float32(rel.mean(dtype=np.float64))
 
 
 class _Placer:
@@ -351,6 +357,29 @@ def _blemishes(params: ModuleParams, rng: np.random.Generator, truth: list[Defec
     return trans
 
 
+def colour_sites(cfa_pattern: str) -> dict[str, list[tuple[int, int]]]:
+    """The (row, column) offsets inside the 2x2 CFA tile of each colour; mono: one 'G' colour
+    made of all four sites."""
+    if cfa_pattern == "mono":
+        return {"G": [(0, 0), (0, 1), (1, 0), (1, 1)]}
+    sites: dict[str, list[tuple[int, int]]] = {}
+    for i, letter in enumerate(cfa_pattern):
+        sites.setdefault(letter, []).append((i // 2, i % 2))
+    return sites
+
+
+def _per_colour_rms(values: np.ndarray, healthy: np.ndarray, sites: dict[str, list[tuple[int, int]]],
+                    relative: bool) -> float:
+    """RMS over CFA colours of the spatial std of ``values`` over the healthy pixels of that colour
+    (divided by the colour's mean when ``relative``)."""
+    variances = []
+    for colour_sites_ in sites.values():
+        vals = np.concatenate([values[oy::2, ox::2][healthy[oy::2, ox::2]] for oy, ox in colour_sites_])
+        v = float(vals.var(dtype=np.float64))
+        variances.append(v / float(vals.mean(dtype=np.float64)) ** 2 if relative else v)
+    return float(np.sqrt(np.mean(variances)))
+
+
 def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: float = 0.01) -> ModuleMaps:
     """Draw the module's fixed per-pixel maps and place its defects.
 
@@ -361,28 +390,33 @@ def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: f
     h, w = params.height, params.width
     k = params.system_gain_dn_per_e
     truth: list[DefectTruth] = []
-    colour = cfa_colour_index(params.cfa_pattern, h, w)
-    qe = np.array([params.quantum_efficiency(c) for c in "RGB"])
+    sites = colour_sites(params.cfa_pattern)
 
-    prnu = 1.0 + params.prnu_pct / 100.0 * rng.standard_normal((h, w))
-    for c in np.unique(colour):
-        sel = colour == c
-        prnu[sel] /= prnu[sel].mean()
+    f32 = np.float32
+    prnu = f32(1.0) + f32(params.prnu_pct / 100.0) * rng.standard_normal((h, w), dtype=f32)
+    for colour_sites_ in sites.values():
+        planes = [prnu[oy::2, ox::2] for oy, ox in colour_sites_]
+        mean = sum(float(pl.sum(dtype=np.float64)) for pl in planes) / sum(pl.size for pl in planes)
+        for pl in planes:
+            pl /= f32(mean)
     shading = lens_shading(params)
     blemish = _blemishes(params, rng, truth)
-    response = qe[colour] * prnu * shading * blemish
+    response = prnu * (shading * blemish).astype(f32)
+    for colour_name, colour_sites_ in sites.items():
+        for oy, ox in colour_sites_:
+            response[oy::2, ox::2] *= f32(params.quantum_efficiency(colour_name))
 
     spread = params.dark_current_spread_sigma
-    dark_rel = np.exp(spread * rng.standard_normal((h, w)))
-    dark = params.dark_current_e_per_s * dark_rel / dark_rel.mean()
+    dark_rel = np.exp(f32(spread) * rng.standard_normal((h, w), dtype=f32))
+    dark = dark_rel * f32(params.dark_current_e_per_s / float(dark_rel.mean(dtype=np.float64)))
 
     def zero_mean(a: np.ndarray) -> np.ndarray:
-        return a - a.mean()
+        return a - a.mean(dtype=np.float64).astype(a.dtype)
 
-    dsnu = zero_mean(rng.standard_normal((h, w))) * params.dsnu_offset_e
+    dsnu = zero_mean(rng.standard_normal((h, w), dtype=f32)) * f32(params.dsnu_offset_e)
     rows = zero_mean(rng.standard_normal(h)) * params.row_fpn_e
     cols = zero_mean(rng.standard_normal(w)) * params.column_fpn_e
-    offset_e = dsnu + rows[:, None] + cols[None, :]
+    offset_e = dsnu + (rows[:, None] + cols[None, :]).astype(f32)
     rts: dict[int, float] = {}
     stuck_idx: list[int] = []
     stuck_val: list[int] = []
@@ -475,23 +509,21 @@ def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: f
 
     dark_ref_e = offset_e + dark * ptc_exposure_s
     summary = {
-        "dsnu_e": float(dark_ref_e[healthy].std()),
-        "prnu_pixel_pct": float(np.sqrt(np.mean([prnu[(colour == c) & healthy].var() for c in np.unique(colour)])) * 100),
-        "prnu1288_pct": float(np.sqrt(np.mean([
-            (response[(colour == c) & healthy].std() / response[(colour == c) & healthy].mean()) ** 2
-            for c in np.unique(colour)])) * 100),
+        "dsnu_e": float(dark_ref_e[healthy].std(dtype=np.float64)),
+        "prnu_pixel_pct": _per_colour_rms(prnu, healthy, sites, relative=False) * 100,
+        "prnu1288_pct": _per_colour_rms(response, healthy, sites, relative=True) * 100,
         "row_fpn_e": float(rows.std()),
         "column_fpn_e": float(cols.std()),
-        "dark_current_spread_pct": float(dark[healthy].std() / dark[healthy].mean() * 100),
+        "dark_current_spread_pct": float(dark[healthy].std(dtype=np.float64) / dark[healthy].mean(dtype=np.float64) * 100),
         "shading_corner_min_rel": float(min(shading[0, 0], shading[0, -1], shading[-1, 0], shading[-1, -1])
                                         / shading.max()),
         "shading_center_x_px": (w - 1) / 2 + params.shading_center_dx_frac * w / 2,
         "shading_center_y_px": (h - 1) / 2 + params.shading_center_dy_frac * h / 2,
     }
     return ModuleMaps(
-        response_e_per_photon=response.astype(np.float32),
-        dark_current_e_per_s=dark.astype(np.float32),
-        offset_dn=(params.black_level_dn + k * offset_e).astype(np.float32),
+        response_e_per_photon=response,
+        dark_current_e_per_s=dark,
+        offset_dn=f32(params.black_level_dn) + f32(k) * offset_e,
         rts_index=np.fromiter(rts.keys(), dtype=np.int64, count=len(rts)),
         rts_amplitude_e=np.fromiter(rts.values(), dtype=np.float64, count=len(rts)),
         stuck_index=np.asarray(stuck_idx, dtype=np.int64),
