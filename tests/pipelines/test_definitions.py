@@ -1,0 +1,45 @@
+"""The code location: asset keys, groups, checks, jobs, sensors, schedules, resources."""
+
+from __future__ import annotations
+
+from dagster import AssetCheckKey, AssetKey, DailyPartitionsDefinition, DefaultSensorStatus
+
+from pipelines.definitions import defs
+
+
+def test_definitions_load_with_expected_graph() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects"}
+    groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert groups == {
+        "captures": "captures", "rejections": "captures",
+        "pixel_maps": "characterization", "module_stats": "characterization",
+        "module_channel_stats": "characterization", "pixel_defects": "characterization",
+    }
+    for key in graph.get_all_asset_keys():
+        partitions = graph.get(key).partitions_def
+        assert isinstance(partitions, DailyPartitionsDefinition)
+        assert partitions.has_partition_key("2026-03-02")
+    assert AssetKey("captures") in graph.get(AssetKey("module_stats")).parent_keys
+
+    checks = set(graph.asset_check_keys)
+    assert checks == {
+        AssetCheckKey(AssetKey("captures"), "no_rejected_sessions"),
+        AssetCheckKey(AssetKey("captures"), "no_unexpected_saturation"),
+        AssetCheckKey(AssetKey("captures"), "operating_points_complete"),
+        AssetCheckKey(AssetKey("module_stats"), "metrics_within_physical_bounds"),
+        AssetCheckKey(AssetKey("module_stats"), "ptc_fit_quality"),
+    }
+
+    jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
+    assert jobs == {"daily_pipeline", "ingest", "characterize"}
+    for name in jobs:
+        assert defs.resolve_job_def(name).executor_def.name == "in_process"
+
+    sensors = list(defs.sensors or [])
+    assert [s.name for s in sensors] == ["landing_sensor"]
+    assert sensors[0].default_status == DefaultSensorStatus.RUNNING
+    assert sensors[0].job_name == "daily_pipeline"
+    assert not list(defs.schedules or [])
+    assert set(defs.resources or {}) == {"storage"}
