@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 from dagster import materialize
 
+from assets.captures import build_capture_assets
 from assets.characterization import (
     CHECK_BOUNDS,
     CHECK_PTC_FIT,
@@ -18,7 +19,6 @@ from assets.characterization import (
     poor_ptc_fits,
     worst_session,
 )
-from assets.captures import build_capture_assets
 from pipelines.partitions import capture_days
 from pipelines.resources import StorageResource
 
