@@ -266,7 +266,10 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
         worst = worst_session(stats, violations)
         if worst is not None and worst in report.maps:
             stats_metadata["worst_session"] = MetadataValue.text(worst)
-            stats_metadata.update(_worst_plots(report.maps[worst], stats, paths.root / "plots" / day, worst))
+            try:
+                stats_metadata.update(_worst_plots(report.maps[worst], stats, paths.root / "plots" / day, worst))
+            except Exception as exc:  # a figure is a convenience: never fail the tables for it
+                context.log.warning(f"plots of {worst} failed: {type(exc).__name__}: {exc}")
 
         yield MaterializeResult(
             asset_key=PIXEL_MAPS,
