@@ -4,9 +4,10 @@ Data: shot-noise-limited 12-bit frames (4000 x 3000, ~800 e- at K = 0.5 DN/e-, d
 64 DN, read noise 2 DN), ``--frames`` frames forming operating points of ``--per-point`` frames.
 Codec in every case: blosc lz4 + bitshuffle, clevel 5, ``write_empty_chunks=True``.
 
-For each chunk shape: write GB/s (uint16 bytes, one frame per ``arr[i] = frame`` as the ingest
-streams; multi-frame chunks are also timed written a whole chunk depth at a time, which the
-stream would need a buffer of that many frames for), compression ratio (uint16 bytes / stored),
+For each chunk shape: write GB/s (uint16 bytes, one frame per ``arr[i] = frame``; for full-width
+chunks also through ``FrameWriter``, the ingest's direct chunk writer; multi-frame chunks also
+written a whole chunk depth at a time, which the stream would need a buffer of that many frames
+for), compression ratio (uint16 bytes / stored),
 read of one whole frame, read of one 512-row band across all frames of an operating point
 (``frames[i0:i1, y0:y1, :]`` with a slice, and ``frames[idxs, y0:y1, :]`` with an index list,
 which zarr 3 serves through its slower orthogonal-indexing path), and the sweep of a whole
@@ -34,7 +35,7 @@ from benchmarks._common import (
     print_table,
     write_results,
 )
-from sensorfleet.ingest.store import compressors
+from sensorfleet.ingest.store import FrameWriter, compressors
 
 CHUNKINGS: dict[str, tuple[int, int, int] | None] = {
     "full_frame (1,H,W)": None,
@@ -99,6 +100,14 @@ def run(width: int, height: int, n_frames: int, per_point: int, repeats: int) ->
                     arr[i] = frames[i]
 
             t_write = median_seconds(write_per_frame, repeats=repeats, warmup=0)
+            t_write_direct = None
+            if chunks[0] == 1 and chunks[2] == width:
+                def write_direct(path: Path = path, create: Any = create) -> None:
+                    writer = FrameWriter(create(path))
+                    for i in range(n_frames):
+                        writer.write(i, frames[i])
+
+                t_write_direct = median_seconds(write_direct, repeats=repeats, warmup=0)
             t_write_batched = None
             if chunks[0] > 1:
                 def write_batched(path: Path = path, create: Any = create, depth: int = chunks[0]) -> None:
@@ -124,6 +133,7 @@ def run(width: int, height: int, n_frames: int, per_point: int, repeats: int) ->
                 "chunking": name,
                 "chunks": list(chunks),
                 "write_gb_s": raw_bytes / t_write / 1e9,
+                "write_direct_gb_s": raw_bytes / t_write_direct / 1e9 if t_write_direct else None,
                 "write_batched_gb_s": raw_bytes / t_write_batched / 1e9 if t_write_batched else None,
                 "ratio": raw_bytes / stored,
                 "read_frame_ms": t_frame * 1e3,
@@ -159,7 +169,7 @@ def main() -> None:
     res = run(width, height, n, per, rep)
     res["seconds"] = time.perf_counter() - t0
     print(f"memcpy 1 thread: {res['memcpy_gb_s_1thread']:.2f} GB/s; {width}x{height}, {n} frames, points of {per}")
-    print_table(res["rows"], ["chunking", "write_gb_s", "write_batched_gb_s", "ratio", "read_frame_ms",
+    print_table(res["rows"], ["chunking", "write_gb_s", "write_direct_gb_s", "write_batched_gb_s", "ratio", "read_frame_ms",
                               "read_band_ms", "read_band_list_ms", "sweep_point_s", "sweep_point_gb_s"])
     if not args.quick:
         print("wrote", write_results("chunking", res))
