@@ -26,6 +26,7 @@ from dagster import (
 from pydantic import Field
 
 from assets._common import STORAGE_KEY, choose_workers, counting_progress
+from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from sensorfleet import tables
 from sensorfleet.ingest import ingest_day, sessions_for_day
 
@@ -199,7 +200,9 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
     def ingest_captures(context: AssetExecutionContext, config: IngestConfig) -> Iterator[Any]:
         paths = getattr(context.resources, STORAGE_KEY).paths()
         day = context.partition_key
-        n_landing = len(sessions_for_day(paths.landing, day, cache_dir=paths.state))
+        landing_sessions = sessions_for_day(paths.landing, day, cache_dir=paths.state)
+        n_landing = len(landing_sessions)
+        fingerprint = day_fingerprints(landing_sessions).get(day, "")
         report = ingest_day(
             paths,
             day,
@@ -233,6 +236,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
                 "compression_ratio": MetadataValue.float(float(getattr(report, "compression_ratio", 0.0))),
                 "rejections": MetadataValue.int(len(rejections)),
                 "zarr_root": MetadataValue.path(str(paths.captures / day)),
+                FINGERPRINT_METADATA_KEY: MetadataValue.text(fingerprint),
                 "tables": MetadataValue.path(str(paths.tables)),
             },
         )

@@ -1,15 +1,14 @@
 """Sensor on the landing root: one run request per capture day with new or changed sessions."""
 
 # No `from __future__ import annotations`: Dagster reads the resource annotation of the sensor.
-import hashlib
 import json
-import os
-from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     DefaultSensorStatus,
     PartitionsDefinition,
     RunRequest,
@@ -26,39 +25,10 @@ if TYPE_CHECKING:
     )
 
 from assets._common import PARTITION_TAG
+from assets.captures import CAPTURES
+from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from pipelines.resources import StorageResource
-from sensorfleet.ingest.scan import LandingSession, scan_landing
-
-
-def session_fingerprint(session: LandingSession) -> str:
-    """What identifies a session's content for change detection: its id, the manifest's sha256,
-    and the (name, size, mtime_ns) of every file in its folder (one ``scandir`` per session)."""
-    files: list[tuple[str, int, int]] = []
-    try:
-        with os.scandir(session.session_dir) as entries:
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    files.append((entry.name, st.st_size, st.st_mtime_ns))
-    except OSError:
-        pass  # vanished or unreadable: the ingest step reports it
-    files.sort()
-    return json.dumps(
-        [session.session_dir.name, session.session_id, session.manifest_sha256, session.error, files],
-        separators=(",", ":"),
-    )
-
-
-def day_fingerprints(sessions: Iterable[LandingSession]) -> dict[str, str]:
-    """``{capture day: sha256 over its sessions' fingerprints}``; changes iff a session of the
-    day was added, removed or changed (manifest or any frame file's size or mtime)."""
-    per_day: dict[str, list[str]] = defaultdict(list)
-    for session in sessions:
-        per_day[session.capture_date].append(session_fingerprint(session))
-    return {
-        day: hashlib.sha256("\n".join(sorted(prints)).encode()).hexdigest()
-        for day, prints in sorted(per_day.items())
-    }
+from sensorfleet.ingest.scan import scan_landing
 
 
 def run_key(day: str, fingerprint: str) -> str:
@@ -72,7 +42,9 @@ def build_landing_sensor(
     """A sensor (running by default) requesting ``job`` for each day whose landing content changed.
 
     The cursor holds the last requested fingerprint per day, so an unchanged day is never
-    re-requested; the run key (day + fingerprint) makes the daemon drop duplicates too. A second
+    re-requested; the run key (day + fingerprint) makes the daemon drop duplicates too. A new or
+    changed day is skipped when its latest ``captures`` materialization recorded the
+    same fingerprint (it was run from the CLI or the UI with this content). A second
     run of the same day is harmless (the ingest is idempotent and publishes atomically) and the
     ``sensorfleet/partition`` tag lets dagster.yaml queue it behind the first.
     """
@@ -99,6 +71,8 @@ def build_landing_sensor(
             if not partitions_def.has_partition_key(day):
                 outside.append(day)
                 continue
+            if _materialized_with(context.instance, day, fingerprint):
+                continue  # done already (e.g. by `sensorfleet pipeline run`) from this very content
             requests.append(
                 RunRequest(run_key=run_key(day, fingerprint), partition_key=day, tags={PARTITION_TAG: day})
             )
@@ -118,3 +92,14 @@ def build_landing_sensor(
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return landing_sensor
+
+
+def _materialized_with(instance: DagsterInstance, day: str, fingerprint: str) -> bool:
+    """True when the latest ``captures`` materialization of ``day`` recorded ``fingerprint``."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(CAPTURES), asset_partitions=[day]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return False
+    entry = records[0].asset_materialization.metadata.get(FINGERPRINT_METADATA_KEY)
+    return getattr(entry, "value", entry) == fingerprint

@@ -7,20 +7,22 @@ import os
 import sys
 from pathlib import Path
 
-from dagster import DefaultSensorStatus, SensorResult, build_sensor_context
+from dagster import DagsterInstance, DefaultSensorStatus, SensorResult, build_sensor_context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "assets"))
 from tiny_landing import make_session  # noqa: E402  (the tiny-session helper of tests/assets)
 
 from pipelines.definitions import defs  # noqa: E402
 from pipelines.resources import StorageResource  # noqa: E402
+from pipelines.runner import prepare_instance, run_pipeline  # noqa: E402
 from sensorfleet.config import resolve_paths  # noqa: E402
 
 
-def _tick(root: Path, cursor: str | None) -> SensorResult:
-    sensor = defs.get_sensor_def("landing_sensor")
+def _tick(root: Path, cursor: str | None, instance: DagsterInstance | None = None) -> SensorResult:
+    sensor = defs.resolve_sensor_def("landing_sensor")
     storage = StorageResource(root=str(root), landing=str(root / "landing"))
-    with build_sensor_context(cursor=cursor, resources={"storage": storage}) as context:
+    instance = instance or DagsterInstance.ephemeral()
+    with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as context:
         result = sensor(context)
     assert isinstance(result, SensorResult)
     return result
@@ -29,7 +31,7 @@ def _tick(root: Path, cursor: str | None) -> SensorResult:
 def test_sensor_requests_new_days_once_and_changed_days_again(tmp_path: Path) -> None:
     paths = resolve_paths(tmp_path, tmp_path / "landing")
     paths.landing.mkdir()
-    sensor = defs.get_sensor_def("landing_sensor")
+    sensor = defs.resolve_sensor_def("landing_sensor")
     assert sensor.default_status == DefaultSensorStatus.RUNNING
 
     make_session(paths.landing, "a", "2024-05-01T10:00:00+00:00", seed=1)
@@ -62,8 +64,24 @@ def test_sensor_requests_new_days_once_and_changed_days_again(tmp_path: Path) ->
 
 
 def test_sensor_skips_without_landing(tmp_path: Path) -> None:
-    sensor = defs.get_sensor_def("landing_sensor")
+    sensor = defs.resolve_sensor_def("landing_sensor")
     storage = StorageResource(root=str(tmp_path), landing=str(tmp_path / "missing"))
-    with build_sensor_context(resources={"storage": storage}) as context:
+    with build_sensor_context(instance=DagsterInstance.ephemeral(), resources={"storage": storage}) as context:
         result = sensor(context)
     assert result is not None
+
+
+def test_sensor_skips_days_already_materialized_from_the_same_content(tmp_path: Path) -> None:
+    paths = resolve_paths(tmp_path, tmp_path / "landing")
+    paths.landing.mkdir()
+    make_session(paths.landing, "a", "2024-05-01T10:00:00+00:00", seed=1)
+    make_session(paths.landing, "b", "2024-05-02T10:00:00+00:00", seed=2)
+    summary = run_pipeline(paths, select=["captures"], days=["2024-05-01"])  # as the CLI does
+    assert summary.ok
+    instance = prepare_instance(paths)
+    fresh = _tick(tmp_path, None, instance)  # a sensor that never ran: only the other day
+    assert [r.partition_key for r in fresh.run_requests or []] == ["2024-05-02"]
+    # the landing of the materialized day changes afterwards: requested again
+    make_session(paths.landing, "c", "2024-05-01T11:00:00+00:00", seed=3)
+    later = _tick(tmp_path, fresh.cursor, instance)
+    assert [r.partition_key for r in later.run_requests or []] == ["2024-05-01"]
