@@ -184,6 +184,8 @@ def _electrons(p: int, lam: float, base: np.uint64, read_noise_e: float, rn2: fl
         return lam + math.sqrt(s2) * _normal(base, c, table)
     if lam < POISSON_EXACT_MAX_E:
         e = _poisson_small(lam, _uniform(base, c), inv_k)
+    elif lam - 8.0 * math.sqrt(lam) > full_well_e:
+        e = full_well_e  # saturated whatever the shot noise (P(below) < 1e-15): skip the draw
     else:
         e = lam + math.sqrt(lam) * _normal(base, c, table)
     if e > full_well_e:
