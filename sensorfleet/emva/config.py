@@ -34,7 +34,7 @@ class DefectThresholds:
     """hot/warm need a dark-signal excess at the longest dark exposure > warm_sigma robust sigmas..."""
     warm_min_excess_dn: float = 3.0
     """... and > this many DN above the median dark signal (significance)."""
-    warm_dark_current_factor: float = 5.0
+    warm_dark_current_factor: float = 10.0
     """warm: per-pixel dark current >= this multiple of the median dark current."""
     hot_dark_current_factor: float = 100.0
     """hot: per-pixel dark current >= this multiple of the median dark current."""
@@ -64,7 +64,9 @@ class DefectThresholds:
     blemish_depth: float = 0.02
     """blemish: smoothed relative response at least this far below 1 (2 %)..."""
     blemish_min_area_px: int = 12
-    """... over a connected area of at least this many pixels."""
+    """... over a connected area of at least this many pixels..."""
+    blemish_max_area_fraction: float = 0.02
+    """... and at most this fraction of the sensor (a larger dip is shading, not a particle)."""
 
 
 @dataclass(frozen=True)

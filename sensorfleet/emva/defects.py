@@ -6,6 +6,9 @@ Order (later steps see earlier results):
    or most of its pixels are point candidates; every pixel of such a line gets the line class;
 3. clusters: 8-connected groups of >= ``cluster_min`` point defects (off the bad lines);
 4. blemishes on the shading-corrected response with every defect neutralised.
+
+The response map given here is already divided by the lens-shading fit, so "dead" means dark
+relative to its neighbourhood's illumination, not to the sensor centre.
 See docs/metrics.md for the thresholds and why.
 """
 
@@ -47,11 +50,12 @@ class DefectMaps:
 
     dark_long_dn: np.ndarray  # dark signal at the longest dark exposure (DN)
     dark_current_dn_per_s: np.ndarray  # per-pixel dark current (NaN with one dark exposure)
+    dark_current_se_per_dn: float  # standard error of a pixel's dark current per DN of its temporal noise (1/s)
     dark_noise_dn: np.ndarray  # temporal dark noise (DN)
     dark_mean_dn: np.ndarray  # spatial dark average (DN)
     flat_mean_dn: np.ndarray | None  # spatial flat average (DN)
     flat_noise_dn: np.ndarray | None  # temporal noise of the flat series (DN)
-    response: np.ndarray | None  # relative response, 1 = channel median
+    response: np.ndarray | None  # relative response / shading fit (1 = channel median, shading removed)
     site: np.ndarray  # (H, W) uint8 CFA site 0..3 (2 * (y % 2) + x % 2)
 
 
@@ -83,11 +87,7 @@ def _line_flags(profile: np.ndarray, pixel_sigma: float, th: DefectThresholds) -
     return np.abs(dev) > th.bad_line_sigma * pixel_sigma, dev
 
 
-def classify(
-    maps: DefectMaps,
-    shading: np.ndarray | None,
-    th: DefectThresholds,
-) -> DefectResult:
+def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
     """Classify every pixel (see the module docstring)."""
     h, w = maps.dark_mean_dn.shape
     cls = np.zeros((h, w), np.uint8)
@@ -116,6 +116,10 @@ def classify(
     units = dict(VALUE_UNITS)
     if np.isfinite(dc_med) and dc_med > 0:
         ratio = (dc / dc_med).astype(np.float32)
+        # the slope must stand out of the pixel's own noise: an RTS pixel's random level jumps
+        # between the exposures fake a slope (standard error = noise x se_per_dn)
+        se = maps.dark_noise_dn * np.float32(maps.dark_current_se_per_dn)
+        significant &= (dc - dc_med) > th.warm_sigma * se
         warm = significant & (ratio >= th.warm_dark_current_factor)
         hot = significant & (ratio >= th.hot_dark_current_factor)
         metric = ratio
@@ -199,10 +203,11 @@ def classify(
     # 4. blemishes
     blemishes: list[Blemish] = []
     bmask = np.zeros((h, w), bool)
-    if have_flat and shading is not None:
+    if have_flat:
         assert maps.response is not None
         blemishes, bmask = find_blemishes(
-            maps.response, shading, cls > 0, th.blemish_smooth_px, th.blemish_depth, th.blemish_min_area_px
+            maps.response, cls > 0, th.blemish_smooth_px, th.blemish_depth, th.blemish_min_area_px,
+            th.blemish_max_area_fraction,
         )
         cls[bmask & (cls == 0)] = code["blemish"]
     return DefectResult(

@@ -31,7 +31,7 @@ import polars as pl
 from sensorfleet.config import Paths
 from sensorfleet.emva.config import DEFECT_CODES, DEFECT_NAMES, CharacterizationConfig
 from sensorfleet.emva.defects import VALUE_UNITS, DefectMaps, DefectResult, classify
-from sensorfleet.emva.maps import ArrayLike3D, PassResult, per_pixel_pass
+from sensorfleet.emva.maps import ArrayLike3D, OperatingPoint, PassResult, per_pixel_pass
 from sensorfleet.emva.metrics import (
     PtcAnalysis,
     SpatialStats,
@@ -152,6 +152,15 @@ def _relative_response(delta: np.ndarray, site_groups: list[list[int]]) -> np.nd
     return rel
 
 
+def _slope_se_factor(points: list[OperatingPoint]) -> float:
+    """Standard error of the per-pixel dark-current slope per DN of temporal noise (1/s):
+    sqrt(sum((t_i - t_mean)^2 / n_i)) / sum((t_i - t_mean)^2) over the dark runs."""
+    t = np.array([p.exposure_s for p in points if p.kind == "dark"])
+    n = np.array([p.n_frames for p in points if p.kind == "dark"], float)
+    stt = float(((t - t.mean()) ** 2).sum())
+    return float(np.sqrt(((t - t.mean()) ** 2 / n).sum()) / stt) if stt > 0 else math.inf
+
+
 def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationConfig) -> tuple[
     dict[str, object], list[dict[str, object]], pl.DataFrame, pl.DataFrame, dict[str, np.ndarray], DefectResult, ShadingFit | None
 ]:
@@ -180,21 +189,26 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
     th = config.defects
     shading: ShadingFit | None = None
     surface: np.ndarray | None = None
+    corrected = None
     if response is not None:
-        rough = (response > th.dead_response) & (response < 2.0 - th.dead_response)
-        shading = fit_shading(response, rough, config.shading_degree, config.shading_block_px)
+        valid = np.isfinite(response) & (response > 0.05)
+        shading = fit_shading(response, valid, config.shading_degree, config.shading_block_px)
         surface = shading.surface()
+        # renormalise: the surface has mean 1 over the sensor, the response median 1 per channel
+        corrected = _relative_response(response / surface, site_groups)
     dmaps = DefectMaps(
         dark_long_dn=dark_long,
         dark_current_dn_per_s=result.dark_current_dn_per_s,
+        dark_current_se_per_dn=_slope_se_factor(points),
         dark_noise_dn=dark_noise,
         dark_mean_dn=dark_at_flat if dark_at_flat is not None else result.dark_mean_dn,
         flat_mean_dn=result.flat_mean_dn,
         flat_noise_dn=flat_noise,
-        response=response,
+        response=corrected,
         site=site,
     )
-    defects = classify(dmaps, surface, th)
+    defects = classify(dmaps, th)
+    del corrected
     good = defects.classes == 0
 
     # PTC and metrics: whole sensor, then per CFA channel

@@ -1,8 +1,10 @@
 """Lens shading (smooth relative illumination) and blemishes (soft dark spots) on the flat field.
 
-The shading surface is a 2-D polynomial of total degree ``shading_degree`` in normalized
-coordinates, fitted to block medians of the relative response with two rounds of outlier
-rejection (blemishes and defects do not pull it). Blemishes are searched on the response divided
+The shading surface S is modelled as ``S = P(u, v) ** -2`` with P a 2-D polynomial of total
+degree ``shading_degree`` in normalized coordinates: the natural cos^4 fall-off of a lens,
+``1 / (1 + r^2 / f^2)^2``, is then exactly a quadratic P (decentred or anisotropic too), and the
+higher terms absorb other smooth shapes. P is fitted to ``median ** -1/2`` of pixel blocks of
+the relative response, with two rounds of outlier rejection (blemishes and defects do not pull it). Blemishes are searched on the response divided
 by that surface, box-smoothed so that pixel PRNU averages out.
 """
 
@@ -19,12 +21,12 @@ from scipy import ndimage
 class ShadingFit:
     """Fitted relative illumination of a flat (1 = its mean over the sensor)."""
 
-    coefficients: np.ndarray  # (degree + 1, degree + 1): c[i, j] for u^i v^j, u = x/W-ish
+    coefficients: np.ndarray  # (degree + 1, degree + 1): c[i, j] of u^i v^j in P (S = P^-2)
     degree: int
     width: int
     height: int
-    corner_ratio: float  # mean of the 4 corners / centre
-    corner_min_ratio: float  # darkest corner / centre
+    corner_ratio: float  # mean of the 4 corners / the maximum (optical centre)
+    corner_min_ratio: float  # darkest corner / the maximum
     center_x_px: float  # position of the maximum (px)
     center_y_px: float
     center_offset_px: float  # distance of the maximum from the sensor centre (px)
@@ -36,7 +38,7 @@ class ShadingFit:
         """Surface at pixel coordinates (broadcasting x, y)."""
         xb, yb = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
         u, v = self._uv(xb, yb)
-        return np.polynomial.polynomial.polyval2d(u, v, self.coefficients)
+        return np.asarray(np.polynomial.polynomial.polyval2d(u, v, self.coefficients)) ** -2.0
 
     def surface(self) -> np.ndarray:
         """(H, W) float32 surface, built separably (rows x columns)."""
@@ -44,7 +46,7 @@ class ShadingFit:
         d = self.degree
         upow = np.vander(u, d + 1, increasing=True)  # (W, d+1)
         vpow = np.vander(v, d + 1, increasing=True)  # (H, d+1)
-        return (vpow @ self.coefficients.T @ upow.T).astype(np.float32)
+        return ((vpow @ self.coefficients.T @ upow.T) ** -2.0).astype(np.float32)
 
 
 def _terms(u: np.ndarray, v: np.ndarray, degree: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -72,12 +74,12 @@ def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_
             med = np.nanmedian(blocks, axis=2)
     yc = (np.arange(hb) * b + (b - 1) / 2.0)[:, None] * np.ones((1, wb))
     xc = (np.arange(wb) * b + (b - 1) / 2.0)[None, :] * np.ones((hb, 1))
-    ok = np.isfinite(med)
+    ok = np.isfinite(med) & (med > 0)
     u = 2.0 * xc / max(w - 1, 1) - 1.0
     v = 2.0 * yc / max(h - 1, 1) - 1.0
     deg = degree if ok.sum() > 3 * (degree + 1) * (degree + 2) // 2 else min(degree, 2)
     A, pairs = _terms(u[ok], v[ok], deg)
-    z = med[ok]
+    z = med[ok] ** -0.5
     keep = np.ones(z.size, bool)
     coef = np.zeros(len(pairs))
     for _ in range(3):
@@ -93,7 +95,7 @@ def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_
     gy = np.linspace(0, h - 1, min(h, 64))
     gx = np.linspace(0, w - 1, min(w, 64))
     grid = provisional.evaluate(gx[None, :], gy[:, None])
-    c = c / float(grid.mean())
+    c = c * float(grid.mean()) ** 0.5
     fit = ShadingFit(c, deg, w, h, 1.0, 1.0, 0.0, 0.0, 0.0)
     grid = fit.evaluate(gx[None, :], gy[:, None])
     iy, ix = np.unravel_index(int(np.argmax(grid)), grid.shape)
@@ -105,7 +107,7 @@ def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_
     fine = fit.evaluate(fx[None, :], fy[:, None])
     jy, jx = np.unravel_index(int(np.argmax(fine)), fine.shape)
     cx, cy = float(fx[jx]), float(fy[jy])
-    centre = float(fit.evaluate(np.array((w - 1) / 2.0), np.array((h - 1) / 2.0)))
+    centre = float(fit.evaluate(np.array(cx), np.array(cy)))  # the optical centre: the maximum
     corners = fit.evaluate(np.array([0.0, w - 1.0, 0.0, w - 1.0]), np.array([0.0, 0.0, h - 1.0, h - 1.0]))
     return ShadingFit(
         coefficients=c,
@@ -131,24 +133,26 @@ class Blemish:
 
 
 def find_blemishes(
-    response: np.ndarray,
-    shading: np.ndarray,
+    corrected: np.ndarray,
     neutral: np.ndarray,
     smooth_px: int,
     depth: float,
     min_area_px: int,
+    max_area_fraction: float = 0.02,
 ) -> tuple[list[Blemish], np.ndarray]:
-    """Blemishes on ``response / shading - 1`` ((H, W)), with ``neutral`` pixels (defects) set to 0
-    before a ``smooth_px`` box filter; regions below ``-depth`` of at least ``min_area_px`` pixels.
+    """Blemishes on ``corrected - 1`` (the relative response divided by the shading fit, (H, W)),
+    with ``neutral`` pixels (defects) set to 0
+    before a ``smooth_px`` box filter; regions below ``-depth`` of at least ``min_area_px`` pixels
+    and at most ``max_area_fraction`` of the sensor (larger ones are shading the fit missed).
 
     Returns the blemishes and their (H, W) bool mask.
     """
-    resid = response.astype(np.float32) / shading - np.float32(1.0)
+    resid = corrected.astype(np.float32) - np.float32(1.0)
     resid[neutral | ~np.isfinite(resid)] = 0.0
     smooth = ndimage.uniform_filter(resid, size=smooth_px, mode="nearest")
     low = smooth < -depth
     labels, count = ndimage.label(low, structure=np.ones((3, 3), bool))
-    mask = np.zeros(response.shape, bool)
+    mask = np.zeros(corrected.shape, bool)
     found: list[Blemish] = []
     if count == 0:
         return found, mask
@@ -158,7 +162,7 @@ def find_blemishes(
     centres = ndimage.center_of_mass(-smooth * low, labels, index)
     keep_labels = []
     for lab, area, mn, (cy, cx) in zip(index, areas, mins, centres, strict=True):
-        if area >= min_area_px:
+        if min_area_px <= area <= max_area_fraction * smooth.size:
             found.append(Blemish(x=float(cx), y=float(cy), area_px=int(area), depth=float(-mn)))
             keep_labels.append(lab)
     if keep_labels:
