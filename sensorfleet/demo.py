@@ -24,12 +24,15 @@ def landing_session_count(landing: Path) -> int:
     return sum(1 for p in landing.iterdir() if (p / MANIFEST_NAME).is_file())
 
 
-def generate_demo_fleet(paths: Paths, modules: int, seed: int, console: Console) -> None:
-    """Write ``modules`` synthetic sessions into ``paths.landing`` (truth beside it)."""
+def generate_demo_fleet(
+    paths: Paths, modules: int, seed: int, console: Console, width: int = 640, height: int = 480
+) -> None:
+    """Write ``modules`` synthetic sessions of ``width`` x ``height`` pixels into
+    ``paths.landing`` (truth beside it)."""
     from sensorfleet.synth.fleet import FleetConfig
     from sensorfleet.synth.writer import generate_fleet
 
-    config = FleetConfig(modules=modules, seed=seed)
+    config = FleetConfig(modules=modules, seed=seed, width=width, height=height)
     with Progress(
         TextColumn("[bold]synthetic fleet[/]"),
         BarColumn(),
@@ -77,6 +80,8 @@ def demo(
     root: Path = typer.Option(Path("data"), "--root", help="data root (landing, truth and outputs go under it)"),
     modules: int = typer.Option(24, "--modules", min=1, help="modules (capture sessions) of the synthetic fleet"),
     seed: int = typer.Option(0, "--seed", help="fleet seed"),
+    width: int = typer.Option(640, "--width", min=128, help="sensor width of the synthetic modules (pixels)"),
+    height: int = typer.Option(480, "--height", min=96, help="sensor height of the synthetic modules (pixels)"),
 ) -> None:
     """Generate a small synthetic fleet (unless one is there), run the pipeline, say where to look."""
     console = Console(soft_wrap=True)
@@ -85,7 +90,7 @@ def demo(
     if existing:
         console.print(f"landing {paths.landing} already holds {existing} sessions: not generating a fleet")
     else:
-        generate_demo_fleet(paths, modules, seed, console)
+        generate_demo_fleet(paths, modules, seed, console, width, height)
     summary = run_with_display(paths, console=console)
     print_where(paths, console)
     if not summary.ok:
