@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -34,6 +36,9 @@ def synth(
     averaging_frames: int = typer.Option(16, "--averaging-frames", min=2, help="frames of each averaging series"),
     fault_fraction: float = typer.Option(0.05, "--fault-fraction", min=0.0, max=1.0, help="share of faulty modules"),
     target_yield: float = typer.Option(0.90, "--yield", min=0.01, max=1.0, help="final-test yield to aim for"),
+    start: datetime | None = typer.Option(None, "--start", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+                                          help="first capture time, UTC (default 2026-03-02T06:00:00)"),
+    span_days: float = typer.Option(21.0, "--span-days", min=0.0, help="captures spread over this many days"),
     truth: Path | None = typer.Option(None, "--truth", help="ground-truth folder (default: OUT/../truth)"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="worker processes (default: one per CPU)"),
 ) -> None:
@@ -43,7 +48,10 @@ def synth(
         config = FleetConfig(modules=modules, seed=seed, width=width, height=height, pixel_format=pixel_format,
                              bit_depth=bit_depth, cfa=cfa, frames_per_point=frames_per_point,
                              ptc_levels=ptc_levels, averaging_frames=averaging_frames,
-                             fault_fraction=fault_fraction, target_yield=target_yield, workers=workers)
+                             fault_fraction=fault_fraction, target_yield=target_yield, span_days=span_days,
+                             workers=workers)
+        if start is not None:
+            config = replace(config, start=start.replace(tzinfo=UTC))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     landing = out.expanduser().resolve()

@@ -212,11 +212,15 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(write_session, config, module, landing) for module in plans]
-            for future in as_completed(futures):
-                res = future.result()
-                results[res.index] = res
-                if progress:
-                    progress(len(results), len(plans))
+            try:
+                for future in as_completed(futures):
+                    res = future.result()
+                    results[res.index] = res
+                    if progress:
+                        progress(len(results), len(plans))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # sessions written so far stay complete
+                raise
 
     rows = [_truth_row(m, results[m.index]) for m in plans]
     defects = [d for m in plans for d in results[m.index].defects]
