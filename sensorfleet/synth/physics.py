@@ -215,10 +215,12 @@ def _render(out: np.ndarray, response: np.ndarray, dark_rate: np.ndarray, offset
     frac_scale = 1.0 / float(np.int64(1) << frac_bits)
     top = max_dn + 0.5
     skew2 = GAUSSIAN_SKEW_MAX**2
+    # lam + 6 sqrt(lam) < knee  <=>  lam < (sqrt(9 + knee) - 3)^2: no sqrt per pixel
+    lam_linear_max = (math.sqrt(9.0 + knee_e) - 3.0) ** 2
     for p in range(n):
         lam = photons * response[p] + dark_rate[p] * exposure_s
         s2 = lam + rn2
-        if lam * lam < skew2 * s2 * s2 * s2 and lam + 6.0 * math.sqrt(lam) < knee_e:
+        if lam < lam_linear_max and lam * lam < skew2 * s2 * s2 * s2:
             # hot path (linear range): shot and read noise are independent Gaussians, drawn as
             # one sum; the table inversion of _normal written out
             z = _mix(base + np.uint64(p) * np.uint64(3) * _GOLDEN)
