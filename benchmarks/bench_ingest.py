@@ -217,13 +217,14 @@ def run(width: int, height: int, n_frames: int, repeats: int, rss_frames: int) -
         "one_core_gb_s": raw_per_session / one_s / 1e9,
         "two_cores_gb_s": 2 * raw_per_session / two_s / 1e9,
         "two_cores_runs_s": [r["seconds"] for r in two],
+        "two_cores_gb_s_best": 2 * raw_per_session / min(r["seconds"] for r in two) / 1e9,
         "cpu_seconds_per_session": cpu_s,
         "two_cores_gb_s_cpu_bound": 2 * raw_per_session / cpu_s / 1e9,
         "ingest_day_workers2_gb_s_incl_startup": 2 * raw_per_session / day_seconds / 1e9,
         "ingest_day_seconds": day_seconds,
         "compression_ratio_uint16": uint16_per_session / stored,
         "compression_ratio_raw_input": raw_per_session / stored,
-        "stage_ms_per_frame_one_core": split,
+        "stage_cpu_ms_per_frame": split,
         "peak_rss_bytes": {"frames": rss_frames, "raw_input_bytes": rss_raw, "peak_rss": rss["peak_rss"],
                            "status": rss["status"]},
         "worker_peak_rss_bytes": max(r["peak_rss"] for t in two for r in t["results"]),
@@ -249,13 +250,14 @@ def main() -> None:
     print_table([
         {"figure": "throughput 1 core (GB/s raw in)", "value": res["one_core_gb_s"], "target": ""},
         {"figure": "throughput 2 cores (GB/s raw in)", "value": res["two_cores_gb_s"], "target": t["two_cores_gb_s"]},
+        {"figure": "throughput 2 cores, best run", "value": res["two_cores_gb_s_best"], "target": ""},
         {"figure": "2 free cores from CPU time (GB/s raw in)", "value": res["two_cores_gb_s_cpu_bound"], "target": ""},
         {"figure": "ingest_day workers=2 incl. start-up", "value": res["ingest_day_workers2_gb_s_incl_startup"], "target": ""},
         {"figure": "compression ratio (uint16 / stored)", "value": res["compression_ratio_uint16"], "target": t["compression_ratio_uint16"]},
         {"figure": "compression ratio (raw in / stored)", "value": res["compression_ratio_raw_input"], "target": ""},
         {"figure": f"peak RSS MiB, {res['params']['rss_frames']} frames", "value": res["peak_rss_bytes"]["peak_rss"] / 2**20, "target": 1024},
     ], ["figure", "value", "target"])
-    print("stage CPU ms per frame:", {k: round(v, 1) for k, v in res["stage_ms_per_frame_one_core"].items()})
+    print("stage CPU ms per frame:", {k: round(v, 1) for k, v in res["stage_cpu_ms_per_frame"].items()})
     if not args.quick:
         print("wrote", write_results("ingest", res))
 

@@ -154,9 +154,13 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
         status: IngestStatus = "ingested"
         if prior is not None and prior_attrs is not None:
             same_dir = prior_attrs.get("source_dir") == str(session_dir)
-            same = (same_dir and prior.parent.name == day and _cheap_same(prior_attrs, manifest_sha, plans)) or (
-                _hash_files(manifest_bytes, plans) == prior_attrs.get("content_sha256")
-            )
+            try:
+                same = (same_dir and prior.parent.name == day and _cheap_same(prior_attrs, manifest_sha, plans)) or (
+                    _hash_files(manifest_bytes, plans) == prior_attrs.get("content_sha256")
+                )
+            except OSError as exc:  # a frame file vanished or became unreadable since the checks
+                name = os.path.relpath(exc.filename, session_dir) if exc.filename else MANIFEST_NAME
+                return s.result(sid, day, "rejected", problems=[Problem(name, f"cannot be read ({exc.strerror})")])
             if same:
                 return s.result(sid, prior.parent.name, "unchanged", attrs=prior_attrs, zarr_path=prior)
             if not same_dir:
