@@ -117,12 +117,22 @@ def run(width: int, height: int, n_frames: int, per_point: int, repeats: int) ->
 
                 t_write_batched = median_seconds(write_batched, repeats=repeats, warmup=0)
             stored = _stored(path)
-            arr = zarr.open_array(str(path), mode="r")
+            arr: Any = zarr.open_array(str(path), mode="r")
             assert np.array_equal(arr[1], frames[1])
-            t_frame = median_seconds(lambda arr=arr: arr[n_frames // 2], repeats=repeats)
             y0 = (height // 2) // BAND_ROWS * BAND_ROWS
-            t_band = median_seconds(lambda arr=arr, y0=y0: arr[0:per_point, y0:y0 + BAND_ROWS, :], repeats=repeats)
-            t_band_list = median_seconds(lambda arr=arr, y0=y0: arr[idxs, y0:y0 + BAND_ROWS, :], repeats=repeats)
+
+            def read_frame(arr: Any = arr) -> None:
+                arr[n_frames // 2]
+
+            def read_band(arr: Any = arr, y0: int = y0) -> None:
+                arr[0:per_point, y0:y0 + BAND_ROWS, :]
+
+            def read_band_list(arr: Any = arr, y0: int = y0) -> None:
+                arr[idxs, y0:y0 + BAND_ROWS, :]
+
+            t_frame = median_seconds(read_frame, repeats=repeats)
+            t_band = median_seconds(read_band, repeats=repeats)
+            t_band_list = median_seconds(read_band_list, repeats=repeats)
 
             def sweep(arr: Any = arr) -> None:
                 for y in range(0, height, BAND_ROWS):

@@ -164,14 +164,14 @@ def run(width: int, height: int, n_frames: int, repeats: int, rss_frames: int) -
 
         # one core, in this process
         _ingest(str(warm), str(fresh_root()))
-        one = []
+        one: list[dict[str, Any]] = []
         for _ in range(repeats):
             root = fresh_root()
             one.append(_ingest(str(sessions[0]), str(root)))
         stored = one[-1]["bytes_stored"]
 
         # both cores: two sessions at once in a warmed-up spawn pool
-        two = []
+        two: list[dict[str, Any]] = []
         ctx = multiprocessing.get_context("spawn")
         from sensorfleet.ingest.day import _worker_init
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -40,7 +41,7 @@ def test_tables_schema_and_rows(paths: Paths, make_session: Callable[..., Path])
     sessions = read_partition(paths.tables, "sessions", DAY)
     assert dict(sessions.drop("capture_date").schema) == SESSIONS_SCHEMA
     s1 = sessions.filter(pl.col("session_id") == "S1").row(0, named=True)
-    attrs = open_session(paths, DAY, "S1").attrs
+    attrs: Any = open_session(paths, DAY, "S1").attrs
     assert s1["status"] == "ingested" and s1["last_run"] == "ingested"
     assert s1["captured_at"] == datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
     assert s1["content_sha256"] == attrs["content_sha256"]

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from sensorfleet.ingest import (
 from sensorfleet.ingest import session as session_mod
 
 DAY = "2026-03-14"
+_open: Any = open_session  # zarr's Group/Array/attribute types are unions; tests index freely
 
 
 def test_frames_and_attributes(paths: Paths, make_session: Callable[..., Path],
@@ -35,7 +37,7 @@ def test_frames_and_attributes(paths: Paths, make_session: Callable[..., Path],
     result = ingest_session(d, paths, ingested_at=when)
     assert result.status == "ingested"
     truth = frames_of(70, 600, 12, [("dark", 0.01, 0.0), ("flat", 0.01, 400.0), ("flat", 0.01, 1600.0)], 2, 5)
-    g = open_session(paths, DAY, "S1")
+    g = _open(paths, DAY, "S1")
     arr = g["frames"]
     assert arr.shape == (6, 600, 70) and arr.dtype == np.uint16
     assert arr.chunks == (1, 512, 70)
@@ -66,8 +68,8 @@ def test_frames_and_attributes(paths: Paths, make_session: Callable[..., Path],
 def test_saturated_fraction(paths: Paths, make_session: Callable[..., Path]) -> None:
     d = make_session(paths.landing, "sat", points=[("flat", 0.01, 3200.0)], bit_depth=10, per_point=2)
     ingest_session(d, paths)
-    frame = open_session(paths, DAY, "sat")["frames"][0]
-    rec = open_session(paths, DAY, "sat").attrs["frames"][0]
+    frame = _open(paths, DAY, "sat")["frames"][0]
+    rec = _open(paths, DAY, "sat").attrs["frames"][0]
     assert rec["saturated_fraction"] == pytest.approx(np.mean(frame >= 1023))
     assert 0 < rec["saturated_fraction"] < 1
 
@@ -87,7 +89,7 @@ def test_readers_ignore_incomplete_and_temp(paths: Paths, make_session: Callable
     with pytest.raises(IncompleteSessionError, match="missing"):
         open_session(paths, DAY, "S2")
     with pytest.raises(Exception):  # noqa: B017 - zarr raises its own read-only error type
-        open_session(paths, DAY, "S1")["frames"][0] = 1
+        _open(paths, DAY, "S1")["frames"][0] = 1
 
 
 def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +121,7 @@ def test_crash_mid_write_leaves_nothing_visible_and_next_run_finishes(
     report = ingest_day(paths, DAY, workers=1)
     assert [r.status for r in report.results] == ["ingested"]
     assert list((paths.captures / DAY / ".tmp").iterdir()) == []
-    assert open_session(paths, DAY, "S1")["frames"].shape[0] == 6
+    assert _open(paths, DAY, "S1")["frames"].shape[0] == 6
 
 
 def test_crash_between_renames_of_a_rewrite_restores_then_rewrites(
@@ -143,10 +145,10 @@ def test_crash_between_renames_of_a_rewrite_restores_then_rewrites(
     assert list_ingested(paths, DAY) == []  # nothing half-done is visible
     # the old group waits aside; a reader-visible scan recovers it before rewriting
     assert store.clean_stale_temp(paths, DAY) == ["S1"]
-    assert open_session(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
+    assert _open(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
     again = ingest_session(d, paths)
     assert again.status == "rewritten"
-    hist = open_session(paths, DAY, "S1").attrs["history"]
+    hist = _open(paths, DAY, "S1").attrs["history"]
     assert [h["content_sha256"] for h in hist] == [first.content_sha256]
     assert list((paths.captures / DAY / ".tmp").iterdir()) == []
 
@@ -183,7 +185,7 @@ def test_changed_content_is_rewritten_and_recorded(paths: Paths, make_session: C
     (d / "frame_000.raw").write_bytes((d / "frame_001.raw").read_bytes())
     second = ingest_session(d, paths, ingested_at=datetime(2026, 3, 16, tzinfo=UTC))
     assert second.status == "rewritten" and second.content_sha256 != first.content_sha256
-    g = open_session(paths, DAY, "S1")
+    g = _open(paths, DAY, "S1")
     assert np.array_equal(g["frames"][0], g["frames"][1])
     assert g.attrs["history"] == [{
         "content_sha256": first.content_sha256,
@@ -218,7 +220,7 @@ def test_reused_session_id_from_another_folder(tmp_path: Path, paths: Paths,
     (rej,) = r.rejections
     assert rej.file == "manifest.json"
     assert f"already ingested from {d} with different content" in rej.reason
-    assert open_session(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
+    assert _open(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
 
 
 def test_parallel_workers_and_progress(paths: Paths, make_session: Callable[..., Path]) -> None:
