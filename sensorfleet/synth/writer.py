@@ -129,7 +129,7 @@ def write_session(config: FleetConfig, module: ModulePlan, landing: Path) -> _Se
     return _SessionResult(module.index, len(capture.frames), nbytes + len(text), maps.summary, defects)
 
 
-def _truth_row(module: ModulePlan, result: _SessionResult) -> dict[str, Any]:
+def _truth_row(module: ModulePlan, result: _SessionResult, seed: int) -> dict[str, Any]:
     p = module.params
     d = p.defects
     counts: dict[str, int] = {}
@@ -137,7 +137,8 @@ def _truth_row(module: ModulePlan, result: _SessionResult) -> dict[str, Any]:
         counts[row["class"]] = counts.get(row["class"], 0) + 1
     clusters = {row["cluster_id"] for row in result.defects if row["cluster_id"] is not None}
     return {
-        "module_id": module.module_id, "session_id": module.session_id, "module_index": module.index,
+        "module_id": module.module_id, "session_id": module.session_id, "fleet_seed": seed,
+        "module_index": module.index,
         "lot": module.lot_id, "wafer": module.wafer_id, "die_x": module.die_x, "die_y": module.die_y,
         "die_radius_frac": module.die_radius_frac, "station": module.station_id,
         "captured_at": module.captured_at, "temperature_c": p.temperature_c, "fault_class": module.fault_class,
@@ -222,7 +223,7 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
                 pool.shutdown(wait=True, cancel_futures=True)  # sessions written so far stay complete
                 raise
 
-    rows = [_truth_row(m, results[m.index]) for m in plans]
+    rows = [_truth_row(m, results[m.index], config.seed) for m in plans]
     defects = [d for m in plans for d in results[m.index].defects]
     modules_df = pl.DataFrame(rows, infer_schema_length=None).with_columns(
         pl.col("captured_at", "tested_at").dt.convert_time_zone("UTC"))
