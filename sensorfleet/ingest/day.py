@@ -58,7 +58,7 @@ REJECTIONS_SCHEMA: dict[str, pl.DataType] = {
 
 def _worker_init() -> None:
     """Pool workers: one blosc thread each (the workers already fill the cores; blosc's own
-    threads only add CPU for synchronisation, ~10 % per frame here)."""
+    threads only add CPU for synchronisation, ~15-20 % of the compression here)."""
     import numcodecs.blosc
 
     numcodecs.blosc.set_nthreads(1)
