@@ -46,7 +46,7 @@ def generate_demo_fleet(
             config, paths.landing, paths.truth, lambda done, total: bar.update(task, completed=done, total=total)
         )
     console.print(
-        f"synthetic fleet: {summary.modules} sessions ({config.width}x{config.height} {config.cfa}, "
+        f"synthetic fleet: {summary.modules} session(s) ({config.width}x{config.height} {config.cfa}, "
         f"{config.pixel_format}, seed {seed}), {summary.bytes_written / 1e6:.0f} MB in {summary.wall_s:.1f} s"
     )
 
@@ -88,7 +88,7 @@ def demo(
     paths = resolve_paths(root)
     existing = landing_session_count(paths.landing)
     if existing:
-        console.print(f"landing {paths.landing} already holds {existing} sessions: not generating a fleet")
+        console.print(f"landing {paths.landing} already holds {existing} session(s): not generating a fleet")
     else:
         generate_demo_fleet(paths, modules, seed, console, width, height)
     summary = run_with_display(paths, console=console)

@@ -15,7 +15,7 @@ def test_demo_generates_runs_and_reuses_the_fleet(tmp_path: Path) -> None:
     args = ["demo", "--root", str(root), "--modules", "1", "--seed", "3", "--width", "128", "--height", "96"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "synthetic fleet: 1 sessions" in first.output
+    assert "synthetic fleet: 1 session(s)" in first.output
     assert "sessions ingested: 1" in first.output
     assert "Where things are" in first.output and "http://127.0.0.1:3000" in first.output
     assert pl.read_parquet(root / "tables" / "module_stats").height == 1
@@ -23,5 +23,5 @@ def test_demo_generates_runs_and_reuses_the_fleet(tmp_path: Path) -> None:
 
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0, second.output
-    assert "already holds 1 sessions: not generating" in second.output
+    assert "already holds 1 session(s): not generating" in second.output
     assert "sessions skipped as unchanged: 1" in second.output
