@@ -25,7 +25,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import STORAGE_KEY, choose_workers, counting_progress
+from assets._common import STORAGE_KEY, StorageLike, choose_workers, counting_progress
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from sensorfleet import tables
 from sensorfleet.ingest import ingest_day, sessions_for_day
@@ -198,7 +198,8 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         required_resource_keys={STORAGE_KEY},
     )
     def ingest_captures(context: AssetExecutionContext, config: IngestConfig) -> Iterator[Any]:
-        paths = getattr(context.resources, STORAGE_KEY).paths()
+        storage: StorageLike = getattr(context.resources, STORAGE_KEY)
+        paths = storage.paths()
         day = context.partition_key
         landing_sessions = sessions_for_day(paths.landing, day, cache_dir=paths.state)
         n_landing = len(landing_sessions)

@@ -29,7 +29,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import STORAGE_KEY, choose_workers, emit_progress, png_metadata
+from assets._common import STORAGE_KEY, StorageLike, choose_workers, emit_progress, png_metadata
 from assets.captures import CAPTURES
 from sensorfleet import tables
 from sensorfleet.emva import characterize_day, load_session_rows, plot_defect_map, plot_ptc
@@ -236,7 +236,8 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
         required_resource_keys={STORAGE_KEY},
     )
     def characterize_sessions(context: AssetExecutionContext, config: CharacterizationRunConfig) -> Iterator[Any]:
-        paths = getattr(context.resources, STORAGE_KEY).paths()
+        storage: StorageLike = getattr(context.resources, STORAGE_KEY)
+        paths = storage.paths()
         day = context.partition_key
         workers = choose_workers(config.workers, len(list_ingested(paths, day)))
         report = characterize_day(
