@@ -78,7 +78,9 @@ class CharacterizationConfig:
     """
 
     band_rows: int = 64
-    """rows per band of the per-pixel pass (rounded up to the zarr chunk height)."""
+    """rows per band of the per-pixel pass (rounded up to the zarr chunk height)..."""
+    min_band_bytes: int = 1024 * 1024
+    """... raised so that one frame's band is at least this many bytes (kernel-call overhead)."""
     max_block_bytes: int = 64 * 1024 * 1024
     """most bytes of frames read and reduced at once."""
     ptc_fit_max_fraction: float = 0.70

@@ -35,9 +35,26 @@ VALUE_UNITS: dict[str, str] = {
 }
 
 
+SAMPLE = 1 << 18  # medians of larger maps use an evenly strided sample of at most this many pixels
+
+
+def sample(values: np.ndarray) -> np.ndarray:
+    """The finite values of a map, strided down to at most SAMPLE of them (the median of 262k
+    pixels is precise to ~0.25 % of a sigma; a full partition of 12 MP costs ~0.1 s per median)."""
+    flat = values.reshape(-1)
+    step = max(1, -(-flat.size // SAMPLE))
+    v = flat[::step]
+    return v[np.isfinite(v)]
+
+
+def robust_median(values: np.ndarray) -> float:
+    v = sample(values)
+    return float(np.median(v)) if v.size else float("nan")
+
+
 def robust_sigma(values: np.ndarray) -> float:
     """1.4826 x median absolute deviation (a Gaussian's sigma, insensitive to outliers)."""
-    v = values[np.isfinite(values)]
+    v = sample(values)
     if v.size == 0:
         return float("nan")
     med = np.median(v)
@@ -95,16 +112,16 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
     code = DEFECT_CODES
 
     dark = maps.dark_long_dn
-    dark_med = float(np.median(dark))
+    dark_med = robust_median(dark)
     dark_sig = robust_sigma(dark)
     excess = (dark - dark_med).astype(np.float32)
-    noise_med = float(np.median(maps.dark_noise_dn))
+    noise_med = robust_median(maps.dark_noise_dn)
     have_flat = maps.flat_mean_dn is not None and maps.response is not None
     delta = None
     if have_flat:
         assert maps.flat_mean_dn is not None and maps.response is not None
         delta = maps.flat_mean_dn - maps.dark_mean_dn
-        delta_med = float(np.median(delta))
+        delta_med = robust_median(delta)
 
     # 1. point candidates, lowest precedence first so that higher ones overwrite
     noisy = maps.dark_noise_dn > th.noisy_factor * noise_med
@@ -112,7 +129,7 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
     val[noisy] = maps.dark_noise_dn[noisy]
     significant = (excess > th.warm_sigma * dark_sig) & (excess > th.warm_min_excess_dn)
     dc = maps.dark_current_dn_per_s
-    dc_med = float(np.median(dc)) if np.all(np.isfinite(dc)) else float("nan")
+    dc_med = robust_median(dc) if bool(np.isfinite(dc[0, 0])) else float("nan")
     units = dict(VALUE_UNITS)
     if np.isfinite(dc_med) and dc_med > 0:
         ratio = (dc / dc_med).astype(np.float32)
@@ -137,7 +154,7 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
         dead = maps.response < th.dead_response
         cls[dead] = code["dead"]
         val[dead] = maps.response[dead]
-        flat_noise_med = float(np.median(maps.flat_noise_dn))
+        flat_noise_med = robust_median(maps.flat_noise_dn)
         quiet = (maps.dark_noise_dn <= th.stuck_noise_fraction * noise_med) & (
             maps.flat_noise_dn <= th.stuck_noise_fraction * flat_noise_med
         )
@@ -167,12 +184,13 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
         if not np.isfinite(sigma) or sigma <= 0:
             continue
         if h >= 8:
-            fc, dc = _line_flags(np.median(image, axis=0), sigma, th)
+            # column medians from every k-th row (k odd: both CFA row parities), ~512 rows
+            fc, dc = _line_flags(np.median(image[:: max(1, h // 512) | 1], axis=0), sigma, th)
             new = fc & ~col_bad
             col_val[new] = dc[new]
             col_bad |= fc
         if w >= 8:
-            fr, dr = _line_flags(np.median(image, axis=1), sigma, th)
+            fr, dr = _line_flags(np.median(image[:, :: max(1, w // 512) | 1], axis=1), sigma, th)
             new = fr & ~row_bad
             row_val[new] = dr[new]
             row_bad |= fr

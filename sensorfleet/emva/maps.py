@@ -132,8 +132,11 @@ def choose_spatial(points: Sequence[OperatingPoint]) -> tuple[int, int | None]:
 
 
 def _band_rows(frames: ArrayLike3D, config: CharacterizationConfig, height: int) -> int:
+    """Rows per band: ``band_rows``, raised so that one frame's band holds >= ``min_band_bytes``
+    (fewer, larger kernel calls on narrow sensors), rounded up to the zarr chunk height."""
     chunks = getattr(frames, "chunks", None)
-    rows = max(1, config.band_rows)
+    width = int(frames.shape[2])
+    rows = max(1, config.band_rows, -(-config.min_band_bytes // max(2 * width, 1)))
     if chunks is not None and len(chunks) == 3:
         ch = int(chunks[1])
         rows = -(-rows // ch) * ch
@@ -164,10 +167,21 @@ def _read_block(frames: ArrayLike3D, indices: Sequence[int], y0: int, y1: int) -
     return out
 
 
+def _as_words(block: np.ndarray) -> np.ndarray | None:
+    """The block as (b, h, W / 2) uint32 words (two pixels each, the low half the even column),
+    or None when its rows do not allow it (odd width, non-contiguous rows, big endian)."""
+    if block.shape[2] % 2 or block.strides[2] != 2 or not np.little_endian or block.ctypes.data % 4:
+        return None
+    try:
+        return block.view(np.uint32)
+    except ValueError:
+        return None
+
+
 def _blocks(
-    frames: ArrayLike3D, plan: list[tuple[int, int, int, Sequence[int]]]
-) -> Iterator[tuple[int, int, int, np.ndarray, float]]:
-    """Yield (point, y0, y1, block, wait_s) with the next block read in a background thread."""
+    frames: ArrayLike3D, plan: list[tuple[list[tuple[int, int]], int, int, Sequence[int]]]
+) -> Iterator[tuple[list[tuple[int, int]], int, int, np.ndarray, float]]:
+    """Yield (segments, y0, y1, block, wait_s) with the next block read in a background thread."""
     if not plan:
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -222,19 +236,33 @@ def per_pixel_pass(
     pair_sq = [np.zeros((p.n_frames // 2, 4), np.int64) for p in points]
     pixel_points = set(dark_idx) | ({flat_i} if flat_i is not None else set())
 
-    plan: list[tuple[int, int, int, Sequence[int]]] = []
+    # blocks: (segments [(point, frames)], y0, y1, frame indices). Points without per-pixel maps
+    # (the photon-transfer pairs) share blocks, so narrow sensors make few, large kernel calls.
+    plan: list[tuple[list[tuple[int, int]], int, int, Sequence[int]]] = []
     for y0 in range(0, h_total, band):
         y1 = min(h_total, y0 + band)
+        pending: list[tuple[int, int]] = []
+        pending_idx: list[int] = []
         for i, p in enumerate(points):
+            if i not in pixel_points and p.n_frames % 2 == 0 and p.n_frames <= per_block:
+                if len(pending_idx) + p.n_frames > per_block:
+                    plan.append((pending, y0, y1, pending_idx))
+                    pending, pending_idx = [], []
+                pending.append((i, p.n_frames))
+                pending_idx = pending_idx + list(p.indices)
+                continue
             for s in range(0, p.n_frames, per_block):
-                plan.append((i, y0, y1, p.indices[s : s + per_block]))
+                chunk = p.indices[s : s + per_block]
+                plan.append(([(i, len(chunk))], y0, y1, chunk))
+        if pending:
+            plan.append((pending, y0, y1, pending_idx))
 
     read_s = 0.0
     compute_s = 0.0
     bytes_in = 0
     state: dict[Any, Any] = {}
     offsets = {i: 0 for i in range(len(points))}
-    for i, y0, y1, block, wait in _blocks(frames, plan):
+    for segments, y0, y1, block, wait in _blocks(frames, plan):
         read_s += wait
         t0 = time.perf_counter()
         block = np.asarray(block)
@@ -247,34 +275,42 @@ def per_pixel_pass(
             offsets = {k: 0 for k in range(len(points))}
         rfs = np.empty((h, b, 2), np.int64)
         rps = np.empty((h, b // 2, 2), np.int64)
+        words = _as_words(block)
+        i = segments[0][0]
         if i in pixel_points:
             if offsets[i] == 0:
                 state[("s", i)] = np.zeros((h, w_total), np.int64)
                 state[("q", i)] = np.zeros((h, w_total), np.int64)
-            kernels.accumulate_pixels(block, state[("s", i)], state[("q", i)], rfs, rps)
+            if words is not None:
+                kernels.accumulate_pixels(block, state[("s", i)], state[("q", i)])
+                kernels.row_stats(words, rfs, rps)
+            else:
+                kernels.accumulate_pixels_generic(block, state[("s", i)], state[("q", i)], rfs, rps)
+        elif words is not None:
+            kernels.row_stats(words, rfs, rps)
         else:
-            kernels.accumulate_scalars(block, rfs, rps)
-        start = offsets[i]
+            kernels.accumulate_scalars_generic(block, rfs, rps)
         par = y0 % 2
-        for rp in (0, 1):
-            rows = slice((rp - par) % 2, None, 2)
-            site = 2 * rp
-            frame_sums[i][start : start + b, site : site + 2] += rfs[rows].sum(axis=0)
-            pair_sq[i][start // 2 : start // 2 + b // 2, site : site + 2] += rps[rows].sum(axis=0)
-        offsets[i] = start + b
+        sums = [rfs[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]  # (b, 2) per row parity
+        pairs = [rps[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]
+        seg0 = 0
+        for i, count in segments:
+            start = offsets[i]
+            for rp in (0, 1):
+                site = 2 * rp
+                frame_sums[i][start : start + count, site : site + 2] += sums[rp][seg0 : seg0 + count]
+                pair_sq[i][start // 2 : start // 2 + count // 2, site : site + 2] += pairs[rp][seg0 // 2 : seg0 // 2 + count // 2]
+            offsets[i] = start + count
+            seg0 += count
         p = points[i]
         if i in pixel_points and offsets[i] == p.n_frames:
-            mean = np.empty((h, w_total))
-            var = np.empty((h, w_total))
-            kernels.finalize_moments(state.pop(("s", i)), state.pop(("q", i)), p.n_frames, mean, var)
+            acc_s, acc_q = state.pop(("s", i)), state.pop(("q", i))
             if p.kind == "dark":
-                kernels.add_regression(mean, p.exposure_s - tbar, state["tm"], state["m"])
+                kernels.add_regression_from_sums(acc_s, p.n_frames, p.exposure_s - tbar, state["tm"], state["m"])
             if i == dark_i:
-                dark_mean[y0:y1] = mean
-                dark_var[y0:y1] = var
+                kernels.finalize_moments(acc_s, acc_q, p.n_frames, dark_mean[y0:y1], dark_var[y0:y1])
             if i == flat_i and flat_mean is not None and flat_var is not None:
-                flat_mean[y0:y1] = mean
-                flat_var[y0:y1] = var
+                kernels.finalize_moments(acc_s, acc_q, p.n_frames, flat_mean[y0:y1], flat_var[y0:y1])
             if i == dark_idx[-1]:  # last dark point of this band: solve the regression
                 if with_slope:
                     slope = state["tm"] / stt

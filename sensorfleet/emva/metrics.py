@@ -160,7 +160,8 @@ def _linearity(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     w = 1.0 / y
     # minimise sum(((a x + b) / y - 1)^2): normal equations in (a, b)
     A = np.stack([x * w, w], axis=1)
-    coef, *_ = np.linalg.lstsq(A, np.ones_like(y), rcond=None)
+    ata = A.T @ A
+    coef = np.linalg.solve(ata, A.T @ np.ones_like(y))
     fit = coef[0] * x + coef[1]
     dev = 100.0 * (y - fit) / fit
     return float((dev.max() - dev.min()) / 2.0), float(dev.min()), float(dev.max())

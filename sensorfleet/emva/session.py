@@ -30,7 +30,7 @@ import polars as pl
 
 from sensorfleet.config import Paths
 from sensorfleet.emva.config import DEFECT_CODES, DEFECT_NAMES, CharacterizationConfig
-from sensorfleet.emva.defects import VALUE_UNITS, DefectMaps, DefectResult, classify
+from sensorfleet.emva.defects import VALUE_UNITS, DefectMaps, DefectResult, classify, sample
 from sensorfleet.emva.maps import ArrayLike3D, OperatingPoint, PassResult, per_pixel_pass
 from sensorfleet.emva.metrics import (
     PtcAnalysis,
@@ -145,8 +145,7 @@ def _relative_response(delta: np.ndarray, site_groups: list[list[int]]) -> np.nd
     """Response / median response of its channel group (float32, (H, W))."""
     rel = np.empty_like(delta, dtype=np.float32)
     for group in site_groups:
-        vals = np.concatenate([_site_view(delta, s).ravel() for s in group])
-        med = float(np.median(vals))
+        med = float(np.median(np.concatenate([sample(_site_view(delta, s)) for s in group])))
         for s in group:
             _site_view(rel, s)[...] = _site_view(delta, s) / med if med != 0 else np.nan
     return rel

@@ -54,6 +54,13 @@ def _terms(u: np.ndarray, v: np.ndarray, degree: int) -> tuple[np.ndarray, list[
     return np.stack([u**i * v**j for i, j in pairs], axis=1), pairs
 
 
+def _solve(a: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Least squares via the normal equations (tiny systems: avoids LAPACK's thread start-up)."""
+    scale = np.sqrt((a * a).sum(axis=0)) + 1e-300
+    an = a / scale
+    return np.linalg.solve(np.einsum("ij,ik->jk", an, an), np.einsum("ij,i->j", an, z)) / scale
+
+
 def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_px: int = 16) -> ShadingFit:
     """Fit the smooth illumination of a relative-response map ((H, W), 1 = median).
 
@@ -83,7 +90,7 @@ def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_
     keep = np.ones(z.size, bool)
     coef = np.zeros(len(pairs))
     for _ in range(3):
-        coef, *_ = np.linalg.lstsq(A[keep], z[keep], rcond=None)
+        coef = _solve(A[keep], z[keep])
         res = z - A @ coef
         sig = 1.4826 * float(np.median(np.abs(res[keep] - np.median(res[keep])))) or 1e-12
         keep = np.abs(res) <= 4.0 * sig

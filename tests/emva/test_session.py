@@ -35,29 +35,45 @@ def small() -> tuple:
     return simulate(SMALL, seed=4, session_id="S-1")
 
 
-def test_kernel_matches_numpy() -> None:
-    rng = np.random.default_rng(0)
-    block = rng.integers(0, 65536, size=(5, 7, 13), dtype=np.uint16)
-    s = np.zeros((7, 13), np.int64)
-    q = np.zeros((7, 13), np.int64)
-    rfs = np.empty((7, 5, 2), np.int64)
-    rps = np.empty((7, 2, 2), np.int64)
-    kernels.accumulate_pixels(block, s, q, rfs, rps)
+@pytest.mark.parametrize("n_frames", [1, 2, 5, 8])
+def test_kernels_match_numpy(n_frames: int) -> None:
+    rng = np.random.default_rng(n_frames)
+    block = rng.integers(0, 65536, size=(n_frames, 7, 14), dtype=np.uint16)
     b64 = block.astype(np.int64)
-    assert np.array_equal(s, b64.sum(0))
-    assert np.array_equal(q, (b64**2).sum(0))
-    assert np.array_equal(rfs[:, :, 0], b64[:, :, 0::2].sum(2).T)
-    assert np.array_equal(rfs[:, :, 1], b64[:, :, 1::2].sum(2).T)
-    d = (b64[0:4:2] - b64[1:4:2]) ** 2
-    assert np.array_equal(rps[:, :, 0], d[:, :, 0::2].sum(2).T)
+    pairs = n_frames // 2
+    d = (b64[0 : 2 * pairs : 2] - b64[1 : 2 * pairs : 2]) ** 2
+    want_rfs = np.stack([b64[:, :, 0::2].sum(2).T, b64[:, :, 1::2].sum(2).T], axis=2)
+    want_rps = np.stack([d[:, :, 0::2].sum(2).T, d[:, :, 1::2].sum(2).T], axis=2)
+    s = np.zeros((7, 14), np.int64)
+    q = np.zeros((7, 14), np.int64)
+    rfs = np.empty((7, n_frames, 2), np.int64)
+    rps = np.empty((7, pairs, 2), np.int64)
+    kernels.accumulate_pixels(block, s, q)
+    kernels.row_stats(block.view(np.uint32), rfs, rps)
+    assert np.array_equal(s, b64.sum(0)) and np.array_equal(q, (b64**2).sum(0))
+    assert np.array_equal(rfs, want_rfs) and np.array_equal(rps, want_rps)
+    # the fallbacks for odd widths agree
+    s2 = np.zeros_like(s)
+    q2 = np.zeros_like(q)
     rfs2 = np.empty_like(rfs)
     rps2 = np.empty_like(rps)
-    kernels.accumulate_scalars(block, rfs2, rps2)
+    kernels.accumulate_pixels_generic(block, s2, q2, rfs2, rps2)
+    assert np.array_equal(s, s2) and np.array_equal(q, q2) and np.array_equal(rfs, rfs2) and np.array_equal(rps, rps2)
+    kernels.accumulate_scalars_generic(block, rfs2, rps2)
     assert np.array_equal(rfs, rfs2) and np.array_equal(rps, rps2)
-    mean = np.empty((7, 13))
-    var = np.empty((7, 13))
-    kernels.finalize_moments(s, q, 5, mean, var)
-    assert np.allclose(mean, b64.mean(0)) and np.allclose(var, b64.var(0, ddof=1))
+    if n_frames > 1:
+        mean = np.empty((7, 14))
+        var = np.empty((7, 14))
+        kernels.finalize_moments(s, q, n_frames, mean, var)
+        assert np.allclose(mean, b64.mean(0)) and np.allclose(var, b64.var(0, ddof=1))
+
+
+def test_odd_width_uses_fallback(small: tuple) -> None:
+    frames, manifest, _ = small
+    odd = manifest.model_copy(update={"sensor": manifest.sensor.model_copy(update={"width": 95})})
+    res = characterize_frames(np.ascontiguousarray(frames[:, :, :95]), odd, None)
+    full = characterize_frames(frames, manifest, None)
+    assert res.module_stats["gain_k_dn_per_e"] == pytest.approx(full.module_stats["gain_k_dn_per_e"], rel=0.02)
 
 
 def test_session_from_zarr_writes_maps(tmp_path: Path, small: tuple) -> None:
