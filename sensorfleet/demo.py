@@ -6,6 +6,9 @@ and the pipeline skips unchanged sessions, so running it twice is cheap.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 
 import typer
@@ -51,6 +54,43 @@ def generate_demo_fleet(
     )
 
 
+BROKEN_SESSION_ID = "DEMO-broken-truncated-frame"
+
+
+def add_broken_session(landing: Path, console: Console) -> Path | None:
+    """Add one deliberately broken session to a demo landing folder, so the demo shows how bad
+    input is handled: a copy of the first session whose last frame file is cut short by 100 bytes.
+
+    Written under a hidden temporary name and renamed into place; the source session is only
+    read. Returns the new session folder, or None when there is no session to copy.
+    """
+    target = landing / BROKEN_SESSION_ID
+    if target.exists():
+        return target
+    sources = sorted(p for p in landing.iterdir() if (p / MANIFEST_NAME).is_file() and not p.name.startswith("."))
+    if not sources:
+        return None
+    source = sources[0]
+    manifest = json.loads((source / MANIFEST_NAME).read_text())
+    manifest["session_id"] = BROKEN_SESSION_ID
+    manifest["module_id"] = f"{manifest['module_id']}-copy"
+    tmp = landing / f".{BROKEN_SESSION_ID}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for frame in manifest["frames"]:
+        shutil.copyfile(source / frame["file"], tmp / frame["file"])
+    last = tmp / manifest["frames"][-1]["file"]
+    with open(last, "r+b") as fh:
+        fh.truncate(max(0, last.stat().st_size - 100))
+    (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
+    os.rename(tmp, target)
+    console.print(
+        f"added {BROKEN_SESSION_ID}: a copy of {source.name} with its last frame cut short, "
+        "to show how a rejected session looks (summary, rejections table, a failed check in the UI)"
+    )
+    return target
+
+
 def print_where(paths: Paths, console: Console) -> None:
     """Where the results are and how to look at them."""
     rows = [
@@ -91,7 +131,9 @@ def demo(
         console.print(f"landing {paths.landing} already holds {existing} session(s): not generating a fleet")
     else:
         generate_demo_fleet(paths, modules, seed, console, width, height)
+        add_broken_session(paths.landing, console)
     summary = run_with_display(paths, console=console)
     print_where(paths, console)
+    # Rejections are expected (the demo plants one); only a real failure fails the demo.
     if not summary.ok:
         raise typer.Exit(1)

@@ -17,11 +17,18 @@ def test_demo_generates_runs_and_reuses_the_fleet(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     assert "synthetic fleet: 1 session(s)" in first.output
     assert "sessions ingested: 1" in first.output
+    # the planted broken session is rejected with its reason, and nothing else fails
+    assert "sessions rejected: 1" in first.output
+    assert "DEMO-broken-truncated-frame" in first.output
+    rejections = pl.read_parquet(root / "tables" / "rejections")
+    assert rejections["session_id"].to_list() == ["DEMO-broken-truncated-frame"]
+    assert "expected" in rejections["reason"][0] and "found" in rejections["reason"][0]
     assert "Where things are" in first.output and "http://127.0.0.1:3000" in first.output
     assert pl.read_parquet(root / "tables" / "module_stats").height == 1
     assert (root / "truth" / "modules.parquet").is_file()
 
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0, second.output
-    assert "already holds 1 session(s): not generating" in second.output
+    assert "already holds 2 session(s): not generating" in second.output
     assert "sessions skipped as unchanged: 1" in second.output
+    assert "sessions rejected: 1" in second.output
