@@ -143,7 +143,7 @@ def session_from_zarr(captures: Path, maps_out: Path, threads: int) -> dict[str,
 def zarr_read_seconds(captures: Path, band_rows: int = 512) -> float:
     import zarr
 
-    arr = zarr.open_group(str(captures), mode="r")["frames"]
+    arr: Any = zarr.open_group(str(captures), mode="r")["frames"]
     t0 = time.perf_counter()
     for y0 in range(0, arr.shape[1], band_rows):
         np.asarray(arr[:, y0:y0 + band_rows, :])
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cap = tmp / "captures" / "bench-12mp.zarr"
         write_s = write_captures(cap, frames, manifest)
         stored = sum(p.stat().st_size for p in cap.rglob("*") if p.is_file())
-        del frames
+
         zread_s = zarr_read_seconds(cap)
         session = session_from_zarr(cap, tmp / "maps" / "bench-12mp.zarr", threads)
         session.update({

@@ -189,6 +189,37 @@ def row_stats(words: np.ndarray, row_frame_sums: np.ndarray, row_pair_sq: np.nda
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
+def add_dark_run(block: np.ndarray, weight: float, inv_n: float, acc_tm: np.ndarray, acc_m: np.ndarray) -> None:
+    """Per-pixel regression sums straight from the frames of a dark run (no per-pixel sums kept):
+    with m = (sum_f y) * inv_n, ``acc_tm += weight * m`` and ``acc_m += m``.
+
+    block: (b, h, W) uint16, all b frames of the run (or a part, with inv_n = 1 / run length);
+    acc_tm, acc_m: (h, W) float64.
+    """
+    b, h, w = block.shape
+    for r in numba.prange(h):
+        tm = acc_tm[r]
+        mm = acc_m[r]
+        f = 0
+        while f < b:
+            if f + 2 <= b:
+                a0 = block[f, r]
+                a1 = block[f + 1, r]
+                for x in range(w):
+                    m = np.float64(np.uint32(a0[x]) + np.uint32(a1[x])) * inv_n
+                    tm[x] += weight * m
+                    mm[x] += m
+                f += 2
+            else:
+                a0 = block[f, r]
+                for x in range(w):
+                    m = np.float64(a0[x]) * inv_n
+                    tm[x] += weight * m
+                    mm[x] += m
+                f += 1
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
 def add_regression_from_sums(sum_acc: np.ndarray, n: int, weight: float, acc_tm: np.ndarray, acc_m: np.ndarray) -> None:
     """With m = sum_acc / n (per-pixel mean, DN): ``acc_tm += weight * m``; ``acc_m += m``."""
     h, w = sum_acc.shape
@@ -243,3 +274,59 @@ def sum_block_reference(block: np.ndarray) -> np.int64:
                 s += np.int64(row[x])
         total += s
     return total
+
+
+@numba.njit(cache=True, nogil=True)
+def masked_sums(a: np.ndarray, mask: np.ndarray, shift: float) -> tuple[int, float, float]:
+    """(n, sum(a - shift), sum((a - shift)**2)) over ``mask`` of a 2-D map, float64 accumulation
+    without temporaries (``shift`` near the mean keeps the squares precise)."""
+    h, w = a.shape
+    n = 0
+    s1 = 0.0
+    s2 = 0.0
+    for r in range(h):
+        for x in range(w):
+            if mask[r, x]:
+                v = np.float64(a[r, x]) - shift
+                n += 1
+                s1 += v
+                s2 += v * v
+    return n, s1, s2
+
+
+@numba.njit(cache=True, nogil=True)
+def masked_corrected_sums(dark: np.ndarray, flat: np.ndarray, shading: np.ndarray, mask: np.ndarray,
+                          shift: float) -> tuple[int, float, float]:
+    """:func:`masked_sums` of the shading-corrected flat ``dark + (flat - dark) / shading``."""
+    h, w = dark.shape
+    n = 0
+    s1 = 0.0
+    s2 = 0.0
+    for r in range(h):
+        for x in range(w):
+            if mask[r, x]:
+                d = np.float64(dark[r, x])
+                v = d + (np.float64(flat[r, x]) - d) / np.float64(shading[r, x]) - shift
+                n += 1
+                s1 += v
+                s2 += v * v
+    return n, s1, s2
+
+
+@numba.njit(cache=True, nogil=True)
+def masked_line_means(a: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row means (h,), column means (w,)) of a 2-D map over ``mask`` (NaN where a line is empty)."""
+    h, w = a.shape
+    rs = np.zeros(h)
+    rn = np.zeros(h)
+    cs = np.zeros(w)
+    cn = np.zeros(w)
+    for r in range(h):
+        for x in range(w):
+            if mask[r, x]:
+                v = np.float64(a[r, x])
+                rs[r] += v
+                rn[r] += 1.0
+                cs[x] += v
+                cn[x] += 1.0
+    return rs / rn, cs / cn

@@ -234,7 +234,10 @@ def per_pixel_pass(
     flat_var = np.empty((h_total, w_total), f32) if flat_i is not None else None
     frame_sums = [np.zeros((p.n_frames, 4), np.int64) for p in points]
     pair_sq = [np.zeros((p.n_frames // 2, 4), np.int64) for p in points]
-    pixel_points = set(dark_idx) | ({flat_i} if flat_i is not None else set())
+    # per-pixel sums only for the spatial series; the other dark runs feed the dark-current
+    # regression straight from their frames (no per-pixel accumulators for them)
+    pixel_points = {dark_i} | ({flat_i} if flat_i is not None else set())
+    regression_points = set(dark_idx) - pixel_points
 
     # blocks: (segments [(point, frames)], y0, y1, frame indices). Points without per-pixel maps
     # (the photon-transfer pairs) share blocks, so narrow sensors make few, large kernel calls.
@@ -244,7 +247,7 @@ def per_pixel_pass(
         pending: list[tuple[int, int]] = []
         pending_idx: list[int] = []
         for i, p in enumerate(points):
-            if i not in pixel_points and p.n_frames % 2 == 0 and p.n_frames <= per_block:
+            if i not in pixel_points and i not in regression_points and p.n_frames % 2 == 0 and p.n_frames <= per_block:
                 if len(pending_idx) + p.n_frames > per_block:
                     plan.append((pending, y0, y1, pending_idx))
                     pending, pending_idx = [], []
@@ -286,10 +289,14 @@ def per_pixel_pass(
                 kernels.row_stats(words, rfs, rps)
             else:
                 kernels.accumulate_pixels_generic(block, state[("s", i)], state[("q", i)], rfs, rps)
-        elif words is not None:
-            kernels.row_stats(words, rfs, rps)
         else:
-            kernels.accumulate_scalars_generic(block, rfs, rps)
+            if words is not None:
+                kernels.row_stats(words, rfs, rps)
+            else:
+                kernels.accumulate_scalars_generic(block, rfs, rps)
+            if i in regression_points:
+                p = points[i]
+                kernels.add_dark_run(block, p.exposure_s - tbar, 1.0 / p.n_frames, state["tm"], state["m"])
         par = y0 % 2
         sums = [rfs[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]  # (b, 2) per row parity
         pairs = [rps[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]
@@ -311,13 +318,14 @@ def per_pixel_pass(
                 kernels.finalize_moments(acc_s, acc_q, p.n_frames, dark_mean[y0:y1], dark_var[y0:y1])
             if i == flat_i and flat_mean is not None and flat_var is not None:
                 kernels.finalize_moments(acc_s, acc_q, p.n_frames, flat_mean[y0:y1], flat_var[y0:y1])
-            if i == dark_idx[-1]:  # last dark point of this band: solve the regression
-                if with_slope:
-                    slope = state["tm"] / stt
-                    dark_current[y0:y1] = slope
-                    dark_offset[y0:y1] = state["m"] / len(dark_idx) - slope * tbar
-                else:
-                    dark_offset[y0:y1] = state["m"] / len(dark_idx)
+        if p.kind == "dark" and i == dark_idx[-1] and offsets[i] == p.n_frames:
+            # last dark point of this band (darks come first): solve the regression
+            if with_slope:
+                slope = state["tm"] / stt
+                dark_current[y0:y1] = slope
+                dark_offset[y0:y1] = state["m"] / len(dark_idx) - slope * tbar
+            else:
+                dark_offset[y0:y1] = state["m"] / len(dark_idx)
         compute_s += time.perf_counter() - t0
 
     ys = np.arange(h_total) % 2

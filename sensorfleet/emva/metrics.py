@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sensorfleet.emva import kernels
 from sensorfleet.emva.config import CharacterizationConfig
 from sensorfleet.emva.maps import PassResult
 
@@ -267,22 +268,24 @@ class SpatialStats:
     mean_flat_dn: float
 
 
-def _spatial_var(avg: np.ndarray, var: np.ndarray, n_frames: int) -> float:
-    """s_y^2 = var(<y>) - mean(sigma^2_stack) / L over the given (good) pixels (eq. 8.x)."""
-    if avg.size < 2:
-        return math.nan
-    return float(np.var(avg, ddof=1, dtype=np.float64) - np.mean(var, dtype=np.float64) / n_frames)
+def _moments(a: np.ndarray, mask: np.ndarray) -> tuple[int, float, float]:
+    """(n, mean, sample variance) of a map over ``mask`` (float64, no full-size temporaries)."""
+    sy, sx = max(1, a.shape[0] // 64), max(1, a.shape[1] // 64)
+    coarse = a[::sy, ::sx][mask[::sy, ::sx]]
+    coarse = coarse[np.isfinite(coarse)]
+    shift = float(np.median(coarse)) if coarse.size else 0.0
+    n, s1, s2 = kernels.masked_sums(a, mask, shift)
+    if n < 2:
+        return n, math.nan, math.nan
+    mean = s1 / n
+    return n, shift + mean, (s2 - n * mean * mean) / (n - 1)
 
 
 def _row_col(avg: np.ndarray, good: np.ndarray, var_mean: float, n_frames: int, s2: float) -> tuple[float, float]:
-    """Row and column variance components of a 2-D average image (section 8.2, R4.0 split)."""
+    """Row and column variance components of a 2-D average image (section 8, R4.0 split)."""
     m, n = avg.shape
-    w = good.astype(np.float64)
-    a = np.where(good, avg, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        row_mean = a.sum(axis=1) / w.sum(axis=1)
-        col_mean = a.sum(axis=0) / w.sum(axis=0)
-    mu = float(a.sum() / w.sum())
+    row_mean, col_mean = kernels.masked_line_means(avg, good)
+    _, mu, _ = _moments(avg, good)
     s2_cav = float(np.nanmean((col_mean - mu) ** 2)) - var_mean / (n_frames * m)
     s2_rav = float(np.nanmean((row_mean - mu) ** 2)) - var_mean / (n_frames * n)
     den = m * n - m - n
@@ -307,33 +310,35 @@ def spatial_stats(
     good: np.ndarray,
 ) -> SpatialStats:
     """DSNU, PRNU, row/column FPN, dark offset and dark current over the ``good`` pixels of 2-D maps
-    (one CFA plane or the whole sensor). ``shading`` is the fitted relative illumination (mean 1)."""
+    (one CFA plane or the whole sensor). ``shading`` is the fitted relative illumination (mean 1).
+
+    Spatial variance of an L-frame average: ``s^2 = var(<y>) - mean(sigma^2_stack) / L``.
+    """
     nan = math.nan
-    d = dark_avg[good].astype(np.float64)
-    dv = dark_var[good].astype(np.float64)
-    s2_dark = _spatial_var(d, dv, dark_frames)
+    _, mean_dark, var_dark = _moments(dark_avg, good)
+    _, dv_mean, _ = _moments(dark_var, good)
+    s2_dark = var_dark - dv_mean / dark_frames
     dsnu = math.sqrt(max(s2_dark, 0.0))
-    row_fpn, col_fpn = _row_col(dark_avg.astype(np.float64), good, float(dv.mean()), dark_frames, s2_dark)
-    offset = float(np.mean(dark_offset[good], dtype=np.float64))
-    cur = dark_current[good]
-    current = float(np.mean(cur, dtype=np.float64)) if np.all(np.isfinite(cur)) and cur.size else nan
+    row_fpn, col_fpn = _row_col(dark_avg, good, dv_mean, dark_frames, s2_dark)
+    _, offset, _ = _moments(dark_offset, good)
+    _, current, _ = _moments(dark_current, good)
     prnu = prnu_raw = nan
     mean_flat = nan
     if flat_avg is not None and flat_var is not None and dark_at_flat is not None:
-        f = flat_avg[good].astype(np.float64)
-        fv = flat_var[good].astype(np.float64)
-        dref = dark_at_flat[good].astype(np.float64)
-        mean_flat = float(f.mean())
-        delta = mean_flat - float(dref.mean())
-        s2_flat = _spatial_var(f, fv, flat_frames)
+        _, mean_flat, var_flat = _moments(flat_avg, good)
+        _, fv_mean, _ = _moments(flat_var, good)
+        _, mean_ref, _ = _moments(dark_at_flat, good)
+        delta = mean_flat - mean_ref
+        s2_flat = var_flat - fv_mean / flat_frames
         if delta > 0:
             prnu_raw = 100.0 * math.sqrt(max(s2_flat - s2_dark, 0.0)) / delta
+            prnu = prnu_raw
             if shading is not None:
-                corrected = dref + (f - dref) / shading[good].astype(np.float64)
-                s2_corr = _spatial_var(corrected, fv, flat_frames)
-                prnu = 100.0 * math.sqrt(max(s2_corr - s2_dark, 0.0)) / delta
-            else:
-                prnu = prnu_raw
+                n, s1, s2 = kernels.masked_corrected_sums(dark_at_flat, flat_avg, shading, good, mean_flat)
+                if n >= 2:
+                    mu = s1 / n
+                    s2_corr = (s2 - n * mu * mu) / (n - 1) - fv_mean / flat_frames
+                    prnu = 100.0 * math.sqrt(max(s2_corr - s2_dark, 0.0)) / delta
     return SpatialStats(
         dark_offset_dn=offset,
         dark_current_dn_per_s=current,
@@ -342,6 +347,6 @@ def spatial_stats(
         column_fpn_dn=col_fpn,
         prnu_pct=prnu,
         prnu_uncorrected_pct=prnu_raw,
-        mean_dark_dn=float(d.mean()),
+        mean_dark_dn=mean_dark,
         mean_flat_dn=mean_flat,
     )

@@ -71,14 +71,14 @@ def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_
     h, w = response.shape
     b = max(1, min(block_px, h // 4 or 1, w // 4 or 1))
     hb, wb = h // b, w // b
-    r = np.where(valid, response, np.nan)[: hb * b, : wb * b].astype(np.float64)
+    # invalid pixels take the response's median: a block median ignores a few of them, and
+    # np.median (partition) is ~10x faster than np.nanmedian (masked sort) on 12 MP
+    fill = np.float32(np.median(response[valid][:: max(1, int(valid.sum()) // (1 << 18))])) if valid.any() else np.float32(1.0)
+    r = np.where(valid, response, fill).astype(np.float32)[: hb * b, : wb * b]
     blocks = r.reshape(hb, b, wb, b).transpose(0, 2, 1, 3).reshape(hb, wb, b * b)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(blocks, axis=2)
+    med = np.median(blocks, axis=2).astype(np.float64)
+    frac_valid = valid[: hb * b, : wb * b].reshape(hb, b, wb, b).mean(axis=(1, 3))
+    med[frac_valid < 0.5] = np.nan
     yc = (np.arange(hb) * b + (b - 1) / 2.0)[:, None] * np.ones((1, wb))
     xc = (np.arange(wb) * b + (b - 1) / 2.0)[None, :] * np.ones((hb, 1))
     ok = np.isfinite(med) & (med > 0)
