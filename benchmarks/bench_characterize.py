@@ -125,7 +125,11 @@ def _session_child(captures: str, maps_out: str, threads: int, queue: Any) -> No
     t0 = time.perf_counter()
     res = characterize_session(Path(captures), Path(maps_out))
     wall = time.perf_counter() - t0
+    # VmHWM, not ru_maxrss: the latter keeps the parent's high-water mark across fork + exec
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
     queue.put({"wall_s": wall, **res.timings, "peak_rss_bytes": peak, "fit_r2": res.fit_r2})
 
 

@@ -330,3 +330,160 @@ def masked_line_means(a: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
                 cs[x] += v
                 cn[x] += 1.0
     return rs / rn, cs / cn
+
+
+# ---- fused per-row drivers: each row's frames are read from memory once and re-read from cache
+
+
+@numba.njit(cache=True, nogil=True)
+def _acc_row(block: np.ndarray, f0: int, b: int, r: int, acc_s: np.ndarray, acc_q: np.ndarray) -> None:
+    w = block.shape[2]
+    f = f0
+    b = f0 + b
+    while f + 4 <= b:
+        a0 = block[f, r]
+        a1 = block[f + 1, r]
+        a2 = block[f + 2, r]
+        a3 = block[f + 3, r]
+        for x in range(w):
+            v0 = np.uint32(a0[x])
+            v1 = np.uint32(a1[x])
+            v2 = np.uint32(a2[x])
+            v3 = np.uint32(a3[x])
+            acc_s[x] += np.int64(v0 + v1 + v2 + v3)
+            acc_q[x] += (
+                np.int64(np.uint32(v0 * v0))
+                + np.int64(np.uint32(v1 * v1))
+                + np.int64(np.uint32(v2 * v2))
+                + np.int64(np.uint32(v3 * v3))
+            )
+        f += 4
+    while f < b:
+        a0 = block[f, r]
+        for x in range(w):
+            v0 = np.uint32(a0[x])
+            acc_s[x] += np.int64(v0)
+            acc_q[x] += np.int64(np.uint32(v0 * v0))
+        f += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _stats_row(words: np.ndarray, f0: int, b: int, r: int, lr: int, row_frame_sums: np.ndarray,
+               row_pair_sq: np.ndarray) -> None:
+    w2 = words.shape[2]
+    f = f0
+    b = f0 + b
+    while f + 2 <= b:
+        a0 = words[f, r]
+        a1 = words[f + 1, r]
+        s0e = np.uint64(0)
+        s0o = np.uint64(0)
+        s1e = np.uint64(0)
+        s1o = np.uint64(0)
+        qe = np.uint64(0)
+        qo = np.uint64(0)
+        for x in range(w2):
+            u0 = a0[x]
+            u1 = a1[x]
+            e0 = np.int32(u0 & 0xFFFF)
+            o0 = np.int32(u0 >> 16)
+            e1 = np.int32(u1 & 0xFFFF)
+            o1 = np.int32(u1 >> 16)
+            s0e += np.uint32(e0)
+            s0o += np.uint32(o0)
+            s1e += np.uint32(e1)
+            s1o += np.uint32(o1)
+            de = e0 - e1
+            do = o0 - o1
+            qe += np.uint32(de * de)
+            qo += np.uint32(do * do)
+        k = f - f0
+        row_frame_sums[lr, k, 0] = s0e
+        row_frame_sums[lr, k, 1] = s0o
+        row_frame_sums[lr, k + 1, 0] = s1e
+        row_frame_sums[lr, k + 1, 1] = s1o
+        row_pair_sq[lr, k // 2, 0] = qe
+        row_pair_sq[lr, k // 2, 1] = qo
+        f += 2
+    if f < b:
+        a0 = words[f, r]
+        s0e = np.uint64(0)
+        s0o = np.uint64(0)
+        for x in range(w2):
+            u0 = a0[x]
+            s0e += np.uint32(u0 & 0xFFFF)
+            s0o += np.uint32(u0 >> 16)
+        row_frame_sums[lr, f - f0, 0] = s0e
+        row_frame_sums[lr, f - f0, 1] = s0o
+
+
+@numba.njit(cache=True, nogil=True)
+def _dark_row(block: np.ndarray, f0: int, b: int, r: int, weight: float, inv_n: float, tm: np.ndarray,
+              mm: np.ndarray) -> None:
+    w = block.shape[2]
+    f = f0
+    b = f0 + b
+    while f < b:
+        if f + 2 <= b:
+            a0 = block[f, r]
+            a1 = block[f + 1, r]
+            for x in range(w):
+                m = np.float64(np.uint32(a0[x]) + np.uint32(a1[x])) * inv_n
+                tm[x] += weight * m
+                mm[x] += m
+            f += 2
+        else:
+            a0 = block[f, r]
+            for x in range(w):
+                m = np.float64(a0[x]) * inv_n
+                tm[x] += weight * m
+                mm[x] += m
+            f += 1
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def pixels_and_stats(block: np.ndarray, words: np.ndarray, f0: int, b: int, r0: int, sum_acc: np.ndarray,
+                     sumsq_acc: np.ndarray, row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> None:
+    """:func:`accumulate_pixels` + :func:`row_stats` fused row by row (one read from memory), on
+    frames ``f0:f0+b`` and rows ``r0:r0+h`` of a C-contiguous (n, H, W) array (``words`` its
+    uint32 view), so that every row is a contiguous, vectorizable stream; h = sum_acc rows."""
+    h = sum_acc.shape[0]
+    for lr in numba.prange(h):
+        _acc_row(block, f0, b, r0 + lr, sum_acc[lr], sumsq_acc[lr])
+        _stats_row(words, f0, b, r0 + lr, lr, row_frame_sums, row_pair_sq)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def dark_run_and_stats(block: np.ndarray, words: np.ndarray, f0: int, b: int, r0: int, weight: float,
+                       inv_n: float, acc_tm: np.ndarray, acc_m: np.ndarray, row_frame_sums: np.ndarray,
+                       row_pair_sq: np.ndarray) -> None:
+    """:func:`add_dark_run` + :func:`row_stats` fused row by row; addressing as :func:`pixels_and_stats`."""
+    h = acc_tm.shape[0]
+    for lr in numba.prange(h):
+        _dark_row(block, f0, b, r0 + lr, weight, inv_n, acc_tm[lr], acc_m[lr])
+        _stats_row(words, f0, b, r0 + lr, lr, row_frame_sums, row_pair_sq)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def stats_only(words: np.ndarray, f0: int, b: int, r0: int, h: int, row_frame_sums: np.ndarray,
+               row_pair_sq: np.ndarray) -> None:
+    """:func:`row_stats` with the addressing of :func:`pixels_and_stats`."""
+    for lr in numba.prange(h):
+        _stats_row(words, f0, b, r0 + lr, lr, row_frame_sums, row_pair_sq)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def solve_regression(acc_tm: np.ndarray, acc_m: np.ndarray, stt: float, n_points: int, tbar: float,
+                     with_slope: bool, offset_out: np.ndarray, current_out: np.ndarray) -> None:
+    """Per-pixel least-squares line of the dark means over exposure: slope = acc_tm / stt (DN/s),
+    intercept at 0 = acc_m / n - slope * tbar (DN); without a slope the mean (float32 outputs)."""
+    h, w = acc_m.shape
+    inv_n = 1.0 / n_points
+    for r in numba.prange(h):
+        for x in range(w):
+            if with_slope:
+                slope = acc_tm[r, x] / stt
+                current_out[r, x] = slope
+                offset_out[r, x] = acc_m[r, x] * inv_n - slope * tbar
+            else:
+                offset_out[r, x] = acc_m[r, x] * inv_n

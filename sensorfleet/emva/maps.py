@@ -153,24 +153,29 @@ def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _read_block(frames: ArrayLike3D, indices: Sequence[int], y0: int, y1: int) -> np.ndarray:
+def _read_block(frames: ArrayLike3D, indices: Sequence[int], y0: int, y1: int) -> tuple[np.ndarray, int, int]:
+    """(array, first frame, first row) holding the block: an in-memory C-contiguous stack is used
+    in place (no copy, rows stay contiguous streams for the kernels), anything else is read into a
+    fresh (b, y1 - y0, W) array."""
     runs = _runs(indices)
+    if len(runs) == 1 and isinstance(frames, np.ndarray) and frames.flags.c_contiguous:
+        return frames, runs[0][0], y0
     if len(runs) == 1:
         a, b = runs[0]
-        return np.asarray(frames[a:b, y0:y1, :])
+        return np.ascontiguousarray(frames[a:b, y0:y1, :]), 0, 0
     width = frames.shape[2]
     out = np.empty((len(indices), y1 - y0, width), dtype=np.uint16)
     k = 0
     for a, b in runs:
         out[k : k + b - a] = frames[a:b, y0:y1, :]
         k += b - a
-    return out
+    return out, 0, 0
 
 
 def _as_words(block: np.ndarray) -> np.ndarray | None:
-    """The block as (b, h, W / 2) uint32 words (two pixels each, the low half the even column),
-    or None when its rows do not allow it (odd width, non-contiguous rows, big endian)."""
-    if block.shape[2] % 2 or block.strides[2] != 2 or not np.little_endian or block.ctypes.data % 4:
+    """A C-contiguous (n, H, W) uint16 array as (n, H, W / 2) uint32 words (two pixels each, the
+    low half the even column), or None (odd width, not contiguous, big endian)."""
+    if block.shape[2] % 2 or not block.flags.c_contiguous or not np.little_endian or block.ctypes.data % 4:
         return None
     try:
         return block.view(np.uint32)
@@ -178,14 +183,25 @@ def _as_words(block: np.ndarray) -> np.ndarray | None:
         return None
 
 
+def _zeroed(pool: dict[Any, np.ndarray], key: Any, h: int, w: int, dtype: Any) -> np.ndarray:
+    """A zeroed (h, w) accumulator from ``pool`` (allocated on first use, then reused)."""
+    arr = pool.get(key)
+    if arr is None or arr.shape[0] < h:
+        arr = pool[key] = np.zeros((h, w), dtype)
+        return arr
+    view = arr[:h]
+    view.fill(0)
+    return view
+
+
 def _blocks(
     frames: ArrayLike3D, plan: list[tuple[list[tuple[int, int]], int, int, Sequence[int]]]
-) -> Iterator[tuple[list[tuple[int, int]], int, int, np.ndarray, float]]:
+) -> Iterator[tuple[list[tuple[int, int]], int, int, tuple[np.ndarray, int, int], float]]:
     """Yield (segments, y0, y1, block, wait_s) with the next block read in a background thread."""
     if not plan:
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[np.ndarray] = pool.submit(_read_block, frames, plan[0][3], plan[0][1], plan[0][2])
+        pending: Future[tuple[np.ndarray, int, int]] = pool.submit(_read_block, frames, plan[0][3], plan[0][1], plan[0][2])
         for k, (point, y0, y1, _idx) in enumerate(plan):
             t0 = time.perf_counter()
             block = pending.result()
@@ -264,39 +280,46 @@ def per_pixel_pass(
     compute_s = 0.0
     bytes_in = 0
     state: dict[Any, Any] = {}
+    pool: dict[Any, np.ndarray] = {}
     offsets = {i: 0 for i in range(len(points))}
-    for segments, y0, y1, block, wait in _blocks(frames, plan):
+    for segments, y0, y1, (array, f0, r0), wait in _blocks(frames, plan):
         read_s += wait
         t0 = time.perf_counter()
-        block = np.asarray(block)
-        if block.dtype != np.uint16:
-            raise ValueError(f"frames of session {manifest.session_id!r}: expected uint16, found {block.dtype}")
-        b, h, _ = block.shape
-        bytes_in += block.nbytes
+        if array.dtype != np.uint16:
+            raise ValueError(f"frames of session {manifest.session_id!r}: expected uint16, found {array.dtype}")
+        b = sum(c for _i, c in segments)
+        h = y1 - y0
+        bytes_in += b * h * w_total * 2
         if state.get("band") != y0:
-            state = {"band": y0, "tm": np.zeros((h, w_total)), "m": np.zeros((h, w_total))}
+            # accumulators are allocated once and re-zeroed per band: fresh np.zeros pages would
+            # page-fault inside the kernels (~4 ms per 4 MB, as much as the arithmetic)
+            state = {"band": y0, "tm": _zeroed(pool, "tm", h, w_total, np.float64),
+                     "m": _zeroed(pool, "m", h, w_total, np.float64)}
             offsets = {k: 0 for k in range(len(points))}
         rfs = np.empty((h, b, 2), np.int64)
         rps = np.empty((h, b // 2, 2), np.int64)
-        words = _as_words(block)
+        words = _as_words(array)
         i = segments[0][0]
-        if i in pixel_points:
-            if offsets[i] == 0:
-                state[("s", i)] = np.zeros((h, w_total), np.int64)
-                state[("q", i)] = np.zeros((h, w_total), np.int64)
-            if words is not None:
-                kernels.accumulate_pixels(block, state[("s", i)], state[("q", i)])
-                kernels.row_stats(words, rfs, rps)
+        p = points[i]
+        if i in pixel_points and offsets[i] == 0:
+            state[("s", i)] = _zeroed(pool, ("s", i), h, w_total, np.int64)
+            state[("q", i)] = _zeroed(pool, ("q", i), h, w_total, np.int64)
+        if words is not None:
+            if i in pixel_points:
+                kernels.pixels_and_stats(array, words, f0, b, r0, state[("s", i)], state[("q", i)], rfs, rps)
+            elif i in regression_points:
+                kernels.dark_run_and_stats(array, words, f0, b, r0, p.exposure_s - tbar, 1.0 / p.n_frames,
+                                           state["tm"], state["m"], rfs, rps)
             else:
-                kernels.accumulate_pixels_generic(block, state[("s", i)], state[("q", i)], rfs, rps)
+                kernels.stats_only(words, f0, b, r0, h, rfs, rps)
         else:
-            if words is not None:
-                kernels.row_stats(words, rfs, rps)
+            block = np.ascontiguousarray(array[f0 : f0 + b, r0 : r0 + h])
+            if i in pixel_points:
+                kernels.accumulate_pixels_generic(block, state[("s", i)], state[("q", i)], rfs, rps)
             else:
                 kernels.accumulate_scalars_generic(block, rfs, rps)
-            if i in regression_points:
-                p = points[i]
-                kernels.add_dark_run(block, p.exposure_s - tbar, 1.0 / p.n_frames, state["tm"], state["m"])
+                if i in regression_points:
+                    kernels.add_dark_run(block, p.exposure_s - tbar, 1.0 / p.n_frames, state["tm"], state["m"])
         par = y0 % 2
         sums = [rfs[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]  # (b, 2) per row parity
         pairs = [rps[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]
@@ -320,12 +343,8 @@ def per_pixel_pass(
                 kernels.finalize_moments(acc_s, acc_q, p.n_frames, flat_mean[y0:y1], flat_var[y0:y1])
         if p.kind == "dark" and i == dark_idx[-1] and offsets[i] == p.n_frames:
             # last dark point of this band (darks come first): solve the regression
-            if with_slope:
-                slope = state["tm"] / stt
-                dark_current[y0:y1] = slope
-                dark_offset[y0:y1] = state["m"] / len(dark_idx) - slope * tbar
-            else:
-                dark_offset[y0:y1] = state["m"] / len(dark_idx)
+            kernels.solve_regression(state["tm"], state["m"], stt if with_slope else 1.0, len(dark_idx), tbar,
+                                     with_slope, dark_offset[y0:y1], dark_current[y0:y1])
         compute_s += time.perf_counter() - t0
 
     ys = np.arange(h_total) % 2
