@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         one_pass()
     pass_s = statistics.median(pass_times)
     pass_gbps = nbytes / pass_s / 1e9
+    best_gbps = nbytes / min(pass_times) / 1e9
     naive = naive_numpy_gbps(frames)
     in_memory = {
         "input_bytes": nbytes,
@@ -258,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "per_pixel_pass_runs_s": pass_times,
         "per_pixel_pass_gbps": pass_gbps,
         "per_pixel_pass_fraction_of_read_bandwidth": pass_gbps / read_gbps,
+        "per_pixel_pass_best_gbps": best_gbps,
+        "per_pixel_pass_best_fraction_of_read_bandwidth": best_gbps / read_gbps,
         "per_pixel_pass_kernel_s": statistics.median(compute_times),
         "naive_numpy_mean_var_gbps": naive,
     }
@@ -283,6 +286,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         {"what": "memory read (parallel sum)", "GB/s": read_gbps},
         {"what": "memcpy", "GB/s": copy_gbps},
         {"what": "per-pixel pass (in memory)", "GB/s": pass_gbps, "fraction": pass_gbps / read_gbps},
+        {"what": "per-pixel pass, best run", "GB/s": best_gbps, "fraction": best_gbps / read_gbps},
         {"what": "naive numpy mean/var", "GB/s": naive},
         {"what": "zarr plain read", "GB/s": session["zarr_plain_read_gbps"]},
         {"what": "session from zarr (wall)", "GB/s": session["session_gbps"]},
