@@ -26,7 +26,8 @@ from sensorfleet import rawio  # noqa: E402
 from sensorfleet.emva_import import ImportOptions, import_emva  # noqa: E402
 from sensorfleet.manifest import Manifest  # noqa: E402
 
-DATA_003 = Path("/work/shared/data/emva1288-reference-003")
+# ../shared/data beside the checkout (the developer machine and CI both lay it there)
+DATA_003 = Path(__file__).resolve().parents[3] / "shared" / "data" / "emva1288-reference-003"
 
 
 @dataclass(frozen=True)
