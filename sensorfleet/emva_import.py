@@ -1,15 +1,19 @@
 """EMVA 1288 descriptor data sets -> one landing session.
 
-A data set made for the EMVA 1288 reference tools is a folder with ``EMVA1288_Data.txt`` and
-images. The descriptor (``#`` starts a comment line):
+A data set made for the EMVA 1288 reference tools is a folder with ``EMVA1288_Data.txt`` (the
+emva1288 package's simulator names it ``EMVA1288descriptor.txt``) and images. The descriptor
+(``#`` starts a comment line):
 
+- ``v RELEASE``: optional, at most once: the release of the standard the data were taken for
+  (the simulator writes ``v 4.0``); recorded in the import provenance.
 - ``n BITS WIDTH HEIGHT``: bit depth of the data (DN in ``[0, 2**BITS)``) and the image size;
   once, before everything else.
 - ``b EXPOSURE_NS PHOTONS``: a bright (flat-field) operating point: exposure time in
   nanoseconds and the mean number of photons per pixel during the exposure (mu_p).
 - ``d EXPOSURE_NS``: a dark operating point.
 - ``i PATH``: an image of the operating point above it, relative to the descriptor's folder
-  (Windows ``\\`` separators are accepted). 8- or 16-bit single-channel PNG or TIFF.
+  (Windows ``\\`` separators are accepted). 8- or 16-bit single-channel PNG or TIFF; wider
+  integer images (the simulator's 32-bit TIFFs) are accepted when every value fits 16 bits.
 
 :func:`import_emva` writes them as one landing session: ``cfa_pattern`` ``mono``, exposure in
 seconds, one manifest frame per ``i`` line in descriptor order (kind ``dark`` for ``d`` points,
@@ -41,13 +45,16 @@ from sensorfleet import rawio
 from sensorfleet.manifest import MANIFEST_NAME, Manifest, parse_manifest
 
 DESCRIPTOR_NAME = "EMVA1288_Data.txt"
+DESCRIPTOR_NAMES = (DESCRIPTOR_NAME, "EMVA1288descriptor.txt")
+"""Names looked for, in order, when the source is a folder (the second is the simulator's)."""
 DEFAULT_PIXEL_PITCH_UM = 5.0
 """Pixel pitch written when the caller gives none: the descriptor format has no field for it."""
 DEFAULT_TEMPERATURE_C = 25.0
 """Die temperature written when the caller gives none: the descriptor format has no field for it."""
 DEFAULT_STATION_ID = "emva1288-import"
 PROVENANCE_NAME = "emva1288_import.json"
-"""Written beside the manifest: the source descriptor, its line numbers and the alignment used."""
+"""Written beside the manifest: the source descriptor, its version line, its line numbers and the
+alignment used."""
 
 Alignment = Literal["auto", "lsb", "msb"]
 _FORMAT_FOR_BITS = {8: "raw8", 10: "raw10_mipi", 12: "raw12_mipi", 14: "raw14_mipi"}
@@ -86,13 +93,17 @@ class EmvaOperatingPoint:
 
 @dataclass(frozen=True)
 class EmvaDescriptor:
-    """A parsed ``EMVA1288_Data.txt``: geometry, bit depth and operating points in file order."""
+    """A parsed ``EMVA1288_Data.txt``: geometry, bit depth and operating points in file order.
+
+    ``version`` is the ``v`` line's release (e.g. ``"4.0"``), ``None`` when the file has none.
+    """
 
     path: Path
     bit_depth: int
     width: int
     height: int
     points: tuple[EmvaOperatingPoint, ...]
+    version: str | None = None
 
     @property
     def n_images(self) -> int:
@@ -147,7 +158,7 @@ def parse_descriptor(path: Path) -> EmvaDescriptor:
     """Parse an ``EMVA1288_Data.txt``; image paths are resolved against its folder and must exist.
 
     Raises :class:`EmvaImportError` naming the file and line for: a missing or repeated ``n``
-    line, a bit depth outside 8..16, an unknown line type, bad numbers, an ``i`` line before any
+    line, a repeated or malformed ``v`` line, a bit depth outside 8..16, an unknown line type, bad numbers, an ``i`` line before any
     operating point, an operating point without images, a missing image file.
     """
     path = Path(path)
@@ -157,6 +168,8 @@ def parse_descriptor(path: Path) -> EmvaDescriptor:
         raise EmvaImportError(path, f"cannot read the descriptor ({exc.strerror})") from None
     folder = path.parent
     header: tuple[int, int, int] | None = None
+    version: str | None = None
+    version_line = 0
     points: list[EmvaOperatingPoint] = []
     current: dict[str, object] | None = None
     images: list[EmvaImage] = []
@@ -193,7 +206,13 @@ def parse_descriptor(path: Path) -> EmvaDescriptor:
             images.append(EmvaImage(image, number))
             continue
         tokens = rest.split("#", 1)[0].split()
-        if key == "n":
+        if key == "v":
+            if version is not None:
+                raise EmvaImportError(path, f"second 'v' version line (the first is line {version_line})", number)
+            if len(tokens) != 1:
+                raise EmvaImportError(path, f"expected 'v RELEASE' (one value, e.g. 'v 4.0'), found {stripped!r}", number)
+            version, version_line = tokens[0], number
+        elif key == "n":
             if header is not None:
                 raise EmvaImportError(path, "second 'n' line; a data set has one bit depth and size", number)
             bits, width, height = _numbers(tokens, 3, "bits width height", path, number)
@@ -217,14 +236,14 @@ def parse_descriptor(path: Path) -> EmvaDescriptor:
                        "text": stripped}
             images = []
         else:
-            raise EmvaImportError(path, f"unknown line type {key!r}; expected 'n', 'b', 'd', 'i' or '#'", number)
+            raise EmvaImportError(path, f"unknown line type {key!r}; expected 'v', 'n', 'b', 'd', 'i' or '#'", number)
     close_point()
     if header is None:
         raise EmvaImportError(path, "no 'n BITS WIDTH HEIGHT' line")
     if not points:
         raise EmvaImportError(path, "no 'b' or 'd' operating points")
     bits, width, height = header
-    return EmvaDescriptor(path, bits, width, height, tuple(points))
+    return EmvaDescriptor(path, bits, width, height, tuple(points), version)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +251,11 @@ def parse_descriptor(path: Path) -> EmvaDescriptor:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read one EMVA image file: a single-channel 8- or 16-bit PNG or TIFF -> ``(H, W)`` uint8/uint16."""
+    """Read one EMVA image file: a single-channel PNG or TIFF -> ``(H, W)`` uint8/uint16 DN.
+
+    8- and 16-bit images are returned as stored; wider integer images (the emva1288 simulator
+    writes int32 TIFFs) are narrowed to uint16 when every value is in ``0..65535``.
+    """
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
@@ -247,11 +270,11 @@ def read_image(path: Path) -> np.ndarray:
                 mode = img.mode
                 if mode not in ("L", "I;16", "I;16L", "I;16B", "I"):
                     raise EmvaImportError(path, f"not a single-channel 8- or 16-bit image (PIL mode {mode})")
-                arr = np.asarray(img)
-                if mode == "I":  # 16-bit PNGs some Pillow versions open as int32
-                    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 0xFFFF):
-                        raise EmvaImportError(path, f"values outside 16 bits: [{arr.min()}, {arr.max()}]")
-                    arr = arr.astype(np.uint16)
+                arr = np.asarray(img)  # mode "I": 16-bit PNGs some Pillow versions open as int32
+        if arr.ndim == 2 and arr.dtype.kind in "iu" and arr.dtype.itemsize > 2:
+            if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 0xFFFF):
+                raise EmvaImportError(path, f"{arr.dtype} image with values outside 0..65535: [{arr.min()}, {arr.max()}]")
+            arr = arr.astype(np.uint16)
     except EmvaImportError:
         raise
     except Exception as exc:
@@ -341,9 +364,14 @@ def import_emva(source: Path, landing: Path, options: ImportOptions | None = Non
     """
     opts = options or ImportOptions()
     source = Path(source)
-    descriptor_path = source if source.is_file() else source / DESCRIPTOR_NAME
-    if not descriptor_path.is_file():
-        raise EmvaImportError(descriptor_path, f"no EMVA 1288 descriptor ({DESCRIPTOR_NAME}) here")
+    if source.is_file():
+        descriptor_path = source
+    else:
+        found = [source / name for name in DESCRIPTOR_NAMES if (source / name).is_file()]
+        if not found:
+            raise EmvaImportError(source / DESCRIPTOR_NAME,
+                                  f"no EMVA 1288 descriptor here (looked for {' or '.join(DESCRIPTOR_NAMES)})")
+        descriptor_path = found[0]
     desc = parse_descriptor(descriptor_path)
     folder_name = descriptor_path.resolve().parent.name
     session_id = opts.session_id or derive_id(folder_name)
@@ -396,6 +424,7 @@ def import_emva(source: Path, landing: Path, options: ImportOptions | None = Non
             raise EmvaImportError(descriptor_path, f"the manifest it would write is invalid: {exc}") from None
         provenance = {
             "descriptor": str(descriptor_path.resolve()),
+            "descriptor_version": desc.version,
             "bit_depth": desc.bit_depth,
             "alignment": "msb" if shift else "lsb",
             "right_shift_bits": shift,
@@ -437,7 +466,7 @@ def _write_frames(desc: EmvaDescriptor, images: list[tuple[EmvaOperatingPoint, E
 
 
 def import_emva_command(
-    source: Annotated[Path, typer.Argument(help=f"EMVA 1288 data set folder (holding {DESCRIPTOR_NAME}) or the descriptor file")],
+    source: Annotated[Path, typer.Argument(help=f"EMVA 1288 data set folder (holding {' or '.join(DESCRIPTOR_NAMES)}) or the descriptor file")],
     landing: Annotated[Path | None, typer.Option(help="landing root (default: SENSORFLEET_LANDING or <root>/landing)")] = None,
     session_id: Annotated[str | None, typer.Option(help="default: the data set folder's name")] = None,
     module_id: Annotated[str | None, typer.Option(help="default: the data set folder's name")] = None,

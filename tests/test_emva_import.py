@@ -202,7 +202,7 @@ GOOD = np.full((4, 6), 100, np.uint16)
 @pytest.mark.parametrize(
     ("header", "points", "line", "message"),
     [
-        (None, {"x 5": [GOOD]}, 3, r"unknown line type 'x'; expected 'n', 'b', 'd', 'i'"),
+        (None, {"x 5": [GOOD]}, 3, r"unknown line type 'x'; expected 'v', 'n', 'b', 'd', 'i'"),
         (None, {"b 5": [GOOD]}, 3, r"expected 2 value\(s\) \(exposure_ns photons\), found 1: '5'"),
         (None, {"b 5 many": [GOOD]}, 3, r"expected numbers \(exposure_ns photons\), found '5 many'"),
         (None, {"d -5": [GOOD]}, 3, r"non-negative"),
@@ -242,6 +242,10 @@ def write_descriptor(folder: Path, text: str) -> Path:
         ("n 12 6 4\nd 5\ni images/a.png\nn 12 6 4\n", 4, r"second 'n' line"),
         ("# only a comment\n", None, r"no 'n BITS WIDTH HEIGHT' line"),
         ("n 12 6 4\n", None, r"no 'b' or 'd' operating points"),
+        ("v 4.0\nn 12 6 4\nv 4.0\nd 5\ni images/a.png\n", 3, r"second 'v' version line \(the first is line 1\)"),
+        ("v\nn 12 6 4\nd 5\ni images/a.png\n", 1, r"expected 'v RELEASE' \(one value, e.g. 'v 4.0'\), found 'v'"),
+        ("v 4.0 beta\nn 12 6 4\nd 5\ni images/a.png\n", 1, r"expected 'v RELEASE'.*found 'v 4.0 beta'"),
+        ("v 4.0\nn 12 6 4\nd 5\ni images/a.png\nq 1\n", 5, r"unknown line type 'q'"),
     ],
 )
 def test_bad_structure_names_line(tmp_path: Path, text: str, line: int | None, message: str) -> None:
@@ -314,3 +318,73 @@ def test_cli(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "no time zone" in re.sub(r"[\s│]+", " ", bad.output) and not (landing / "S2").exists()
     again = invoke([*common, "--session-id", "S1"])
     assert again.exit_code == 1 and "session folder already exists" in again.output
+
+
+# ---------------------------------------------------------------------------------------------
+# the version line and the emva1288 simulator's output
+
+
+def test_version_line_is_accepted_and_recorded(tmp_path: Path) -> None:
+    imgs = [GOOD, GOOD + 1, GOOD + 700, GOOD + 701]
+    src = make_set(tmp_path / "versioned", 12, {"d 5": imgs[:2], "b 5 300": imgs[2:]},
+                   header="v 4.0  # release of the standard\nn 12 6 4")
+    desc = parse_descriptor(src / "EMVA1288_Data.txt")
+    assert desc.version == "4.0" and desc.bit_depth == 12 and [p.line for p in desc.points] == [4, 7]
+    result = import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN))
+    provenance = json.loads((result.session_dir / "emva1288_import.json").read_text())
+    assert provenance["descriptor_version"] == "4.0"
+    assert [f["descriptor_line"] for f in provenance["frames"]] == [5, 6, 8, 9]
+    for f, truth in zip(result.manifest.frames, imgs, strict=True):
+        np.testing.assert_array_equal(rawio.read_frame(result.session_dir / f.file, "raw12_mipi", 6, 4), truth)
+
+    plain = make_set(tmp_path / "plain", 12, {"d 5": imgs[:2]})
+    assert parse_descriptor(plain / "EMVA1288_Data.txt").version is None
+    r = import_emva(plain, tmp_path / "landing", ImportOptions(captured_at=WHEN))
+    assert json.loads((r.session_dir / "emva1288_import.json").read_text())["descriptor_version"] is None
+
+
+def test_simulator_layout_int32_tiffs_and_descriptor_name(tmp_path: Path) -> None:
+    """What emva1288's DatasetGenerator writes: EMVA1288descriptor.txt, 'v 4.0', int32 TIFFs."""
+    rng = np.random.default_rng(3)
+    imgs = [rng.integers(0, 4096, (5, 8)).astype(np.int32) for _ in range(4)]
+    src = tmp_path / "sim"
+    (src / "images").mkdir(parents=True)
+    lines = ["v 4.0", "n 12 8 5", "b 500000.0 83.021"]
+    for i, arr in enumerate(imgs):
+        if i == 2:
+            lines.append("d 500000.0")
+        tifffile.imwrite(src / "images" / f"image{i}.tiff", arr)
+        lines.append(f"i images\\image{i}.tiff")
+    (src / "EMVA1288descriptor.txt").write_text("\n".join(lines) + "\n")
+    result = import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN))
+    m = result.manifest
+    assert [(f.kind, f.exposure_s, f.photons_per_pixel) for f in m.frames] == [
+        ("flat", 5e-4, 83.021), ("flat", 5e-4, 83.021), ("dark", 5e-4, 0.0), ("dark", 5e-4, 0.0)]
+    for f, truth in zip(m.frames, imgs, strict=True):
+        np.testing.assert_array_equal(rawio.read_frame(result.session_dir / f.file, "raw12_mipi", 8, 5), truth)
+    provenance = json.loads((result.session_dir / "emva1288_import.json").read_text())
+    assert provenance["descriptor"].endswith("EMVA1288descriptor.txt") and provenance["descriptor_version"] == "4.0"
+
+    tifffile.imwrite(src / "images" / "image3.tiff", np.full((5, 8), 70000, np.int32))
+    with pytest.raises(EmvaImportError, match=r":8: image .*image3.tiff: int32 image with values outside 0..65535"):
+        import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN, session_id="again"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(EmvaImportError, match="looked for EMVA1288_Data.txt or EMVA1288descriptor.txt"):
+        import_emva(empty, tmp_path / "landing")
+
+
+def test_emva1288_simulator_round_trip(tmp_path: Path) -> None:
+    """A data set from the reference package's own simulator imports pixel for pixel."""
+    generator = pytest.importorskip("emva1288.camera.dataset_generator")
+    out = tmp_path / "simulated"
+    generator.DatasetGenerator(width=16, height=12, bit_depth=10, steps=3, L=2, image_format="tiff",
+                               outdir=str(out))
+    result = import_emva(out, tmp_path / "landing", ImportOptions(captured_at=WHEN))
+    provenance = json.loads((result.session_dir / "emva1288_import.json").read_text())
+    assert provenance["descriptor_version"] == "4.0" and result.manifest.pixel_format == "raw10_mipi"
+    kinds = {f.kind for f in result.manifest.frames}
+    assert kinds == {"dark", "flat"} and len(result.manifest.frames) == len(list((out / "images").iterdir()))
+    for f, source in zip(result.manifest.frames, provenance["frames"], strict=True):
+        truth = tifffile.imread(source["source"])
+        np.testing.assert_array_equal(rawio.read_frame(result.session_dir / f.file, "raw10_mipi", 16, 12), truth)
