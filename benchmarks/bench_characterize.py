@@ -110,7 +110,7 @@ def write_captures(path: Path, frames: np.ndarray, manifest: Manifest) -> float:
                              compressors=store.compressors(), config={"write_empty_chunks": True})
     for i in range(n):
         arr[i] = frames[i]
-    group.attrs.update({"manifest": manifest.model_dump(mode="json"), "content_sha256": "bench", "complete": True})
+    group.attrs.update({"manifest": manifest.model_dump(mode="json"), "content_hash": "bench", "complete": True})
     return time.perf_counter() - t0
 
 

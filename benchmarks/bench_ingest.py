@@ -2,13 +2,15 @@
 shot-noise-limited signal (~800 e- at K = 0.5 DN/e-, dark offset 64 DN, read noise 2 DN).
 
 Measures, beside the memory-copy bandwidth of the same run (1 and 2 threads):
-- throughput of ``ingest_session`` (read + sha256 + decode + checks + per-frame stats + compress +
+- throughput of ``ingest_session`` (read + xxh3-128 + decode + checks + per-frame stats + compress +
   write + publish) in GB/s of raw input file bytes: one session in this process (one core), and
   two sessions at once in a warmed-up 2-process spawn pool (both cores; the target is >= 0.8 GB/s);
   ``ingest_day`` with ``workers=2`` including the pool start-up, for reference;
 - the same from CPU time: 2 x raw bytes / CPU seconds of one session (what two free cores
   would reach; robust against other load on a shared machine);
-- the per-stage CPU split of one frame (read, sha256, decode, stats, compress + write);
+- the per-stage CPU split of one frame (read, xxh3-128 checksum, decode + stats in one pass, and
+  for reference decode and stats apart, compress alone, compress + write), and the compressor
+  alone with byte shuffle instead of bitshuffle (speed and ratio of that choice);
 - compression ratio: uint16 array bytes / stored bytes (the target is >= 1.9) and raw input
   bytes / stored bytes;
 - peak RSS of a fresh process ingesting one 64-frame session (the target is < 1 GiB).
@@ -22,7 +24,6 @@ everything (1000 x 750, 8 frames) for a smoke run and writes nothing. The full r
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import multiprocessing
 import shutil
@@ -103,37 +104,56 @@ def _ingest(session_dir: str, root: str) -> dict[str, Any]:
 
 def stage_split(session_dir: Path, width: int, height: int, repeats: int) -> dict[str, float]:
     """Median CPU ms per frame of each stage (``time.process_time``: all threads of this
-    process, so less sensitive than wall time to other load on the machine)."""
-    from sensorfleet.ingest.framestats import frame_stats
+    process, so less sensitive than wall time to other load on the machine). Blosc runs one
+    thread, as in the ingest workers."""
+    import numcodecs.blosc
+    import xxhash
+    from numcodecs import Blosc
+
+    from sensorfleet.ingest.framestats import decode_frame_stats, frame_stats
     from sensorfleet.ingest.store import FrameWriter, create_frames_group
     from sensorfleet.rawio import decode_frame
 
+    numcodecs.blosc.set_nthreads(1)
     path = session_dir / "frame_000.raw"
     raw = bytearray(path.stat().st_size)
     frame = np.empty((height, width), dtype=np.uint16)
     tmp = Path(tempfile.mkdtemp(prefix="bench_stage_"))
     _, arr = create_frames_group(tmp / "g.zarr", repeats + 1, height, width)
     writer = FrameWriter(arr)
-    times: dict[str, list[float]] = {k: [] for k in ("read", "sha256", "decode", "stats", "compress_write")}
+    stages = ("read", "xxh3_128", "decode_stats_fused", "compress_write")
+    extra = ("decode_alone", "stats_alone", "compress_alone", "compress_alone_byteshuffle")
+    times: dict[str, list[float]] = {k: [] for k in stages + extra}
+    bands = [frame[y:y + writer.rows] for y in range(0, height, writer.rows)]
+    byte_shuffle = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE, blocksize=0)
+    stored = {"bitshuffle": 0, "byteshuffle": 0}
     for i in range(repeats + 1):
         t = [time.process_time()]
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
             f.readinto(raw)
         t.append(time.process_time())
-        hashlib.sha256(raw).digest()
+        xxhash.xxh3_128_digest(raw)
+        t.append(time.process_time())
+        decode_frame_stats(raw, "raw12_mipi", width, height, BIT_DEPTH, frame)
+        t.append(time.process_time())
+        writer.write(i, frame)
         t.append(time.process_time())
         decode_frame(raw, "raw12_mipi", width, height, out=frame)
         t.append(time.process_time())
         frame_stats(frame, BIT_DEPTH)
         t.append(time.process_time())
-        writer.write(i, frame)
+        stored["bitshuffle"] = sum(len(writer.codec.encode(b)) for b in bands)
+        t.append(time.process_time())
+        stored["byteshuffle"] = sum(len(byte_shuffle.encode(b)) for b in bands)
         t.append(time.process_time())
         if i:  # first round warms up
             for k, a, b in zip(times, t[:-1], t[1:], strict=True):
                 times[k].append((b - a) * 1e3)
     shutil.rmtree(tmp, ignore_errors=True)
     out = {k: statistics.median(v) for k, v in times.items()}
-    out["total"] = sum(out.values())
+    out["total"] = sum(out[k] for k in stages)
+    out["ratio_uint16_bitshuffle"] = frame.nbytes / stored["bitshuffle"]
+    out["ratio_uint16_byteshuffle"] = frame.nbytes / stored["byteshuffle"]
     return out
 
 

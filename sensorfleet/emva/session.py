@@ -470,7 +470,7 @@ def characterize_frames(
     """Characterize one session from its frames ((n, H, W) uint16, manifest order).
 
     Writes the maps group to ``maps_out`` (atomically) unless it is None. ``source_attrs`` (e.g.
-    ``content_sha256`` of the captures group) are copied into the maps group's attrs.
+    ``content_hash`` of the captures group) are copied into the maps group's attrs.
     """
     import time
 
@@ -542,7 +542,7 @@ def characterize_session(
 ) -> SessionCharacterization:
     """Characterize the captures group at ``captures_zarr``; write its maps group to ``maps_out``."""
     frames, manifest, attrs = open_captures(captures_zarr)
-    source = {"content_sha256": attrs.get("content_sha256"), "path": str(captures_zarr)}
+    source = {"content_hash": attrs.get("content_hash"), "path": str(captures_zarr)}
     return characterize_frames(frames, manifest, maps_out, config, source_attrs=source)
 
 
@@ -635,7 +635,7 @@ def characterize_day(
 ) -> DayCharacterizationReport:
     """Characterize every complete captures group of ``day`` and write the day's table partitions.
 
-    Sessions whose maps group already holds the same source ``content_sha256`` are skipped (their
+    Sessions whose maps group already holds the same source ``content_hash`` are skipped (their
     stored rows are reused). ``progress(done, total, session_id)`` is called after each session.
     """
     from sensorfleet.ingest.store import read_group_attrs
@@ -652,9 +652,9 @@ def characterize_day(
         sid = g.name[: -len(".zarr")]
         out = paths.maps / day / g.name
         maps[sid] = out
-        src = (read_group_attrs(g) or {}).get("content_sha256")
+        src = (read_group_attrs(g) or {}).get("content_hash")
         have = read_group_attrs(out) if out.exists() else None
-        if have and have.get("complete") is True and src is not None and have.get("source_content_sha256") == src:
+        if have and have.get("complete") is True and src is not None and have.get("source_content_hash") == src:
             skipped.append(sid)
         else:
             todo.append((g, out))

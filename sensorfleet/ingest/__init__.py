@@ -15,7 +15,7 @@ from sensorfleet.ingest.day import (
     write_day_tables,
 )
 from sensorfleet.ingest.scan import LandingSession, scan_landing, sessions_for_day
-from sensorfleet.ingest.session import IngestResult, IngestStatus, content_sha256, ingest_session
+from sensorfleet.ingest.session import IngestResult, IngestStatus, content_hash, ingest_session
 from sensorfleet.ingest.store import IncompleteSessionError, group_path, list_ingested, open_session
 from sensorfleet.ingest.validate import Rejection
 
@@ -30,7 +30,7 @@ __all__ = [
     "IngestStatus",
     "LandingSession",
     "Rejection",
-    "content_sha256",
+    "content_hash",
     "group_path",
     "ingest_day",
     "ingest_session",

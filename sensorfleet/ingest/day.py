@@ -37,7 +37,7 @@ SESSIONS_SCHEMA: dict[str, pl.DataType] = {
     "bit_depth": pl.Int64(), "cfa_pattern": pl.String(), "pixel_pitch_um": pl.Float64(),
     "n_frames": pl.Int64(), "n_operating_points": pl.Int64(),
     "status": pl.String(), "last_run": pl.String(), "n_rejections": pl.Int64(),
-    "zarr_path": pl.String(), "content_sha256": pl.String(), "manifest_sha256": pl.String(),
+    "zarr_path": pl.String(), "content_hash": pl.String(), "manifest_sha256": pl.String(),
     "bytes_in": pl.Int64(), "bytes_stored": pl.Int64(), "source_dir": pl.String(),
     "ingested_at": UTC_US, "n_rewrites": pl.Int64(), "sensorfleet_version": pl.String(),
     "written_at": UTC_US,
@@ -47,7 +47,7 @@ CAPTURES_SCHEMA: dict[str, pl.DataType] = {
     "kind": pl.String(), "exposure_s": pl.Float64(), "photons_per_pixel": pl.Float64(),
     "wavelength_nm": pl.Float64(), "analog_gain": pl.Float64(), "op_index": pl.Int64(),
     "mean_dn": pl.Float64(), "std_dn": pl.Float64(), "min_dn": pl.Int64(), "max_dn": pl.Int64(),
-    "saturated_fraction": pl.Float64(), "sha256": pl.String(), "size_bytes": pl.Int64(),
+    "saturated_fraction": pl.Float64(), "checksum_xxh3_128": pl.String(), "size_bytes": pl.Int64(),
     "captured_at": UTC_US, "written_at": UTC_US,
 }
 REJECTIONS_SCHEMA: dict[str, pl.DataType] = {
@@ -153,7 +153,7 @@ def session_rows(groups: Iterable[Path], results: Iterable[IngestResult], day: s
             **_manifest_columns(a["manifest"]),
             "n_frames": a.get("n_frames"), "status": "ingested",
             "last_run": run.status if run else None, "n_rejections": len(run.rejections) if run else 0,
-            "zarr_path": str(g), "content_sha256": a.get("content_sha256"),
+            "zarr_path": str(g), "content_hash": a.get("content_hash"),
             "manifest_sha256": a.get("manifest_sha256"), "bytes_in": a.get("bytes_in"),
             "bytes_stored": a.get("bytes_stored"), "source_dir": a.get("source_dir"),
             "ingested_at": _ts(a.get("ingested_at")), "n_rewrites": len(a.get("history") or []),

@@ -22,15 +22,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import xxhash
 
 import sensorfleet
 from sensorfleet.config import Paths
 from sensorfleet.ingest import store
-from sensorfleet.ingest.framestats import frame_stats
+from sensorfleet.ingest.framestats import decode_frame_stats
 from sensorfleet.ingest.scan import mtime_day
 from sensorfleet.ingest.validate import FramePlan, Problem, Rejection, check_session
 from sensorfleet.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
-from sensorfleet.rawio import FrameFormatError, decode_frame, expected_nbytes
+from sensorfleet.rawio import FrameFormatError, expected_nbytes
 
 IngestStatus = Literal["ingested", "rewritten", "unchanged", "rejected"]
 
@@ -52,25 +53,36 @@ class IngestResult:
     bytes_in: int
     bytes_stored: int
     zarr_path: Path | None
-    content_sha256: str | None
+    content_hash: str | None
     seconds: float
 
 
-def content_sha256(manifest_bytes: bytes, frame_digests: list[bytes]) -> str:
-    """Content hash of a session: sha256 over the manifest bytes followed by each frame file's
-    32-byte sha256 digest in manifest order (a hash of every byte, without a second pass)."""
-    h = hashlib.sha256(manifest_bytes)
+HASH_PREFIX = "xxh3_128:"
+_READ_BLOCK = 1 << 22
+
+
+def content_hash(manifest_bytes: bytes, frame_digests: list[bytes]) -> str:
+    """Content hash of a session, ``"xxh3_128:<32 hex>"``: XXH3-128 over the manifest bytes
+    followed by each frame file's 16-byte XXH3-128 digest in manifest order (it depends on every
+    input byte, without a second pass over the frames). It detects change; it does not
+    authenticate (XXH3 is not cryptographic)."""
+    h = xxhash.xxh3_128(manifest_bytes)
     for digest in frame_digests:
         h.update(digest)
-    return h.hexdigest()
+    return HASH_PREFIX + h.hexdigest()
 
 
 def _hash_files(manifest_bytes: bytes, plans: list[FramePlan]) -> str:
     digests = []
+    block = bytearray(_READ_BLOCK)
+    view = memoryview(block)
     for plan in plans:
-        with open(plan.path, "rb") as f:
-            digests.append(hashlib.file_digest(f, "sha256").digest())
-    return content_sha256(manifest_bytes, digests)
+        h = xxhash.xxh3_128()
+        with open(plan.path, "rb", buffering=0) as f:
+            while n := f.readinto(block):
+                h.update(view[:n])
+        digests.append(h.digest())
+    return content_hash(manifest_bytes, digests)
 
 
 def _cheap_same(attrs: dict[str, Any], manifest_sha: str, plans: list[FramePlan]) -> bool:
@@ -111,7 +123,7 @@ class _Session:
             bytes_in=int(a.get("bytes_in", 0)),
             bytes_stored=int(a.get("bytes_stored", 0)),
             zarr_path=zarr_path,
-            content_sha256=a.get("content_sha256"),
+            content_hash=a.get("content_hash"),
             seconds=time.perf_counter() - self.t0,
         )
 
@@ -156,7 +168,7 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
             same_dir = prior_attrs.get("source_dir") == str(session_dir)
             try:
                 same = (same_dir and prior.parent.name == day and _cheap_same(prior_attrs, manifest_sha, plans)) or (
-                    _hash_files(manifest_bytes, plans) == prior_attrs.get("content_sha256")
+                    _hash_files(manifest_bytes, plans) == prior_attrs.get("content_hash")
                 )
             except OSError as exc:  # a frame file vanished or became unreadable since the checks
                 name = os.path.relpath(exc.filename, session_dir) if exc.filename else MANIFEST_NAME
@@ -167,11 +179,11 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
                 return s.result(sid, day, "rejected", problems=[Problem(
                     MANIFEST_NAME,
                     f"session_id {sid!r} was already ingested from {prior_attrs.get('source_dir')} with different "
-                    f"content (content_sha256 {prior_attrs.get('content_sha256')}); expected a new session_id for new data",
+                    f"content (content_hash {prior_attrs.get('content_hash')}); expected a new session_id for new data",
                 )])
             status = "rewritten"
             history = list(prior_attrs.get("history") or []) + [{
-                "content_sha256": prior_attrs.get("content_sha256"),
+                "content_hash": prior_attrs.get("content_hash"),
                 "ingested_at": prior_attrs.get("ingested_at"),
                 "replaced_at": now.isoformat(),
             }]
@@ -196,7 +208,7 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
     for plan in plans:
         entry = manifest.frames[plan.index]
         try:
-            with open(plan.path, "rb") as f:
+            with open(plan.path, "rb", buffering=0) as f:
                 st = os.fstat(f.fileno())
                 if raw_buf is not None and st.st_size == expected:
                     n_read = f.readinto(raw_buf)
@@ -206,15 +218,15 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
         except OSError as exc:
             problems.append(Problem(plan.file, f"cannot be read ({exc.strerror})"))
             continue
-        digest = hashlib.sha256(data).digest()
+        digest = xxhash.xxh3_128_digest(data)
         digests.append(digest)
         bytes_in += len(data)
-        try:
-            decode_frame(data, manifest.pixel_format, sensor.width, sensor.height, plan.path, out=frame)
+        try:  # decode + per-frame stats in one pass over the bytes just hashed
+            stats = decode_frame_stats(data, manifest.pixel_format, sensor.width, sensor.height, sensor.bit_depth,
+                                       frame, plan.path)
         except FrameFormatError as exc:
             problems.append(Problem(plan.file, exc.reason))
             continue
-        stats = frame_stats(frame, sensor.bit_depth)
         if stats.max_dn >= limit:
             n_over = int(np.count_nonzero(frame >= limit))
             problems.append(Problem(
@@ -228,7 +240,7 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
         records.append({
             "index": plan.index, "file": plan.file, "kind": entry.kind, "exposure_s": entry.exposure_s,
             "photons_per_pixel": entry.photons_per_pixel, "wavelength_nm": entry.wavelength_nm,
-            "analog_gain": entry.analog_gain, "op_index": plan.op_index, "sha256": digest.hex(),
+            "analog_gain": entry.analog_gain, "op_index": plan.op_index, "checksum_xxh3_128": digest.hex(),
             "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
             "mean_dn": stats.mean_dn, "std_dn": stats.std_dn, "min_dn": stats.min_dn, "max_dn": stats.max_dn,
             "saturated_fraction": stats.saturated_fraction,
@@ -245,7 +257,7 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
         "manifest_sha256": manifest_sha,
         "frames": records,
         "n_frames": len(records),
-        "content_sha256": content_sha256(manifest_bytes, digests),
+        "content_hash": content_hash(manifest_bytes, digests),
         "ingested_at": s.now.isoformat(),
         "source_dir": str(s.session_dir),
         "sensorfleet_version": sensorfleet.__version__,

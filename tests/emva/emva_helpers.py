@@ -52,7 +52,7 @@ def match_blemishes(truth: Iterable[tuple[float, float, float]], found: pl.DataF
 
 
 def write_captures(path: Path, frames: np.ndarray, manifest: Manifest, chunk_rows: int = 32,
-                   content_sha256: str = "sha-1") -> Path:
+                   content_hash: str = "sha-1") -> Path:
     """A captures group as the ingest writes it: ``frames`` (n, H, W) uint16 + manifest attrs."""
     group = zarr.open_group(str(path), mode="w")
     n, h, w = frames.shape
@@ -64,7 +64,7 @@ def write_captures(path: Path, frames: np.ndarray, manifest: Manifest, chunk_row
     group.attrs.update({
         "session_id": manifest.session_id,
         "manifest": manifest.model_dump(mode="json"),
-        "content_sha256": content_sha256,
+        "content_hash": content_hash,
         "complete": True,
     })
     return path

@@ -92,7 +92,7 @@ def test_session_from_zarr_writes_maps(tmp_path: Path, small: tuple) -> None:
     assert float(np.median(maps["prnu_relative"])) == pytest.approx(1.0, abs=1e-3)
     assert np.count_nonzero(maps["defect_class"] == DEFECT_CODES["hot"]) == res.defects.filter(pl.col("defect_class") == "hot").height
     attrs = dict(zarr.open_group(str(out), mode="r").attrs)
-    assert attrs["source_content_sha256"] == "sha-1" and attrs["complete"] is True
+    assert attrs["source_content_hash"] == "sha-1" and attrs["complete"] is True
     assert attrs["module_stats"]["session_id"] == "S-1"
     assert [p.name for p in out.parent.iterdir()] == ["S-1.zarr"]  # no temp left behind
     stored = load_session_rows(out)
@@ -119,9 +119,9 @@ def test_characterize_day(tmp_path: Path, small: tuple) -> None:
     (paths.captures / day).mkdir(parents=True)
     write_captures(paths.captures / day / "S-1.zarr", frames, manifest)
     f2, m2, _ = simulate(SMALL, seed=9, session_id="S-2")
-    write_captures(paths.captures / day / "S-2.zarr", f2, m2, content_sha256="sha-2")
+    write_captures(paths.captures / day / "S-2.zarr", f2, m2, content_hash="sha-2")
     bad = m2.model_copy(update={"session_id": "S-3"})
-    write_captures(paths.captures / day / "S-3.zarr", f2[:, :, :-1], bad, content_sha256="sha-3")
+    write_captures(paths.captures / day / "S-3.zarr", f2[:, :, :-1], bad, content_hash="sha-3")
     (paths.captures / day / ".tmp").mkdir()
     seen: list[str] = []
     rep = characterize_day(paths, day, workers=2, progress=lambda d, t, s: seen.append(s))

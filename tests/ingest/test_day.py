@@ -44,7 +44,7 @@ def test_tables_schema_and_rows(paths: Paths, make_session: Callable[..., Path])
     attrs: Any = open_session(paths, DAY, "S1").attrs
     assert s1["status"] == "ingested" and s1["last_run"] == "ingested"
     assert s1["captured_at"] == datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
-    assert s1["content_sha256"] == attrs["content_sha256"]
+    assert s1["content_hash"] == attrs["content_hash"]
     assert s1["zarr_path"] == str(paths.captures / DAY / "S1.zarr")
     assert (s1["n_frames"], s1["n_operating_points"], s1["width"], s1["bit_depth"]) == (6, 3, 64, 12)
     assert s1["bytes_in"] == 6 * 4608 and s1["written_at"] >= t0
@@ -55,7 +55,7 @@ def test_tables_schema_and_rows(paths: Paths, make_session: Callable[..., Path])
     assert dict(captures.drop("capture_date").schema) == CAPTURES_SCHEMA
     assert captures.height == 6 and captures["frame_index"].to_list() == list(range(6))
     assert captures["mean_dn"].to_list() == [f["mean_dn"] for f in attrs["frames"]]
-    assert captures["sha256"].to_list() == [f["sha256"] for f in attrs["frames"]]
+    assert captures["checksum_xxh3_128"].to_list() == [f["checksum_xxh3_128"] for f in attrs["frames"]]
     assert captures["op_index"].to_list() == [0, 0, 1, 1, 2, 2]
 
     rejections = read_partition(paths.tables, "rejections", DAY)

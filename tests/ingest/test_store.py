@@ -17,7 +17,7 @@ from zarr.codecs import BloscCodec
 from sensorfleet.config import Paths
 from sensorfleet.ingest import (
     IncompleteSessionError,
-    content_sha256,
+    content_hash,
     ingest_day,
     ingest_session,
     list_ingested,
@@ -47,7 +47,7 @@ def test_frames_and_attributes(paths: Paths, make_session: Callable[..., Path],
     assert a["complete"] is True
     assert a["manifest"]["session_id"] == "S1" and a["source_dir"] == str(d)
     assert a["ingested_at"] == when.isoformat() and a["history"] == []
-    assert a["content_sha256"] == result.content_sha256
+    assert a["content_hash"] == result.content_hash
     recs = a["frames"]
     assert [r["op_index"] for r in recs] == [0, 0, 1, 1, 2, 2]
     for rec, frame in zip(recs, truth, strict=True):
@@ -55,12 +55,14 @@ def test_frames_and_attributes(paths: Paths, make_session: Callable[..., Path],
         assert rec["std_dn"] == pytest.approx(frame.std(), rel=1e-9)
         assert (rec["min_dn"], rec["max_dn"]) == (int(frame.min()), int(frame.max()))
         assert rec["saturated_fraction"] == pytest.approx(np.mean(frame >= 4095))
-    import hashlib
+    import xxhash
 
     raw = [(d / r["file"]).read_bytes() for r in recs]
-    assert [r["sha256"] for r in recs] == [hashlib.sha256(b).hexdigest() for b in raw]
+    assert [r["checksum_xxh3_128"] for r in recs] == [xxhash.xxh3_128_hexdigest(b) for b in raw]
     manifest_bytes = (d / "manifest.json").read_bytes()
-    assert a["content_sha256"] == content_sha256(manifest_bytes, [hashlib.sha256(b).digest() for b in raw])
+    expected_hash = xxhash.xxh3_128(manifest_bytes + b"".join(xxhash.xxh3_128_digest(b) for b in raw)).hexdigest()
+    assert a["content_hash"] == content_hash(manifest_bytes, [xxhash.xxh3_128_digest(b) for b in raw])
+    assert a["content_hash"] == "xxh3_128:" + expected_hash
     assert result.bytes_in == sum(len(b) for b in raw) == a["bytes_in"]
     assert result.bytes_stored == a["bytes_stored"] > 0
 
@@ -93,17 +95,17 @@ def test_readers_ignore_incomplete_and_temp(paths: Paths, make_session: Callable
 
 
 def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make frame_stats raise after ``n_frames`` frames, as if the process died mid-write."""
-    real = session_mod.frame_stats
+    """Make decode_frame_stats raise after ``n_frames`` frames, as if the process died mid-write."""
+    real = session_mod.decode_frame_stats
     calls = {"n": 0}
 
-    def dying(frame: np.ndarray, bit_depth: int) -> object:
+    def dying(*args: Any, **kwargs: Any) -> object:
         calls["n"] += 1
         if calls["n"] > n_frames:
             raise KeyboardInterrupt("killed mid-write")
-        return real(frame, bit_depth)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(session_mod, "frame_stats", dying)
+    monkeypatch.setattr(session_mod, "decode_frame_stats", dying)
 
 
 def test_crash_mid_write_leaves_nothing_visible_and_next_run_finishes(
@@ -145,11 +147,11 @@ def test_crash_between_renames_of_a_rewrite_restores_then_rewrites(
     assert list_ingested(paths, DAY) == []  # nothing half-done is visible
     # the old group waits aside; a reader-visible scan recovers it before rewriting
     assert store.clean_stale_temp(paths, DAY) == ["S1"]
-    assert _open(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
+    assert _open(paths, DAY, "S1").attrs["content_hash"] == first.content_hash
     again = ingest_session(d, paths)
     assert again.status == "rewritten"
     hist = _open(paths, DAY, "S1").attrs["history"]
-    assert [h["content_sha256"] for h in hist] == [first.content_sha256]
+    assert [h["content_hash"] for h in hist] == [first.content_hash]
     assert list((paths.captures / DAY / ".tmp").iterdir()) == []
 
 
@@ -164,7 +166,7 @@ def test_second_run_is_unchanged_and_does_no_work(paths: Paths, make_session: Ca
     def no_decoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("an unchanged session must not be decoded")
 
-    monkeypatch.setattr(session_mod, "decode_frame", no_decoding)
+    monkeypatch.setattr(session_mod, "decode_frame_stats", no_decoding)
     monkeypatch.setattr(session_mod, "_hash_files", no_decoding)
     second = ingest_day(paths, DAY, workers=1)
     assert [r.status for r in second.results] == ["unchanged"] * 3
@@ -184,11 +186,11 @@ def test_changed_content_is_rewritten_and_recorded(paths: Paths, make_session: C
     first = ingest_session(d, paths, ingested_at=datetime(2026, 3, 15, tzinfo=UTC))
     (d / "frame_000.raw").write_bytes((d / "frame_001.raw").read_bytes())
     second = ingest_session(d, paths, ingested_at=datetime(2026, 3, 16, tzinfo=UTC))
-    assert second.status == "rewritten" and second.content_sha256 != first.content_sha256
+    assert second.status == "rewritten" and second.content_hash != first.content_hash
     g = _open(paths, DAY, "S1")
     assert np.array_equal(g["frames"][0], g["frames"][1])
     assert g.attrs["history"] == [{
-        "content_sha256": first.content_sha256,
+        "content_hash": first.content_hash,
         "ingested_at": "2026-03-15T00:00:00+00:00",
         "replaced_at": "2026-03-16T00:00:00+00:00",
     }]
@@ -220,7 +222,7 @@ def test_reused_session_id_from_another_folder(tmp_path: Path, paths: Paths,
     (rej,) = r.rejections
     assert rej.file == "manifest.json"
     assert f"already ingested from {d} with different content" in rej.reason
-    assert _open(paths, DAY, "S1").attrs["content_sha256"] == first.content_sha256
+    assert _open(paths, DAY, "S1").attrs["content_hash"] == first.content_hash
 
 
 def test_parallel_workers_and_progress(paths: Paths, make_session: Callable[..., Path]) -> None:
