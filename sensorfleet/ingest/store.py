@@ -11,17 +11,19 @@ lock file under ``<state>/locks`` so two runs of the same day do no harm.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numcodecs.blosc
 import numpy as np
 import zarr
 from numcodecs import Blosc
@@ -37,6 +39,10 @@ OLD_SUFFIX = ".old.zarr"
 LOCK_BUCKETS = 256
 # Row bands of 512 rows x full width: chosen by benchmarks/bench_chunking.py (docs/storage.md).
 CHUNK_ROWS = 512
+CNAME: Literal["lz4"] = "lz4"
+CLEVEL = 5
+_BLOSC_BITSHUFFLE = 2  # c-blosc's BLOSC_BITSHUFFLE
+_BLOSC_MAX_OVERHEAD = 16  # c-blosc's BLOSC_MAX_OVERHEAD: header bytes an incompressible chunk adds
 
 
 class IncompleteSessionError(FileNotFoundError):
@@ -50,7 +56,31 @@ def frame_chunks(height: int, width: int) -> tuple[int, int, int]:
 
 def compressors() -> list[BloscCodec]:
     """Blosc lz4 + bitshuffle: ~2x on shot-noise-limited 12-bit data at > 1 GB/s."""
-    return [BloscCodec(cname="lz4", shuffle="bitshuffle", clevel=5)]
+    return [BloscCodec(cname=CNAME, shuffle="bitshuffle", clevel=CLEVEL)]
+
+
+_CompressCtx = Callable[[int, int, int, int, int, int, int, bytes, int, int], int]
+_compress_ctx: list[_CompressCtx | None] = []
+
+
+def blosc_compress_ctx() -> _CompressCtx | None:
+    """c-blosc's ``blosc_compress_ctx`` from the library numcodecs bundles (None if it is not
+    exported), so that a chunk can be compressed into a reused output buffer: numcodecs'
+    ``Blosc.encode`` allocates a fresh output per call, and its page faults cost ~25 % of the
+    compression time here (docs/storage.md). Same library, same bytes out."""
+    if not _compress_ctx:
+        fn: _CompressCtx | None
+        try:
+            c_fn = ctypes.CDLL(numcodecs.blosc.__file__).blosc_compress_ctx
+        except (OSError, AttributeError):
+            fn = None
+        else:
+            c_fn.restype = ctypes.c_int
+            c_fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p,
+                             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+            fn = c_fn
+        _compress_ctx.append(fn)
+    return _compress_ctx[0]
 
 
 def day_dir(paths: Paths, day: str) -> Path:
@@ -161,8 +191,22 @@ class FrameWriter:
         self.folder: Path | None = None
         if isinstance(store, LocalStore) and cols == self.w and arr.dtype == np.dtype("uint16"):
             self.folder = Path(store.root) / arr.path
-        self.codec = Blosc(cname="lz4", clevel=5, shuffle=Blosc.BITSHUFFLE, blocksize=0)
+        self.codec = Blosc(cname=CNAME, clevel=CLEVEL, shuffle=Blosc.BITSHUFFLE, blocksize=0)
         self._edge = np.zeros((self.rows, self.w), dtype=np.uint16)
+        self._compress = blosc_compress_ctx()
+        self._out = np.empty(self.rows * self.w * 2 + _BLOSC_MAX_OVERHEAD, dtype=np.uint8)  # reused
+        self._dirs: set[Path] = set()
+
+    def encode(self, chunk: np.ndarray) -> bytes | memoryview:
+        """Blosc-compress one C-contiguous ``(rows, W) uint16`` chunk; the result is valid until
+        the next call (it may be a view of a reused buffer)."""
+        if self._compress is None:
+            return bytes(self.codec.encode(chunk))
+        n = self._compress(CLEVEL, _BLOSC_BITSHUFFLE, 2, chunk.nbytes, chunk.ctypes.data, self._out.ctypes.data,
+                           self._out.nbytes, CNAME.encode(), 0, numcodecs.blosc.get_nthreads())
+        if n <= 0:
+            raise RuntimeError(f"blosc_compress_ctx failed with {n} for a {chunk.shape} {chunk.dtype} chunk")
+        return self._out[:n].data
 
     def write(self, index: int, frame: np.ndarray) -> None:
         """Store ``frame`` ((H, W) uint16, DN) as frame ``index``."""
@@ -178,9 +222,13 @@ class FrameWriter:
                 chunk = self._edge
             key = self.arr.metadata.encode_chunk_key((index, band, 0))
             path = self.folder / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(self.codec.encode(chunk))
+            if path.parent not in self._dirs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(path.parent)
+            data = memoryview(self.encode(chunk))
+            with open(path, "wb", buffering=0) as f:
+                while data:  # a raw write may be short
+                    data = data[f.write(data) or 0:]
 
 
 def stored_nbytes(group: Path) -> int:

@@ -257,3 +257,29 @@ def test_frame_writer_matches_zarr(tmp_path: Path, height: int) -> None:
     back = zarr.open_array(str(tmp_path / "direct.zarr" / "frames"), mode="r")
     assert np.array_equal(back[:], frames) and np.array_equal(mem[:], frames)
     assert np.array_equal(back[:, 500:530, :], frames[:, 500:530, :])
+
+
+@pytest.mark.parametrize("reuse_buffer", [True, False])
+def test_frame_writer_chunk_bytes_equal_numcodecs(tmp_path: Path, reuse_buffer: bool) -> None:
+    """The chunk files hold exactly what numcodecs' Blosc (zarr's codec) makes of each band,
+    whether compressed into the reused buffer (c-blosc's ``blosc_compress_ctx``) or not."""
+    rng = np.random.default_rng(11)
+    frames = np.clip(rng.normal(500, 15, size=(2, 700, 96)), 0, 4095).astype(np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "g.zarr", 2, 700, 96)
+    writer = store.FrameWriter(arr)
+    if reuse_buffer:
+        assert writer._compress is not None  # numcodecs exports c-blosc's symbols on this platform
+    else:
+        writer._compress = None
+    for i, f in enumerate(frames):
+        writer.write(i, f)
+    assert writer.folder is not None
+    for i, f in enumerate(frames):
+        for band, y0 in enumerate((0, 512)):
+            chunk = np.zeros((512, 96), np.uint16)
+            chunk[: min(512, 700 - y0)] = f[y0:y0 + 512]
+            stored = (writer.folder / arr.metadata.encode_chunk_key((i, band, 0))).read_bytes()
+            assert stored == bytes(writer.codec.encode(chunk))
+    import zarr
+
+    assert np.array_equal(zarr.open_array(str(tmp_path / "g.zarr" / "frames"), mode="r")[:], frames)
