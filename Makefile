@@ -4,7 +4,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DATA ?= $(CURDIR)/data
+DATA ?= data
+# Dagster needs an absolute DAGSTER_HOME; every target uses the absolute form.
+override DATA := $(abspath $(DATA))
 DEMO_MODULES ?= 24
 
 .PHONY: demo test dev lint bench clean-data venv

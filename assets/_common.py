@@ -17,8 +17,10 @@ from sensorfleet.config import Paths
 STORAGE_KEY = "storage"
 """Resource key of the storage resource (``pipelines.resources.StorageResource``)."""
 
-PARTITION_TAG = "sensorfleet/partition"
-"""Run tag naming the capture day; dagster.yaml allows one run per value at a time."""
+PARTITION_TAG = "dagster/partition"
+"""Run tag naming the capture day. It is Dagster's own partition tag, which every partitioned run
+carries however it was launched (sensor, CLI, UI materialize, backfill), so the limit in
+dagster.yaml (one run per value at a time) covers them all."""
 
 
 class StorageLike(Protocol):

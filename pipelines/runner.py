@@ -139,7 +139,7 @@ def run_pipeline(
 ) -> PipelineSummary:
     """Materialize the selected assets for each day (default: every day with landing data).
 
-    Each day is one in-process run tagged ``sensorfleet/partition=<day>``; a failed day is
+    Each day is one in-process run tagged ``dagster/partition=<day>``; a failed day is
     recorded in its :class:`DayOutcome` and the other days go on.
     """
     steps = resolve_selection(select)

@@ -46,7 +46,7 @@ def build_landing_sensor(
     changed day is skipped when its latest ``captures`` materialization recorded the
     same fingerprint (it was run from the CLI or the UI with this content). A second
     run of the same day is harmless (the ingest is idempotent and publishes atomically) and the
-    ``sensorfleet/partition`` tag lets dagster.yaml queue it behind the first.
+    ``dagster/partition`` tag lets dagster.yaml queue it behind the first.
     """
 
     @sensor(

@@ -39,7 +39,7 @@ def test_sensor_requests_new_days_once_and_changed_days_again(tmp_path: Path) ->
     first = _tick(tmp_path, None)
     requests = sorted(first.run_requests or [], key=lambda r: r.partition_key or "")
     assert [r.partition_key for r in requests] == ["2024-05-01", "2024-05-02"]
-    assert [r.tags["sensorfleet/partition"] for r in requests] == ["2024-05-01", "2024-05-02"]
+    assert [r.tags["dagster/partition"] for r in requests] == ["2024-05-01", "2024-05-02"]
     assert requests[0].run_key != requests[1].run_key
     assert (requests[0].run_key or "").startswith("2024-05-01:")
 
