@@ -487,3 +487,271 @@ def solve_regression(acc_tm: np.ndarray, acc_m: np.ndarray, stt: float, n_points
                 offset_out[r, x] = acc_m[r, x] * inv_n - slope * tbar
             else:
                 offset_out[r, x] = acc_m[r, x] * inv_n
+
+
+# ---- the one-call band reduction: every operating point of a block, row by row
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _seg_stats_words(words: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, lr: int, fpos: int, ppos: int,
+                     row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> np.uint32:
+    """Frame and pair sums of frames idx[a:b] of row r; returns the bitwise OR of every word."""
+    w2 = words.shape[2]
+    k = a
+    orv = np.uint32(0)
+    while k + 2 <= b:
+        a0 = words[idx[k], r]
+        a1 = words[idx[k + 1], r]
+        # row sums fit 32 bits for any width below 65537 words; squared differences need 64
+        s0e = np.uint32(0)
+        s0o = np.uint32(0)
+        s1e = np.uint32(0)
+        s1o = np.uint32(0)
+        qe = np.uint64(0)
+        qo = np.uint64(0)
+        for x in range(w2):
+            u0 = a0[x]
+            u1 = a1[x]
+            e0 = np.int32(u0 & 0xFFFF)
+            o0 = np.int32(u0 >> 16)
+            e1 = np.int32(u1 & 0xFFFF)
+            o1 = np.int32(u1 >> 16)
+            s0e += u0 & 0xFFFF
+            s0o += u0 >> 16
+            s1e += u1 & 0xFFFF
+            s1o += u1 >> 16
+            de = e0 - e1
+            do = o0 - o1
+            qe += np.uint32(de * de)
+            qo += np.uint32(do * do)
+            orv |= u0 | u1
+        j = k - a
+        row_frame_sums[lr, fpos + j, 0] = s0e
+        row_frame_sums[lr, fpos + j, 1] = s0o
+        row_frame_sums[lr, fpos + j + 1, 0] = s1e
+        row_frame_sums[lr, fpos + j + 1, 1] = s1o
+        row_pair_sq[lr, ppos + j // 2, 0] = qe
+        row_pair_sq[lr, ppos + j // 2, 1] = qo
+        k += 2
+    if k < b:
+        a0 = words[idx[k], r]
+        s0e = np.uint32(0)
+        s0o = np.uint32(0)
+        for x in range(w2):
+            u0 = a0[x]
+            s0e += u0 & 0xFFFF
+            s0o += u0 >> 16
+            orv |= u0
+        row_frame_sums[lr, fpos + k - a, 0] = s0e
+        row_frame_sums[lr, fpos + k - a, 1] = s0o
+    return orv
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _seg_stats_pixels(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, lr: int, fpos: int, ppos: int,
+                      row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> None:
+    w = block.shape[2]
+    for k in range(a, b):
+        row = block[idx[k], r]
+        s0 = np.int64(0)
+        s1 = np.int64(0)
+        for x in range(0, w - 1, 2):
+            s0 += np.int64(row[x])
+            s1 += np.int64(row[x + 1])
+        if w & 1:
+            s0 += np.int64(row[w - 1])
+        row_frame_sums[lr, fpos + k - a, 0] = s0
+        row_frame_sums[lr, fpos + k - a, 1] = s1
+    k = a
+    while k + 2 <= b:
+        p0 = block[idx[k], r]
+        p1 = block[idx[k + 1], r]
+        q0 = np.int64(0)
+        q1 = np.int64(0)
+        for x in range(0, w - 1, 2):
+            d0 = np.int64(p0[x]) - np.int64(p1[x])
+            d1 = np.int64(p0[x + 1]) - np.int64(p1[x + 1])
+            q0 += d0 * d0
+            q1 += d1 * d1
+        if w & 1:
+            d0 = np.int64(p0[w - 1]) - np.int64(p1[w - 1])
+            q0 += d0 * d0
+        row_pair_sq[lr, ppos + (k - a) // 2, 0] = q0
+        row_pair_sq[lr, ppos + (k - a) // 2, 1] = q1
+        k += 2
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _seg_sums(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc_s: np.ndarray) -> None:
+    """acc_s += sum_f y over frames idx[a:b] of row r (read and written once per 4 frames)."""
+    w = block.shape[2]
+    k = a
+    while k + 4 <= b:
+        a0 = block[idx[k], r]
+        a1 = block[idx[k + 1], r]
+        a2 = block[idx[k + 2], r]
+        a3 = block[idx[k + 3], r]
+        for x in range(w):
+            acc_s[x] += np.int64(np.uint32(a0[x]) + np.uint32(a1[x]) + np.uint32(a2[x]) + np.uint32(a3[x]))
+        k += 4
+    while k < b:
+        a0 = block[idx[k], r]
+        for x in range(w):
+            acc_s[x] += np.int64(a0[x])
+        k += 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _seg_moments_narrow(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc_s: np.ndarray,
+                        acc_q: np.ndarray) -> None:
+    """:func:`_seg_moments` for values below 2**15 (checked by the caller): four squares then sum
+    to under 2**32, so they are added in uint32 and widened once."""
+    w = block.shape[2]
+    k = a
+    while k + 4 <= b:
+        a0 = block[idx[k], r]
+        a1 = block[idx[k + 1], r]
+        a2 = block[idx[k + 2], r]
+        a3 = block[idx[k + 3], r]
+        for x in range(w):
+            v0 = np.uint32(a0[x])
+            v1 = np.uint32(a1[x])
+            v2 = np.uint32(a2[x])
+            v3 = np.uint32(a3[x])
+            acc_s[x] += np.int64(np.uint32(v0 + v1 + v2 + v3))
+            acc_q[x] += np.int64(np.uint32(v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3))
+        k += 4
+    while k < b:
+        a0 = block[idx[k], r]
+        for x in range(w):
+            v0 = np.uint32(a0[x])
+            acc_s[x] += np.int64(v0)
+            acc_q[x] += np.int64(np.uint32(v0 * v0))
+        k += 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _seg_moments(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc_s: np.ndarray,
+                 acc_q: np.ndarray) -> None:
+    """acc_s += sum_f y, acc_q += sum_f y**2 over frames idx[a:b] of row r, the accumulators read
+    and written once per 4 frames (a 16-bit square is exact in uint32, four of them in uint64)."""
+    w = block.shape[2]
+    k = a
+    while k + 4 <= b:
+        a0 = block[idx[k], r]
+        a1 = block[idx[k + 1], r]
+        a2 = block[idx[k + 2], r]
+        a3 = block[idx[k + 3], r]
+        for x in range(w):
+            v0 = np.uint32(a0[x])
+            v1 = np.uint32(a1[x])
+            v2 = np.uint32(a2[x])
+            v3 = np.uint32(a3[x])
+            acc_s[x] += np.int64(v0 + v1 + v2 + v3)
+            acc_q[x] += np.int64(np.uint64(v0 * v0) + np.uint64(v1 * v1) + np.uint64(v2 * v2) + np.uint64(v3 * v3))
+        k += 4
+    while k < b:
+        a0 = block[idx[k], r]
+        for x in range(w):
+            v0 = np.uint32(a0[x])
+            acc_s[x] += np.int64(v0)
+            acc_q[x] += np.int64(np.uint32(v0 * v0))
+        k += 1
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int, idx: np.ndarray,
+                 seg_start: np.ndarray, seg_pair: np.ndarray, seg_role: np.ndarray, seg_first: np.ndarray,
+                 seg_last: np.ndarray, seg_n: np.ndarray, seg_weight: np.ndarray, pix_acc: np.ndarray,
+                 reg_acc: np.ndarray, reg_local: bool, solve: bool, stt: float, n_dark: int, tbar: float,
+                 with_slope: bool, dark_mean: np.ndarray, dark_var: np.ndarray, flat_mean: np.ndarray,
+                 flat_var: np.ndarray, dark_offset: np.ndarray, dark_current: np.ndarray,
+                 row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> None:
+    """Reduce one block of a band in a single read of its frames: for every row, every segment.
+
+    block: C-contiguous (n, Hb, W) uint16 (``words`` its (n, Hb, W/2) uint32 view when
+    ``use_words``); rows ``r0:r0+h`` of it are the band's h rows (h = dark_mean rows). Segment
+    ``s`` = frames ``idx[seg_start[s]:seg_start[s+1]]`` of one operating point, role 0 (frame and
+    pair sums only), 1 (dark run: + per-pixel mean into the dark-current regression), 2 (spatial
+    dark: + per-pixel mean/variance maps and the regression) or 3 (spatial flat: + maps).
+    A segment holding all of its point's frames in this band (first and last) keeps its per-pixel
+    sums in a row-local buffer (cache resident, never written to memory); otherwise they live in
+    ``pix_acc`` ((2, h, W) int64: sums, sums of squares) across calls (blocks follow the points'
+    order, so at most one point is open at a time). Likewise the regression sums
+    live in row-local buffers when ``reg_local`` (all dark runs of the band in this call), else in
+    ``reg_acc`` ((2, h, W) float64: sum_i (t_i - tbar) m_i, sum_i m_i). ``solve``: write
+    dark_offset / dark_current ((h, W) float32) from the regression. Outputs are (h, W) float32.
+    row_frame_sums[lr, k, p] (frame k = position in ``idx``) and row_pair_sq[lr, seg_pair[s] + j, p]
+    as in :func:`row_stats`.
+    """
+    h = dark_mean.shape[0]
+    w = block.shape[2]
+    nseg = seg_role.shape[0]
+    inv_stt = 1.0 / stt
+    inv_nd = 1.0 / n_dark
+    for lr in numba.prange(h):
+        r = r0 + lr
+        loc_s = np.empty(w, np.int64)
+        loc_q = np.empty(w, np.int64)
+        if reg_local:
+            tm = np.zeros(w)
+            mm = np.zeros(w)
+        else:
+            tm = reg_acc[0, lr]
+            mm = reg_acc[1, lr]
+        for s in range(nseg):
+            a = seg_start[s]
+            b = seg_start[s + 1]
+            orv = np.uint32(0xFFFFFFFF)
+            if use_words:
+                orv = _seg_stats_words(words, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
+            else:
+                _seg_stats_pixels(block, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
+            role = seg_role[s]
+            if role == 0:
+                continue
+            whole = seg_first[s] and seg_last[s]
+            if whole:
+                acc_s = loc_s
+                acc_q = loc_q
+            else:
+                acc_s = pix_acc[0, lr]
+                acc_q = pix_acc[1, lr]
+            if seg_first[s]:
+                acc_s[:] = 0
+                if role >= 2:
+                    acc_q[:] = 0
+            if role >= 2 and (orv & 0x80008000) == 0:
+                _seg_moments_narrow(block, idx, a, b, r, acc_s, acc_q)
+            elif role >= 2:
+                _seg_moments(block, idx, a, b, r, acc_s, acc_q)
+            else:
+                _seg_sums(block, idx, a, b, r, acc_s)
+            if not seg_last[s]:
+                continue
+            n = seg_n[s]
+            inv_n = 1.0 / n
+            if role <= 2:
+                wgt = seg_weight[s]
+                for x in range(w):
+                    m = acc_s[x] * inv_n
+                    tm[x] += wgt * m
+                    mm[x] += m
+            if role >= 2:
+                inv_d = 1.0 / (n * (n - 1)) if n > 1 else 0.0
+                out_m = dark_mean[lr] if role == 2 else flat_mean[lr]
+                out_v = dark_var[lr] if role == 2 else flat_var[lr]
+                for x in range(w):
+                    sx = acc_s[x]
+                    out_m[x] = sx * inv_n
+                    out_v[x] = (n * acc_q[x] - sx * sx) * inv_d
+        if solve:
+            off = dark_offset[lr]
+            cur = dark_current[lr]
+            for x in range(w):
+                if with_slope:
+                    slope = tm[x] * inv_stt
+                    cur[x] = slope
+                    off[x] = mm[x] * inv_nd - slope * tbar
+                else:
+                    off[x] = mm[x] * inv_nd

@@ -158,7 +158,7 @@ def _read_block(frames: ArrayLike3D, indices: Sequence[int], y0: int, y1: int) -
     in place (no copy, rows stay contiguous streams for the kernels), anything else is read into a
     fresh (b, y1 - y0, W) array."""
     runs = _runs(indices)
-    if len(runs) == 1 and isinstance(frames, np.ndarray) and frames.flags.c_contiguous:
+    if isinstance(frames, np.ndarray) and frames.flags.c_contiguous:
         return frames, runs[0][0], y0
     if len(runs) == 1:
         a, b = runs[0]
@@ -183,6 +183,15 @@ def _as_words(block: np.ndarray) -> np.ndarray | None:
         return None
 
 
+def _pooled(pool: dict[Any, np.ndarray], key: Any, shape: tuple[int, int, int], dtype: Any) -> np.ndarray:
+    """An uninitialized C-contiguous buffer of ``shape`` from ``pool`` (allocated on first use,
+    then reused: fresh pages would page-fault inside the kernels)."""
+    arr = pool.get((key, shape))
+    if arr is None:
+        arr = pool[(key, shape)] = np.zeros(shape, dtype)
+    return arr
+
+
 def _zeroed(pool: dict[Any, np.ndarray], key: Any, h: int, w: int, dtype: Any) -> np.ndarray:
     """A zeroed (h, w) accumulator from ``pool`` (allocated on first use, then reused)."""
     arr = pool.get(key)
@@ -195,8 +204,8 @@ def _zeroed(pool: dict[Any, np.ndarray], key: Any, h: int, w: int, dtype: Any) -
 
 
 def _blocks(
-    frames: ArrayLike3D, plan: list[tuple[list[tuple[int, int]], int, int, Sequence[int]]]
-) -> Iterator[tuple[list[tuple[int, int]], int, int, tuple[np.ndarray, int, int], float]]:
+    frames: ArrayLike3D, plan: list[tuple[list[tuple[int, int, int]], int, int, Sequence[int]]]
+) -> Iterator[tuple[list[tuple[int, int, int]], int, int, tuple[np.ndarray, int, int], float]]:
     """Yield (segments, y0, y1, block, wait_s) with the next block read in a background thread."""
     if not plan:
         return
@@ -255,96 +264,100 @@ def per_pixel_pass(
     pixel_points = {dark_i} | ({flat_i} if flat_i is not None else set())
     regression_points = set(dark_idx) - pixel_points
 
-    # blocks: (segments [(point, frames)], y0, y1, frame indices). Points without per-pixel maps
-    # (the photon-transfer pairs) share blocks, so narrow sensors make few, large kernel calls.
-    plan: list[tuple[list[tuple[int, int]], int, int, Sequence[int]]] = []
+    # blocks: (segments [(point, first frame within the point, count)], y0, y1, frame indices).
+    # An in-memory C-contiguous stack is reduced in place, one kernel call per band holding every
+    # point (per-pixel sums never leave the cache); anything else is read in blocks of at most
+    # ``per_block`` frames, following the points' order, a point split at even frame counts.
+    in_place = isinstance(frames, np.ndarray) and frames.flags.c_contiguous
+    limit = sum(p.n_frames for p in points) if in_place else per_block
+    plan: list[tuple[list[tuple[int, int, int]], int, int, Sequence[int]]] = []
     for y0 in range(0, h_total, band):
         y1 = min(h_total, y0 + band)
-        pending: list[tuple[int, int]] = []
-        pending_idx: list[int] = []
+        segs: list[tuple[int, int, int]] = []
+        seg_idx: list[int] = []
         for i, p in enumerate(points):
-            if i not in pixel_points and i not in regression_points and p.n_frames % 2 == 0 and p.n_frames <= per_block:
-                if len(pending_idx) + p.n_frames > per_block:
-                    plan.append((pending, y0, y1, pending_idx))
-                    pending, pending_idx = [], []
-                pending.append((i, p.n_frames))
-                pending_idx = pending_idx + list(p.indices)
-                continue
-            for s in range(0, p.n_frames, per_block):
-                chunk = p.indices[s : s + per_block]
-                plan.append(([(i, len(chunk))], y0, y1, chunk))
-        if pending:
-            plan.append((pending, y0, y1, pending_idx))
+            j = 0
+            while j < p.n_frames:
+                room = limit - len(seg_idx)
+                if room < 2 and segs:
+                    plan.append((segs, y0, y1, seg_idx))
+                    segs, seg_idx = [], []
+                    continue
+                c = min(p.n_frames - j, room)
+                if j + c < p.n_frames:
+                    c -= c % 2
+                segs.append((i, j, c))
+                seg_idx = seg_idx + list(p.indices[j : j + c])
+                j += c
+        if segs:
+            plan.append((segs, y0, y1, seg_idx))
 
+    role = {i: (2 if i == dark_i else 3 if i == flat_i else 1 if i in regression_points else 0)
+            for i in range(len(points))}
+    last_dark = dark_idx[-1]
     read_s = 0.0
     compute_s = 0.0
     bytes_in = 0
-    state: dict[Any, Any] = {}
     pool: dict[Any, np.ndarray] = {}
-    offsets = {i: 0 for i in range(len(points))}
+    no_words = np.empty((1, 1, 1), np.uint32)
+    no_flat = np.empty((1, 1), f32)
+    reg_local_band = False
     for segments, y0, y1, (array, f0, r0), wait in _blocks(frames, plan):
         read_s += wait
         t0 = time.perf_counter()
         if array.dtype != np.uint16:
             raise ValueError(f"frames of session {manifest.session_id!r}: expected uint16, found {array.dtype}")
-        b = sum(c for _i, c in segments)
         h = y1 - y0
+        b = sum(c for _i, _j, c in segments)
         bytes_in += b * h * w_total * 2
-        if state.get("band") != y0:
-            # accumulators are allocated once and re-zeroed per band: fresh np.zeros pages would
-            # page-fault inside the kernels (~4 ms per 4 MB, as much as the arithmetic)
-            state = {"band": y0, "tm": _zeroed(pool, "tm", h, w_total, np.float64),
-                     "m": _zeroed(pool, "m", h, w_total, np.float64)}
-            offsets = {k: 0 for k in range(len(points))}
-        rfs = np.empty((h, b, 2), np.int64)
-        rps = np.empty((h, b // 2, 2), np.int64)
-        words = _as_words(array)
-        i = segments[0][0]
-        p = points[i]
-        if i in pixel_points and offsets[i] == 0:
-            state[("s", i)] = _zeroed(pool, ("s", i), h, w_total, np.int64)
-            state[("q", i)] = _zeroed(pool, ("q", i), h, w_total, np.int64)
-        if words is not None:
-            if i in pixel_points:
-                kernels.pixels_and_stats(array, words, f0, b, r0, state[("s", i)], state[("q", i)], rfs, rps)
-            elif i in regression_points:
-                kernels.dark_run_and_stats(array, words, f0, b, r0, p.exposure_s - tbar, 1.0 / p.n_frames,
-                                           state["tm"], state["m"], rfs, rps)
-            else:
-                kernels.stats_only(words, f0, b, r0, h, rfs, rps)
+        if array is frames:
+            idx = np.fromiter((k for i, j, c in segments for k in points[i].indices[j : j + c]), np.int64, b)
         else:
-            block = np.ascontiguousarray(array[f0 : f0 + b, r0 : r0 + h])
-            if i in pixel_points:
-                kernels.accumulate_pixels_generic(block, state[("s", i)], state[("q", i)], rfs, rps)
-            else:
-                kernels.accumulate_scalars_generic(block, rfs, rps)
-                if i in regression_points:
-                    kernels.add_dark_run(block, p.exposure_s - tbar, 1.0 / p.n_frames, state["tm"], state["m"])
+            idx = np.arange(f0, f0 + b, dtype=np.int64)
+        n_seg = len(segments)
+        seg_start = np.zeros(n_seg + 1, np.int64)
+        seg_start[1:] = np.cumsum([c for _i, _j, c in segments])
+        seg_pair = np.zeros(n_seg, np.int64)
+        seg_pair[1:] = np.cumsum([c // 2 for _i, _j, c in segments])[:-1]
+        n_pairs = int(sum(c // 2 for _i, _j, c in segments))
+        seg_role = np.array([role[i] for i, _j, _c in segments], np.int64)
+        seg_first = np.array([j == 0 for _i, j, _c in segments])
+        seg_last = np.array([j + c == points[i].n_frames for i, j, c in segments])
+        seg_n = np.array([points[i].n_frames for i, _j, _c in segments], np.int64)
+        seg_weight = np.array([points[i].exposure_s - tbar for i, _j, _c in segments])
+        whole_darks = {i for i, j, c in segments if role[i] in (1, 2) and j == 0 and c == points[i].n_frames}
+        starts_band = segments[0][0] == 0 and segments[0][1] == 0
+        if starts_band:
+            reg_local_band = whole_darks == set(dark_idx)
+        split = any(role[i] != 0 and not (j == 0 and c == points[i].n_frames) for i, j, c in segments)
+        pix_acc = _pooled(pool, "pix", (2, h, w_total), np.int64) if split else np.empty((2, 1, 1), np.int64)
+        if reg_local_band:
+            reg_acc = np.empty((2, 1, 1))
+        else:
+            reg_acc = _pooled(pool, "reg", (2, h, w_total), np.float64)
+            if starts_band:
+                reg_acc.fill(0.0)
+        solve = any(i == last_dark and j + c == points[i].n_frames for i, j, c in segments)
+        words = _as_words(array)
+        rfs = np.empty((h, b, 2), np.int64)
+        rps = np.empty((h, max(n_pairs, 1), 2), np.int64)
+        kernels.reduce_block(
+            array, words if words is not None else no_words, words is not None, r0, idx, seg_start, seg_pair,
+            seg_role, seg_first, seg_last, seg_n, seg_weight, pix_acc, reg_acc, reg_local_band, solve,
+            stt if with_slope else 1.0, len(dark_idx), tbar, with_slope, dark_mean[y0:y1], dark_var[y0:y1],
+            flat_mean[y0:y1] if flat_mean is not None else no_flat,
+            flat_var[y0:y1] if flat_var is not None else no_flat,
+            dark_offset[y0:y1], dark_current[y0:y1], rfs, rps,
+        )
         par = y0 % 2
         sums = [rfs[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]  # (b, 2) per row parity
         pairs = [rps[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]
-        seg0 = 0
-        for i, count in segments:
-            start = offsets[i]
+        for s, (i, j, c) in enumerate(segments):
+            a, q = int(seg_start[s]), int(seg_pair[s])
             for rp in (0, 1):
                 site = 2 * rp
-                frame_sums[i][start : start + count, site : site + 2] += sums[rp][seg0 : seg0 + count]
-                pair_sq[i][start // 2 : start // 2 + count // 2, site : site + 2] += pairs[rp][seg0 // 2 : seg0 // 2 + count // 2]
-            offsets[i] = start + count
-            seg0 += count
-        p = points[i]
-        if i in pixel_points and offsets[i] == p.n_frames:
-            acc_s, acc_q = state.pop(("s", i)), state.pop(("q", i))
-            if p.kind == "dark":
-                kernels.add_regression_from_sums(acc_s, p.n_frames, p.exposure_s - tbar, state["tm"], state["m"])
-            if i == dark_i:
-                kernels.finalize_moments(acc_s, acc_q, p.n_frames, dark_mean[y0:y1], dark_var[y0:y1])
-            if i == flat_i and flat_mean is not None and flat_var is not None:
-                kernels.finalize_moments(acc_s, acc_q, p.n_frames, flat_mean[y0:y1], flat_var[y0:y1])
-        if p.kind == "dark" and i == dark_idx[-1] and offsets[i] == p.n_frames:
-            # last dark point of this band (darks come first): solve the regression
-            kernels.solve_regression(state["tm"], state["m"], stt if with_slope else 1.0, len(dark_idx), tbar,
-                                     with_slope, dark_offset[y0:y1], dark_current[y0:y1])
+                frame_sums[i][j : j + c, site : site + 2] += sums[rp][a : a + c]
+                pair_sq[i][j // 2 : j // 2 + c // 2, site : site + 2] += pairs[rp][q : q + c // 2]
         compute_s += time.perf_counter() - t0
 
     ys = np.arange(h_total) % 2

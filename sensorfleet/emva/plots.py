@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 import polars as pl
@@ -43,7 +44,8 @@ def plot_ptc(ptc: pl.DataFrame, gain_k_dn_per_e: float | None = None, title: str
         ax.plot(xs, gain_k_dn_per_e * xs, "-", color="C1", label=f"K = {gain_k_dn_per_e:.4g} DN/e-")
     ax.set_xlabel("mu_y - mu_y.dark (DN)")
     ax.set_ylabel("sigma_y^2 - sigma_y.dark^2 (DN^2)")
-    ax.set_title(title or "photon transfer")
+    # a long title (session ids run to 128 chars) is wrapped, not clipped at the figure edge
+    ax.set_title(textwrap.fill(title or "photon transfer", 60), fontsize=9)
     ax.legend(loc="upper left")
     fig.tight_layout()
     return _png(fig)
@@ -71,7 +73,7 @@ def plot_defect_map(defects: np.ndarray | pl.DataFrame, width: int, height: int,
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
     ax.set_aspect("equal")
-    ax.set_title(title or "defects")
+    ax.set_title(textwrap.fill(title or "defects", 60), fontsize=9)
     handles, _ = ax.get_legend_handles_labels()
     if handles:
         ax.legend(loc="upper right", fontsize=7, markerscale=3)

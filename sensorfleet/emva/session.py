@@ -396,7 +396,7 @@ def _write_columns(group: Any, name: str, df: pl.DataFrame) -> None:
             values = np.asarray(df[col].to_list(), dtype=f"<U{width}")
             sub.attrs[f"str_{col}"] = True
             values = values.astype("S").view(np.uint8).reshape(df.height, -1) if df.height else np.zeros((0, width), np.uint8)
-        arr = sub.create_array(col, shape=values.shape, dtype=values.dtype, chunks=values.shape if values.size else None)
+        arr = sub.create_array(col, shape=values.shape, dtype=values.dtype, chunks=tuple(max(1, int(d)) for d in values.shape))  # an empty table has 0-length dims
         if values.size:
             arr[...] = values
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -16,6 +17,7 @@ from emva_sim import SimParams, simulate
 from sensorfleet.config import Paths
 from sensorfleet.emva import (
     DEFECT_CODES,
+    CharacterizationConfig,
     characterize_day,
     characterize_frames,
     characterize_session,
@@ -152,3 +154,60 @@ def test_plots_are_png(small: tuple) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_defect_map(res.defects, 96, 80)[:4] == b"\x89PNG"
     assert plot_defect_map(np.zeros((80, 96), np.uint8), 96, 80)[:4] == b"\x89PNG"
+
+
+class _Reader:
+    """A frame source that is not an in-memory stack (read block by block, like zarr)."""
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+        self.shape = frames.shape
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.array(self.frames[key])
+
+
+@pytest.mark.parametrize("max_block_bytes", [1, 40_000])
+def test_blocked_reads_match_in_place(small: tuple, max_block_bytes: int) -> None:
+    """Points split over several blocks (band-level accumulators) give the in-place answers."""
+    frames, manifest, _ = small
+    full = characterize_frames(frames, manifest, None)
+    cfg = CharacterizationConfig(band_rows=6, min_band_bytes=1, max_block_bytes=max_block_bytes)
+    res = characterize_frames(_Reader(frames), manifest, None, cfg)
+    for k, v in full.module_stats.items():
+        if isinstance(v, float) and math.isfinite(v):
+            assert res.module_stats[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
+    assert res.defects.sort("y", "x").equals(full.defects.sort("y", "x"))
+
+
+def test_session_without_defects_round_trips(tmp_path: Path) -> None:
+    """A session with an empty defect table writes and reloads (64 x 48, no planted defects)."""
+    p = SimParams(width=64, height=48, hot=0, warm=0, dead=0, stuck=0, noisy=0, clusters=0, bad_columns=0,
+                  bad_rows=0, blemishes=0, ptc_levels=8)
+    frames, manifest, _ = simulate(p, seed=3, session_id="S-empty")
+    res = characterize_frames(frames, manifest, tmp_path / "m.zarr")
+    back = load_session_rows(tmp_path / "m.zarr")
+    assert back.defects.height == res.defects.height
+    assert back.module_stats["gain_k_dn_per_e"] == pytest.approx(res.module_stats["gain_k_dn_per_e"])
+
+
+def test_long_plot_title_is_wrapped(small: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long title (session ids run to 128 characters) stays inside the figure."""
+    from sensorfleet.emva import plots
+
+    frames, manifest, _ = small
+    res = characterize_frames(frames, manifest, None)
+    figs: list = []
+    real_png = plots._png
+    def keep(fig: Any) -> bytes:
+        figs.append(fig)
+        return real_png(fig)
+
+    monkeypatch.setattr(plots, "_png", keep)
+    png = plot_ptc(res.ptc, None, title="CM-1-000000-20260302T094428 " * 5)
+    assert png[:4] == b"\x89PNG"
+    fig = figs[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    box = fig.axes[0].title.get_window_extent(FigureCanvasAgg(fig).get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
