@@ -280,6 +280,8 @@ def test_frame_writer_chunk_bytes_equal_numcodecs(tmp_path: Path, reuse_buffer: 
             chunk[: min(512, 700 - y0)] = f[y0:y0 + 512]
             stored = (writer.folder / arr.metadata.encode_chunk_key((i, band, 0))).read_bytes()
             assert stored == bytes(writer.codec.encode(chunk))
+    # flat chunk keys: no folder per frame and band
+    assert sorted(p.name for p in writer.folder.iterdir()) == ["c.0.0.0", "c.0.1.0", "c.1.0.0", "c.1.1.0", "zarr.json"]
     import zarr
 
     assert np.array_equal(zarr.open_array(str(tmp_path / "g.zarr" / "frames"), mode="r")[:], frames)
