@@ -14,8 +14,10 @@ See docs/metrics.md for the thresholds and why.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import ndimage
 
@@ -59,6 +61,59 @@ def robust_sigma(values: np.ndarray) -> float:
         return float("nan")
     med = np.median(v)
     return float(1.4826 * np.median(np.abs(v - med)))
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _point_classes(dark: np.ndarray, noise: np.ndarray, dc: np.ndarray, response: np.ndarray, flat: np.ndarray,
+                   dark_mean: np.ndarray, flat_noise: np.ndarray, use_dc: bool, have_flat: bool,
+                   consts: np.ndarray, cls: np.ndarray, val: np.ndarray, codes: np.ndarray) -> None:
+    """Step 1 in one pass over the (H, W) float32 maps (no full-size temporaries); float32
+    comparisons as numpy does them. ``consts`` (float32): dark_med, noisy threshold, warm
+    threshold (DN), warm_min_excess, dc_med, se_per_dn, warm_sigma, warm factor, hot factor, hot
+    threshold (DN), dead_response, stuck noise (dark), stuck noise (flat), stuck delta.
+    ``codes``: noisy, warm, hot, dead, stuck."""
+    h, w = dark.shape
+    dark_med, noisy_t, warm_t, warm_min, dc_med, se_per_dn = consts[0], consts[1], consts[2], consts[3], consts[4], consts[5]
+    warm_sigma, warm_f, hot_f, hot_t, dead_r = consts[6], consts[7], consts[8], consts[9], consts[10]
+    stuck_dn, stuck_fn, stuck_d = consts[11], consts[12], consts[13]
+    for y in numba.prange(h):
+        for x in range(w):
+            c = np.uint8(0)
+            v = np.float32(0.0)
+            dn = noise[y, x]
+            if dn > noisy_t:
+                c = codes[0]
+                v = dn
+            ex = dark[y, x] - dark_med
+            sig = (ex > warm_t) and (ex > warm_min)
+            if use_dc:
+                d = dc[y, x]
+                metric = d / dc_med
+                sig = sig and ((d - dc_med) > warm_sigma * (dn * se_per_dn))
+                warm = sig and metric >= warm_f
+                hot = sig and metric >= hot_f
+            else:
+                metric = ex
+                warm = sig
+                hot = sig and ex > hot_t
+            if warm:
+                c = codes[1]
+                v = metric
+            if hot:
+                c = codes[2]
+                v = metric
+            if have_flat:
+                r = response[y, x]
+                if r < dead_r:
+                    c = codes[3]
+                    v = r
+                quiet = dn <= stuck_dn and flat_noise[y, x] <= stuck_fn
+                fl = flat[y, x]
+                if abs(fl - dark_mean[y, x]) < stuck_d and (quiet or hot):
+                    c = codes[4]
+                    v = fl
+            cls[y, x] = c
+            val[y, x] = v
 
 
 @dataclass(frozen=True)
@@ -114,55 +169,40 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
     dark = maps.dark_long_dn
     dark_med = robust_median(dark)
     dark_sig = robust_sigma(dark)
-    excess = (dark - dark_med).astype(np.float32)
     noise_med = robust_median(maps.dark_noise_dn)
     have_flat = maps.flat_mean_dn is not None and maps.response is not None
-    delta = None
+    delta_med = flat_noise_med = math.nan
     if have_flat:
-        assert maps.flat_mean_dn is not None and maps.response is not None
-        delta = maps.flat_mean_dn - maps.dark_mean_dn
-        delta_med = robust_median(delta)
-
-    # 1. point candidates, lowest precedence first so that higher ones overwrite
-    noisy = maps.dark_noise_dn > th.noisy_factor * noise_med
-    cls[noisy] = code["noisy"]
-    val[noisy] = maps.dark_noise_dn[noisy]
-    significant = (excess > th.warm_sigma * dark_sig) & (excess > th.warm_min_excess_dn)
+        assert maps.flat_mean_dn is not None and maps.flat_noise_dn is not None
+        step = max(1, -(-maps.flat_mean_dn.size // SAMPLE))
+        delta_med = robust_median(maps.flat_mean_dn.reshape(-1)[::step] - maps.dark_mean_dn.reshape(-1)[::step])
+        flat_noise_med = robust_median(maps.flat_noise_dn)
     dc = maps.dark_current_dn_per_s
     dc_med = robust_median(dc) if bool(np.isfinite(dc[0, 0])) else float("nan")
     units = dict(VALUE_UNITS)
-    if np.isfinite(dc_med) and dc_med > 0:
-        ratio = (dc / dc_med).astype(np.float32)
+    use_dc = bool(np.isfinite(dc_med) and dc_med > 0)
+    if use_dc:
         # the slope must stand out of the pixel's own noise: an RTS pixel's random level jumps
         # between the exposures fake a slope (standard error = noise x se_per_dn)
-        se = maps.dark_noise_dn * np.float32(maps.dark_current_se_per_dn)
-        significant &= (dc - dc_med) > th.warm_sigma * se
-        warm = significant & (ratio >= th.warm_dark_current_factor)
-        hot = significant & (ratio >= th.hot_dark_current_factor)
-        metric = ratio
         units["hot"] = units["warm"] = "x_median_dark_current"
-    else:
-        warm = significant
-        hot = significant & (excess > th.hot_sigma * dark_sig)
-        metric = excess
-    cls[warm] = code["warm"]
-    val[warm] = metric[warm]
-    cls[hot] = code["hot"]
-    val[hot] = metric[hot]
-    if have_flat:
-        assert maps.response is not None and delta is not None and maps.flat_noise_dn is not None
-        dead = maps.response < th.dead_response
-        cls[dead] = code["dead"]
-        val[dead] = maps.response[dead]
-        flat_noise_med = robust_median(maps.flat_noise_dn)
-        quiet = (maps.dark_noise_dn <= th.stuck_noise_fraction * noise_med) & (
-            maps.flat_noise_dn <= th.stuck_noise_fraction * flat_noise_med
-        )
-        flat_stuck = np.abs(delta) < th.stuck_response * abs(delta_med)
-        stuck = flat_stuck & (quiet | hot)
-        cls[stuck] = code["stuck"]
-        assert maps.flat_mean_dn is not None
-        val[stuck] = maps.flat_mean_dn[stuck]
+    # 1. point candidates, lowest precedence first so that higher ones overwrite
+    consts = np.array([
+        dark_med, th.noisy_factor * noise_med, th.warm_sigma * dark_sig, th.warm_min_excess_dn, dc_med,
+        maps.dark_current_se_per_dn, th.warm_sigma, th.warm_dark_current_factor, th.hot_dark_current_factor,
+        th.hot_sigma * dark_sig, th.dead_response, th.stuck_noise_fraction * noise_med,
+        th.stuck_noise_fraction * flat_noise_med, th.stuck_response * abs(delta_med),
+    ], np.float32)
+    codes = np.array([code["noisy"], code["warm"], code["hot"], code["dead"], code["stuck"]], np.uint8)
+    f32 = np.float32
+    dummy = np.zeros((1, 1), f32)
+
+    def arg(a: np.ndarray | None, needed: bool) -> np.ndarray:
+        return np.asarray(a, f32) if needed and a is not None else dummy
+
+    _point_classes(np.asarray(dark, f32), np.asarray(maps.dark_noise_dn, f32), arg(dc, use_dc),
+                   arg(maps.response, have_flat), arg(maps.flat_mean_dn, have_flat),
+                   arg(maps.dark_mean_dn, have_flat), arg(maps.flat_noise_dn, have_flat), use_dc, have_flat,
+                   consts, cls, val, codes)
     point = cls > 0
 
     # 2. bad lines
@@ -176,21 +216,23 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
     row_bad |= frac_r >= th.bad_line_fraction
     col_val[col_bad] = frac_c[col_bad]
     row_val[row_bad] = frac_r[row_bad]
-    sources: list[tuple[np.ndarray, float]] = [(excess, dark_sig)]
+    sources: list[tuple[np.ndarray, float, float]] = [(dark, dark_sig, dark_med)]  # dark excess over its median
     if have_flat:
         assert maps.response is not None
-        sources.append((maps.response, robust_sigma(maps.response)))
-    for image, sigma in sources:
+        sources.append((maps.response, robust_sigma(maps.response), 0.0))
+    for image, sigma, shift in sources:
         if not np.isfinite(sigma) or sigma <= 0:
             continue
         if h >= 8:
             # column medians from every k-th row (k odd: both CFA row parities), ~512 rows
-            fc, dc = _line_flags(np.median(image[:: max(1, h // 512) | 1], axis=0), sigma, th)
+            sub = (image[:: max(1, h // 512) | 1] - np.float32(shift)).astype(np.float32)
+            fc, dc = _line_flags(np.median(sub, axis=0), sigma, th)
             new = fc & ~col_bad
             col_val[new] = dc[new]
             col_bad |= fc
         if w >= 8:
-            fr, dr = _line_flags(np.median(image[:, :: max(1, w // 512) | 1], axis=1), sigma, th)
+            sub = (image[:, :: max(1, w // 512) | 1] - np.float32(shift)).astype(np.float32)
+            fr, dr = _line_flags(np.median(sub, axis=1), sigma, th)
             new = fr & ~row_bad
             row_val[new] = dr[new]
             row_bad |= fr

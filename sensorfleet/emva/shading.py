@@ -46,7 +46,10 @@ class ShadingFit:
         d = self.degree
         upow = np.vander(u, d + 1, increasing=True)  # (W, d+1)
         vpow = np.vander(v, d + 1, increasing=True)  # (H, d+1)
-        return ((vpow @ self.coefficients.T @ upow.T) ** -2.0).astype(np.float32)
+        p = (vpow @ self.coefficients.T @ upow.T).astype(np.float32)
+        # P**-2 as a square and a reciprocal in place (a float64 pow over 12 MP costs ~0.4 s)
+        np.multiply(p, p, out=p)
+        return np.reciprocal(p, out=p)
 
 
 def _terms(u: np.ndarray, v: np.ndarray, degree: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
