@@ -210,8 +210,8 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
     row_bad = np.zeros(h, bool)
     col_val = np.zeros(w, np.float32)
     row_val = np.zeros(h, np.float32)
-    frac_c = point.mean(axis=0)
-    frac_r = point.mean(axis=1)
+    frac_c = np.count_nonzero(point, axis=0) / h
+    frac_r = np.count_nonzero(point, axis=1) / w
     col_bad |= frac_c >= th.bad_line_fraction
     row_bad |= frac_r >= th.bad_line_fraction
     col_val[col_bad] = frac_c[col_bad]
@@ -236,11 +236,8 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
             new = fr & ~row_bad
             row_val[new] = dr[new]
             row_bad |= fr
-    line = np.zeros((h, w), bool)
-    line[:, col_bad] = True
-    line[row_bad, :] = True
-    cls[line] = 0
-    point &= ~line
+    point[:, col_bad] = False
+    point[row_bad, :] = False
     cls[:, col_bad] = code["bad_column"]
     val[:, col_bad] = col_val[col_bad][None, :]
     cls[row_bad, :] = code["bad_row"]

@@ -276,7 +276,7 @@ def sum_block_reference(block: np.ndarray) -> np.int64:
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def masked_sums(a: np.ndarray, mask: np.ndarray, shift: float) -> tuple[int, float, float]:
     """(n, sum(a - shift), sum((a - shift)**2)) over ``mask`` of a 2-D map, float64 accumulation
     without temporaries (``shift`` near the mean keeps the squares precise)."""
@@ -284,7 +284,7 @@ def masked_sums(a: np.ndarray, mask: np.ndarray, shift: float) -> tuple[int, flo
     n = 0
     s1 = 0.0
     s2 = 0.0
-    for r in range(h):
+    for r in numba.prange(h):
         for x in range(w):
             if mask[r, x]:
                 v = np.float64(a[r, x]) - shift
@@ -294,7 +294,7 @@ def masked_sums(a: np.ndarray, mask: np.ndarray, shift: float) -> tuple[int, flo
     return n, s1, s2
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def masked_corrected_sums(dark: np.ndarray, flat: np.ndarray, shading: np.ndarray, mask: np.ndarray,
                           shift: float) -> tuple[int, float, float]:
     """:func:`masked_sums` of the shading-corrected flat ``dark + (flat - dark) / shading``."""
@@ -302,7 +302,7 @@ def masked_corrected_sums(dark: np.ndarray, flat: np.ndarray, shading: np.ndarra
     n = 0
     s1 = 0.0
     s2 = 0.0
-    for r in range(h):
+    for r in numba.prange(h):
         for x in range(w):
             if mask[r, x]:
                 d = np.float64(dark[r, x])
