@@ -37,6 +37,7 @@ VALUE_UNITS: dict[str, str] = {
 }
 
 
+LINE_SAMPLE = 160  # bad-line profiles are medians over every k-th pixel of a line, at least this many
 SAMPLE = 1 << 18  # medians of larger maps use an evenly strided sample of at most this many pixels
 
 
@@ -224,14 +225,15 @@ def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
         if not np.isfinite(sigma) or sigma <= 0:
             continue
         if h >= 8:
-            # column medians from every k-th row (k odd: both CFA row parities), ~512 rows
-            sub = (image[:: max(1, h // 512) | 1] - np.float32(shift)).astype(np.float32)
+            # column medians from every k-th row (k odd: both CFA row parities), >= LINE_SAMPLE
+            # rows (the median of 160 values sits within ~0.1 pixel sigma of the line's own)
+            sub = (image[:: max(1, h // LINE_SAMPLE) | 1] - np.float32(shift)).astype(np.float32)
             fc, dc = _line_flags(np.median(sub, axis=0), sigma, th)
             new = fc & ~col_bad
             col_val[new] = dc[new]
             col_bad |= fc
         if w >= 8:
-            sub = (image[:, :: max(1, w // 512) | 1] - np.float32(shift)).astype(np.float32)
+            sub = (image[:, :: max(1, w // LINE_SAMPLE) | 1] - np.float32(shift)).astype(np.float32)
             fr, dr = _line_flags(np.median(sub, axis=1), sigma, th)
             new = fr & ~row_bad
             row_val[new] = dr[new]
