@@ -137,6 +137,12 @@ def _metric_row(ptc: PtcAnalysis, sp: SpatialStats) -> dict[str, object]:
     }
 
 
+def _std(var: np.ndarray) -> np.ndarray:
+    """sqrt(max(var, 0)) as float32, in one output buffer (no full-size temporaries)."""
+    out = np.maximum(var, 0, out=np.empty(var.shape, np.float32), dtype=np.float32)
+    return np.sqrt(out, out=out)
+
+
 def _site_view(a: np.ndarray, site: int) -> np.ndarray:
     return a[site // 2 :: 2, site % 2 :: 2]
 
@@ -178,12 +184,12 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
         dark_long = result.dark_offset_dn + result.dark_current_dn_per_s * np.float32(t_long)
     else:
         dark_long = result.dark_mean_dn
-    dark_noise = np.sqrt(np.maximum(result.dark_var_dn2, 0)).astype(np.float32)
+    dark_noise = _std(result.dark_var_dn2)
     response = flat_noise = dark_at_flat = None
     if flat_sp is not None and result.flat_mean_dn is not None and result.flat_var_dn2 is not None:
         dark_at_flat = result.dark_at(flat_sp.exposure_s)
         response = _relative_response(result.flat_mean_dn - dark_at_flat, site_groups)
-        flat_noise = np.sqrt(np.maximum(result.flat_var_dn2, 0)).astype(np.float32)
+        flat_noise = _std(result.flat_var_dn2)
 
     th = config.defects
     shading: ShadingFit | None = None

@@ -46,7 +46,8 @@ class ShadingFit:
         d = self.degree
         upow = np.vander(u, d + 1, increasing=True)  # (W, d+1)
         vpow = np.vander(v, d + 1, increasing=True)  # (H, d+1)
-        p = (vpow @ self.coefficients.T @ upow.T).astype(np.float32)
+        # float32 product: 5 terms of order 1, ~1e-7 relative, and no float64 (H, W) temporary
+        p = (vpow @ self.coefficients.T).astype(np.float32) @ upow.T.astype(np.float32)
         # P**-2 as a square and a reciprocal in place (a float64 pow over 12 MP costs ~0.4 s)
         np.multiply(p, p, out=p)
         return np.reciprocal(p, out=p)
