@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests."""
+"""Fixtures shared by several test folders."""
 
 from __future__ import annotations
 
