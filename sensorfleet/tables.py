@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -40,6 +42,40 @@ def partition_path(tables_root: Path, table: str, day: str) -> Path:
     return Path(tables_root) / table / f"{PARTITION_COLUMN}={day}" / PART_NAME
 
 
+STALE_AFTER_S = 3600.0
+"""Age (seconds) after which a hidden temporary of an atomic write is taken for a crashed
+writer's leftover: writing one partition or one session's maps takes seconds, not an hour."""
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.(tmp|old)$")
+
+
+def sweep_stale_temporaries(folder: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete what killed atomic writers left in ``folder``: hidden ``.<name>.<uuid hex>.tmp``
+    or ``.old`` files and folders not modified for ``older_than_s`` seconds; return them.
+
+    Readers already ignore these names, so this only frees disk. Only derived outputs (table
+    partitions, maps groups) use this naming, and the next run recomputes anything missing.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    removed = []
+    for entry in folder.iterdir():
+        if not _TEMPORARY.match(entry.name):
+            continue
+        try:
+            if entry.lstat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
 def write_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame) -> Path:
     """Replace the ``day`` partition of ``table`` with ``df``, atomically; return the file path.
 
@@ -50,6 +86,7 @@ def write_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame) -
         raise ValueError(f"table {table!r}: column {PARTITION_COLUMN!r} is the partition key and lives in the path; drop it")
     target = partition_path(tables_root, table, day)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temporaries(target.parent)
     tmp = target.parent / f".{PART_NAME}.{uuid.uuid4().hex}.tmp"
     try:
         df.write_parquet(tmp, compression="zstd", statistics=True)

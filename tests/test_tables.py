@@ -76,3 +76,63 @@ def test_failed_write_leaves_old_partition(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.undo()
     assert read_partition(tmp_path, "t", "2026-03-14")["x"].to_list() == [1]
     assert len(list((tmp_path / "t" / "capture_date=2026-03-14").iterdir())) == 1
+
+
+def test_sweep_removes_only_stale_temporaries_of_killed_writers(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from sensorfleet.tables import sweep_stale_temporaries
+
+    hex32 = "0123456789abcdef" * 2
+    stale_dir = tmp_path / f".S1.zarr.{hex32}.tmp"
+    stale_old = tmp_path / f".S2.zarr.{hex32}.old"
+    stale_file = tmp_path / f".part-0.parquet.{hex32}.tmp"
+    fresh_dir = tmp_path / f".S3.zarr.{'f' * 32}.tmp"  # a writer still at work
+    published = tmp_path / "S1.zarr"
+    other_hidden = tmp_path / ".keep.tmp"  # not our naming: never touched
+    for d in (stale_dir, stale_old, fresh_dir, published):
+        d.mkdir()
+        (d / "zarr.json").write_text("{}")
+    stale_file.write_bytes(b"half")
+    other_hidden.write_bytes(b"x")
+    old = time.time() - 2 * 3600
+    for p in (stale_dir, stale_old, stale_file, other_hidden, published):
+        os.utime(p, (old, old))
+
+    removed = sweep_stale_temporaries(tmp_path)
+
+    assert sorted(p.name for p in removed) == sorted([stale_dir.name, stale_old.name, stale_file.name])
+    assert not stale_dir.exists() and not stale_old.exists() and not stale_file.exists()
+    assert fresh_dir.exists() and published.exists() and other_hidden.exists()
+    assert sweep_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_write_partition_sweeps_stale_temporaries_beside_it(tmp_path: Path) -> None:
+    import os
+    import time
+
+    first = write_partition(tmp_path, "t", "2026-03-01", pl.DataFrame({"a": [1]}))
+    leftover = first.parent / f".part-0.parquet.{'a' * 32}.tmp"
+    leftover.write_bytes(b"half-written by a killed run")
+    old = time.time() - 2 * 3600
+    os.utime(leftover, (old, old))
+    write_partition(tmp_path, "t", "2026-03-01", pl.DataFrame({"a": [2]}))
+    assert not leftover.exists()
+    assert read_partition(tmp_path, "t", "2026-03-01")["a"].to_list() == [2]
+
+
+def test_characterize_day_sweeps_maps_a_killed_run_left(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from sensorfleet.config import resolve_paths
+    from sensorfleet.emva import characterize_day
+
+    paths = resolve_paths(tmp_path / "data")
+    leftover = paths.maps / "2026-03-01" / f".S1.zarr.{'b' * 32}.tmp"
+    leftover.mkdir(parents=True)
+    old = time.time() - 2 * 3600
+    os.utime(leftover, (old, old))
+    characterize_day(paths, "2026-03-01", workers=1)
+    assert not leftover.exists()

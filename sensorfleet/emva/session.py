@@ -41,6 +41,7 @@ from sensorfleet.emva.metrics import (
 )
 from sensorfleet.emva.shading import ShadingFit, fit_shading
 from sensorfleet.manifest import Manifest
+from sensorfleet.tables import sweep_stale_temporaries
 
 MAPS_FORMAT_VERSION = 1
 SITE_NAMES = ("R", "Gr", "Gb", "B")
@@ -646,6 +647,7 @@ def characterize_day(
     """
     from sensorfleet.ingest.store import read_group_attrs
 
+    sweep_stale_temporaries(paths.maps / day)  # maps groups a killed run left unpublished
     folder = paths.captures / day
     groups = sorted(
         p for p in (folder.iterdir() if folder.is_dir() else [])
