@@ -13,11 +13,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sensorfleet.config import Paths, resolve_paths
 from sensorfleet.manifest import MANIFEST_NAME
 from sensorfleet.pipeline_cli import run_with_display
+from sensorfleet.progress import progress_bar
 
 
 def landing_session_count(landing: Path) -> int:
@@ -36,14 +36,7 @@ def generate_demo_fleet(
     from sensorfleet.synth.writer import generate_fleet
 
     config = FleetConfig(modules=modules, seed=seed, width=width, height=height)
-    with Progress(
-        TextColumn("[bold]synthetic fleet[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar("[bold]synthetic fleet[/]", console) as bar:
         task = bar.add_task("modules", total=modules)
         summary = generate_fleet(
             config, paths.landing, paths.truth, lambda done, total: bar.update(task, completed=done, total=total)

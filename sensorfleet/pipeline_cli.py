@@ -12,16 +12,10 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 
 from sensorfleet.config import Paths, resolve_paths
+from sensorfleet.progress import progress_bar
 
 if TYPE_CHECKING:
     from pipelines.runner import DayOutcome, PipelineSummary
@@ -50,14 +44,7 @@ def run_with_display(
 
     console = console or Console(soft_wrap=True)
     console.print(f"[bold]pipeline run[/]: landing {paths.landing} -> root {paths.root}")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar("{task.description}", console) as bar:
         tasks: dict[tuple[str, str], TaskID] = {}
 
         def on_progress(stage: str, day: str, done: int, total: int) -> None:

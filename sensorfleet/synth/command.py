@@ -8,16 +8,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from sensorfleet.manifest import CFA_PATTERNS, PIXEL_FORMATS
+from sensorfleet.progress import progress_bar
 from sensorfleet.synth.fleet import FleetConfig
 from sensorfleet.synth.writer import generate_fleet
 
@@ -56,8 +49,7 @@ def synth(
         raise typer.BadParameter(str(exc)) from None
     landing = out.expanduser().resolve()
     truth_dir = (truth.expanduser().resolve() if truth is not None else landing.parent / "truth")
-    with Progress(TextColumn("[bold]synth[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=False) as bar:
+    with progress_bar("[bold]synth[/]", console, transient=False, eta=True) as bar:
         task = bar.add_task("modules", total=modules)
 
         def progress(done: int, total: int) -> None:
