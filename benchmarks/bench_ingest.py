@@ -125,7 +125,8 @@ def stage_split(session_dir: Path, width: int, height: int, repeats: int) -> dic
     extra = ("decode_alone", "stats_alone", "compress_alone", "compress_alone_byteshuffle")
     times: dict[str, list[float]] = {k: [] for k in stages + extra}
     bands = [frame[y:y + writer.rows] for y in range(0, height, writer.rows)]
-    compress_ctx = blosc_compress_ctx()
+    ctx = blosc_compress_ctx()
+    compress_ctx = ctx[0] if ctx is not None else None
     cbuf = np.empty(writer.rows * width * 2 + 16, np.uint8)
 
     def byte_shuffle(band: np.ndarray) -> int:  # same call as FrameWriter.encode, byte shuffle (1)
@@ -160,6 +161,32 @@ def stage_split(session_dir: Path, width: int, height: int, repeats: int) -> dic
     out["total"] = sum(out[k] for k in stages)
     out["ratio_uint16_bitshuffle"] = frame.nbytes / stored["bitshuffle"]
     out["ratio_uint16_byteshuffle"] = frame.nbytes / stored["byteshuffle"]
+    out.update(compress_by_library(bands, repeats))
+    return out
+
+
+def compress_by_library(bands: list[np.ndarray], repeats: int) -> dict[str, Any]:
+    """CPU ms per frame of the writer's compression (lz4 + bitshuffle, clevel 5) with each c-blosc
+    library found (python-blosc's AVX2 build, numcodecs' SSE2 build): the same bytes out."""
+    from sensorfleet.ingest import store
+
+    ctx = store.blosc_compress_ctx()
+    out: dict[str, Any] = {"compress_library": ctx[1] if ctx else "numcodecs Blosc.encode"}
+    cbuf = np.empty(bands[0].nbytes + 16, np.uint8)
+    sizes = []
+    for lib in store.blosc_libraries():
+        fn = store.load_compress_ctx(lib)
+        if fn is None:
+            continue
+        times = []
+        for _ in range(repeats + 1):
+            t0 = time.process_time()
+            total = sum(fn(store.CLEVEL, 2, 2, b.nbytes, b.ctypes.data, cbuf.ctypes.data, cbuf.nbytes, b"lz4", 0, 1)
+                        for b in bands)
+            times.append((time.process_time() - t0) * 1e3)
+        sizes.append(total)
+        out[f"compress_alone_ms[{Path(lib).name}]"] = statistics.median(times[1:])
+    out["compress_libraries_same_size"] = len(set(sizes)) <= 1
     return out
 
 
@@ -283,7 +310,7 @@ def main() -> None:
         {"figure": "compression ratio (raw in / stored)", "value": res["compression_ratio_raw_input"], "target": ""},
         {"figure": f"peak RSS MiB, {res['params']['rss_frames']} frames", "value": res["peak_rss_bytes"]["peak_rss"] / 2**20, "target": 1024},
     ], ["figure", "value", "target"])
-    print("stage CPU ms per frame:", {k: round(v, 1) for k, v in res["stage_cpu_ms_per_frame"].items()})
+    print("stage CPU ms per frame:", {k: round(v, 1) if isinstance(v, float) else v for k, v in res["stage_cpu_ms_per_frame"].items()})
     if not args.quick:
         print("wrote", write_results("ingest", res))
 

@@ -285,3 +285,23 @@ def test_frame_writer_chunk_bytes_equal_numcodecs(tmp_path: Path, reuse_buffer: 
     import zarr
 
     assert np.array_equal(zarr.open_array(str(tmp_path / "g.zarr" / "frames"), mode="r")[:], frames)
+
+
+def test_every_blosc_library_writes_the_same_frames() -> None:
+    """The writer prefers python-blosc's AVX2 build of c-blosc over numcodecs' SSE2 build; both
+    are c-blosc 1.x and must make the same bytes of a chunk (zarr reads them through numcodecs)."""
+    from numcodecs import Blosc
+
+    libs = store.blosc_libraries()
+    assert libs[-1].endswith(".so") and "numcodecs" in libs[-1]
+    chosen = store.blosc_compress_ctx()
+    assert chosen is not None and chosen[1] == libs[0]
+    rng = np.random.default_rng(5)
+    chunk = np.clip(rng.normal(480, 14, size=(64, 250)), 0, 4095).astype(np.uint16)
+    want = bytes(Blosc(cname="lz4", clevel=store.CLEVEL, shuffle=Blosc.BITSHUFFLE, blocksize=0).encode(chunk))
+    out = np.empty(chunk.nbytes + 16, np.uint8)
+    for lib in libs:
+        fn = store.load_compress_ctx(lib)
+        assert fn is not None, lib
+        n = fn(store.CLEVEL, 2, 2, chunk.nbytes, chunk.ctypes.data, out.ctypes.data, out.nbytes, b"lz4", 0, 1)
+        assert out[:n].tobytes() == want, lib
