@@ -190,6 +190,34 @@ def compress_by_library(bands: list[np.ndarray], repeats: int) -> dict[str, Any]
     return out
 
 
+def read_back(group: Path, repeats: int) -> dict[str, Any]:
+    """A stored session swept band by band (all frames x 512 rows, as the characterization
+    reads it) through zarr and through :class:`sensorfleet.ingest.store.FrameReader`, in GB/s of
+    uint16 out (wall and CPU time, medians; the bytes must be equal)."""
+    import zarr
+
+    from sensorfleet.ingest.store import FrameReader
+
+    arr: Any = zarr.open_group(str(group), mode="r")["frames"]
+    reader = FrameReader(arr)
+    n, h, _ = arr.shape
+    rows = arr.chunks[1]
+    out: dict[str, Any] = {}
+    for name, src in (("zarr", arr), ("frame_reader", reader)):
+        wall, cpu = [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            for y0 in range(0, h, rows):
+                band = np.asarray(src[0:n, y0:y0 + rows, :])
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        nbytes = arr.nbytes
+        out[f"{name}_gb_s"] = nbytes / statistics.median(wall) / 1e9
+        out[f"{name}_cpu_gb_s"] = nbytes / statistics.median(cpu) / 1e9
+    assert np.array_equal(band, np.asarray(arr[0:n, (h - 1) // rows * rows:, :]))
+    return out
+
+
 def peak_rss_fresh(session_dir: Path, root: Path) -> dict[str, Any]:
     """Ingest ``session_dir`` in a fresh interpreter; its figures and peak RSS."""
     code = ("import json, sys; from benchmarks.bench_ingest import _ingest; "
@@ -245,6 +273,7 @@ def run(width: int, height: int, n_frames: int, repeats: int, rss_frames: int) -
         report = ingest_day(Paths(root=root, landing=landing), DAY, workers=2)
         day_seconds = time.perf_counter() - t0
         assert report.n_ingested == 2, report
+        readback = read_back(root / "captures" / DAY / "S0.zarr", repeats)
 
         split = stage_split(sessions[0], width, height, repeats=5)
 
@@ -278,6 +307,7 @@ def run(width: int, height: int, n_frames: int, repeats: int, rss_frames: int) -
         "compression_ratio_uint16": uint16_per_session / stored,
         "compression_ratio_raw_input": raw_per_session / stored,
         "stage_cpu_ms_per_frame": split,
+        "read_back_band_sweep": readback,
         "peak_rss_bytes": {"frames": rss_frames, "raw_input_bytes": rss_raw, "peak_rss": rss["peak_rss"],
                            "status": rss["status"]},
         "worker_peak_rss_bytes": max(r["peak_rss"] for t in two for r in t["results"]),
@@ -310,6 +340,7 @@ def main() -> None:
         {"figure": "compression ratio (raw in / stored)", "value": res["compression_ratio_raw_input"], "target": ""},
         {"figure": f"peak RSS MiB, {res['params']['rss_frames']} frames", "value": res["peak_rss_bytes"]["peak_rss"] / 2**20, "target": 1024},
     ], ["figure", "value", "target"])
+    print("read back, band sweep GB/s (wall / CPU):", {k: round(v, 2) for k, v in res["read_back_band_sweep"].items()})
     print("stage CPU ms per frame:", {k: round(v, 1) if isinstance(v, float) else v for k, v in res["stage_cpu_ms_per_frame"].items()})
     if not args.quick:
         print("wrote", write_results("ingest", res))

@@ -305,3 +305,68 @@ def test_every_blosc_library_writes_the_same_frames() -> None:
         assert fn is not None, lib
         n = fn(store.CLEVEL, 2, 2, chunk.nbytes, chunk.ctypes.data, out.ctypes.data, out.nbytes, b"lz4", 0, 1)
         assert out[:n].tobytes() == want, lib
+
+
+def _reader_group(tmp_path: Path, n: int = 3, h: int = 700, w: int = 96) -> tuple[np.ndarray, Any]:
+    import zarr
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 4096, size=(n, h, w), dtype=np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "r.zarr", n, h, w)
+    writer = store.FrameWriter(arr)
+    for i, f in enumerate(frames):
+        writer.write(i, f)
+    return frames, zarr.open_group(str(tmp_path / "r.zarr"), mode="r")["frames"]
+
+
+def test_frame_reader_reads_what_zarr_reads(tmp_path: Path) -> None:
+    """Direct chunk reads give zarr's bytes for every kind of key the characterization uses
+    (frame ranges x row bands, edge band, rows across a chunk border, column ranges, ints)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    frames, arr = _reader_group(tmp_path)
+    reader = store.FrameReader(arr)
+    assert reader.folder is not None and reader.shape == frames.shape and reader.chunks == arr.chunks
+    for key in [(slice(None),), (slice(0, 2), slice(0, 512), slice(None)), (slice(1, 3), slice(512, 700), slice(None)),
+                (slice(0, 3), slice(500, 530), slice(None)), (slice(None), slice(10, 690), slice(5, 60)),
+                (1,), (2, slice(600, 700)), (-1, 511, slice(None)), (slice(2, 2),)]:
+        got = reader[key]
+        want = frames[key]
+        assert got.shape == want.shape and np.array_equal(got, want), key
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(0, 3), st.integers(0, 3), st.integers(0, 700), st.integers(0, 700), st.integers(0, 96),
+           st.integers(0, 96))
+    def check(f0: int, f1: int, y0: int, y1: int, x0: int, x1: int) -> None:
+        key = (slice(f0, f1), slice(y0, y1), slice(x0, x1))
+        assert np.array_equal(reader[key], frames[key])
+
+    check()
+
+
+def test_frame_reader_missing_chunk_and_fallbacks(tmp_path: Path) -> None:
+    """A missing chunk file reads as the fill value (zarr's rule); keys it does not handle
+    (steps, index lists) go through zarr with the same result."""
+    frames, arr = _reader_group(tmp_path)
+    reader = store.FrameReader(arr)
+    assert reader.folder is not None
+    (reader.folder / arr.metadata.encode_chunk_key((1, 0, 0))).unlink()
+    want = frames.copy()
+    want[1, :512] = 0
+    assert np.array_equal(reader[:], want)
+    assert np.array_equal(reader[:, ::7, :], want[:, ::7, :])
+    assert np.array_equal(reader[[0, 2], 600:650], want[[0, 2], 600:650])
+    with pytest.raises(IndexError):
+        reader[3]
+
+
+def test_frame_reader_falls_back_to_zarr_for_other_layouts(tmp_path: Path) -> None:
+    import zarr
+
+    data = np.arange(2 * 40 * 30, dtype=np.uint16).reshape(2, 40, 30)
+    arr = zarr.create_array(str(tmp_path / "other.zarr"), shape=data.shape, dtype="uint16", chunks=(2, 16, 16))
+    arr[...] = data
+    reader = store.FrameReader(arr)
+    assert reader.folder is None
+    assert np.array_equal(reader[:, 5:35, :], data[:, 5:35, :])
