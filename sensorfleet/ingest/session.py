@@ -26,7 +26,7 @@ import xxhash
 
 import sensorfleet
 from sensorfleet.config import Paths
-from sensorfleet.ingest import store
+from sensorfleet.ingest import index, store
 from sensorfleet.ingest.framestats import decode_frame_stats
 from sensorfleet.ingest.scan import mtime_day
 from sensorfleet.ingest.validate import FramePlan, Problem, Rejection, check_session
@@ -157,6 +157,7 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
         return s.result(sid, day, "rejected", problems=problems)
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
 
+    index.ensure_built(paths)  # once per data root; before the session lock (the builder takes them)
     with store.session_lock(paths, sid):
         store.recover(paths, day, sid)
         existing = store.find_groups(paths, sid)
@@ -270,8 +271,10 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
     group.update_attributes(attrs)  # one metadata write (attrs.update would write once per key)
     group.update_attributes({"complete": True})  # last: the group is whole from here on
     attrs["complete"] = True
+    index.add_day(s.paths, sid, day)  # before the group appears: the index may list a day too many, never too few
     store.publish(tmp, target)
     for other in existing:  # the capture day changed: the group moved partitions
         if other != target and (store.read_group_attrs(other) or {}).get("source_dir") == str(s.session_dir):
             shutil.rmtree(other, ignore_errors=True)
+    index.set_days(s.paths, sid, [g.parent.name for g in store.find_groups(s.paths, sid)])
     return s.result(sid, day, status, attrs=attrs, zarr_path=target)

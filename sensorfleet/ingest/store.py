@@ -162,11 +162,12 @@ def list_ingested(paths: Paths, day: str) -> list[Path]:
 
 
 def find_groups(paths: Paths, session_id: str) -> list[Path]:
-    """Complete groups of ``session_id`` in any day (normally zero or one)."""
-    if not paths.captures.is_dir():
-        return []
+    """Complete groups of ``session_id`` in any day (normally zero or one), found through the
+    session index (:mod:`sensorfleet.ingest.index`; a scan of the day folders until it is built)."""
+    from sensorfleet.ingest import index
+
     name = f"{session_id}{GROUP_SUFFIX}"
-    return sorted(p / name for p in paths.captures.iterdir() if p.is_dir() and is_complete(p / name))
+    return sorted(g for day in index.days_of(paths, session_id) if is_complete(g := paths.captures / day / name))
 
 
 def open_session(paths: Paths, day: str, session_id: str) -> zarr.Group:

@@ -1,0 +1,125 @@
+"""Which capture days hold a group of a session id: ``<state>/session-index``.
+
+The id-reuse check of ingest needs every ingested group of a ``session_id``, in any day. Looking
+in every day folder costs one ``stat`` per day per session (37 ms per session at 1,000 days on
+this machine, growing with the fleet's history); the index answers with one small file read.
+
+Layout: ``<state>/session-index/<bucket>/<session_id>.json`` holding ``{"days": [...]}`` (256
+buckets by a hash of the id, so no folder grows past a few hundred thousand entries a year), and
+``BUILT`` once the index covers every group on disk.
+
+Rules that keep it right without a database:
+- Entries are written whole (temp file + ``os.replace``) by the holder of the session's lock.
+- A writer adds the day *before* it publishes a group there, and narrows the entry to the days
+  that really hold a group after it removed the others. A crash in between leaves an entry that
+  lists a day too many, never one too few; readers only return complete groups, so an extra
+  day costs one ``stat``.
+- The index is built once, by the first ingest that finds no ``BUILT`` marker (under a lock of
+  its own; the others wait), from a scan of every day folder. Groups copied into the captures
+  folder by hand are not in it: delete ``BUILT`` afterwards to rebuild (docs/operations.md).
+- Without ``BUILT``, :func:`days_of` falls back to the scan, so it is never wrong, only slower.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sensorfleet.config import Paths
+from sensorfleet.ingest.store import GROUP_SUFFIX, session_lock
+
+INDEX_DIR = "session-index"
+BUILT = "BUILT"
+
+
+def index_root(paths: Paths) -> Path:
+    return paths.state / INDEX_DIR
+
+
+def _entry(paths: Paths, session_id: str) -> Path:
+    bucket = hashlib.sha1(session_id.encode()).hexdigest()[:2]
+    return index_root(paths) / bucket / f"{session_id}.json"
+
+
+def is_built(paths: Paths) -> bool:
+    return (index_root(paths) / BUILT).is_file()
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
+def _read_days(paths: Paths, session_id: str) -> list[str]:
+    try:
+        value = json.loads(_entry(paths, session_id).read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return _scan_days(paths, session_id)  # an unreadable entry: the truth is on disk
+    days = value.get("days") if isinstance(value, dict) else None
+    return [d for d in days if isinstance(d, str)] if isinstance(days, list) else _scan_days(paths, session_id)
+
+
+def _scan_days(paths: Paths, session_id: str) -> list[str]:
+    if not paths.captures.is_dir():
+        return []
+    name = f"{session_id}{GROUP_SUFFIX}"
+    return sorted(p.name for p in paths.captures.iterdir() if p.is_dir() and (p / name).exists())
+
+
+def days_of(paths: Paths, session_id: str) -> list[str]:
+    """Capture days that may hold a group of ``session_id`` (a superset: callers check each)."""
+    return _read_days(paths, session_id) if is_built(paths) else _scan_days(paths, session_id)
+
+
+def add_day(paths: Paths, session_id: str, day: str) -> None:
+    """Record that ``day`` may hold a group of ``session_id`` (call before publishing it there;
+    the caller holds the session's lock)."""
+    days = _read_days(paths, session_id)
+    if day not in days:
+        _write_json(_entry(paths, session_id), {"days": sorted([*days, day])})
+
+
+def set_days(paths: Paths, session_id: str, days: list[str]) -> None:
+    """Make the entry list exactly ``days`` (after the groups elsewhere were removed)."""
+    if sorted(days) != _read_days(paths, session_id):
+        _write_json(_entry(paths, session_id), {"days": sorted(set(days))})
+
+
+def ensure_built(paths: Paths) -> None:
+    """Build the index from a scan of the captures folder unless ``BUILT`` exists.
+
+    Call it while holding no session lock: the builder takes each session's lock in turn (via
+    :func:`sensorfleet.ingest.store.session_lock`) so that it never races a writer of the entry.
+    """
+    if is_built(paths):
+        return
+    lock_path = paths.state / "locks" / "session-index.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if is_built(paths):  # another process built it while we waited
+            return
+        found: dict[str, list[str]] = {}
+        if paths.captures.is_dir():
+            for folder in sorted(p for p in paths.captures.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                for group in folder.iterdir():
+                    if group.name.endswith(GROUP_SUFFIX) and not group.name.startswith("."):
+                        found.setdefault(group.name[: -len(GROUP_SUFFIX)], []).append(folder.name)
+        for sid, days in found.items():
+            with session_lock(paths, sid):
+                for day in days:
+                    add_day(paths, sid, day)
+        _write_json(index_root(paths) / BUILT, {"built_at": datetime.now(UTC).isoformat(), "sessions": len(found)})
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
