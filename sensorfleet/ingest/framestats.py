@@ -42,41 +42,26 @@ def _row_moments(row: np.ndarray, saturation_dn: int) -> tuple[np.uint64, np.uin
 
 
 @numba.njit(cache=True, nogil=True)
-def _moments(frame: np.ndarray, saturation_dn: int) -> tuple[int, int, int, int, int]:
-    total = np.uint64(0)
-    total_sq = np.uint64(0)
-    lo = np.uint16(65535)
-    hi = np.uint16(0)
-    n_sat = 0
-    for y in range(frame.shape[0]):
-        s, sq, rlo, rhi, ns = _row_moments(frame[y], saturation_dn)
-        total += s
-        total_sq += sq
-        lo = min(lo, rlo)
-        hi = max(hi, rhi)
-        n_sat += ns
-    return int(total), int(total_sq), int(lo), int(hi), n_sat
-
-
-@numba.njit(cache=True, nogil=True)
 def _unpack_moments(buf: np.ndarray, out: np.ndarray, row_bytes: int, fmt: int,
                     saturation_dn: int) -> tuple[int, int, int, int, int]:
-    # Decode and summarize in one pass: each row is unpacked with rawio's kernel and its moments
-    # taken while it is still in L1, so the frame is not read back from memory a second time.
+    # Decode and summarize in one pass: each row is unpacked with rawio's kernel (fmt 10, 12 or
+    # 14; fmt 0: ``out`` already holds the frame) and its moments taken while it is still in L1,
+    # so the frame is not read back from memory a second time.
     total = np.uint64(0)
     total_sq = np.uint64(0)
     lo = np.uint16(65535)
     hi = np.uint16(0)
     n_sat = 0
     for y in range(out.shape[0]):
-        src = buf[y * row_bytes:(y + 1) * row_bytes]
-        dst = out[y:y + 1]
-        if fmt == 10:
-            unpack_raw10(src, dst, row_bytes)
-        elif fmt == 12:
-            unpack_raw12(src, dst, row_bytes)
-        else:
-            unpack_raw14(src, dst, row_bytes)
+        if fmt != 0:
+            src = buf[y * row_bytes:(y + 1) * row_bytes]
+            dst = out[y:y + 1]
+            if fmt == 10:
+                unpack_raw10(src, dst, row_bytes)
+            elif fmt == 12:
+                unpack_raw12(src, dst, row_bytes)
+            else:
+                unpack_raw14(src, dst, row_bytes)
         s, sq, rlo, rhi, ns = _row_moments(out[y], saturation_dn)
         total += s
         total_sq += sq
@@ -84,6 +69,9 @@ def _unpack_moments(buf: np.ndarray, out: np.ndarray, row_bytes: int, fmt: int,
         hi = max(hi, rhi)
         n_sat += ns
     return int(total), int(total_sq), int(lo), int(hi), n_sat
+
+
+_NO_BYTES = np.empty(0, np.uint8)
 
 
 @dataclass(frozen=True)
@@ -121,7 +109,7 @@ def frame_stats(frame: np.ndarray, bit_depth: int) -> FrameStats:
         raise ValueError(f"frame: expected (H, W) uint16, found {frame.shape} {frame.dtype}")
     if frame.size == 0:
         raise ValueError("frame: expected at least one pixel, found an empty array")
-    return _summary(frame.size, *_moments(np.ascontiguousarray(frame), (1 << bit_depth) - 1))
+    return _summary(frame.size, *_unpack_moments(_NO_BYTES, np.ascontiguousarray(frame), 0, 0, (1 << bit_depth) - 1))
 
 
 def decode_frame_stats(data: bytes | bytearray | memoryview, pixel_format: str, width: int, height: int,
