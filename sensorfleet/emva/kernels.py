@@ -659,6 +659,288 @@ def _seg_moments(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc
         k += 1
 
 
+# ---- the narrow fast path of reduce_block: 12-bit data in uint32 lanes, checked afterwards
+#
+# Every sum below is formed in uint32 and exact while all values are < 2**12 (the OR of every word
+# read is returned and checked by the caller; wider data is recomputed on the wide path):
+# per-row frame sums (< 2**16 words x 2**16), pair squared differences summed over CHUNK_WORDS
+# words (256 * 4095**2 < 2**32) then widened, and per-pixel sums and squares over at most
+# EPOCH_FRAMES frames (256 * 4095**2 < 2**32). Narrow lanes let LLVM use 8-lane AVX2 integer
+# ops (vpmulld, vpaddd) with no widening, so the pass runs at memory speed.
+
+NARROW_MASK = np.uint32(0xF000F000)
+"""a word with any of these bits set holds a value >= 2**12 (the narrow path does not apply)"""
+CHUNK_WORDS = 256
+EPOCH_FRAMES = 256
+_LO = np.uint32(0xFFFF)
+_SH = np.uint32(16)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pair_chunk(a0: np.ndarray, a1: np.ndarray, xc: int, xe: int) -> tuple:
+    """(sum e0, sum o0, sum e1, sum o1, sum (e0-e1)^2, sum (o0-o1)^2, OR) over words xc:xe of two
+    frame rows (e/o = even/odd column), all uint32."""
+    s0e = np.uint32(0)
+    s0o = np.uint32(0)
+    s1e = np.uint32(0)
+    s1o = np.uint32(0)
+    qe = np.uint32(0)
+    qo = np.uint32(0)
+    orv = np.uint32(0)
+    for x in range(xc, xe):
+        u0 = a0[x]
+        u1 = a1[x]
+        e0 = u0 & _LO
+        e1 = u1 & _LO
+        o0 = u0 >> _SH
+        o1 = u1 >> _SH
+        s0e = np.uint32(s0e + e0)
+        s0o = np.uint32(s0o + o0)
+        s1e = np.uint32(s1e + e1)
+        s1o = np.uint32(s1o + o1)
+        de = np.uint32(e0 - e1)
+        do = np.uint32(o0 - o1)
+        qe = np.uint32(qe + np.uint32(de * de))
+        qo = np.uint32(qo + np.uint32(do * do))
+        orv = np.uint32(orv | u0 | u1)
+    return s0e, s0o, s1e, s1o, qe, qo, orv
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pair_row(a0: np.ndarray, a1: np.ndarray, lr: int, f: int, p: int, row_frame_sums: np.ndarray,
+              row_pair_sq: np.ndarray) -> np.uint32:
+    """Frame sums of two frame rows (word views) into row_frame_sums[lr, f:f+2], their pair sum of
+    squared differences into row_pair_sq[lr, p]; returns the OR of every word (narrow path)."""
+    w2 = a0.shape[0]
+    s0e = np.uint32(0)
+    s0o = np.uint32(0)
+    s1e = np.uint32(0)
+    s1o = np.uint32(0)
+    qe = np.uint64(0)
+    qo = np.uint64(0)
+    orv = np.uint32(0)
+    for xc in range(0, w2, CHUNK_WORDS):
+        t = _pair_chunk(a0, a1, xc, min(xc + CHUNK_WORDS, w2))
+        s0e = np.uint32(s0e + t[0])
+        s0o = np.uint32(s0o + t[1])
+        s1e = np.uint32(s1e + t[2])
+        s1o = np.uint32(s1o + t[3])
+        qe += np.uint64(t[4])
+        qo += np.uint64(t[5])
+        orv = np.uint32(orv | t[6])
+    row_frame_sums[lr, f, 0] = s0e
+    row_frame_sums[lr, f, 1] = s0o
+    row_frame_sums[lr, f + 1, 0] = s1e
+    row_frame_sums[lr, f + 1, 1] = s1o
+    row_pair_sq[lr, p, 0] = qe
+    row_pair_sq[lr, p, 1] = qo
+    return orv
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _single_row(a0: np.ndarray, lr: int, f: int, row_frame_sums: np.ndarray) -> np.uint32:
+    """Frame sums of one frame row (word view) into row_frame_sums[lr, f]; returns the OR."""
+    se = np.uint32(0)
+    so = np.uint32(0)
+    orv = np.uint32(0)
+    for x in range(a0.shape[0]):
+        u0 = a0[x]
+        se = np.uint32(se + (u0 & _LO))
+        so = np.uint32(so + (u0 >> _SH))
+        orv = np.uint32(orv | u0)
+    row_frame_sums[lr, f, 0] = se
+    row_frame_sums[lr, f, 1] = so
+    return orv
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mom4(a0: np.ndarray, a1: np.ndarray, a2: np.ndarray, a3: np.ndarray, pse: np.ndarray, pso: np.ndarray,
+          pqe: np.ndarray, pqo: np.ndarray, squares: bool) -> None:
+    """Per-pixel uint32 partial sums (and squares) of four frame rows, even/odd columns apart."""
+    if squares:
+        for x in range(a0.shape[0]):
+            u0 = a0[x]
+            u1 = a1[x]
+            u2 = a2[x]
+            u3 = a3[x]
+            e0 = u0 & _LO
+            e1 = u1 & _LO
+            e2 = u2 & _LO
+            e3 = u3 & _LO
+            o0 = u0 >> _SH
+            o1 = u1 >> _SH
+            o2 = u2 >> _SH
+            o3 = u3 >> _SH
+            pse[x] = np.uint32(pse[x] + e0 + e1 + e2 + e3)
+            pso[x] = np.uint32(pso[x] + o0 + o1 + o2 + o3)
+            pqe[x] = np.uint32(pqe[x] + np.uint32(e0 * e0) + np.uint32(e1 * e1) + np.uint32(e2 * e2)
+                               + np.uint32(e3 * e3))
+            pqo[x] = np.uint32(pqo[x] + np.uint32(o0 * o0) + np.uint32(o1 * o1) + np.uint32(o2 * o2)
+                               + np.uint32(o3 * o3))
+    else:
+        for x in range(a0.shape[0]):
+            u0 = a0[x]
+            u1 = a1[x]
+            u2 = a2[x]
+            u3 = a3[x]
+            pse[x] = np.uint32(pse[x] + (u0 & _LO) + (u1 & _LO) + (u2 & _LO) + (u3 & _LO))
+            pso[x] = np.uint32(pso[x] + (u0 >> _SH) + (u1 >> _SH) + (u2 >> _SH) + (u3 >> _SH))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mom2(a0: np.ndarray, a1: np.ndarray, pse: np.ndarray, pso: np.ndarray, pqe: np.ndarray, pqo: np.ndarray,
+          squares: bool) -> None:
+    """:func:`_mom4` of two frame rows."""
+    if squares:
+        for x in range(a0.shape[0]):
+            u0 = a0[x]
+            u1 = a1[x]
+            e0 = u0 & _LO
+            e1 = u1 & _LO
+            o0 = u0 >> _SH
+            o1 = u1 >> _SH
+            pse[x] = np.uint32(pse[x] + e0 + e1)
+            pso[x] = np.uint32(pso[x] + o0 + o1)
+            pqe[x] = np.uint32(pqe[x] + np.uint32(e0 * e0) + np.uint32(e1 * e1))
+            pqo[x] = np.uint32(pqo[x] + np.uint32(o0 * o0) + np.uint32(o1 * o1))
+    else:
+        for x in range(a0.shape[0]):
+            u0 = a0[x]
+            u1 = a1[x]
+            pse[x] = np.uint32(pse[x] + (u0 & _LO) + (u1 & _LO))
+            pso[x] = np.uint32(pso[x] + (u0 >> _SH) + (u1 >> _SH))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mom1(a0: np.ndarray, pse: np.ndarray, pso: np.ndarray, pqe: np.ndarray, pqo: np.ndarray, squares: bool) -> None:
+    """:func:`_mom4` of one frame row."""
+    if squares:
+        for x in range(a0.shape[0]):
+            u0 = a0[x]
+            e0 = u0 & _LO
+            o0 = u0 >> _SH
+            pse[x] = np.uint32(pse[x] + e0)
+            pso[x] = np.uint32(pso[x] + o0)
+            pqe[x] = np.uint32(pqe[x] + np.uint32(e0 * e0))
+            pqo[x] = np.uint32(pqo[x] + np.uint32(o0 * o0))
+    else:
+        for x in range(a0.shape[0]):
+            u0 = a0[x]
+            pse[x] = np.uint32(pse[x] + (u0 & _LO))
+            pso[x] = np.uint32(pso[x] + (u0 >> _SH))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _seg_narrow(words: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, lr: int, ppos: int, part: np.ndarray,
+                mode: int, row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> np.uint32:
+    """Narrow path over frames idx[a:b] (b - a <= EPOCH_FRAMES) of row r, each frame row read from
+    memory once: frame and pair sums (positions a.., ppos..), and with ``mode`` 1 the per-pixel
+    sums, 2 also the squares, into ``part`` ((4, W/2) uint32: even sums, odd sums, even squares,
+    odd squares; overwritten). Returns the OR of every word read (valid iff no NARROW_MASK bit)."""
+    pse = part[0]
+    pso = part[1]
+    pqe = part[2]
+    pqo = part[3]
+    squares = mode == 2
+    if mode >= 1:
+        pse[:] = 0
+        pso[:] = 0
+        if squares:
+            pqe[:] = 0
+            pqo[:] = 0
+    orv = np.uint32(0)
+    k = a
+    while k + 4 <= b:
+        a0 = words[idx[k], r]
+        a1 = words[idx[k + 1], r]
+        a2 = words[idx[k + 2], r]
+        a3 = words[idx[k + 3], r]
+        p = ppos + (k - a) // 2
+        orv |= _pair_row(a0, a1, lr, k, p, row_frame_sums, row_pair_sq)
+        orv |= _pair_row(a2, a3, lr, k + 2, p + 1, row_frame_sums, row_pair_sq)
+        if mode >= 1:
+            _mom4(a0, a1, a2, a3, pse, pso, pqe, pqo, squares)
+        k += 4
+    if k + 2 <= b:
+        a0 = words[idx[k], r]
+        a1 = words[idx[k + 1], r]
+        orv |= _pair_row(a0, a1, lr, k, ppos + (k - a) // 2, row_frame_sums, row_pair_sq)
+        if mode >= 1:
+            _mom2(a0, a1, pse, pso, pqe, pqo, squares)
+        k += 2
+    if k < b:
+        a0 = words[idx[k], r]
+        orv |= _single_row(a0, lr, k, row_frame_sums)
+        if mode >= 1:
+            _mom1(a0, pse, pso, pqe, pqo, squares)
+    return orv
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _flush_part(part: np.ndarray, squares: bool, acc_s: np.ndarray, acc_q: np.ndarray) -> None:
+    """acc_s (+ acc_q) ((W,) int64, natural column order) += the even/odd uint32 partials."""
+    for x in range(part.shape[1]):
+        acc_s[2 * x] += np.int64(part[0, x])
+        acc_s[2 * x + 1] += np.int64(part[1, x])
+    if squares:
+        for x in range(part.shape[1]):
+            acc_q[2 * x] += np.int64(part[2, x])
+            acc_q[2 * x + 1] += np.int64(part[3, x])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finish_part(part: np.ndarray, role: int, n: int, wgt: float, tm: np.ndarray, mm: np.ndarray,
+                 out_m: np.ndarray, out_v: np.ndarray) -> None:
+    """Finalize a whole point straight from its partials: regression update (role <= 2) into
+    tm, mm ((W,) float64, split layout: even columns then odd ones) and mean / variance maps
+    (role >= 2, natural column order). The arithmetic gives the same bits as from int64 sums:
+    every integer here is below 2**53, so float64 holds it and the products exactly."""
+    w2 = part.shape[1]
+    inv_n = 1.0 / n
+    if role <= 2:
+        # halves as views: an index like w2 + x defeats vectorization (negative-index wraparound)
+        for p in range(2):
+            ps = part[p]
+            tmh = tm[p * w2 : (p + 1) * w2]
+            mmh = mm[p * w2 : (p + 1) * w2]
+            for x in range(w2):
+                m = np.float64(ps[x]) * inv_n
+                tmh[x] += wgt * m
+                mmh[x] += m
+    if role >= 2:
+        inv_d = 1.0 / (n * (n - 1)) if n > 1 else 0.0
+        fn = np.float64(n)
+        for x in range(w2):
+            se = np.float64(part[0, x])
+            so = np.float64(part[1, x])
+            out_m[2 * x] = se * inv_n
+            out_m[2 * x + 1] = so * inv_n
+            out_v[2 * x] = (fn * np.float64(part[2, x]) - se * se) * inv_d
+            out_v[2 * x + 1] = (fn * np.float64(part[3, x]) - so * so) * inv_d
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _split(natural: np.ndarray, out: np.ndarray) -> None:
+    """out[:W/2] = natural[0::2], out[W/2:] = natural[1::2] (even W)."""
+    w2 = natural.shape[0] // 2
+    even = out[:w2]
+    odd = out[w2:]
+    for x in range(w2):
+        even[x] = natural[2 * x]
+        odd[x] = natural[2 * x + 1]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _merge(split: np.ndarray, natural: np.ndarray) -> None:
+    """The inverse of :func:`_split`."""
+    w2 = natural.shape[0] // 2
+    even = split[:w2]
+    odd = split[w2:]
+    for x in range(w2):
+        natural[2 * x] = even[x]
+        natural[2 * x + 1] = odd[x]
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int, idx: np.ndarray,
                  seg_start: np.ndarray, seg_pair: np.ndarray, seg_role: np.ndarray, seg_first: np.ndarray,
@@ -686,6 +968,7 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
     """
     h = dark_mean.shape[0]
     w = block.shape[2]
+    w2 = w // 2
     nseg = seg_role.shape[0]
     inv_stt = 1.0 / stt
     inv_nd = 1.0 / n_dark
@@ -693,50 +976,92 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
         r = r0 + lr
         loc_s = np.empty(w, np.int64)
         loc_q = np.empty(w, np.int64)
+        part = np.empty((4, w2), np.uint32)
+        # regression sums: row-local, in the words path in split layout (even columns, then odd)
         if reg_local:
             tm = np.zeros(w)
             mm = np.zeros(w)
+        elif use_words:
+            tm = np.empty(w)
+            mm = np.empty(w)
+            _split(reg_acc[0, lr], tm)
+            _split(reg_acc[1, lr], mm)
         else:
             tm = reg_acc[0, lr]
             mm = reg_acc[1, lr]
+        # the narrow path until a word of this row shows a value >= 2**12, then the wide one
+        wide = not use_words
         for s in range(nseg):
             a = seg_start[s]
             b = seg_start[s + 1]
-            orv = np.uint32(0xFFFFFFFF)
-            if use_words:
-                orv = _seg_stats_words(words, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
-            else:
-                _seg_stats_pixels(block, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
             role = seg_role[s]
             if role == 0:
+                if not wide:
+                    orv = _seg_narrow(words, idx, a, b, r, lr, seg_pair[s], part, 0, row_frame_sums, row_pair_sq)
+                    wide = (orv & NARROW_MASK) != 0
+                if wide:
+                    if use_words:
+                        _seg_stats_words(words, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
+                    else:
+                        _seg_stats_pixels(block, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
                 continue
             whole = seg_first[s] and seg_last[s]
+            # a whole point of <= EPOCH_FRAMES frames is finalized straight from its partials
+            direct = whole and b - a <= EPOCH_FRAMES and not wide
             if whole:
                 acc_s = loc_s
                 acc_q = loc_q
             else:
                 acc_s = pix_acc[0, lr]
                 acc_q = pix_acc[1, lr]
-            if seg_first[s]:
+            if seg_first[s] and not direct:
                 acc_s[:] = 0
                 if role >= 2:
                     acc_q[:] = 0
-            if role >= 2 and (orv & 0x80008000) == 0:
-                _seg_moments_narrow(block, idx, a, b, r, acc_s, acc_q)
-            elif role >= 2:
-                _seg_moments(block, idx, a, b, r, acc_s, acc_q)
-            else:
-                _seg_sums(block, idx, a, b, r, acc_s)
+            mode = 2 if role >= 2 else 1
+            k = a
+            while k < b:
+                e = min(b, k + EPOCH_FRAMES)
+                pp = seg_pair[s] + (k - a) // 2
+                if not wide:
+                    orv = _seg_narrow(words, idx, k, e, r, lr, pp, part, mode, row_frame_sums, row_pair_sq)
+                    if (orv & NARROW_MASK) != 0:
+                        wide = True
+                        if direct:  # then k == a: start the int64 sums
+                            direct = False
+                            acc_s[:] = 0
+                            if role >= 2:
+                                acc_q[:] = 0
+                    elif not direct:
+                        _flush_part(part, role >= 2, acc_s, acc_q)
+                if wide:
+                    orv = np.uint32(0xFFFFFFFF)
+                    if use_words:
+                        orv = _seg_stats_words(words, idx, k, e, r, lr, k, pp, row_frame_sums, row_pair_sq)
+                    else:
+                        _seg_stats_pixels(block, idx, k, e, r, lr, k, pp, row_frame_sums, row_pair_sq)
+                    if role >= 2 and (orv & 0x80008000) == 0:
+                        _seg_moments_narrow(block, idx, k, e, r, acc_s, acc_q)
+                    elif role >= 2:
+                        _seg_moments(block, idx, k, e, r, acc_s, acc_q)
+                    else:
+                        _seg_sums(block, idx, k, e, r, acc_s)
+                k = e
             if not seg_last[s]:
                 continue
             n = seg_n[s]
+            if direct:
+                _finish_part(part, role, n, seg_weight[s], tm, mm, dark_mean[lr] if role == 2 else flat_mean[lr],
+                             dark_var[lr] if role == 2 else flat_var[lr])
+                continue
             inv_n = 1.0 / n
             if role <= 2:
                 wgt = seg_weight[s]
                 for x in range(w):
                     m = acc_s[x] * inv_n
-                    tm[x] += wgt * m
-                    mm[x] += m
+                    j = (x >> 1) + (x & 1) * w2 if use_words else x
+                    tm[j] += wgt * m
+                    mm[j] += m
             if role >= 2:
                 inv_d = 1.0 / (n * (n - 1)) if n > 1 else 0.0
                 out_m = dark_mean[lr] if role == 2 else flat_mean[lr]
@@ -748,10 +1073,33 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
         if solve:
             off = dark_offset[lr]
             cur = dark_current[lr]
-            for x in range(w):
-                if with_slope:
-                    slope = tm[x] * inv_stt
-                    cur[x] = slope
-                    off[x] = mm[x] * inv_nd - slope * tbar
-                else:
-                    off[x] = mm[x] * inv_nd
+            if use_words:
+                tme = tm[:w2]
+                tmo = tm[w2:]
+                mme = mm[:w2]
+                mmo = mm[w2:]
+                for x in range(w2):
+                    if with_slope:
+                        se = tme[x] * inv_stt
+                        so = tmo[x] * inv_stt
+                        cur[2 * x] = se
+                        cur[2 * x + 1] = so
+                        off[2 * x] = mme[x] * inv_nd - se * tbar
+                        off[2 * x + 1] = mmo[x] * inv_nd - so * tbar
+                    else:
+                        off[2 * x] = mme[x] * inv_nd
+                        off[2 * x + 1] = mmo[x] * inv_nd
+                        cur[2 * x] = np.nan
+                        cur[2 * x + 1] = np.nan
+            else:
+                for x in range(w):
+                    if with_slope:
+                        slope = tm[x] * inv_stt
+                        cur[x] = slope
+                        off[x] = mm[x] * inv_nd - slope * tbar
+                    else:
+                        off[x] = mm[x] * inv_nd
+                        cur[x] = np.nan
+        if use_words and not reg_local:
+            _merge(tm, reg_acc[0, lr])
+            _merge(mm, reg_acc[1, lr])
