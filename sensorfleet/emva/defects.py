@@ -1,28 +1,28 @@
-"""Defect classification on the per-pixel maps: point defects, clusters, bad lines, blemishes.
+"""Defect classification building blocks: robust statistics from strided samples, the per-pixel
+point classes of a band, bad-line flags from line profiles, sparse 8-connected labelling.
 
-Order (later steps see earlier results):
+Order (later steps see earlier results; the sweeps are in :mod:`sensorfleet.emva.analysis`):
 1. point candidates from the maps: stuck > dead > hot > warm > noisy (one class per pixel);
 2. bad columns / rows: the line's median deviates from its neighbours (dark signal or response),
    or most of its pixels are point candidates; every pixel of such a line gets the line class;
 3. clusters: 8-connected groups of >= ``cluster_min`` point defects (off the bad lines);
 4. blemishes on the shading-corrected response with every defect neutralised.
 
-The response map given here is already divided by the lens-shading fit, so "dead" means dark
+The response map used here is already divided by the lens-shading fit, so "dead" means dark
 relative to its neighbourhood's illumination, not to the sensor centre.
+Memory: a :class:`StridedSample` holds at most ``SAMPLE`` values whatever the sensor size; the
+labelling works on the coordinates of the labelled pixels only (O(#pixels labelled)).
 See docs/metrics.md for the thresholds and why.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numba
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse.csgraph import connected_components
 
-from sensorfleet.emva.config import DEFECT_CODES, DefectThresholds
-from sensorfleet.emva.shading import Blemish, find_blemishes
+from sensorfleet.emva.config import DefectThresholds
 
 VALUE_UNITS: dict[str, str] = {
     "hot": "DN",  # dark-signal excess at the longest dark exposure
@@ -51,17 +51,80 @@ def sample(values: np.ndarray) -> np.ndarray:
 
 
 def robust_median(values: np.ndarray) -> float:
-    v = sample(values)
-    return float(np.median(v)) if v.size else float("nan")
+    """Median of :func:`sample` of a map (NaN when no value is finite)."""
+    return median_sigma(sample(values))[0]
 
 
 def robust_sigma(values: np.ndarray) -> float:
     """1.4826 x median absolute deviation (a Gaussian's sigma, insensitive to outliers)."""
-    v = sample(values)
+    return median_sigma(sample(values))[1]
+
+
+def median_sigma(v: np.ndarray) -> tuple[float, float]:
+    """(median, 1.4826 x MAD) of already sampled finite values (NaN, NaN when empty)."""
     if v.size == 0:
-        return float("nan")
+        return float("nan"), float("nan")
     med = np.median(v)
-    return float(1.4826 * np.median(np.abs(v - med)))
+    return float(med), float(1.4826 * np.median(np.abs(v - med)))
+
+
+def site_plane_shape(height: int, width: int, site: int | None) -> tuple[int, int]:
+    """Shape of CFA site ``site``'s plane ``a[site // 2::2, site % 2::2]`` (None: the whole map)."""
+    if site is None:
+        return height, width
+    return (height - site // 2 + 1) // 2, (width - site % 2 + 1) // 2
+
+
+class StridedSample:
+    """The values :func:`sample` takes from an (H, W) map (or from one CFA site's plane), gathered
+    band by band: flat index ``k * step`` of the plane, ``step = ceil(size / SAMPLE)``.
+
+    Bands must be added in row order; :meth:`values` is then exactly ``sample(plane)``.
+    """
+
+    def __init__(self, height: int, width: int, site: int | None = None, keep_index: bool = False) -> None:
+        self.site = site
+        self.width = width
+        self.plane_h, self.plane_w = site_plane_shape(height, width, site)
+        self.step = max(1, -(-(self.plane_h * self.plane_w) // SAMPLE))
+        self.keep_index = keep_index
+        self._parts: list[np.ndarray] = []
+        self._index: list[np.ndarray] = []
+
+    def add(self, band: np.ndarray, y0: int) -> None:
+        """Take the sampled positions of rows ``y0:y0 + len(band)`` of the map."""
+        if self.site is None:
+            plane, py0, r0, c0, sy = band, y0, 0, 0, 1
+        else:
+            r0 = (self.site // 2 - y0) % 2
+            c0 = self.site % 2
+            plane = band[r0::2, c0::2]
+            py0, sy = (y0 + r0 - self.site // 2) // 2, 2
+        rows = plane.shape[0]
+        if rows == 0 or self.plane_w == 0:
+            return
+        start = py0 * self.plane_w
+        first = -(-start // self.step) * self.step
+        k = np.arange(first, start + rows * self.plane_w, self.step, dtype=np.int64) - start
+        pr, pc = np.divmod(k, self.plane_w)
+        self._parts.append(np.array(plane[pr, pc]))
+        if self.keep_index:
+            ys = y0 + r0 + sy * pr
+            xs = c0 + sy * pc
+            self._index.append(ys * self.width + xs)
+
+    def raw(self) -> np.ndarray:
+        """All sampled values (NaN included), in raster order."""
+        return np.concatenate(self._parts) if self._parts else np.empty(0, np.float32)
+
+    def values(self) -> np.ndarray:
+        """The finite sampled values (= ``sample(plane)``)."""
+        v = self.raw()
+        return v[np.isfinite(v)]
+
+    def index(self) -> np.ndarray:
+        """Flat pixel index ``y * W + x`` of each raw value (``keep_index`` only)."""
+        return np.concatenate(self._index) if self._index else np.empty(0, np.int64)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -117,166 +180,69 @@ def _point_classes(dark: np.ndarray, noise: np.ndarray, dc: np.ndarray, response
             val[y, x] = v
 
 
-@dataclass(frozen=True)
-class DefectMaps:
-    """Inputs of the classification, all (H, W)."""
-
-    dark_long_dn: np.ndarray  # dark signal at the longest dark exposure (DN)
-    dark_current_dn_per_s: np.ndarray  # per-pixel dark current (NaN with one dark exposure)
-    dark_current_se_per_dn: float  # standard error of a pixel's dark current per DN of its temporal noise (1/s)
-    dark_noise_dn: np.ndarray  # temporal dark noise (DN)
-    dark_mean_dn: np.ndarray  # spatial dark average (DN)
-    flat_mean_dn: np.ndarray | None  # spatial flat average (DN)
-    flat_noise_dn: np.ndarray | None  # temporal noise of the flat series (DN)
-    response: np.ndarray | None  # relative response / shading fit (1 = channel median, shading removed)
-    site: np.ndarray  # (H, W) uint8 CFA site 0..3 (2 * (y % 2) + x % 2)
+def point_consts(dark_med: float, dark_sig: float, noise_med: float, dc_med: float, se_per_dn: float,
+                 flat_noise_med: float, delta_med: float, th: DefectThresholds) -> np.ndarray:
+    """The ``consts`` vector of :func:`_point_classes` (float32) from the maps' robust statistics."""
+    return np.array([
+        dark_med, th.noisy_factor * noise_med, th.warm_sigma * dark_sig, th.warm_min_excess_dn, dc_med,
+        se_per_dn, th.warm_sigma, th.warm_dark_current_factor, th.hot_dark_current_factor,
+        th.hot_sigma * dark_sig, th.dead_response, th.stuck_noise_fraction * noise_med,
+        th.stuck_noise_fraction * flat_noise_med, th.stuck_response * abs(delta_med),
+    ], np.float32)
 
 
-@dataclass(frozen=True)
-class DefectResult:
-    """Class map (uint8 codes of config.DEFECT_CODES), value map, lines, clusters, blemishes."""
+def point_classes(dark_long: np.ndarray, noise: np.ndarray, dc: np.ndarray | None, response: np.ndarray | None,
+                  flat: np.ndarray | None, dark_mean: np.ndarray | None, flat_noise: np.ndarray | None,
+                  consts: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1 on one band ((h, W) float32 maps; ``dc`` None: no dark current, ``response`` None:
+    no flat): (classes (h, W) uint8, values (h, W) float32)."""
+    h, w = dark_long.shape
+    cls = np.zeros((h, w), np.uint8)
+    val = np.zeros((h, w), np.float32)
+    dummy = np.zeros((1, 1), np.float32)
+    have_flat = response is not None
 
-    classes: np.ndarray
-    values: np.ndarray  # float32, the value that classified each defective pixel
-    bad_columns: list[int]
-    bad_rows: list[int]
-    cluster_count: int
-    largest_cluster_px: int
-    blemishes: list[Blemish]
-    blemish_mask: np.ndarray
-    units: dict[str, str]
+    def arg(a: np.ndarray | None) -> np.ndarray:
+        return np.asarray(a, np.float32) if a is not None else dummy
 
-    def counts(self) -> dict[str, int]:
-        """Pixels per class (blemishes are counted as spots, not pixels)."""
-        out = {name: int(np.count_nonzero(self.classes == code)) for name, code in DEFECT_CODES.items()}
-        out["blemish"] = len(self.blemishes)
-        return out
+    _point_classes(np.asarray(dark_long, np.float32), np.asarray(noise, np.float32), arg(dc), arg(response),
+                   arg(flat if have_flat else None), arg(dark_mean if have_flat else None),
+                   arg(flat_noise if have_flat else None), dc is not None, have_flat, consts, cls, val, codes)
+    return cls, val
 
 
-def _line_flags(profile: np.ndarray, pixel_sigma: float, th: DefectThresholds) -> tuple[np.ndarray, np.ndarray]:
+def line_flags(profile: np.ndarray, pixel_sigma: float, th: DefectThresholds) -> tuple[np.ndarray, np.ndarray]:
+    """(flags, deviation) of a line profile (one median per line) against its running median."""
     win = max(3, th.bad_line_window | 1)
     ref = ndimage.median_filter(profile, size=win, mode="nearest")
     dev = profile - ref
     return np.abs(dev) > th.bad_line_sigma * pixel_sigma, dev
 
 
-def classify(maps: DefectMaps, th: DefectThresholds) -> DefectResult:
-    """Classify every pixel (see the module docstring)."""
-    h, w = maps.dark_mean_dn.shape
-    cls = np.zeros((h, w), np.uint8)
-    val = np.zeros((h, w), np.float32)
-    code = DEFECT_CODES
-
-    dark = maps.dark_long_dn
-    dark_med = robust_median(dark)
-    dark_sig = robust_sigma(dark)
-    noise_med = robust_median(maps.dark_noise_dn)
-    have_flat = maps.flat_mean_dn is not None and maps.response is not None
-    delta_med = flat_noise_med = math.nan
-    if have_flat:
-        assert maps.flat_mean_dn is not None and maps.flat_noise_dn is not None
-        step = max(1, -(-maps.flat_mean_dn.size // SAMPLE))
-        delta_med = robust_median(maps.flat_mean_dn.reshape(-1)[::step] - maps.dark_mean_dn.reshape(-1)[::step])
-        flat_noise_med = robust_median(maps.flat_noise_dn)
-    dc = maps.dark_current_dn_per_s
-    dc_med = robust_median(dc) if bool(np.isfinite(dc[0, 0])) else float("nan")
-    units = dict(VALUE_UNITS)
-    use_dc = bool(np.isfinite(dc_med) and dc_med > 0)
-    if use_dc:
-        # the slope must stand out of the pixel's own noise: an RTS pixel's random level jumps
-        # between the exposures fake a slope (standard error = noise x se_per_dn)
-        units["hot"] = units["warm"] = "x_median_dark_current"
-    # 1. point candidates, lowest precedence first so that higher ones overwrite
-    consts = np.array([
-        dark_med, th.noisy_factor * noise_med, th.warm_sigma * dark_sig, th.warm_min_excess_dn, dc_med,
-        maps.dark_current_se_per_dn, th.warm_sigma, th.warm_dark_current_factor, th.hot_dark_current_factor,
-        th.hot_sigma * dark_sig, th.dead_response, th.stuck_noise_fraction * noise_med,
-        th.stuck_noise_fraction * flat_noise_med, th.stuck_response * abs(delta_med),
-    ], np.float32)
-    codes = np.array([code["noisy"], code["warm"], code["hot"], code["dead"], code["stuck"]], np.uint8)
-    f32 = np.float32
-    dummy = np.zeros((1, 1), f32)
-
-    def arg(a: np.ndarray | None, needed: bool) -> np.ndarray:
-        return np.asarray(a, f32) if needed and a is not None else dummy
-
-    _point_classes(np.asarray(dark, f32), np.asarray(maps.dark_noise_dn, f32), arg(dc, use_dc),
-                   arg(maps.response, have_flat), arg(maps.flat_mean_dn, have_flat),
-                   arg(maps.dark_mean_dn, have_flat), arg(maps.flat_noise_dn, have_flat), use_dc, have_flat,
-                   consts, cls, val, codes)
-    point = cls > 0
-
-    # 2. bad lines
-    col_bad = np.zeros(w, bool)
-    row_bad = np.zeros(h, bool)
-    col_val = np.zeros(w, np.float32)
-    row_val = np.zeros(h, np.float32)
-    frac_c = np.count_nonzero(point, axis=0) / h
-    frac_r = np.count_nonzero(point, axis=1) / w
-    col_bad |= frac_c >= th.bad_line_fraction
-    row_bad |= frac_r >= th.bad_line_fraction
-    col_val[col_bad] = frac_c[col_bad]
-    row_val[row_bad] = frac_r[row_bad]
-    sources: list[tuple[np.ndarray, float, float]] = [(dark, dark_sig, dark_med)]  # dark excess over its median
-    if have_flat:
-        assert maps.response is not None
-        sources.append((maps.response, robust_sigma(maps.response), 0.0))
-    for image, sigma, shift in sources:
-        if not np.isfinite(sigma) or sigma <= 0:
-            continue
-        if h >= 8:
-            # column medians from every k-th row (k odd: both CFA row parities), >= LINE_SAMPLE
-            # rows (the median of 160 values sits within ~0.1 pixel sigma of the line's own)
-            sub = (image[:: max(1, h // LINE_SAMPLE) | 1] - np.float32(shift)).astype(np.float32)
-            fc, dc = _line_flags(np.median(sub, axis=0), sigma, th)
-            new = fc & ~col_bad
-            col_val[new] = dc[new]
-            col_bad |= fc
-        if w >= 8:
-            sub = (image[:, :: max(1, w // LINE_SAMPLE) | 1] - np.float32(shift)).astype(np.float32)
-            fr, dr = _line_flags(np.median(sub, axis=1), sigma, th)
-            new = fr & ~row_bad
-            row_val[new] = dr[new]
-            row_bad |= fr
-    point[:, col_bad] = False
-    point[row_bad, :] = False
-    cls[:, col_bad] = code["bad_column"]
-    val[:, col_bad] = col_val[col_bad][None, :]
-    cls[row_bad, :] = code["bad_row"]
-    val[row_bad, :] = row_val[row_bad][:, None]
-
-    # 3. clusters of point defects
-    labels, count = ndimage.label(point, structure=np.ones((3, 3), bool))
-    clusters = 0
-    largest = 0
-    if count:
-        sizes = np.bincount(labels.ravel())[1:]
-        big = np.flatnonzero(sizes >= th.cluster_min) + 1
-        clusters = int(big.size)
-        largest = int(sizes.max()) if clusters else 0
-        if clusters:
-            member = np.isin(labels, big)
-            cls[member] = code["cluster"]
-            val[member] = sizes[labels[member] - 1].astype(np.float32)
-
-    # 4. blemishes
-    blemishes: list[Blemish] = []
-    bmask = np.zeros((h, w), bool)
-    if have_flat:
-        assert maps.response is not None
-        blemishes, bmask = find_blemishes(
-            maps.response, cls > 0, th.blemish_smooth_px, th.blemish_depth, th.blemish_min_area_px,
-            th.blemish_max_area_fraction,
-        )
-        cls[bmask & (cls == 0)] = code["blemish"]
-    return DefectResult(
-        classes=cls,
-        values=val,
-        bad_columns=[int(c) for c in np.flatnonzero(col_bad)],
-        bad_rows=[int(r) for r in np.flatnonzero(row_bad)],
-        cluster_count=clusters,
-        largest_cluster_px=largest,
-        blemishes=blemishes,
-        blemish_mask=bmask,
-        units=units,
-    )
+def label_sparse(lin: np.ndarray, width: int) -> tuple[np.ndarray, int]:
+    """8-connected components of the pixels at flat indices ``lin`` (``y * width + x``, sorted
+    ascending, unique): (label of each pixel, count), labels 0.. numbered in raster order of each
+    component's first pixel (as ``ndimage.label`` numbers them). O(n log n) in the pixels given."""
+    n = int(lin.size)
+    if n == 0:
+        return np.empty(0, np.int64), 0
+    y, x = np.divmod(lin, width)
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    ids = np.arange(n)
+    for dy, dx in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):  # the neighbours before a pixel in raster order
+        nx = x + dx
+        ok = (nx >= 0) & (nx < width) & (y + dy >= 0)
+        target = (y + dy) * width + nx
+        pos = np.minimum(np.searchsorted(lin, target), n - 1)
+        hit = ok & (lin[pos] == target)
+        src.append(ids[hit])
+        dst.append(pos[hit])
+    s = np.concatenate(src)
+    d = np.concatenate(dst)
+    graph = sparse.coo_matrix((np.ones(s.size, np.int8), (s, d)), shape=(n, n))
+    count, labels = connected_components(graph, directed=False)
+    _, first = np.unique(labels, return_index=True)
+    rank = np.empty(count, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(count)
+    return rank[labels], int(count)

@@ -10,7 +10,7 @@ overlaps the reduction of the current one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ import numpy as np
 
 from sensorfleet.emva import kernels
 from sensorfleet.emva.config import CharacterizationConfig
+from sensorfleet.emva.mapstore import MapStore, MemoryMapStore
 from sensorfleet.manifest import Manifest
 
 
@@ -49,12 +50,33 @@ class OperatingPoint:
         return (self.kind, self.exposure_s, self.photons_per_pixel)
 
 
+# map names in the store: published maps by their group name, scratch maps with a leading "_"
+DARK_OFFSET = "dark_offset_dn"
+DARK_CURRENT = "dark_current_dn_per_s"
+DARK_MEAN = "_dark_mean_dn"
+DARK_VAR = "_dark_var_dn2"
+FLAT_MEAN = "_flat_mean_dn"
+FLAT_VAR = "_flat_var_dn2"
+
+MAP_UNITS = {
+    DARK_OFFSET: "DN, per-pixel dark signal extrapolated to exposure 0",
+    DARK_CURRENT: "DN/s, per-pixel slope of the dark signal over the dark exposures (NaN with one exposure)",
+}
+
+BandCallback = Callable[[int, int, dict[str, np.ndarray]], None]
+"""``on_band(y0, y1, maps)``: a band of the pass is finished; ``maps`` holds its (y1 - y0, W)
+float32 maps by store name (valid during the call only)."""
+
+
 @dataclass
 class PassResult:
-    """Output of :func:`per_pixel_pass`.
+    """Output of :func:`per_pixel_pass`: per-point sums (O(frames)) and the store holding the maps.
 
     Channel index ``c = 2 * (y % 2) + (x % 2)`` (the four CFA sites; mono sums all four).
-    Maps are ``(H, W) float32``.
+    The (H, W) float32 maps (``DARK_OFFSET`` per-pixel intercept of the dark signal at exposure 0,
+    ``DARK_CURRENT`` slope over the dark exposures (NaN with one), ``DARK_MEAN`` / ``DARK_VAR``
+    average and temporal variance of the spatial dark series, ``FLAT_MEAN`` / ``FLAT_VAR`` of the
+    spatial flat series) are in ``store``.
     """
 
     height: int
@@ -65,12 +87,8 @@ class PassResult:
     pixels_per_site: np.ndarray  # (4,) int64
     dark_spatial: int  # index into points
     flat_spatial: int | None
-    dark_offset_dn: np.ndarray  # per-pixel intercept of the dark signal at exposure 0
-    dark_current_dn_per_s: np.ndarray  # per-pixel slope over the dark exposures (NaN with one)
-    dark_mean_dn: np.ndarray  # average of the spatial dark series
-    dark_var_dn2: np.ndarray  # per-pixel temporal variance of the spatial dark series
-    flat_mean_dn: np.ndarray | None  # average of the spatial flat series
-    flat_var_dn2: np.ndarray | None
+    with_slope: bool  # the dark current map is finite (>= 2 distinct dark exposures)
+    store: MapStore
     read_s: float = 0.0  # seconds the reducer waited for frames
     compute_s: float = 0.0  # seconds in the kernels
     bytes_in: int = 0
@@ -80,17 +98,18 @@ class PassResult:
     def dark_exposures_s(self) -> np.ndarray:
         return np.array([p.exposure_s for p in self.points if p.kind == "dark"])
 
-    def dark_at(self, exposure_s: float) -> np.ndarray:
-        """Per-pixel mean dark signal (DN) at ``exposure_s``: the spatial dark series when it was
-        taken at that exposure, otherwise the per-pixel linear dark model."""
+    def dark_at_band(self, exposure_s: float, maps: dict[str, np.ndarray]) -> np.ndarray:
+        """Per-pixel mean dark signal (DN) at ``exposure_s`` of a band (``maps`` by store name):
+        the spatial dark series when it was taken at that exposure, otherwise the per-pixel linear
+        dark model."""
         sp = self.points[self.dark_spatial]
-        if np.isclose(sp.exposure_s, exposure_s, rtol=1e-9, atol=0.0) or not np.isfinite(
-            self.dark_current_dn_per_s[0, 0]
-        ):
-            return self.dark_mean_dn
-        return (self.dark_offset_dn + self.dark_current_dn_per_s * np.float32(exposure_s)).astype(
-            np.float32
-        )
+        if np.isclose(sp.exposure_s, exposure_s, rtol=1e-9, atol=0.0) or not self.with_slope:
+            return maps[DARK_MEAN]
+        return (maps[DARK_OFFSET] + maps[DARK_CURRENT] * np.float32(exposure_s)).astype(np.float32)
+
+    def full_map(self, name: str) -> np.ndarray:
+        """A whole (H, W) map from the store (convenience for tests and small sensors)."""
+        return self.store.read(name, 0, self.height)
 
 
 def operating_points(manifest: Manifest) -> list[OperatingPoint]:
@@ -222,13 +241,21 @@ def _blocks(
 
 
 def per_pixel_pass(
-    frames: ArrayLike3D, manifest: Manifest, config: CharacterizationConfig = CharacterizationConfig()
+    frames: ArrayLike3D,
+    manifest: Manifest,
+    config: CharacterizationConfig = CharacterizationConfig(),
+    store: MapStore | None = None,
+    on_band: BandCallback | None = None,
 ) -> PassResult:
     """Reduce ``frames`` ((n, H, W) uint16, manifest order) to maps and per-point sums in one pass.
 
     Per-pixel sums are kept only for the dark points (dark offset / dark current regression)
     and the spatial flat point; the other flat points only give frame sums and pair sums.
+    The maps go band by band into ``store`` (an in-memory one when None); ``on_band`` sees each
+    finished band. Memory: one block of frames (+ one prefetched) and one band's accumulators and
+    maps, whatever the store.
     """
+    t_start = time.perf_counter()
     n_expected = len(manifest.frames)
     h_total, w_total = manifest.sensor.height, manifest.sensor.width
     shape = tuple(int(s) for s in frames.shape)
@@ -251,12 +278,11 @@ def per_pixel_pass(
     per_block -= per_block % 2
 
     f32 = np.float32
-    dark_offset = np.empty((h_total, w_total), f32)
-    dark_current = np.full((h_total, w_total), np.nan, f32)
-    dark_mean = np.empty((h_total, w_total), f32)
-    dark_var = np.empty((h_total, w_total), f32)
-    flat_mean = np.empty((h_total, w_total), f32) if flat_i is not None else None
-    flat_var = np.empty((h_total, w_total), f32) if flat_i is not None else None
+    if store is None:
+        store = MemoryMapStore(h_total, w_total)
+    names = [DARK_OFFSET, DARK_CURRENT, DARK_MEAN, DARK_VAR] + ([FLAT_MEAN, FLAT_VAR] if flat_i is not None else [])
+    for name in names:
+        store.create(name, f32, MAP_UNITS.get(name, ""))
     frame_sums = [np.zeros((p.n_frames, 4), np.int64) for p in points]
     pair_sq = [np.zeros((p.n_frames // 2, 4), np.int64) for p in points]
     # per-pixel sums only for the spatial series; the other dark runs feed the dark-current
@@ -302,9 +328,13 @@ def per_pixel_pass(
     no_words = np.empty((1, 1, 1), np.uint32)
     no_flat = np.empty((1, 1), f32)
     reg_local_band = False
-    for segments, y0, y1, (array, f0, r0), wait in _blocks(frames, plan):
+    band_maps: dict[str, np.ndarray] = {}
+    for k, (segments, y0, y1, (array, f0, r0), wait) in enumerate(_blocks(frames, plan)):
         read_s += wait
         t0 = time.perf_counter()
+        if not band_maps:
+            band_maps = {name: store.buffer(name, y0, y1) for name in names}
+            band_maps[DARK_CURRENT].fill(np.nan)
         if array.dtype != np.uint16:
             raise ValueError(f"frames of session {manifest.session_id!r}: expected uint16, found {array.dtype}")
         h = y1 - y0
@@ -344,10 +374,10 @@ def per_pixel_pass(
         kernels.reduce_block(
             array, words if words is not None else no_words, words is not None, r0, idx, seg_start, seg_pair,
             seg_role, seg_first, seg_last, seg_n, seg_weight, pix_acc, reg_acc, reg_local_band, solve,
-            stt if with_slope else 1.0, len(dark_idx), tbar, with_slope, dark_mean[y0:y1], dark_var[y0:y1],
-            flat_mean[y0:y1] if flat_mean is not None else no_flat,
-            flat_var[y0:y1] if flat_var is not None else no_flat,
-            dark_offset[y0:y1], dark_current[y0:y1], rfs, rps,
+            stt if with_slope else 1.0, len(dark_idx), tbar, with_slope, band_maps[DARK_MEAN], band_maps[DARK_VAR],
+            band_maps[FLAT_MEAN] if flat_i is not None else no_flat,
+            band_maps[FLAT_VAR] if flat_i is not None else no_flat,
+            band_maps[DARK_OFFSET], band_maps[DARK_CURRENT], rfs, rps,
         )
         par = y0 % 2
         sums = [rfs[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]  # (b, 2) per row parity
@@ -359,6 +389,12 @@ def per_pixel_pass(
                 frame_sums[i][j : j + c, site : site + 2] += sums[rp][a : a + c]
                 pair_sq[i][j // 2 : j // 2 + c // 2, site : site + 2] += pairs[rp][q : q + c // 2]
         compute_s += time.perf_counter() - t0
+        if k + 1 == len(plan) or plan[k + 1][1] != y0:  # the band is finished
+            if on_band is not None:
+                on_band(y0, y1, band_maps)
+            for name in names:
+                store.commit(name, y0, band_maps[name])
+            band_maps = {}
 
     ys = np.arange(h_total) % 2
     xs = np.arange(w_total) % 2
@@ -374,13 +410,10 @@ def per_pixel_pass(
         pixels_per_site=pixels,
         dark_spatial=dark_i,
         flat_spatial=flat_i,
-        dark_offset_dn=dark_offset,
-        dark_current_dn_per_s=dark_current,
-        dark_mean_dn=dark_mean,
-        dark_var_dn2=dark_var,
-        flat_mean_dn=flat_mean,
-        flat_var_dn2=flat_var,
+        with_slope=with_slope,
+        store=store,
         read_s=read_s,
         compute_s=compute_s,
         bytes_in=bytes_in,
+        timings={"pass_s": time.perf_counter() - t_start},
     )

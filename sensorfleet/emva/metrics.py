@@ -1,4 +1,4 @@
-"""EMVA 1288 Release 4.0 metrics from the per-point sums and the per-pixel maps.
+"""EMVA 1288 Release 4.0 metrics from the per-point sums and the good-pixel sums of the maps.
 
 Section numbers refer to EMVA Standard 1288 Release 4.0 (Linear). Every formula and every choice
 the standard leaves open is written down in ``docs/metrics.md``.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sensorfleet.emva import kernels
+from sensorfleet.emva import band_kernels as bk
 from sensorfleet.emva.config import CharacterizationConfig
 from sensorfleet.emva.maps import PassResult
 
@@ -268,26 +268,40 @@ class SpatialStats:
     mean_flat_dn: float
 
 
-def _moments(a: np.ndarray, mask: np.ndarray) -> tuple[int, float, float]:
-    """(n, mean, sample variance) of a map over ``mask`` (float64, no full-size temporaries)."""
-    sy, sx = max(1, a.shape[0] // 64), max(1, a.shape[1] // 64)
-    coarse = a[::sy, ::sx][mask[::sy, ::sx]]
-    coarse = coarse[np.isfinite(coarse)]
-    shift = float(np.median(coarse)) if coarse.size else 0.0
-    n, s1, s2 = kernels.masked_sums(a, mask, shift)
-    if n < 2:
-        return n, math.nan, math.nan
-    mean = s1 / n
-    return n, shift + mean, (s2 - n * mean * mean) / (n - 1)
+@dataclass(frozen=True)
+class GoodPixelSums:
+    """Sums over the good pixels (class 0) of one group (the whole sensor or one CFA site's plane),
+    accumulated band by band (:func:`sensorfleet.emva.band_kernels.good_sums`).
+
+    ``sums[q]`` = (n, sum(v - shift_q), sum((v - shift_q)^2)) of quantity q (``band_kernels.Q_*``:
+    dark average, dark variance, dark offset, dark current, flat average, flat variance, dark at
+    the flat's exposure, shading-corrected flat; DN, DN^2, DN/s); ``row_means`` / ``col_means``
+    the dark average's means over the good pixels of each row / column of the plane (NaN where a
+    line has none), ``plane_shape`` the plane's (rows, columns).
+    """
+
+    sums: np.ndarray  # (8, 3) float64
+    shifts: np.ndarray  # (8,) float64
+    row_means: np.ndarray
+    col_means: np.ndarray
+    plane_shape: tuple[int, int]
+
+    def moments(self, q: int) -> tuple[int, float, float]:
+        """(n, mean, sample variance) of quantity q over the good pixels."""
+        n = int(self.sums[q, 0])
+        if n < 2:
+            return n, math.nan, math.nan
+        s1, s2 = float(self.sums[q, 1]), float(self.sums[q, 2])
+        mean = s1 / n
+        return n, float(self.shifts[q]) + mean, (s2 - n * mean * mean) / (n - 1)
 
 
-def _row_col(avg: np.ndarray, good: np.ndarray, var_mean: float, n_frames: int, s2: float) -> tuple[float, float]:
+def _row_col(g: GoodPixelSums, mu: float, var_mean: float, n_frames: int, s2: float) -> tuple[float, float]:
     """Row and column variance components of a 2-D average image (section 8, R4.0 split)."""
-    m, n = avg.shape
-    row_mean, col_mean = kernels.masked_line_means(avg, good)
-    _, mu, _ = _moments(avg, good)
-    s2_cav = float(np.nanmean((col_mean - mu) ** 2)) - var_mean / (n_frames * m)
-    s2_rav = float(np.nanmean((row_mean - mu) ** 2)) - var_mean / (n_frames * n)
+    m, n = g.plane_shape
+    with np.errstate(invalid="ignore"):
+        s2_cav = float(np.nanmean((g.col_means - mu) ** 2)) - var_mean / (n_frames * m)
+        s2_rav = float(np.nanmean((g.row_means - mu) ** 2)) - var_mean / (n_frames * n)
     den = m * n - m - n
     if den <= 0:
         return math.nan, math.nan
@@ -296,48 +310,35 @@ def _row_col(avg: np.ndarray, good: np.ndarray, var_mean: float, n_frames: int, 
     return math.sqrt(max(s2_row, 0.0)), math.sqrt(max(s2_col, 0.0))
 
 
-def spatial_stats(
-    dark_avg: np.ndarray,
-    dark_var: np.ndarray,
-    dark_frames: int,
-    flat_avg: np.ndarray | None,
-    flat_var: np.ndarray | None,
-    flat_frames: int,
-    dark_at_flat: np.ndarray | None,
-    shading: np.ndarray | None,
-    dark_offset: np.ndarray,
-    dark_current: np.ndarray,
-    good: np.ndarray,
-) -> SpatialStats:
-    """DSNU, PRNU, row/column FPN, dark offset and dark current over the ``good`` pixels of 2-D maps
-    (one CFA plane or the whole sensor). ``shading`` is the fitted relative illumination (mean 1).
+def spatial_stats(g: GoodPixelSums, dark_frames: int, flat_frames: int, have_flat: bool, have_shading: bool) -> SpatialStats:
+    """DSNU, PRNU, row/column FPN, dark offset and dark current over the good pixels of one group.
 
-    Spatial variance of an L-frame average: ``s^2 = var(<y>) - mean(sigma^2_stack) / L``.
+    Spatial variance of an L-frame average: ``s^2 = var(<y>) - mean(sigma^2_stack) / L``; the
+    shading-corrected flat is ``y' = d + (y_50 - d) / S`` (S the fitted surface, mean 1).
     """
     nan = math.nan
-    _, mean_dark, var_dark = _moments(dark_avg, good)
-    _, dv_mean, _ = _moments(dark_var, good)
+    _, mean_dark, var_dark = g.moments(bk.Q_DARK_MEAN)
+    _, dv_mean, _ = g.moments(bk.Q_DARK_VAR)
     s2_dark = var_dark - dv_mean / dark_frames
     dsnu = math.sqrt(max(s2_dark, 0.0))
-    row_fpn, col_fpn = _row_col(dark_avg, good, dv_mean, dark_frames, s2_dark)
-    _, offset, _ = _moments(dark_offset, good)
-    _, current, _ = _moments(dark_current, good)
+    row_fpn, col_fpn = _row_col(g, mean_dark, dv_mean, dark_frames, s2_dark)
+    _, offset, _ = g.moments(bk.Q_DARK_OFFSET)
+    _, current, _ = g.moments(bk.Q_DARK_CURRENT)
     prnu = prnu_raw = nan
     mean_flat = nan
-    if flat_avg is not None and flat_var is not None and dark_at_flat is not None:
-        _, mean_flat, var_flat = _moments(flat_avg, good)
-        _, fv_mean, _ = _moments(flat_var, good)
-        _, mean_ref, _ = _moments(dark_at_flat, good)
+    if have_flat:
+        _, mean_flat, var_flat = g.moments(bk.Q_FLAT_MEAN)
+        _, fv_mean, _ = g.moments(bk.Q_FLAT_VAR)
+        _, mean_ref, _ = g.moments(bk.Q_DARK_AT_FLAT)
         delta = mean_flat - mean_ref
         s2_flat = var_flat - fv_mean / flat_frames
         if delta > 0:
             prnu_raw = 100.0 * math.sqrt(max(s2_flat - s2_dark, 0.0)) / delta
             prnu = prnu_raw
-            if shading is not None:
-                n, s1, s2 = kernels.masked_corrected_sums(dark_at_flat, flat_avg, shading, good, mean_flat)
+            if have_shading:
+                n, _, var_corr = g.moments(bk.Q_CORRECTED)
                 if n >= 2:
-                    mu = s1 / n
-                    s2_corr = (s2 - n * mu * mu) / (n - 1) - fv_mean / flat_frames
+                    s2_corr = var_corr - fv_mean / flat_frames
                     prnu = 100.0 * math.sqrt(max(s2_corr - s2_dark, 0.0)) / delta
     return SpatialStats(
         dark_offset_dn=offset,

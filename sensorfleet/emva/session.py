@@ -29,9 +29,14 @@ import numpy as np
 import polars as pl
 
 from sensorfleet.config import Paths
+from sensorfleet.emva.analysis import MAP_UNITS as MAP_UNITS_ANALYSIS
+from sensorfleet.emva.analysis import BandedAnalysis, analyse
+from sensorfleet.emva.band_kernels import Q_DARK_VAR
 from sensorfleet.emva.config import DEFECT_CODES, DEFECT_NAMES, CharacterizationConfig
-from sensorfleet.emva.defects import VALUE_UNITS, DefectMaps, DefectResult, classify, sample
-from sensorfleet.emva.maps import ArrayLike3D, OperatingPoint, PassResult, per_pixel_pass
+from sensorfleet.emva.defects import VALUE_UNITS
+from sensorfleet.emva.maps import MAP_UNITS as MAP_UNITS_PASS
+from sensorfleet.emva.maps import ArrayLike3D
+from sensorfleet.emva.mapstore import MemoryMapStore, ZarrMapStore
 from sensorfleet.emva.metrics import (
     PtcAnalysis,
     SpatialStats,
@@ -39,7 +44,6 @@ from sensorfleet.emva.metrics import (
     ptc_points,
     spatial_stats,
 )
-from sensorfleet.emva.shading import ShadingFit, fit_shading
 from sensorfleet.manifest import Manifest
 from sensorfleet.tables import sweep_stale_temporaries
 
@@ -47,6 +51,7 @@ MAPS_FORMAT_VERSION = 1
 SITE_NAMES = ("R", "Gr", "Gb", "B")
 DEFECTS_GROUP = "defects"  # subgroup of the maps group: one 1-D array per pixel_defects column
 PTC_GROUP = "ptc"  # subgroup: one 1-D array per ptc column
+MAP_CHUNK_ROWS = 512  # chunk height of maps written from memory (write_maps)
 
 DEFECT_SCHEMA: dict[str, Any] = {
     "session_id": pl.String,
@@ -138,119 +143,38 @@ def _metric_row(ptc: PtcAnalysis, sp: SpatialStats) -> dict[str, object]:
     }
 
 
-def _std(var: np.ndarray) -> np.ndarray:
-    """sqrt(max(var, 0)) as float32, in one output buffer (no full-size temporaries)."""
-    out = np.maximum(var, 0, out=np.empty(var.shape, np.float32), dtype=np.float32)
-    return np.sqrt(out, out=out)
-
-
-def _site_view(a: np.ndarray, site: int) -> np.ndarray:
-    return a[site // 2 :: 2, site % 2 :: 2]
-
-
-def _relative_response(delta: np.ndarray, site_groups: list[list[int]]) -> np.ndarray:
-    """Response / median response of its channel group (float32, (H, W))."""
-    rel = np.empty_like(delta, dtype=np.float32)
-    for group in site_groups:
-        med = float(np.median(np.concatenate([sample(_site_view(delta, s)) for s in group])))
-        for s in group:
-            _site_view(rel, s)[...] = _site_view(delta, s) / med if med != 0 else np.nan
-    return rel
-
-
-def _slope_se_factor(points: list[OperatingPoint]) -> float:
-    """Standard error of the per-pixel dark-current slope per DN of temporal noise (1/s):
-    sqrt(sum((t_i - t_mean)^2 / n_i)) / sum((t_i - t_mean)^2) over the dark runs."""
-    t = np.array([p.exposure_s for p in points if p.kind == "dark"])
-    n = np.array([p.n_frames for p in points if p.kind == "dark"], float)
-    stt = float(((t - t.mean()) ** 2).sum())
-    return float(np.sqrt(((t - t.mean()) ** 2 / n).sum()) / stt) if stt > 0 else math.inf
-
-
-def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationConfig) -> tuple[
-    dict[str, object], list[dict[str, object]], pl.DataFrame, pl.DataFrame, dict[str, np.ndarray], DefectResult, ShadingFit | None
+def _analyse(ana: BandedAnalysis, manifest: Manifest, config: CharacterizationConfig) -> tuple[
+    dict[str, object], list[dict[str, object]], pl.DataFrame, pl.DataFrame
 ]:
+    """Table rows of one session from the banded analysis: module row, channel rows, defect rows, PTC."""
+    result = ana.result
+    defects = ana.defects
+    shading = ana.shading
     mono = manifest.sensor.cfa_pattern == "mono"
     names = site_channels(manifest.sensor.cfa_pattern)
-    site_groups = [[0, 1, 2, 3]] if mono else [[0], [1], [2], [3]]
     points = result.points
     dark_sp = points[result.dark_spatial]
     flat_sp = points[result.flat_spatial] if result.flat_spatial is not None else None
-    h, w = result.height, result.width
-    site = (2 * (np.arange(h) % 2)[:, None] + (np.arange(w) % 2)[None, :]).astype(np.uint8)
-
-    dark_t = result.dark_exposures_s
-    t_long = float(dark_t.max())
-    if np.isfinite(result.dark_current_dn_per_s[0, 0]):
-        dark_long = result.dark_offset_dn + result.dark_current_dn_per_s * np.float32(t_long)
-    else:
-        dark_long = result.dark_mean_dn
-    dark_noise = _std(result.dark_var_dn2)
-    response = flat_noise = dark_at_flat = None
-    if flat_sp is not None and result.flat_mean_dn is not None and result.flat_var_dn2 is not None:
-        dark_at_flat = result.dark_at(flat_sp.exposure_s)
-        response = _relative_response(result.flat_mean_dn - dark_at_flat, site_groups)
-        flat_noise = _std(result.flat_var_dn2)
-
-    th = config.defects
-    shading: ShadingFit | None = None
-    surface: np.ndarray | None = None
-    corrected = None
-    if response is not None:
-        valid = np.isfinite(response) & (response > 0.05)
-        shading = fit_shading(response, valid, config.shading_degree, config.shading_block_px)
-        surface = shading.surface()
-        # renormalise: the surface has mean 1 over the sensor, the response median 1 per channel
-        corrected = _relative_response(response / surface, site_groups)
-    dmaps = DefectMaps(
-        dark_long_dn=dark_long,
-        dark_current_dn_per_s=result.dark_current_dn_per_s,
-        dark_current_se_per_dn=_slope_se_factor(points),
-        dark_noise_dn=dark_noise,
-        dark_mean_dn=dark_at_flat if dark_at_flat is not None else result.dark_mean_dn,
-        flat_mean_dn=result.flat_mean_dn,
-        flat_noise_dn=flat_noise,
-        response=corrected,
-        site=site,
-    )
-    defects = classify(dmaps, th)
-    del corrected
-    good = defects.classes == 0
 
     # PTC and metrics: whole sensor, then per CFA channel
     rows: list[dict[str, object]] = []
     analyses: list[PtcAnalysis] = []
-    for sites in [[0, 1, 2, 3]] + ([] if mono else [[0], [1], [2], [3]]):
+    for g, sites in enumerate([[0, 1, 2, 3]] + ([] if mono else [[0], [1], [2], [3]])):
         pts = ptc_points(result, sites)
-        ana = analyse_ptc(pts, config)
-        one: int | None = sites[0] if len(sites) == 1 else None
-
-        def views(a: np.ndarray, one: int | None = one) -> np.ndarray:
-            return a if one is None else _site_view(a, one)
-
-        sp = spatial_stats(
-            views(result.dark_mean_dn),
-            views(result.dark_var_dn2),
-            dark_sp.n_frames,
-            views(result.flat_mean_dn) if result.flat_mean_dn is not None else None,
-            views(result.flat_var_dn2) if result.flat_var_dn2 is not None else None,
-            flat_sp.n_frames if flat_sp is not None else 0,
-            views(dark_at_flat) if dark_at_flat is not None else None,
-            views(surface) if surface is not None else None,
-            views(result.dark_offset_dn),
-            views(result.dark_current_dn_per_s),
-            views(good),
-        )
+        ana_ptc = analyse_ptc(pts, config)
+        good = ana.good[g]
+        sp = spatial_stats(good, dark_sp.n_frames, flat_sp.n_frames if flat_sp is not None else 0, ana.have_flat,
+                           shading is not None)
         # read noise from the non-defective pixels of the spatial dark series: their temporal
         # variance minus the dark-current shot noise K * mu_I.DN * t (docs/metrics.md)
-        dvar = views(result.dark_var_dn2)[views(good)]
-        var0 = float(np.mean(dvar, dtype=np.float64)) if dvar.size else math.nan
+        n_good = int(good.sums[Q_DARK_VAR, 0])
+        var0 = float(good.shifts[Q_DARK_VAR]) + float(good.sums[Q_DARK_VAR, 1]) / n_good if n_good else math.nan
         if math.isfinite(sp.dark_current_dn_per_s):
-            var0 -= ana.system_gain_dn_per_e * max(sp.dark_current_dn_per_s, 0.0) * dark_sp.exposure_s
+            var0 -= ana_ptc.system_gain_dn_per_e * max(sp.dark_current_dn_per_s, 0.0) * dark_sp.exposure_s
         if dark_sp.n_frames >= 2:
-            ana = analyse_ptc(pts, config, dark_var0_dn2=var0)
-        rows.append(_metric_row(ana, sp))
-        analyses.append(ana)
+            ana_ptc = analyse_ptc(pts, config, dark_var0_dn2=var0)
+        rows.append(_metric_row(ana_ptc, sp))
+        analyses.append(ana_ptc)
 
     if not mono:
         # the whole-sensor flat mixes colours of different QE: PRNU of a CFA sensor is the
@@ -260,12 +184,13 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
             rows[0][key] = float(np.sqrt(np.mean(vals**2)))
     ident = _identity(manifest)
     counts = defects.counts()
+    per_site_defects = defects.class_counts[:, 1:9].sum(axis=1)
     module = dict(ident)
     module.update(rows[0])
     for name in DEFECT_CODES:
         if name != "blemish":
             module[f"{name}_pixels"] = counts[name]
-    module["defect_pixels_total"] = int(np.count_nonzero((defects.classes > 0) & (defects.classes != DEFECT_CODES["blemish"])))
+    module["defect_pixels_total"] = int(per_site_defects.sum())
     module["cluster_count"] = defects.cluster_count
     module["largest_cluster_px"] = defects.largest_cluster_px
     module["bad_columns"] = len(defects.bad_columns)
@@ -295,15 +220,13 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
                 "channel": names[s],
             }
             cr.update(row)
-            sel = _site_view(defects.classes, s)
-            cr["defect_pixels_total"] = int(np.count_nonzero((sel > 0) & (sel != DEFECT_CODES["blemish"])))
+            cr["defect_pixels_total"] = int(per_site_defects[s])
             channel_rows.append(cr)
 
-    # defect rows
-    ys, xs = np.nonzero((defects.classes > 0) & (defects.classes != DEFECT_CODES["blemish"]))
-    codes = defects.classes[ys, xs]
+    # defect rows (raster order), then one row per blemish
+    ys, xs, codes = defects.y, defects.x, defects.codes
     cls_names = [DEFECT_NAMES[int(c)] for c in codes]
-    site_name = np.array(names)[site[ys, xs]]
+    site_name = np.array(names)[2 * (ys % 2) + xs % 2] if ys.size else np.array([], dtype=str)
     ddf = pl.DataFrame(
         {
             "session_id": [manifest.session_id] * len(xs),
@@ -312,7 +235,7 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
             "y": ys.astype(np.int32),
             "channel": site_name.tolist(),
             "defect_class": cls_names,
-            "value": defects.values[ys, xs].astype(np.float64),
+            "value": defects.values.astype(np.float64),
             "value_unit": [defects.units[c] for c in cls_names],
             "captured_at": [ident["captured_at"]] * len(xs),
         },
@@ -338,12 +261,12 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
         ddf = pl.concat([ddf, bdf])
 
     # PTC table (whole sensor)
-    ana = analyses[0]
+    whole = analyses[0]
     pts_all = ptc_points(result, [0, 1, 2, 3])
     used = np.zeros(pts_all.flat_mean_dn.size, bool)
-    used[ana.order] = ana.used_in_fit
+    used[whole.order] = whole.used_in_fit
     mu_dark_flat = np.empty(pts_all.flat_mean_dn.size)
-    mu_dark_flat[ana.order] = ana.mean_dark_dn
+    mu_dark_flat[whole.order] = whole.mean_dark_dn
     n_dark = pts_all.dark_mean_dn.size
     n_flat = pts_all.flat_mean_dn.size
     ptc = pl.DataFrame(
@@ -362,23 +285,10 @@ def _analyse(result: PassResult, manifest: Manifest, config: CharacterizationCon
             "used_in_fit": np.concatenate([np.zeros(n_dark, bool), used]),
         }
     )
-    maps = {
-        "dark_offset_dn": result.dark_offset_dn,
-        "dark_current_dn_per_s": result.dark_current_dn_per_s,
-        "temporal_dark_noise_dn": dark_noise,
-        "prnu_relative": response if response is not None else np.full((h, w), np.nan, np.float32),
-        "defect_class": defects.classes,
-    }
-    return module, channel_rows, ddf, ptc, maps, defects, shading
+    return module, channel_rows, ddf, ptc
 
 
-MAP_UNITS = {
-    "dark_offset_dn": "DN, per-pixel dark signal extrapolated to exposure 0",
-    "dark_current_dn_per_s": "DN/s, per-pixel slope of the dark signal over the dark exposures (NaN with one exposure)",
-    "temporal_dark_noise_dn": "DN, per-pixel temporal std of the spatial dark series",
-    "prnu_relative": "relative response (flat - dark) / median of its CFA channel; includes lens shading",
-    "defect_class": "uint8 code: " + ", ".join(f"{c}={n}" for n, c in DEFECT_CODES.items()) + ", 0=good",
-}
+MAP_UNITS = {**MAP_UNITS_PASS, **MAP_UNITS_ANALYSIS}
 
 
 def _jsonable(value: object) -> object:
@@ -421,6 +331,25 @@ def _read_columns(group: Any, name: str) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
+def _temp_name(maps_out: Path) -> Path:
+    return maps_out.parent / f".{maps_out.name}.{uuid.uuid4().hex}.tmp"
+
+
+def _publish(tmp: Path, maps_out: Path, group: Any, attrs: dict[str, Any], defects: pl.DataFrame, ptc: pl.DataFrame) -> None:
+    """Add the table rows and attrs (``complete`` last) to the group at ``tmp``, rename it to ``maps_out``."""
+    _write_columns(group, DEFECTS_GROUP, defects.drop("session_id", "module_id", "captured_at"))
+    _write_columns(group, PTC_GROUP, ptc.drop("session_id"))
+    meta: dict[str, Any] = {k: _jsonable(v) for k, v in attrs.items()}
+    group.attrs.update(meta | {"complete": True})
+    old = None
+    if maps_out.exists():
+        old = maps_out.parent / f".{maps_out.name}.{uuid.uuid4().hex}.old"
+        os.replace(maps_out, old)
+    os.replace(tmp, maps_out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write_maps(
     maps_out: Path,
     maps: dict[str, np.ndarray],
@@ -428,38 +357,21 @@ def write_maps(
     defects: pl.DataFrame,
     ptc: pl.DataFrame,
 ) -> Path:
-    """Write the maps group at ``maps_out`` atomically (temp sibling + rename); return its path."""
+    """Write in-memory (H, W) maps and the table rows as the group at ``maps_out`` atomically
+    (temp sibling + rename); return its path."""
     import zarr
-    from zarr.codecs import BloscCodec
 
     maps_out = Path(maps_out)
     maps_out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = maps_out.parent / f".{maps_out.name}.{uuid.uuid4().hex}.tmp"
+    tmp = _temp_name(maps_out)
     try:
         group = zarr.open_group(str(tmp), mode="w")
         for name, arr in maps.items():
             h, w = arr.shape
-            a = group.create_array(
-                name,
-                shape=arr.shape,
-                dtype=arr.dtype,
-                chunks=(min(h, 512), w),
-                compressors=[BloscCodec(cname="lz4", shuffle="bitshuffle", clevel=5)],
-                config={"write_empty_chunks": True},
-            )
-            a[...] = arr
-            a.attrs["unit"] = MAP_UNITS.get(name, "")
-        _write_columns(group, DEFECTS_GROUP, defects.drop("session_id", "module_id", "captured_at"))
-        _write_columns(group, PTC_GROUP, ptc.drop("session_id"))
-        meta: dict[str, Any] = {k: _jsonable(v) for k, v in attrs.items()}
-        group.attrs.update(meta | {"complete": True})
-        old = None
-        if maps_out.exists():
-            old = maps_out.parent / f".{maps_out.name}.{uuid.uuid4().hex}.old"
-            os.replace(maps_out, old)
-        os.replace(tmp, maps_out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            store = ZarrMapStore(group, tmp, h, w, MAP_CHUNK_ROWS)
+            store.create(name, arr.dtype, MAP_UNITS.get(name, ""))
+            store.commit(name, 0, arr)
+        _publish(tmp, maps_out, group, attrs, defects, ptc)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -478,38 +390,62 @@ def characterize_frames(
 
     Writes the maps group to ``maps_out`` (atomically) unless it is None. ``source_attrs`` (e.g.
     ``content_hash`` of the captures group) are copied into the maps group's attrs.
+
+    With ``maps_out`` the maps are written band by band into the group (under its temporary
+    name) and read back band by band by the analysis sweeps, so peak memory is bounded by the
+    band (``map_band_rows`` x W), not the sensor; without it they are in-memory (H, W) arrays and
+    every sweep is one band. See :mod:`sensorfleet.emva.analysis` for the memory model.
     """
     import time
 
+    import zarr
+
     t0 = time.perf_counter()
-    result = per_pixel_pass(frames, manifest, config)
-    t1 = time.perf_counter()
-    module, channel_rows, ddf, ptc, maps, _defects, _shading = _analyse(result, manifest, config)
-    t2 = time.perf_counter()
-    timings = {
-        "pass_s": t1 - t0,
-        "pass_read_wait_s": result.read_s,
-        "pass_compute_s": result.compute_s,
-        "analysis_s": t2 - t1,
-        "bytes_in": float(result.bytes_in),
-    }
-    if maps_out is not None:
-        attrs: dict[str, Any] = {
-            "maps_format_version": MAPS_FORMAT_VERSION,
-            "session_id": manifest.session_id,
-            "module_id": manifest.module_id,
-            "capture_date": manifest.capture_date,
-            "captured_at": manifest.captured_at.astimezone(UTC).isoformat(),
-            "written_at": datetime.now(UTC).isoformat(),
-            "config": _config_dict(config),
-            "defect_codes": DEFECT_CODES,
-            "module_stats": {k: _jsonable(v) for k, v in module.items()},
-            "channel_stats": [{k: _jsonable(v) for k, v in r.items()} for r in channel_rows],
+    h, w = manifest.sensor.height, manifest.sensor.width
+    tmp: Path | None = None
+    group: Any = None
+    try:
+        store: MemoryMapStore | ZarrMapStore
+        if maps_out is None:
+            store = MemoryMapStore(h, w)
+        else:
+            maps_out = Path(maps_out)
+            maps_out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _temp_name(maps_out)
+            group = zarr.open_group(str(tmp), mode="w")
+            store = ZarrMapStore(group, tmp, h, w, _map_band_rows(frames, config))
+        ana = analyse(frames, manifest, config, store)
+        result = ana.result
+        module, channel_rows, ddf, ptc = _analyse(ana, manifest, config)
+        t2 = time.perf_counter()
+        timings = {
+            "pass_s": result.timings.get("pass_s", 0.0),
+            "pass_read_wait_s": result.read_s,
+            "pass_compute_s": result.compute_s,
+            "analysis_s": t2 - t0 - result.timings.get("pass_s", 0.0),
+            "bytes_in": float(result.bytes_in),
         }
-        if source_attrs:
-            attrs.update({f"source_{k}": v for k, v in source_attrs.items()})
-        write_maps(Path(maps_out), maps, attrs, ddf, ptc)
-        timings["write_s"] = time.perf_counter() - t2
+        if maps_out is not None and tmp is not None and isinstance(store, ZarrMapStore):
+            store.drop_scratch()
+            attrs: dict[str, Any] = {
+                "maps_format_version": MAPS_FORMAT_VERSION,
+                "session_id": manifest.session_id,
+                "module_id": manifest.module_id,
+                "capture_date": manifest.capture_date,
+                "captured_at": manifest.captured_at.astimezone(UTC).isoformat(),
+                "written_at": datetime.now(UTC).isoformat(),
+                "config": _config_dict(config),
+                "defect_codes": DEFECT_CODES,
+                "module_stats": {k: _jsonable(v) for k, v in module.items()},
+                "channel_stats": [{k: _jsonable(v) for k, v in r.items()} for r in channel_rows],
+            }
+            if source_attrs:
+                attrs.update({f"source_{k}": v for k, v in source_attrs.items()})
+            _publish(tmp, maps_out, group, attrs, ddf, ptc)
+            timings["write_s"] = time.perf_counter() - t2
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return SessionCharacterization(
         module_stats=module,
         channel_stats=channel_rows,
@@ -518,6 +454,16 @@ def characterize_frames(
         fit_r2=float(module["ptc_fit_r2"]),  # type: ignore[arg-type]
         timings=timings,
     )
+
+
+def _map_band_rows(frames: ArrayLike3D, config: CharacterizationConfig) -> int:
+    """Rows per band of the maps store: ``map_band_rows``, rounded to a multiple of the frames'
+    zarr chunk height when one divides the other (the pass's bands then fill whole map chunks)."""
+    rows = max(1, config.map_band_rows)
+    chunks = getattr(frames, "chunks", None)
+    if chunks is not None and len(chunks) == 3 and rows % int(chunks[1]) and int(chunks[1]) % rows:
+        rows = -(-rows // int(chunks[1])) * int(chunks[1])
+    return rows
 
 
 def _config_dict(config: CharacterizationConfig) -> dict[str, Any]:

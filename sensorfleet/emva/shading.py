@@ -6,6 +6,9 @@ degree ``shading_degree`` in normalized coordinates: the natural cos^4 fall-off 
 higher terms absorb other smooth shapes. P is fitted to ``median ** -1/2`` of pixel blocks of
 the relative response, with two rounds of outlier rejection (blemishes and defects do not pull it). Blemishes are searched on the response divided
 by that surface, box-smoothed so that pixel PRNU averages out.
+
+Banded: :class:`ShadingBlocks` takes the response band by band and keeps only the block medians
+(O(H x W / block^2)); :meth:`ShadingFit.surface_rows` evaluates any band of the surface.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from sensorfleet.emva.band_kernels import shading_surface_rows
 
 
 @dataclass(frozen=True)
@@ -41,16 +45,16 @@ class ShadingFit:
         return np.asarray(np.polynomial.polynomial.polyval2d(u, v, self.coefficients)) ** -2.0
 
     def surface(self) -> np.ndarray:
-        """(H, W) float32 surface, built separably (rows x columns)."""
-        u, v = self._uv(np.arange(self.width, dtype=float), np.arange(self.height, dtype=float))
-        d = self.degree
-        upow = np.vander(u, d + 1, increasing=True)  # (W, d+1)
-        vpow = np.vander(v, d + 1, increasing=True)  # (H, d+1)
-        # float32 product: 5 terms of order 1, ~1e-7 relative, and no float64 (H, W) temporary
-        p = (vpow @ self.coefficients.T).astype(np.float32) @ upow.T.astype(np.float32)
-        # P**-2 as a square and a reciprocal in place (a float64 pow over 12 MP costs ~0.4 s)
-        np.multiply(p, p, out=p)
-        return np.reciprocal(p, out=p)
+        """(H, W) float32 surface."""
+        return self.surface_rows(0, self.height)
+
+    def surface_rows(self, y0: int, y1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``y0:y1`` of the surface ((y1 - y0, W) float32; the same values whatever the band:
+        per row the v-polynomial in float64, the u-sum in float32, then P^-2)."""
+        if out is None:
+            out = np.empty((y1 - y0, self.width), np.float32)
+        shading_surface_rows(np.ascontiguousarray(self.coefficients, np.float64), y0, self.width, self.height, out)
+        return out
 
 
 def _terms(u: np.ndarray, v: np.ndarray, degree: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -65,23 +69,73 @@ def _solve(a: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.linalg.solve(np.einsum("ij,ik->jk", an, an), np.einsum("ij,i->j", an, z)) / scale
 
 
-def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_px: int = 16) -> ShadingFit:
-    """Fit the smooth illumination of a relative-response map ((H, W), 1 = median).
+class ShadingBlocks:
+    """Block medians of a relative-response map ((H, W), 1 = median) gathered band by band.
 
-    ``valid`` (H, W) bool marks pixels to use (defects excluded). Block medians of
-    ``block_px`` x ``block_px`` pixels are fitted in least squares, then refitted twice without the
-    blocks more than 4 robust sigmas off the surface.
+    Blocks are ``b x b`` pixels, ``b = min(block_px, H // 4, W // 4)``; pixels not ``valid``
+    take ``fill`` (a block median ignores a few of them; np.median (partition) is ~10x faster than
+    np.nanmedian); a block with < 50 % valid pixels is left out. Rows below the last whole block
+    row are ignored. Bands are added in row order; a block row split between bands waits for the
+    next one (at most ``b - 1`` rows are kept).
+    """
+
+    def __init__(self, height: int, width: int, block_px: int, fill: float) -> None:
+        self.height = height
+        self.width = width
+        self.b = max(1, min(block_px, height // 4 or 1, width // 4 or 1))
+        self.hb, self.wb = height // self.b, width // self.b
+        self.fill = np.float32(fill)
+        self.med = np.full((self.hb, self.wb), np.nan)
+        self.frac_valid = np.zeros((self.hb, self.wb))
+        self._next = 0  # next block row
+        self._carry: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, response: np.ndarray, valid: np.ndarray, y0: int) -> None:
+        """Rows ``y0:y0 + len(response)`` of the response ((h, W) float32) and its valid mask."""
+        b, wb = self.b, self.wb
+        if self._next >= self.hb:
+            return
+        if self._carry is not None:
+            response = np.concatenate([self._carry[0], response])
+            valid = np.concatenate([self._carry[1], valid])
+            self._carry = None
+        rows = min(response.shape[0] // b, self.hb - self._next)
+        if rows:
+            r = np.where(valid[: rows * b, : wb * b], response[: rows * b, : wb * b], self.fill).astype(np.float32)
+            blocks = r.reshape(rows, b, wb, b).transpose(0, 2, 1, 3).reshape(rows, wb, b * b)
+            k = self._next
+            self.med[k : k + rows] = np.median(blocks, axis=2)
+            self.frac_valid[k : k + rows] = valid[: rows * b, : wb * b].reshape(rows, b, wb, b).mean(axis=(1, 3))
+            self._next += rows
+        if self._next < self.hb and response.shape[0] > rows * b:
+            self._carry = (np.array(response[rows * b :]), np.array(valid[rows * b :]))
+
+    def fit(self, degree: int = 4) -> ShadingFit:
+        """Fit the surface to the block medians (see :func:`fit_blocks`)."""
+        return fit_blocks(self.med, self.frac_valid, self.height, self.width, self.b, degree)
+
+
+def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_px: int = 16) -> ShadingFit:
+    """Fit the smooth illumination of a whole relative-response map ((H, W), 1 = median).
+
+    ``valid`` (H, W) bool marks pixels to use (defects excluded); invalid pixels take the median
+    of a strided sample of the valid response. See :class:`ShadingBlocks` and :func:`fit_blocks`.
     """
     h, w = response.shape
-    b = max(1, min(block_px, h // 4 or 1, w // 4 or 1))
-    hb, wb = h // b, w // b
-    # invalid pixels take the response's median: a block median ignores a few of them, and
-    # np.median (partition) is ~10x faster than np.nanmedian (masked sort) on 12 MP
-    fill = np.float32(np.median(response[valid][:: max(1, int(valid.sum()) // (1 << 18))])) if valid.any() else np.float32(1.0)
-    r = np.where(valid, response, fill).astype(np.float32)[: hb * b, : wb * b]
-    blocks = r.reshape(hb, b, wb, b).transpose(0, 2, 1, 3).reshape(hb, wb, b * b)
-    med = np.median(blocks, axis=2).astype(np.float64)
-    frac_valid = valid[: hb * b, : wb * b].reshape(hb, b, wb, b).mean(axis=(1, 3))
+    step = max(1, -(-response.size // (1 << 18)))
+    picked = response.reshape(-1)[::step][valid.reshape(-1)[::step]]
+    fill = float(np.median(picked)) if picked.size else 1.0
+    blocks = ShadingBlocks(h, w, block_px, fill)
+    blocks.add(response, valid, 0)
+    return blocks.fit(degree)
+
+
+def fit_blocks(block_median: np.ndarray, frac_valid: np.ndarray, h: int, w: int, b: int, degree: int = 4) -> ShadingFit:
+    """Least-squares fit of ``P^-2`` to the block medians ((H // b, W // b)) of an (H, W)
+    response; blocks with < 50 % valid pixels are left out, then the fit is redone twice without
+    the blocks more than 4 robust sigmas off the surface."""
+    hb, wb = block_median.shape
+    med = block_median.astype(np.float64)
     med[frac_valid < 0.5] = np.nan
     yc = (np.arange(hb) * b + (b - 1) / 2.0)[:, None] * np.ones((1, wb))
     xc = (np.arange(wb) * b + (b - 1) / 2.0)[None, :] * np.ones((hb, 1))
@@ -141,41 +195,3 @@ class Blemish:
     y: float
     area_px: int
     depth: float
-
-
-def find_blemishes(
-    corrected: np.ndarray,
-    neutral: np.ndarray,
-    smooth_px: int,
-    depth: float,
-    min_area_px: int,
-    max_area_fraction: float = 0.02,
-) -> tuple[list[Blemish], np.ndarray]:
-    """Blemishes on ``corrected - 1`` (the relative response divided by the shading fit, (H, W)),
-    with ``neutral`` pixels (defects) set to 0
-    before a ``smooth_px`` box filter; regions below ``-depth`` of at least ``min_area_px`` pixels
-    and at most ``max_area_fraction`` of the sensor (larger ones are shading the fit missed).
-
-    Returns the blemishes and their (H, W) bool mask.
-    """
-    resid = corrected.astype(np.float32) - np.float32(1.0)
-    resid[neutral | ~np.isfinite(resid)] = 0.0
-    smooth = ndimage.uniform_filter(resid, size=smooth_px, mode="nearest")
-    low = smooth < -depth
-    labels, count = ndimage.label(low, structure=np.ones((3, 3), bool))
-    mask = np.zeros(corrected.shape, bool)
-    found: list[Blemish] = []
-    if count == 0:
-        return found, mask
-    index = np.arange(1, count + 1)
-    areas = ndimage.sum_labels(np.ones_like(smooth), labels, index)
-    mins = ndimage.minimum(smooth, labels, index)
-    centres = ndimage.center_of_mass(-smooth * low, labels, index)
-    keep_labels = []
-    for lab, area, mn, (cy, cx) in zip(index, areas, mins, centres, strict=True):
-        if min_area_px <= area <= max_area_fraction * smooth.size:
-            found.append(Blemish(x=float(cx), y=float(cy), area_px=int(area), depth=float(-mn)))
-            keep_labels.append(lab)
-    if keep_labels:
-        mask = np.isin(labels, keep_labels)
-    return found, mask

@@ -1,0 +1,592 @@
+"""The characterization as one pass over the frames and a few sweeps over the stored maps, band by band.
+
+Memory model (H x W sensor, n frames, a band of ``h`` rows):
+
+- O(band): the pass's block of frames (``max_block_bytes``, + one prefetched) and accumulators,
+  and in every sweep a few (h, W) float32 planes read from / written to the map store;
+- O(H + W): line profiles (every k-th row / column, >= 160 per line), per-row and per-column
+  counts and means, bad-line flags;
+- O(SAMPLE) = O(1): strided samples at fixed global positions for every robust median / sigma
+  (the same positions :func:`sensorfleet.emva.defects.sample` takes from a whole map);
+- O(H x W / 256): shading block medians;
+- O(#defects): coordinates, classes and values of the point defects, the "low" pixels of the
+  blemish search, and the defect rows themselves;
+- O(frames): per-frame and per-pair sums of the photon-transfer curve.
+
+With the zarr store (:class:`sensorfleet.emva.mapstore.ZarrMapStore`) the full-resolution maps
+live on disk, so peak memory does not grow with the sensor area; with the in-memory store (no
+maps group written) the maps are (H, W) arrays and each sweep is one band (no sweep overhead).
+
+Sequence (each step needs what the previous one finished):
+
+0. pass over the frames (:func:`sensorfleet.emva.maps.per_pixel_pass`): dark offset, dark
+   current, spatial dark and flat averages and variances; per band the temporal dark noise map,
+   samples of the dark signal at the longest exposure, dark noise, dark current, flat noise and
+   flat - dark (whole map and per CFA site), coarse samples for the sums' shifts and the dark
+   line profiles;
+1. sweep A: relative response (flat - dark) / channel median -> ``prnu_relative``, shading block
+   medians; then the shading fit;
+2. sweep B: samples of response / shading (per site and whole map) -> channel medians of the
+   corrected response and its robust sigma;
+3. sweep C: corrected response, point classes, per-line point counts, point-defect coordinates,
+   response line profiles; then bad lines and clusters (sparse labelling);
+4. sweep E: blemish search (box filter with a halo of ``blemish_smooth_px // 2`` rows, "low"
+   pixels kept sparse, labelled sparsely);
+5. sweep D: final class map -> ``defect_class``, the defect rows, class counts, and the
+   good-pixel sums of every spatial statistic (float64, per CFA site and whole sensor).
+
+Results do not depend on the band height (tests/emva/test_banded.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from sensorfleet.emva import band_kernels as bk
+from sensorfleet.emva.config import DEFECT_CODES, CharacterizationConfig
+from sensorfleet.emva.defects import (
+    LINE_SAMPLE,
+    StridedSample,
+    label_sparse,
+    line_flags,
+    median_sigma,
+    point_classes,
+    point_consts,
+    site_plane_shape,
+)
+from sensorfleet.emva.maps import (
+    DARK_CURRENT,
+    DARK_MEAN,
+    DARK_OFFSET,
+    DARK_VAR,
+    FLAT_MEAN,
+    FLAT_VAR,
+    ArrayLike3D,
+    OperatingPoint,
+    PassResult,
+    choose_spatial,
+    operating_points,
+    per_pixel_pass,
+)
+from sensorfleet.emva.mapstore import MapStore, bands
+from sensorfleet.emva.metrics import GoodPixelSums
+from sensorfleet.emva.shading import Blemish, ShadingBlocks, ShadingFit
+from sensorfleet.manifest import Manifest
+
+RESPONSE = "prnu_relative"
+NOISE = "temporal_dark_noise_dn"
+CLASSES = "defect_class"
+MAP_UNITS = {
+    RESPONSE: "relative response (flat - dark) / median of its CFA channel; includes lens shading",
+    NOISE: "DN, per-pixel temporal std of the spatial dark series",
+    CLASSES: "uint8 code: " + ", ".join(f"{c}={n}" for n, c in DEFECT_CODES.items()) + ", 0=good",
+}
+SHIFT_GRID = 128  # the sums' shifts: medians of a grid of ~SHIFT_GRID x SHIFT_GRID pixels (2x2 cells)
+F32 = np.float32
+
+
+@dataclass(frozen=True)
+class DefectSummary:
+    """Defects of a session, sparse: one entry per defective pixel (raster order), lines, blemishes."""
+
+    y: np.ndarray  # (k,) int64 rows of the defect pixels (classes 1..8, blemish pixels excluded)
+    x: np.ndarray  # (k,) int64
+    codes: np.ndarray  # (k,) uint8 config.DEFECT_CODES
+    values: np.ndarray  # (k,) float32 the value that classified each pixel
+    class_counts: np.ndarray  # (4, 10) int64: pixels per CFA site and class code (0 = good, 9 = blemish)
+    bad_columns: list[int]
+    bad_rows: list[int]
+    cluster_count: int
+    largest_cluster_px: int
+    blemishes: list[Blemish]
+    units: dict[str, str]
+
+    def counts(self) -> dict[str, int]:
+        """Pixels per class (blemishes are counted as spots, not pixels)."""
+        total = self.class_counts.sum(axis=0)
+        out = {name: int(total[code]) for name, code in DEFECT_CODES.items()}
+        out["blemish"] = len(self.blemishes)
+        return out
+
+
+@dataclass(frozen=True)
+class BandedAnalysis:
+    """What the analysis hands to the tables: the pass's sums, shading, defects, good-pixel sums."""
+
+    result: PassResult
+    shading: ShadingFit | None
+    defects: DefectSummary
+    good: list[GoodPixelSums]  # [whole sensor] + ([site 0..3] unless mono)
+    have_flat: bool
+
+
+def _std_into(var: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """sqrt(max(var, 0)) as float32 into ``out``."""
+    np.maximum(var, 0, out=out, dtype=np.float32)
+    return np.sqrt(out, out=out)
+
+
+def _site_rows(site: int, y0: int) -> int:
+    """First row (band-relative) of CFA site ``site`` in a band starting at global row ``y0``."""
+    return (site // 2 - y0) % 2
+
+
+def _divide_sites(a: np.ndarray, y0: int, meds: list[float], out: np.ndarray) -> np.ndarray:
+    """``a / med`` of each pixel's CFA site (float32; NaN where the median is 0), into ``out``."""
+    if len(set(meds)) == 1:
+        if meds[0] != 0:
+            np.divide(a, meds[0], out=out)
+        else:
+            out.fill(np.nan)
+        return out
+    for s, med in enumerate(meds):
+        r0, c0 = _site_rows(s, y0), s % 2
+        out[r0::2, c0::2] = a[r0::2, c0::2] / med if med != 0 else np.nan
+    return out
+
+
+class _Analysis:
+    """State of one characterization across the pass and the sweeps."""
+
+    def __init__(self, manifest: Manifest, config: CharacterizationConfig, store: MapStore) -> None:
+        self.manifest = manifest
+        self.config = config
+        self.th = config.defects
+        self.store = store
+        self.h, self.w = manifest.sensor.height, manifest.sensor.width
+        self.mono = manifest.sensor.cfa_pattern == "mono"
+        self.site_groups = [[0, 1, 2, 3]] if self.mono else [[0], [1], [2], [3]]
+        points = operating_points(manifest)
+        self.points: list[OperatingPoint] = points
+        dark_i, flat_i = choose_spatial(points)
+        self.dark_sp = points[dark_i]
+        self.flat_sp = points[flat_i] if flat_i is not None else None
+        self.have_flat = self.flat_sp is not None
+        t = np.array([p.exposure_s for p in points if p.kind == "dark"])
+        self.with_slope = t.size >= 2 and float(((t - t.mean()) ** 2).sum()) > 0
+        self.t_long = float(t.max())
+        n = np.array([p.n_frames for p in points if p.kind == "dark"], float)
+        stt = float(((t - t.mean()) ** 2).sum())
+        self.se_per_dn = float(np.sqrt(((t - t.mean()) ** 2 / n).sum()) / stt) if stt > 0 else math.inf
+        h, w = self.h, self.w
+        # pass-1 samples (the positions defects.sample takes from the whole maps)
+        self.s_dark = StridedSample(h, w)
+        self.s_noise = StridedSample(h, w)
+        self.s_dc = StridedSample(h, w)
+        self.s_delta = StridedSample(h, w)
+        self.s_flat_noise = StridedSample(h, w)
+        self.s_delta_site = [StridedSample(h, w, s) for s in range(4)]
+        # line profiles: column profiles from every k-th row (kept), row profiles per band (median
+        # over every k-th column of the band's rows)
+        self.row_step = max(1, h // LINE_SAMPLE) | 1
+        self.col_step = max(1, w // LINE_SAMPLE) | 1
+        # coarse grid for the shifts of the good-pixel sums
+        self.grid_ry = max(1, h // SHIFT_GRID)
+        self.grid_rx = max(1, w // SHIFT_GRID)
+        self.grid_cols = np.flatnonzero((np.arange(w) // 2) % self.grid_rx == 0)
+        self.grid_vals: list[list[np.ndarray]] = [[] for _ in range(bk.N_QUANTITIES)]
+        self.grid_rows: list[np.ndarray] = []
+
+    # ---- per-band quantities
+
+    def dark_long(self, m: dict[str, np.ndarray]) -> np.ndarray:
+        """Dark signal at the longest dark exposure (DN): the per-pixel line, or the dark average."""
+        if self.with_slope:
+            return m[DARK_OFFSET] + m[DARK_CURRENT] * F32(self.t_long)
+        return m[DARK_MEAN]
+
+    def dark_at_flat(self, m: dict[str, np.ndarray]) -> np.ndarray:
+        """Dark signal at the spatial flat's exposure (DN) (see PassResult.dark_at_band)."""
+        assert self.flat_sp is not None
+        if np.isclose(self.dark_sp.exposure_s, self.flat_sp.exposure_s, rtol=1e-9, atol=0.0) or not self.with_slope:
+            return m[DARK_MEAN]
+        return (m[DARK_OFFSET] + m[DARK_CURRENT] * F32(self.flat_sp.exposure_s)).astype(F32)
+
+    def read(self, names: list[str], y0: int, y1: int) -> dict[str, np.ndarray]:
+        return {name: self.store.read(name, y0, y1) for name in names}
+
+    def dark_names(self, need_mean: bool) -> list[str]:
+        names = [DARK_OFFSET, DARK_CURRENT] if self.with_slope else []
+        return names + ([DARK_MEAN] if need_mean or not self.with_slope else [])
+
+    def need_mean_for_flat(self) -> bool:
+        assert self.flat_sp is not None
+        return bool(np.isclose(self.dark_sp.exposure_s, self.flat_sp.exposure_s, rtol=1e-9, atol=0.0)) or not self.with_slope
+
+    # ---- step 0: the pass
+
+    def on_band(self, y0: int, y1: int, m: dict[str, np.ndarray]) -> None:
+        dl = self.dark_long(m)
+        noise = _std_into(m[DARK_VAR], self.store.buffer(NOISE, y0, y1))
+        self.s_dark.add(dl, y0)
+        self.s_noise.add(noise, y0)
+        if self.with_slope:
+            self.s_dc.add(m[DARK_CURRENT], y0)
+        rows = np.arange(y0, y1)
+        grid_rows = np.flatnonzero((rows // 2) % self.grid_ry == 0)
+        self.grid_rows.append(grid_rows + y0)
+        cols = self.grid_cols
+        quantities: list[tuple[int, np.ndarray]] = [
+            (bk.Q_DARK_MEAN, m[DARK_MEAN]), (bk.Q_DARK_VAR, m[DARK_VAR]), (bk.Q_DARK_OFFSET, m[DARK_OFFSET]),
+            (bk.Q_DARK_CURRENT, m[DARK_CURRENT]),
+        ]
+        if self.have_flat:
+            daf = self.dark_at_flat(m)
+            delta = m[FLAT_MEAN] - daf
+            self.s_delta.add(delta, y0)
+            for s in range(4):
+                self.s_delta_site[s].add(delta, y0)
+            fn = _std_into(m[FLAT_VAR], np.empty_like(m[FLAT_VAR]))
+            self.s_flat_noise.add(fn, y0)
+            quantities += [(bk.Q_FLAT_MEAN, m[FLAT_MEAN]), (bk.Q_FLAT_VAR, m[FLAT_VAR]), (bk.Q_DARK_AT_FLAT, daf),
+                           (bk.Q_CORRECTED, m[FLAT_MEAN])]
+        for q, a in quantities:
+            self.grid_vals[q].append(a[grid_rows][:, cols])
+        self.store.commit(NOISE, y0, noise)
+
+    def shifts(self) -> np.ndarray:
+        """(5, 8) shifts of the good-pixel sums: medians of the coarse grid per CFA site / whole."""
+        out = np.zeros((5, bk.N_QUANTITIES))
+        ys = np.concatenate(self.grid_rows) if self.grid_rows else np.empty(0, np.int64)
+        py = (ys % 2)[:, None]
+        px = (self.grid_cols % 2)[None, :]
+        site = np.broadcast_to(2 * py + px, (ys.size, self.grid_cols.size))
+        for q in range(bk.N_QUANTITIES):
+            if not self.grid_vals[q]:
+                continue
+            vals = np.concatenate(self.grid_vals[q])
+            for g in range(5):
+                v = vals if g == bk.WHOLE else vals[site == g]
+                v = v[np.isfinite(v)]
+                out[g, q] = float(np.median(v)) if v.size else 0.0
+        return out
+
+    # ---- the whole run
+
+    def run(self, frames: ArrayLike3D) -> BandedAnalysis:
+        store, cfg, th = self.store, self.config, self.th
+        h, w = self.h, self.w
+        store.create(NOISE, F32, MAP_UNITS[NOISE])
+        result = per_pixel_pass(frames, self.manifest, cfg, store, self.on_band)
+        band_list = bands(h, store.band_rows())
+        dark_med, dark_sig = median_sigma(self.s_dark.values())
+        noise_med = median_sigma(self.s_noise.values())[0]
+        dc_med = median_sigma(self.s_dc.values())[0] if self.with_slope else math.nan
+        have_flat = self.have_flat
+        store.create(RESPONSE, F32, MAP_UNITS[RESPONSE])
+        store.create(CLASSES, np.uint8, MAP_UNITS[CLASSES])
+
+        shading: ShadingFit | None = None
+        med2 = [math.nan] * 4
+        resp_sigma = math.nan
+        delta_med = flat_noise_med = math.nan
+        if have_flat:
+            delta_med = median_sigma(self.s_delta.values())[0]
+            flat_noise_med = median_sigma(self.s_flat_noise.values())[0]
+            # 1. relative response and shading
+            meds = [0.0] * 4
+            fill_parts = []
+            for group in self.site_groups:
+                med = float(np.median(np.concatenate([self.s_delta_site[s].values() for s in group])))
+                for s in group:
+                    meds[s] = med
+                    if med != 0:
+                        r = self.s_delta_site[s].values() / med
+                        fill_parts.append(r[r > 0.05])
+            fill_vals = np.concatenate(fill_parts) if fill_parts else np.empty(0, F32)
+            fill = float(np.median(fill_vals)) if fill_vals.size else 1.0
+            blocks = ShadingBlocks(h, w, cfg.shading_block_px, fill)
+            names = [FLAT_MEAN] + self.dark_names(self.need_mean_for_flat())
+            for y0, y1 in band_list:
+                m = self.read(names, y0, y1)
+                delta = m[FLAT_MEAN] - self.dark_at_flat(m)
+                resp = _divide_sites(delta, y0, meds, store.buffer(RESPONSE, y0, y1))
+                valid = np.isfinite(resp) & (resp > 0.05)
+                blocks.add(resp, valid, y0)
+                store.commit(RESPONSE, y0, resp)
+            shading = blocks.fit(cfg.shading_degree)
+            # 2. channel medians of the shading-corrected response
+            q_site = [StridedSample(h, w, s) for s in range(4)]
+            q_all = StridedSample(h, w, keep_index=True)
+            surf = np.empty((min(store.band_rows(), h), w), F32)
+            for y0, y1 in band_list:
+                q = store.read(RESPONSE, y0, y1) / shading.surface_rows(y0, y1, surf[: y1 - y0])
+                for s in range(4):
+                    q_site[s].add(q, y0)
+                q_all.add(q, y0)
+            for group in self.site_groups:
+                med = float(np.median(np.concatenate([q_site[s].values() for s in group])))
+                for s in group:
+                    med2[s] = med
+            idx = q_all.index()
+            site = 2 * ((idx // w) % 2) + (idx % w) % 2
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = q_all.raw() / np.array(med2, F32)[site] if idx.size else np.empty(0, F32)
+            corr = np.where(np.array([m != 0 for m in med2])[site], corr, np.nan).astype(F32)
+            resp_sigma = median_sigma(corr[np.isfinite(corr)])[1]
+
+        # 3. point classes, line counts, sparse point defects
+        use_dc = bool(np.isfinite(dc_med) and dc_med > 0)
+        consts = point_consts(dark_med, dark_sig, noise_med, dc_med, self.se_per_dn, flat_noise_med, delta_med, th)
+        codes = np.array([DEFECT_CODES[c] for c in ("noisy", "warm", "hot", "dead", "stuck")], np.uint8)
+        col_count = np.zeros(w, np.int64)
+        row_count = np.zeros(h, np.int64)
+        pt_idx: list[np.ndarray] = []
+        pt_code: list[np.ndarray] = []
+        pt_val: list[np.ndarray] = []
+        names = self.dark_names(have_flat and self.need_mean_for_flat()) + [DARK_VAR]
+        if have_flat:
+            names += [FLAT_MEAN, FLAT_VAR]
+        surf = np.empty((min(store.band_rows(), h), w), F32)
+        # line profiles of (dark signal - its median) and of the corrected response: the rows
+        # sampled for the column profiles, and the row profiles (one median per row)
+        prof_rows: list[list[np.ndarray]] = [[], []]
+        row_prof = np.zeros((2, h), F32)
+        shifts_prof = (F32(dark_med), F32(0.0))
+        for y0, y1 in band_list:
+            m = self.read(names, y0, y1)
+            dl = self.dark_long(m)
+            noise = _std_into(m[DARK_VAR], np.empty_like(m[DARK_VAR]))
+            corrected = flat = daf = fnoise = None
+            if have_flat:
+                assert shading is not None
+                corrected = self.corrected(y0, y1, shading, med2, surf)
+                flat = m[FLAT_MEAN]
+                daf = self.dark_at_flat(m)
+                fnoise = _std_into(m[FLAT_VAR], np.empty_like(m[FLAT_VAR]))
+            sel = np.arange(y0, y1) % self.row_step == 0
+            for j, image in enumerate([dl] + ([corrected] if corrected is not None else [])):
+                if h >= 8:
+                    prof_rows[j].append((image[sel] - shifts_prof[j]).astype(F32))
+                if w >= 8:
+                    row_prof[j, y0:y1] = np.median((image[:, :: self.col_step] - shifts_prof[j]).astype(F32), axis=1)
+            cls, val = point_classes(dl, noise, m[DARK_CURRENT] if use_dc else None, corrected, flat, daf, fnoise,
+                                     consts, codes)
+            point = cls > 0
+            col_count += np.count_nonzero(point, axis=0)
+            row_count[y0:y1] = np.count_nonzero(point, axis=1)
+            k = np.flatnonzero(cls)
+            pt_idx.append(k + y0 * w)
+            pt_code.append(cls.reshape(-1)[k])
+            pt_val.append(val.reshape(-1)[k])
+        lin = np.concatenate(pt_idx)
+        pcode = np.concatenate(pt_code)
+        pval = np.concatenate(pt_val)
+        units = dict(_value_units(use_dc))
+
+        # bad lines
+        col_bad = np.zeros(w, bool)
+        row_bad = np.zeros(h, bool)
+        col_val = np.zeros(w, F32)
+        row_val = np.zeros(h, F32)
+        frac_c = col_count / h
+        frac_r = row_count / w
+        col_bad |= frac_c >= th.bad_line_fraction
+        row_bad |= frac_r >= th.bad_line_fraction
+        col_val[col_bad] = frac_c[col_bad]
+        row_val[row_bad] = frac_r[row_bad]
+        for j, sigma in enumerate([dark_sig] + ([resp_sigma] if have_flat else [])):
+            if not np.isfinite(sigma) or sigma <= 0:
+                continue
+            if h >= 8:
+                fc, dcv = line_flags(np.median(np.concatenate(prof_rows[j]), axis=0), sigma, th)
+                new = fc & ~col_bad
+                col_val[new] = dcv[new]
+                col_bad |= fc
+            if w >= 8:
+                fr, drv = line_flags(row_prof[j], sigma, th)
+                new = fr & ~row_bad
+                row_val[new] = drv[new]
+                row_bad |= fr
+        del prof_rows
+
+        # clusters of point defects off the bad lines
+        py, px = np.divmod(lin, w)
+        off_lines = ~col_bad[px] & ~row_bad[py]
+        cand = lin[off_lines]
+        labels, count = label_sparse(cand, w)
+        clusters = largest = 0
+        if count:
+            sizes = np.bincount(labels, minlength=count)
+            big = sizes >= th.cluster_min
+            clusters = int(np.count_nonzero(big))
+            largest = int(sizes.max()) if clusters else 0
+            if clusters:
+                member = big[labels]
+                where = np.flatnonzero(off_lines)[member]
+                pcode[where] = DEFECT_CODES["cluster"]
+                pval[where] = sizes[labels[member]].astype(F32)
+        keep = off_lines  # point pixels on a bad line take the line's class
+        lin_k, code_k, val_k = lin[keep], pcode[keep], pval[keep]
+
+        # 4. blemishes
+        blemishes: list[Blemish] = []
+        blem_lin = np.empty(0, np.int64)
+        if have_flat:
+            assert shading is not None
+            blemishes, blem_lin = self.blemishes(band_list, shading, med2, lin, col_bad, row_bad)
+
+        # 5. final classes, defect rows, good-pixel sums
+        shifts = self.shifts()
+        sums = np.zeros((5, bk.N_QUANTITIES, 3))
+        row_acc = np.zeros((h, 2, 2))
+        col_acc = np.zeros((w, 2, 2))
+        class_counts = np.zeros((4, 10), np.int64)
+        out_y: list[np.ndarray] = []
+        out_x: list[np.ndarray] = []
+        out_c: list[np.ndarray] = []
+        out_v: list[np.ndarray] = []
+        names = [DARK_MEAN, DARK_VAR, DARK_OFFSET, DARK_CURRENT] + ([FLAT_MEAN, FLAT_VAR] if have_flat else [])
+        dummy = np.zeros((1, 1), F32)
+        for y0, y1 in band_list:
+            bh = y1 - y0
+            m = self.read(names, y0, y1)
+            cls = store.buffer(CLASSES, y0, y1)
+            cls.fill(0)
+            val = np.zeros((bh, w), F32)
+            a, b = np.searchsorted(lin_k, [y0 * w, y1 * w])
+            cls.reshape(-1)[lin_k[a:b] - y0 * w] = code_k[a:b]
+            val.reshape(-1)[lin_k[a:b] - y0 * w] = val_k[a:b]
+            cls[:, col_bad] = DEFECT_CODES["bad_column"]
+            val[:, col_bad] = col_val[col_bad][None, :]
+            rb = row_bad[y0:y1]
+            cls[rb, :] = DEFECT_CODES["bad_row"]
+            val[rb, :] = row_val[y0:y1][rb][:, None]
+            a, b = np.searchsorted(blem_lin, [y0 * w, y1 * w])
+            if b > a:
+                flat_cls = cls.reshape(-1)
+                bl = blem_lin[a:b] - y0 * w
+                flat_cls[bl[flat_cls[bl] == 0]] = DEFECT_CODES["blemish"]
+            ys, xs = np.nonzero((cls > 0) & (cls != DEFECT_CODES["blemish"]))
+            out_y.append(ys + y0)
+            out_x.append(xs)
+            out_c.append(cls[ys, xs])
+            out_v.append(val[ys, xs])
+            if have_flat:
+                assert shading is not None
+                daf = self.dark_at_flat(m)
+                flat_mean, flat_var = m[FLAT_MEAN], m[FLAT_VAR]
+                surface = shading.surface_rows(y0, y1, surf[:bh])
+            else:
+                daf = flat_mean = flat_var = surface = dummy
+                resp = store.buffer(RESPONSE, y0, y1)
+                resp.fill(np.nan)
+                store.commit(RESPONSE, y0, resp)
+            bk.good_sums(y0, cls, m[DARK_MEAN], m[DARK_VAR], m[DARK_OFFSET], m[DARK_CURRENT], flat_mean, flat_var,
+                         np.ascontiguousarray(daf), surface, have_flat, not self.mono, shifts, sums, row_acc, col_acc,
+                         class_counts)
+            store.commit(CLASSES, y0, cls)
+
+        good = [self.group_sums(bk.WHOLE, sums, shifts, row_acc, col_acc)]
+        if not self.mono:
+            good += [self.group_sums(s, sums, shifts, row_acc, col_acc) for s in range(4)]
+        summary = DefectSummary(
+            y=np.concatenate(out_y), x=np.concatenate(out_x), codes=np.concatenate(out_c),
+            values=np.concatenate(out_v), class_counts=class_counts,
+            bad_columns=[int(c) for c in np.flatnonzero(col_bad)], bad_rows=[int(r) for r in np.flatnonzero(row_bad)],
+            cluster_count=clusters, largest_cluster_px=largest, blemishes=blemishes, units=units,
+        )
+        return BandedAnalysis(result=result, shading=shading, defects=summary, good=good, have_flat=have_flat)
+
+    def corrected(self, y0: int, y1: int, shading: ShadingFit, med2: list[float], surf: np.ndarray) -> np.ndarray:
+        """Shading-corrected relative response of rows y0:y1 (1 = channel median), float32."""
+        q = self.store.read(RESPONSE, y0, y1) / shading.surface_rows(y0, y1, surf[: y1 - y0])
+        return _divide_sites(q, y0, med2, q)
+
+    def blemishes(self, band_list: list[tuple[int, int]], shading: ShadingFit, med2: list[float], points: np.ndarray,
+                  col_bad: np.ndarray, row_bad: np.ndarray) -> tuple[list[Blemish], np.ndarray]:
+        """Step 4: box-filtered corrected response - 1 with every defect neutralised; regions below
+        ``-blemish_depth`` of ``blemish_min_area_px`` .. ``blemish_max_area_fraction`` x H x W pixels.
+
+        Rows are smoothed with a halo of ``smooth // 2`` rows (the box filter's sums are exact, so a
+        band gives the same values as the whole map); only the low pixels are kept. Returns the
+        blemishes (raster order of their first pixel) and the flat indices of their pixels."""
+        th = self.th
+        h, w = self.h, self.w
+        size = th.blemish_smooth_px
+        halo = size // 2
+        surf = np.empty((min(self.store.band_rows(), h), w), F32)
+        pending = deque(band_list)
+        win: np.ndarray | None = None
+        win_start = 0
+        low_idx: list[np.ndarray] = []
+        low_val: list[np.ndarray] = []
+        for y0, y1 in band_list:
+            resid = self.corrected(y0, y1, shading, med2, surf) - F32(1.0)
+            neutral = np.zeros(resid.shape, bool)
+            neutral[:, col_bad] = True
+            neutral[row_bad[y0:y1]] = True
+            a, b = np.searchsorted(points, [y0 * w, y1 * w])
+            neutral.reshape(-1)[points[a:b] - y0 * w] = True
+            resid[neutral | ~np.isfinite(resid)] = 0.0
+            win = resid if win is None else np.concatenate([win, resid])
+            while pending and y1 >= min(h, pending[0][1] + halo):
+                oy0, oy1 = pending.popleft()
+                lo, hi = max(0, oy0 - halo), min(h, oy1 + halo)
+                smooth = ndimage.uniform_filter(win[lo - win_start : hi - win_start], size=size, mode="nearest")
+                smooth = smooth[oy0 - lo : oy1 - lo]
+                k = np.flatnonzero(smooth < -th.blemish_depth)
+                low_idx.append(k + oy0 * w)
+                low_val.append(smooth.reshape(-1)[k])
+                if pending:
+                    start = max(0, pending[0][0] - halo)
+                    win = win[start - win_start :]
+                    win_start = start
+        lin = np.concatenate(low_idx) if low_idx else np.empty(0, np.int64)
+        smooth_v = np.concatenate(low_val) if low_val else np.empty(0, F32)
+        labels, count = label_sparse(lin, w)
+        found: list[Blemish] = []
+        if count == 0:
+            return found, np.empty(0, np.int64)
+        ys, xs = np.divmod(lin, w)
+        weight = (-smooth_v).astype(np.float64)
+        areas = np.bincount(labels, minlength=count)
+        norm = np.bincount(labels, weight, minlength=count)
+        cy = np.bincount(labels, weight * ys, minlength=count) / norm
+        cx = np.bincount(labels, weight * xs, minlength=count) / norm
+        mins = np.full(count, np.inf, F32)
+        np.minimum.at(mins, labels, smooth_v)
+        keep = np.zeros(count, bool)
+        for lab in range(count):
+            if th.blemish_min_area_px <= areas[lab] <= th.blemish_max_area_fraction * h * w:
+                found.append(Blemish(x=float(cx[lab]), y=float(cy[lab]), area_px=int(areas[lab]), depth=float(-mins[lab])))
+                keep[lab] = True
+        return found, lin[keep[labels]]
+
+    def group_sums(self, g: int, sums: np.ndarray, shifts: np.ndarray, row_acc: np.ndarray,
+                   col_acc: np.ndarray) -> GoodPixelSums:
+        """The good-pixel sums of group g (a CFA site's plane, or WHOLE) with its line means."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if g == bk.WHOLE:
+                rows = row_acc.sum(axis=1)
+                cols = col_acc.sum(axis=1)
+                shape = (self.h, self.w)
+            else:
+                rows = row_acc[g // 2 :: 2, g % 2]
+                cols = col_acc[g % 2 :: 2, g // 2]
+                shape = site_plane_shape(self.h, self.w, g)
+            return GoodPixelSums(sums=sums[g].copy(), shifts=shifts[g].copy(), row_means=rows[:, 0] / rows[:, 1],
+                                 col_means=cols[:, 0] / cols[:, 1], plane_shape=shape)
+
+
+def _value_units(use_dc: bool) -> dict[str, str]:
+    from sensorfleet.emva.defects import VALUE_UNITS
+
+    units = dict(VALUE_UNITS)
+    if use_dc:
+        # the slope must stand out of the pixel's own noise: an RTS pixel's random level jumps
+        # between the exposures fake a slope (standard error = noise x se_per_dn)
+        units["hot"] = units["warm"] = "x_median_dark_current"
+    return units
+
+
+def analyse(frames: ArrayLike3D, manifest: Manifest, config: CharacterizationConfig, store: MapStore) -> BandedAnalysis:
+    """Run the pass over ``frames`` ((n, H, W) uint16, manifest order) and the sweeps over ``store``
+    (maps written there: ``dark_offset_dn``, ``dark_current_dn_per_s``, ``temporal_dark_noise_dn``,
+    ``prnu_relative``, ``defect_class`` and the scratch averages/variances)."""
+    return _Analysis(manifest, config, store).run(frames)
