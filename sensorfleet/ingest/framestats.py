@@ -109,7 +109,10 @@ def frame_stats(frame: np.ndarray, bit_depth: int) -> FrameStats:
         raise ValueError(f"frame: expected (H, W) uint16, found {frame.shape} {frame.dtype}")
     if frame.size == 0:
         raise ValueError("frame: expected at least one pixel, found an empty array")
-    return _summary(frame.size, *_unpack_moments(_NO_BYTES, np.ascontiguousarray(frame), 0, 0, (1 << bit_depth) - 1))
+    frame = np.ascontiguousarray(frame)
+    if not frame.flags.writeable:  # the shared kernel is typed for a writable frame (it may decode into it)
+        frame = frame.copy()
+    return _summary(frame.size, *_unpack_moments(_NO_BYTES, frame, 0, 0, (1 << bit_depth) - 1))
 
 
 def decode_frame_stats(data: bytes | bytearray | memoryview, pixel_format: str, width: int, height: int,

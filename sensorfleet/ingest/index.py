@@ -10,10 +10,11 @@ buckets by a hash of the id, so no folder grows past a few hundred thousand entr
 
 Rules that keep it right without a database:
 - Entries are written whole (temp file + ``os.replace``) by the holder of the session's lock.
-- A writer adds the day *before* it publishes a group there, and narrows the entry to the days
-  that really hold a group after it removed the others. A crash in between leaves an entry that
-  lists a day too many, never one too few; readers only return complete groups, so an extra
-  day costs one ``stat``.
+- A writer adds the day *before* it publishes a group there or puts an old group back (crash
+  recovery), and drops a day only after it deleted the group there. A crash in between leaves
+  an entry that lists a day too many, never one too few; readers only return complete groups,
+  so an extra day costs one ``stat``. Ingest also looks at its own day's path directly, so a
+  group written without the index (e.g. by an older release) is found and indexed.
 - The index is built once, by the first ingest that finds no ``BUILT`` marker (under a lock of
   its own; the others wait), from a scan of every day folder. Groups copied into the captures
   folder by hand are not in it: delete ``BUILT`` afterwards to rebuild (docs/operations.md).
@@ -88,10 +89,14 @@ def add_day(paths: Paths, session_id: str, day: str) -> None:
         _write_json(_entry(paths, session_id), {"days": sorted([*days, day])})
 
 
-def set_days(paths: Paths, session_id: str, days: list[str]) -> None:
-    """Make the entry list exactly ``days`` (after the groups elsewhere were removed)."""
-    if sorted(days) != _read_days(paths, session_id):
-        _write_json(_entry(paths, session_id), {"days": sorted(set(days))})
+def remove_days(paths: Paths, session_id: str, days: list[str]) -> None:
+    """Drop ``days`` from the entry (after the caller, holding the session's lock, deleted the
+    groups there). Only days known to be empty are dropped, so a group that reappears elsewhere
+    (an old group put back by :func:`sensorfleet.ingest.store.recover`) keeps its day."""
+    have = _read_days(paths, session_id)
+    keep = [d for d in have if d not in days]
+    if keep != have:
+        _write_json(_entry(paths, session_id), {"days": keep})
 
 
 def ensure_built(paths: Paths) -> None:

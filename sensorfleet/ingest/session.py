@@ -161,6 +161,10 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
     with store.session_lock(paths, sid):
         store.recover(paths, day, sid)
         existing = store.find_groups(paths, sid)
+        here = store.group_path(paths, day, sid)
+        if here not in existing and store.is_complete(here):  # written without the index: index it
+            index.add_day(paths, sid, day)
+            existing = sorted([*existing, here])
         prior = next((g for g in existing if g.parent.name == day), existing[0] if existing else None)
         prior_attrs = store.read_group_attrs(prior) if prior is not None else None
         history: list[dict[str, Any]] = []
@@ -273,8 +277,10 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
     attrs["complete"] = True
     index.add_day(s.paths, sid, day)  # before the group appears: the index may list a day too many, never too few
     store.publish(tmp, target)
+    moved_from = []
     for other in existing:  # the capture day changed: the group moved partitions
         if other != target and (store.read_group_attrs(other) or {}).get("source_dir") == str(s.session_dir):
-            shutil.rmtree(other, ignore_errors=True)
-    index.set_days(s.paths, sid, [g.parent.name for g in store.find_groups(s.paths, sid)])
+            store.retire(s.paths, other, sid)
+            moved_from.append(other.parent.name)
+    index.remove_days(s.paths, sid, moved_from)
     return s.result(sid, day, status, attrs=attrs, zarr_path=target)

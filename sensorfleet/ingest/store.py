@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -281,8 +282,15 @@ class FrameReader:
     docs/storage.md); the characterization pass reads a whole session band by band, so this
     is its reader. Supports ``reader[frames, rows, cols]`` with an int or step-1 slices (what
     :mod:`sensorfleet.emva.maps` asks); anything else, and arrays that are not laid out as
-    :func:`create_frames_group` makes them, goes through zarr. Missing chunk files read as the
-    fill value, as in zarr. The bytes are the same as zarr's (tests).
+    :func:`create_frames_group` makes them, goes through zarr. The bytes are the same as zarr's
+    (tests).
+
+    Unlike zarr, a missing chunk file is an error (:class:`IncompleteSessionError` naming it):
+    ingest writes every chunk, so a hole means a damaged group, not fill values. Chunk files are
+    opened relative to a handle on the array's folder taken when the reader is made, so a
+    rewrite published meanwhile (the folder renamed aside, then deleted) yields the old frames
+    or that error, never a mix of old and new frames. One reader serves one thread at a time
+    (it reuses a scratch chunk); the characterization reads from a single prefetch thread.
     """
 
     def __init__(self, arr: zarr.Array) -> None:
@@ -292,7 +300,10 @@ class FrameReader:
         self.dtype = np.dtype("uint16")
         self.ndim = 3
         self.folder = _direct_folder(arr)
-        self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
+        self._dir_fd: int | None = None
+        if self.folder is not None:
+            self._dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+            weakref.finalize(self, os.close, self._dir_fd)
         self._chunk = np.empty((self.chunks[1], self.shape[2]), np.uint16)  # an edge band's whole chunk
 
     def __len__(self) -> int:
@@ -337,13 +348,17 @@ class FrameReader:
             c0 = band * rows
             a, b = max(yr.start, c0), min(yr.stop, c0 + rows)  # rows of this chunk wanted
             for k, i in enumerate(fr):
-                path = self.folder / self.arr.metadata.encode_chunk_key((i, band, 0))
+                key = self.arr.metadata.encode_chunk_key((i, band, 0))
                 dest = out[k, a - yr.start:b - yr.start]
                 try:
-                    data = path.read_bytes()
+                    fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
                 except FileNotFoundError:
-                    dest[...] = self.fill
-                    continue
+                    raise IncompleteSessionError(
+                        f"{self.folder / key}: chunk file missing (frame {i}, rows {c0}-{c0 + rows - 1}); "
+                        "expected every chunk of an ingested session, the group is damaged or was replaced"
+                    ) from None
+                with open(fd, "rb", buffering=0, closefd=True) as f:
+                    data = f.read()
                 if whole_width and a == c0 and b == c0 + rows:
                     numcodecs.blosc.decompress(data, dest)  # the whole chunk, straight into place
                 else:
@@ -376,6 +391,18 @@ def publish(tmp: Path, target: Path) -> None:
         os.rename(tmp, target)
 
 
+def retire(paths: Paths, group: Path, session_id: str) -> None:
+    """Delete a published group without ever leaving a partial one at its path: rename it into
+    its day's ``.tmp`` under a temp name (which :func:`recover` deletes, never restores) first."""
+    aside = new_temp_path(paths, group.parent.name, session_id)
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(group, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def recover(paths: Paths, day: str, session_id: str) -> None:
     """Clean up after a crashed writer of ``session_id`` in ``day`` (caller holds its lock):
     restore an old group left aside by an interrupted rewrite, delete unpublished temp groups."""
@@ -388,6 +415,9 @@ def recover(paths: Paths, day: str, session_id: str) -> None:
         if owner is None or owner[0] != session_id:
             continue
         if owner[1] and not target.exists() and is_complete(entry):
+            from sensorfleet.ingest import index
+
+            index.add_day(paths, session_id, day)  # before it reappears (the index's rule)
             os.rename(entry, target)
         else:
             shutil.rmtree(entry, ignore_errors=True)

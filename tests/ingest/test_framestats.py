@@ -55,3 +55,11 @@ def test_decode_frame_stats_refuses_wrong_size_and_out() -> None:
         decode_frame_stats(data[:-1], "raw12_mipi", 6, 4, 12, np.empty((4, 6), np.uint16), "f.raw")
     with pytest.raises(ValueError, match="out: expected C-contiguous \\(4, 6\\) uint16"):
         decode_frame_stats(data, "raw12_mipi", 6, 4, 12, np.empty((4, 6), np.uint8), "f.raw")
+
+
+def test_frame_stats_of_a_read_only_frame() -> None:
+    """frame_stats only reads: a read-only frame (np.frombuffer, a read-only memmap) works."""
+    frame = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) % 4096
+    ro = frame.copy()
+    ro.setflags(write=False)
+    assert frame_stats(ro, 12) == frame_stats(frame, 12)

@@ -94,3 +94,58 @@ def test_built_index_does_not_look_into_every_day(paths: Paths, make_session: Ca
     assert store.find_groups(paths, "S1") == [store.group_path(paths, DAY, "S1")]
     assert store.find_groups(paths, "S-unknown") == []
     assert paths.captures not in calls
+
+
+def test_a_group_put_back_by_recovery_stays_indexed(tmp_path: Path, paths: Paths,
+                                                    make_session: Callable[..., Path],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A same-day rewrite killed between its two renames leaves the old group aside; the session
+    then moves to another day; recovery of the first day puts the old group back. The index must
+    list that day, so the next move deletes it (no session left behind in two days)."""
+    import os
+
+    d = make_session(paths.landing, "S1", seed=1)
+    ingest_session(d, paths)
+    for f in make_session(tmp_path / "x", "S1", seed=2).glob("frame_*"):
+        shutil.copy(f, d / f.name)
+
+    def killed(tmp: Path, target: Path) -> None:
+        os.rename(target, tmp.parent / f"{tmp.name[: -len(store.GROUP_SUFFIX)]}{store.OLD_SUFFIX}")
+        raise KeyboardInterrupt("killed between the renames")
+
+    monkeypatch.setattr(store, "publish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_session(d, paths)
+    monkeypatch.undo()
+
+    def move_to(day: str) -> None:
+        m = json.loads((d / "manifest.json").read_text())
+        m["captured_at"] = f"{day}T01:00:00+00:00"
+        (d / "manifest.json").write_text(json.dumps(m))
+        assert ingest_session(d, paths).status in ("ingested", "rewritten")
+
+    move_to("2026-03-15")
+    assert store.clean_stale_temp(paths, DAY) == ["S1"]  # the old group is back in DAY
+    assert DAY in _entry(paths, "S1")
+    move_to("2026-03-16")
+    on_disk = sorted(p.parent.name for p in paths.captures.glob("*/S1.zarr") if store.is_complete(p))
+    assert on_disk == ["2026-03-16"] and _entry(paths, "S1") == ["2026-03-16"]
+
+
+def test_a_group_written_without_the_index_is_still_protected(tmp_path: Path, paths: Paths,
+                                                              make_session: Callable[..., Path]) -> None:
+    """A group published without an index entry (an older release running beside this one)
+    is found at the session's own day path: a reused id from another folder is refused and the
+    group kept, and the group gets indexed."""
+    d = make_session(paths.landing, "S1", seed=1)
+    first = ingest_session(d, paths)
+    shutil.rmtree(index.index_root(paths))
+    index.ensure_built(paths)  # built while the group is invisible to it: simulate by emptying
+    for entry in index.index_root(paths).glob("*/S1.json"):
+        entry.unlink()
+    assert store.find_groups(paths, "S1") == []
+    different = make_session(tmp_path / "landing3", "S1", seed=2)
+    r = ingest_session(different, paths)
+    assert r.status == "rejected" and "already ingested from" in r.rejections[0].reason
+    assert store.read_group_attrs(store.group_path(paths, DAY, "S1"))["content_hash"] == first.content_hash  # type: ignore[index]
+    assert _entry(paths, "S1") == [DAY]

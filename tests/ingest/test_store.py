@@ -346,19 +346,37 @@ def test_frame_reader_reads_what_zarr_reads(tmp_path: Path) -> None:
 
 
 def test_frame_reader_missing_chunk_and_fallbacks(tmp_path: Path) -> None:
-    """A missing chunk file reads as the fill value (zarr's rule); keys it does not handle
-    (steps, index lists) go through zarr with the same result."""
+    """A missing chunk file is an error naming it (ingest writes every chunk); keys the reader
+    does not handle (steps, index lists) go through zarr with the same result."""
     frames, arr = _reader_group(tmp_path)
     reader = store.FrameReader(arr)
     assert reader.folder is not None
-    (reader.folder / arr.metadata.encode_chunk_key((1, 0, 0))).unlink()
-    want = frames.copy()
-    want[1, :512] = 0
-    assert np.array_equal(reader[:], want)
-    assert np.array_equal(reader[:, ::7, :], want[:, ::7, :])
-    assert np.array_equal(reader[[0, 2], 600:650], want[[0, 2], 600:650])
+    assert np.array_equal(reader[:, ::7, :], frames[:, ::7, :])
+    assert np.array_equal(reader[[0, 2], 600:650], frames[[0, 2], 600:650])
     with pytest.raises(IndexError):
         reader[3]
+    (reader.folder / arr.metadata.encode_chunk_key((1, 0, 0))).unlink()
+    assert np.array_equal(reader[:, 512:], frames[:, 512:])  # the other band is whole
+    with pytest.raises(store.IncompleteSessionError, match=r"c\.1\.0\.0: chunk file missing \(frame 1, rows 0-511\)"):
+        reader[:, 100:200]
+
+
+def test_frame_reader_keeps_reading_the_group_it_opened(tmp_path: Path) -> None:
+    """A rewrite published while a reader is open (the folder renamed aside) does not mix the
+    new frames into what the reader returns."""
+    frames, arr = _reader_group(tmp_path)
+    reader = store.FrameReader(arr)
+    group = tmp_path / "r.zarr"
+    os.rename(group, tmp_path / "aside.zarr")
+    new = frames[::-1].copy()
+    _, arr2 = store.create_frames_group(group, *new.shape)
+    writer = store.FrameWriter(arr2)
+    for i, f in enumerate(new):
+        writer.write(i, f)
+    assert np.array_equal(reader[:], frames)
+    shutil.rmtree(tmp_path / "aside.zarr")
+    with pytest.raises(store.IncompleteSessionError):
+        reader[:]
 
 
 def test_frame_reader_falls_back_to_zarr_for_other_layouts(tmp_path: Path) -> None:
