@@ -277,6 +277,23 @@ def sum_block_reference(block: np.ndarray) -> np.int64:
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
+def sum_stream_reference(flat: np.ndarray, n_chunks: int) -> np.int64:
+    """Sum of a 1-D uint16 array read as ``n_chunks`` long contiguous streams (prange over them):
+    the read bandwidth of plain sequential access, beside :func:`sum_block_reference`, which reads
+    a stack row by row like the pass does (short 2*W-byte streams, one per frame and row)."""
+    n = flat.shape[0]
+    step = (n + n_chunks - 1) // n_chunks
+    total = np.int64(0)
+    for c in numba.prange(n_chunks):
+        part = flat[min(n, c * step) : min(n, (c + 1) * step)]  # a view: unit stride, vectorizes
+        s = np.int64(0)
+        for x in range(part.shape[0]):
+            s += np.int64(part[x])
+        total += s
+    return total
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
 def masked_sums(a: np.ndarray, mask: np.ndarray, shift: float) -> tuple[int, float, float]:
     """(n, sum(a - shift), sum((a - shift)**2)) over ``mask`` of a 2-D map, float64 accumulation
     without temporaries (``shift`` near the mean keeps the squares precise)."""
@@ -830,7 +847,7 @@ def _mom1(a0: np.ndarray, pse: np.ndarray, pso: np.ndarray, pqe: np.ndarray, pqo
             pso[x] = np.uint32(pso[x] + (u0 >> _SH))
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _seg_narrow(words: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, lr: int, ppos: int, part: np.ndarray,
                 mode: int, row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> np.uint32:
     """Narrow path over frames idx[a:b] (b - a <= EPOCH_FRAMES) of row r, each frame row read from
@@ -876,7 +893,7 @@ def _seg_narrow(words: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, lr: 
     return orv
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _flush_part(part: np.ndarray, squares: bool, acc_s: np.ndarray, acc_q: np.ndarray) -> None:
     """acc_s (+ acc_q) ((W,) int64, natural column order) += the even/odd uint32 partials."""
     for x in range(part.shape[1]):
@@ -888,7 +905,7 @@ def _flush_part(part: np.ndarray, squares: bool, acc_s: np.ndarray, acc_q: np.nd
             acc_q[2 * x + 1] += np.int64(part[3, x])
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _finish_part(part: np.ndarray, role: int, n: int, wgt: float, tm: np.ndarray, mm: np.ndarray,
                  out_m: np.ndarray, out_v: np.ndarray) -> None:
     """Finalize a whole point straight from its partials: regression update (role <= 2) into
@@ -919,7 +936,29 @@ def _finish_part(part: np.ndarray, role: int, n: int, wgt: float, tm: np.ndarray
             out_v[2 * x + 1] = (fn * np.float64(part[3, x]) - so * so) * inv_d
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
+def _dark_pair_regression(a0: np.ndarray, a1: np.ndarray, n: int, wgt: float, tm: np.ndarray, mm: np.ndarray) -> None:
+    """A whole two-frame dark run straight into the regression sums (split layout, as
+    :func:`_finish_part`): m = (y0 + y1) / n, tm += wgt * m, mm += m. Exact for any 16-bit data
+    (a sum of two values fits uint32), so it needs no narrow check."""
+    w2 = a0.shape[0]
+    inv_n = 1.0 / n
+    tme = tm[:w2]
+    tmo = tm[w2:]
+    mme = mm[:w2]
+    mmo = mm[w2:]
+    for x in range(w2):
+        u0 = a0[x]
+        u1 = a1[x]
+        me = np.float64(np.uint32((u0 & _LO) + (u1 & _LO))) * inv_n
+        mo = np.float64(np.uint32((u0 >> _SH) + (u1 >> _SH))) * inv_n
+        tme[x] += wgt * me
+        mme[x] += me
+        tmo[x] += wgt * mo
+        mmo[x] += mo
+
+
+@numba.njit(cache=True, nogil=True)
 def _split(natural: np.ndarray, out: np.ndarray) -> None:
     """out[:W/2] = natural[0::2], out[W/2:] = natural[1::2] (even W)."""
     w2 = natural.shape[0] // 2
@@ -930,7 +969,7 @@ def _split(natural: np.ndarray, out: np.ndarray) -> None:
         odd[x] = natural[2 * x + 1]
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _merge(split: np.ndarray, natural: np.ndarray) -> None:
     """The inverse of :func:`_split`."""
     w2 = natural.shape[0] // 2
@@ -1006,6 +1045,15 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
                         _seg_stats_pixels(block, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
                 continue
             whole = seg_first[s] and seg_last[s]
+            if use_words and role == 1 and whole and b - a == 2:
+                # a two-frame dark run (the usual dark-current series): no per-pixel sums at all
+                a0 = words[idx[a], r]
+                a1 = words[idx[a + 1], r]
+                if wide or (_pair_row(a0, a1, lr, a, seg_pair[s], row_frame_sums, row_pair_sq) & NARROW_MASK) != 0:
+                    wide = True
+                    _seg_stats_words(words, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
+                _dark_pair_regression(a0, a1, seg_n[s], seg_weight[s], tm, mm)
+                continue
             # a whole point of <= EPOCH_FRAMES frames is finalized straight from its partials
             direct = whole and b - a <= EPOCH_FRAMES and not wide
             if whole:
