@@ -41,7 +41,9 @@ Results do not depend on the band height (tests/emva/test_banded.py).
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +90,8 @@ MAP_UNITS = {
 }
 SHIFT_GRID = 128  # the sums' shifts: medians of a grid of ~SHIFT_GRID x SHIFT_GRID pixels (2x2 cells)
 F32 = np.float32
+PHASE_PROBE: Callable[[str], None] | None = None
+"""Called with each step's name when it ends (benchmarks use it to read the peak memory per step)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class BandedAnalysis:
     defects: DefectSummary
     good: list[GoodPixelSums]  # [whole sensor] + ([site 0..3] unless mono)
     have_flat: bool
+    timings: dict[str, float]  # seconds per step ("pass", "response_shading", ... "classes_sums")
 
 
 def _std_into(var: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -191,6 +196,18 @@ class _Analysis:
         self.grid_cols = np.flatnonzero((np.arange(w) // 2) % self.grid_rx == 0)
         self.grid_vals: list[list[np.ndarray]] = [[] for _ in range(bk.N_QUANTITIES)]
         self.grid_rows: list[np.ndarray] = []
+        self.timings: dict[str, float] = {}
+        self._t = time.perf_counter()
+        self._touched: set[str] = set()
+
+    def phase(self, name: str) -> None:
+        """End a step: free its band buffers, record its seconds (and tell PHASE_PROBE, when set)."""
+        self.release()
+        now = time.perf_counter()
+        self.timings[name] = now - self._t
+        self._t = now
+        if PHASE_PROBE is not None:
+            PHASE_PROBE(name)
 
     # ---- per-band quantities
 
@@ -208,7 +225,14 @@ class _Analysis:
         return (m[DARK_OFFSET] + m[DARK_CURRENT] * F32(self.flat_sp.exposure_s)).astype(F32)
 
     def read(self, names: list[str], y0: int, y1: int) -> dict[str, np.ndarray]:
+        self._touched.update(names)
         return {name: self.store.read(name, y0, y1) for name in names}
+
+    def release(self) -> None:
+        """A sweep is done: free the band buffers of every map it read or wrote."""
+        for name in self._touched:
+            self.store.release(name)
+        self._touched.clear()
 
     def dark_names(self, need_mean: bool) -> list[str]:
         names = [DARK_OFFSET, DARK_CURRENT] if self.with_slope else []
@@ -221,32 +245,35 @@ class _Analysis:
     # ---- step 0: the pass
 
     def on_band(self, y0: int, y1: int, m: dict[str, np.ndarray]) -> None:
-        dl = self.dark_long(m)
+        """A band of the pass is done: write its temporal dark noise, take the samples (computed
+        at the sampled pixels only: no band-sized temporaries)."""
         noise = _std_into(m[DARK_VAR], self.store.buffer(NOISE, y0, y1))
-        self.s_dark.add(dl, y0)
-        self.s_noise.add(noise, y0)
+        pos = self.s_dark.positions(y0, y1 - y0)  # every whole-map sample has these positions
+        at = {name: a[pos] for name, a in m.items()}
+        self.s_dark.append(self.dark_long(at), y0, pos)
+        self.s_noise.append(noise[pos], y0, pos)
         if self.with_slope:
-            self.s_dc.add(m[DARK_CURRENT], y0)
+            self.s_dc.append(at[DARK_CURRENT], y0, pos)
         rows = np.arange(y0, y1)
         grid_rows = np.flatnonzero((rows // 2) % self.grid_ry == 0)
         self.grid_rows.append(grid_rows + y0)
-        cols = self.grid_cols
+        grid = np.ix_(grid_rows, self.grid_cols)
         quantities: list[tuple[int, np.ndarray]] = [
-            (bk.Q_DARK_MEAN, m[DARK_MEAN]), (bk.Q_DARK_VAR, m[DARK_VAR]), (bk.Q_DARK_OFFSET, m[DARK_OFFSET]),
-            (bk.Q_DARK_CURRENT, m[DARK_CURRENT]),
+            (bk.Q_DARK_MEAN, m[DARK_MEAN][grid]), (bk.Q_DARK_VAR, m[DARK_VAR][grid]),
+            (bk.Q_DARK_OFFSET, m[DARK_OFFSET][grid]), (bk.Q_DARK_CURRENT, m[DARK_CURRENT][grid]),
         ]
         if self.have_flat:
-            daf = self.dark_at_flat(m)
-            delta = m[FLAT_MEAN] - daf
-            self.s_delta.add(delta, y0)
+            self.s_delta.append(at[FLAT_MEAN] - self.dark_at_flat(at), y0, pos)
+            self.s_flat_noise.append(_std_into(at[FLAT_VAR], np.empty_like(at[FLAT_VAR])), y0, pos)
             for s in range(4):
-                self.s_delta_site[s].add(delta, y0)
-            fn = _std_into(m[FLAT_VAR], np.empty_like(m[FLAT_VAR]))
-            self.s_flat_noise.add(fn, y0)
-            quantities += [(bk.Q_FLAT_MEAN, m[FLAT_MEAN]), (bk.Q_FLAT_VAR, m[FLAT_VAR]), (bk.Q_DARK_AT_FLAT, daf),
-                           (bk.Q_CORRECTED, m[FLAT_MEAN])]
+                ps = self.s_delta_site[s].positions(y0, y1 - y0)
+                sat = {name: a[ps] for name, a in m.items()}
+                self.s_delta_site[s].append(sat[FLAT_MEAN] - self.dark_at_flat(sat), y0, ps)
+            gat = {name: a[grid] for name, a in m.items()}
+            quantities += [(bk.Q_FLAT_MEAN, gat[FLAT_MEAN]), (bk.Q_FLAT_VAR, gat[FLAT_VAR]),
+                           (bk.Q_DARK_AT_FLAT, self.dark_at_flat(gat)), (bk.Q_CORRECTED, gat[FLAT_MEAN])]
         for q, a in quantities:
-            self.grid_vals[q].append(a[grid_rows][:, cols])
+            self.grid_vals[q].append(np.array(a))
         self.store.commit(NOISE, y0, noise)
 
     def shifts(self) -> np.ndarray:
@@ -273,6 +300,9 @@ class _Analysis:
         h, w = self.h, self.w
         store.create(NOISE, F32, MAP_UNITS[NOISE])
         result = per_pixel_pass(frames, self.manifest, cfg, store, self.on_band)
+        self._touched.update((DARK_OFFSET, DARK_CURRENT, DARK_MEAN, DARK_VAR, NOISE)
+                             + ((FLAT_MEAN, FLAT_VAR) if self.have_flat else ()))
+        self.phase("pass")
         band_list = bands(h, store.band_rows())
         dark_med, dark_sig = median_sigma(self.s_dark.values())
         noise_med = median_sigma(self.s_noise.values())[0]
@@ -305,17 +335,19 @@ class _Analysis:
             for y0, y1 in band_list:
                 m = self.read(names, y0, y1)
                 delta = m[FLAT_MEAN] - self.dark_at_flat(m)
+                self._touched.add(RESPONSE)
                 resp = _divide_sites(delta, y0, meds, store.buffer(RESPONSE, y0, y1))
                 valid = np.isfinite(resp) & (resp > 0.05)
                 blocks.add(resp, valid, y0)
                 store.commit(RESPONSE, y0, resp)
             shading = blocks.fit(cfg.shading_degree)
+            self.phase("response_shading")
             # 2. channel medians of the shading-corrected response
             q_site = [StridedSample(h, w, s) for s in range(4)]
             q_all = StridedSample(h, w, keep_index=True)
             surf = np.empty((min(store.band_rows(), h), w), F32)
             for y0, y1 in band_list:
-                q = store.read(RESPONSE, y0, y1) / shading.surface_rows(y0, y1, surf[: y1 - y0])
+                q = self.read([RESPONSE], y0, y1)[RESPONSE] / shading.surface_rows(y0, y1, surf[: y1 - y0])
                 for s in range(4):
                     q_site[s].add(q, y0)
                 q_all.add(q, y0)
@@ -330,6 +362,7 @@ class _Analysis:
             corr = np.where(np.array([m != 0 for m in med2])[site], corr, np.nan).astype(F32)
             resp_sigma = median_sigma(corr[np.isfinite(corr)])[1]
 
+            self.phase("corrected_medians")
         # 3. point classes, line counts, sparse point defects
         use_dc = bool(np.isfinite(dc_med) and dc_med > 0)
         consts = point_consts(dark_med, dark_sig, noise_med, dc_med, self.se_per_dn, flat_noise_med, delta_med, th)
@@ -374,6 +407,7 @@ class _Analysis:
             pt_idx.append(k + y0 * w)
             pt_code.append(cls.reshape(-1)[k])
             pt_val.append(val.reshape(-1)[k])
+        self.phase("point_classes")
         lin = np.concatenate(pt_idx)
         pcode = np.concatenate(pt_code)
         pval = np.concatenate(pt_val)
@@ -424,6 +458,7 @@ class _Analysis:
         keep = off_lines  # point pixels on a bad line take the line's class
         lin_k, code_k, val_k = lin[keep], pcode[keep], pval[keep]
 
+        self.phase("lines_clusters")
         # 4. blemishes
         blemishes: list[Blemish] = []
         blem_lin = np.empty(0, np.int64)
@@ -431,6 +466,7 @@ class _Analysis:
             assert shading is not None
             blemishes, blem_lin = self.blemishes(band_list, shading, med2, lin, col_bad, row_bad)
 
+        self.phase("blemishes")
         # 5. final classes, defect rows, good-pixel sums
         shifts = self.shifts()
         sums = np.zeros((5, bk.N_QUANTITIES, 3))
@@ -446,6 +482,7 @@ class _Analysis:
         for y0, y1 in band_list:
             bh = y1 - y0
             m = self.read(names, y0, y1)
+            self._touched.update((CLASSES, RESPONSE))
             cls = store.buffer(CLASSES, y0, y1)
             cls.fill(0)
             val = np.zeros((bh, w), F32)
@@ -478,10 +515,11 @@ class _Analysis:
                 resp.fill(np.nan)
                 store.commit(RESPONSE, y0, resp)
             bk.good_sums(y0, cls, m[DARK_MEAN], m[DARK_VAR], m[DARK_OFFSET], m[DARK_CURRENT], flat_mean, flat_var,
-                         np.ascontiguousarray(daf), surface, have_flat, not self.mono, shifts, sums, row_acc, col_acc,
+                         np.ascontiguousarray(daf), surface, have_flat, shifts, sums, row_acc, col_acc,
                          class_counts)
             store.commit(CLASSES, y0, cls)
 
+        self.phase("classes_sums")
         good = [self.group_sums(bk.WHOLE, sums, shifts, row_acc, col_acc)]
         if not self.mono:
             good += [self.group_sums(s, sums, shifts, row_acc, col_acc) for s in range(4)]
@@ -491,11 +529,12 @@ class _Analysis:
             bad_columns=[int(c) for c in np.flatnonzero(col_bad)], bad_rows=[int(r) for r in np.flatnonzero(row_bad)],
             cluster_count=clusters, largest_cluster_px=largest, blemishes=blemishes, units=units,
         )
-        return BandedAnalysis(result=result, shading=shading, defects=summary, good=good, have_flat=have_flat)
+        return BandedAnalysis(result=result, shading=shading, defects=summary, good=good, have_flat=have_flat,
+                              timings=self.timings)
 
     def corrected(self, y0: int, y1: int, shading: ShadingFit, med2: list[float], surf: np.ndarray) -> np.ndarray:
         """Shading-corrected relative response of rows y0:y1 (1 = channel median), float32."""
-        q = self.store.read(RESPONSE, y0, y1) / shading.surface_rows(y0, y1, surf[: y1 - y0])
+        q = self.read([RESPONSE], y0, y1)[RESPONSE] / shading.surface_rows(y0, y1, surf[: y1 - y0])
         return _divide_sites(q, y0, med2, q)
 
     def blemishes(self, band_list: list[tuple[int, int]], shading: ShadingFit, med2: list[float], points: np.ndarray,

@@ -83,7 +83,7 @@ class CharacterizationConfig:
     """... raised so that one frame's band is at least this many bytes (kernel-call overhead)."""
     max_block_bytes: int = 64 * 1024 * 1024
     """most bytes of frames read and reduced at once."""
-    map_band_rows: int = 512
+    map_band_rows: int = 256
     """rows per band (and zarr chunk) of the maps while a maps group is written: the analysis
     sweeps hold a few bands of this height, never the whole sensor."""
     ptc_fit_max_fraction: float = 0.70

@@ -91,27 +91,34 @@ class StridedSample:
         self._parts: list[np.ndarray] = []
         self._index: list[np.ndarray] = []
 
-    def add(self, band: np.ndarray, y0: int) -> None:
-        """Take the sampled positions of rows ``y0:y0 + len(band)`` of the map."""
+    def positions(self, y0: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Band-relative (row, column) indices of the sampled pixels in rows ``y0:y0 + rows``."""
         if self.site is None:
-            plane, py0, r0, c0, sy = band, y0, 0, 0, 1
+            py0, r0, c0, sy = y0, 0, 0, 1
+            prows = rows
         else:
             r0 = (self.site // 2 - y0) % 2
             c0 = self.site % 2
-            plane = band[r0::2, c0::2]
             py0, sy = (y0 + r0 - self.site // 2) // 2, 2
-        rows = plane.shape[0]
-        if rows == 0 or self.plane_w == 0:
-            return
+            prows = max(0, (rows - r0 + 1) // 2)
+        if prows == 0 or self.plane_w == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
         start = py0 * self.plane_w
         first = -(-start // self.step) * self.step
-        k = np.arange(first, start + rows * self.plane_w, self.step, dtype=np.int64) - start
+        k = np.arange(first, start + prows * self.plane_w, self.step, dtype=np.int64) - start
         pr, pc = np.divmod(k, self.plane_w)
-        self._parts.append(np.array(plane[pr, pc]))
+        return r0 + sy * pr, c0 + sy * pc
+
+    def append(self, values: np.ndarray, y0: int, positions: tuple[np.ndarray, np.ndarray]) -> None:
+        """Keep ``values`` (the map at :meth:`positions` of the band starting at row ``y0``)."""
+        self._parts.append(np.asarray(values))
         if self.keep_index:
-            ys = y0 + r0 + sy * pr
-            xs = c0 + sy * pc
-            self._index.append(ys * self.width + xs)
+            self._index.append((y0 + positions[0]) * self.width + positions[1])
+
+    def add(self, band: np.ndarray, y0: int) -> None:
+        """Take the sampled positions of rows ``y0:y0 + len(band)`` of the map."""
+        pos = self.positions(y0, band.shape[0])
+        self.append(band[pos], y0, pos)
 
     def raw(self) -> np.ndarray:
         """All sampled values (NaN included), in raster order."""
@@ -127,7 +134,7 @@ class StridedSample:
         return np.concatenate(self._index) if self._index else np.empty(0, np.int64)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def _point_classes(dark: np.ndarray, noise: np.ndarray, dc: np.ndarray, response: np.ndarray, flat: np.ndarray,
                    dark_mean: np.ndarray, flat_noise: np.ndarray, use_dc: bool, have_flat: bool,
                    consts: np.ndarray, cls: np.ndarray, val: np.ndarray, codes: np.ndarray) -> None:
@@ -140,7 +147,7 @@ def _point_classes(dark: np.ndarray, noise: np.ndarray, dc: np.ndarray, response
     dark_med, noisy_t, warm_t, warm_min, dc_med, se_per_dn = consts[0], consts[1], consts[2], consts[3], consts[4], consts[5]
     warm_sigma, warm_f, hot_f, hot_t, dead_r = consts[6], consts[7], consts[8], consts[9], consts[10]
     stuck_dn, stuck_fn, stuck_d = consts[11], consts[12], consts[13]
-    for y in numba.prange(h):
+    for y in range(h):
         for x in range(w):
             c = np.uint8(0)
             v = np.float32(0.0)

@@ -53,6 +53,10 @@ class MapStore(Protocol):
         """Rows ``y0:y1`` of ``name`` (read-only use; a view for the in-memory store)."""
         ...
 
+    def release(self, name: str) -> None:
+        """Map ``name`` is complete: free its band buffers."""
+        ...
+
 
 class MemoryMapStore:
     """Maps as in-memory ``(H, W)`` arrays; one band spans the whole sensor."""
@@ -81,6 +85,9 @@ class MemoryMapStore:
     def read(self, name: str, y0: int, y1: int) -> np.ndarray:
         return self.arrays[name][y0:y1]
 
+    def release(self, name: str) -> None:
+        pass
+
 
 class ZarrMapStore:
     """Maps as ``(chunk_rows, W)``-chunked arrays of a zarr group (the output group, not yet
@@ -96,6 +103,7 @@ class ZarrMapStore:
         self.arrays: dict[str, Any] = {}
         self._buffers: dict[str, np.ndarray] = {}
         self._stage: dict[str, np.ndarray] = {}
+        self._reads: dict[str, np.ndarray] = {}
         self._scratch: Any = None
 
     def band_rows(self) -> int:
@@ -152,17 +160,31 @@ class ZarrMapStore:
             del self._stage[name]
 
     def read(self, name: str, y0: int, y1: int) -> np.ndarray:
-        return np.asarray(self.arrays[name][y0:y1])
+        """Rows ``y0:y1`` decoded into a reused buffer of this map (valid until its next read)."""
+        arr = self.arrays[name]
+        buf = self._reads.get(name)
+        if buf is None or buf.shape[0] < y1 - y0:
+            buf = self._reads[name] = np.empty((max(y1 - y0, self.chunk_rows), self.width), arr.dtype)
+        out = buf[: y1 - y0]
+        try:
+            from zarr.core.buffer.cpu import NDBuffer
+        except ImportError:  # pragma: no cover - another zarr layout: plain read
+            out[...] = arr[y0:y1]
+        else:
+            arr.get_basic_selection((slice(y0, y1), slice(None)), out=NDBuffer.from_numpy_array(out))
+        return out
 
     def release(self, name: str) -> None:
         """Free the band buffer of ``name`` (the map is complete)."""
         self._buffers.pop(name, None)
         self._stage.pop(name, None)
+        self._reads.pop(name, None)
 
     def drop_scratch(self) -> None:
         """Delete the scratch maps (before the group is published)."""
         self._buffers.clear()
         self._stage.clear()
+        self._reads.clear()
         if self._scratch is not None:
             shutil.rmtree(self.path / SCRATCH_GROUP, ignore_errors=True)
             self._scratch = None
