@@ -10,7 +10,8 @@ median over repeats is the figure. Also reported: the kernel-only time of the pa
 (:func:`~sensorfleet.emva.kernels.sum_stream_reference`, the stricter baseline), and the small-sensor case: the EMVA sample data set 003 (302 frames,
 640 x 480) when ``../shared/data`` has it, else a synthetic session of the same size.
 
-Run: ``python -m benchmarks.bench_pass_kernel [--repeats 7] [--quick] [--small-only]``. Writes
+Run: ``python -m benchmarks.bench_pass_kernel [--repeats 7] [--quick] [--small-only] [--ab REV]``
+(``--ab REV``: the pass with ``reduce_block`` from git revision REV, alternating with this one). Writes
 ``benchmarks/results/pass_kernel.json`` unless ``--quick``.
 """
 
@@ -82,6 +83,50 @@ def interleaved(frames: np.ndarray, manifest: Manifest, repeats: int) -> dict[st
     }
 
 
+def ab_against(rev: str, frames: np.ndarray, manifest: Manifest, repeats: int) -> dict[str, Any]:
+    """The pass with ``kernels.reduce_block`` of git revision ``rev`` against the working tree's,
+    alternately, each beside the reference sum: the speed-up and both fractions under the same load."""
+    import importlib.util
+    import subprocess
+
+    from sensorfleet.emva import kernels, maps
+    from sensorfleet.emva.maps import per_pixel_pass
+
+    source = subprocess.run(["git", "show", f"{rev}:sensorfleet/emva/kernels.py"], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmpdir:
+        path = Path(tmpdir) / "kernels_ab.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("kernels_ab", path)
+        assert spec is not None and spec.loader is not None
+        old = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(old)
+    variants = {"old": old.reduce_block, "new": kernels.reduce_block}
+    times: dict[str, list[float]] = {"ref": [], "old": [], "new": []}
+    try:
+        for rep in range(repeats + 1):
+            t0 = time.perf_counter()
+            kernels.sum_block_reference(frames)
+            t_ref = time.perf_counter() - t0
+            for name, fn in variants.items():
+                maps.kernels.reduce_block = fn  # type: ignore[attr-defined]
+                t0 = time.perf_counter()
+                per_pixel_pass(frames, manifest)
+                if rep:
+                    times[name].append(time.perf_counter() - t0)
+            if rep:
+                times["ref"].append(t_ref)
+    finally:
+        maps.kernels.reduce_block = variants["new"]  # type: ignore[attr-defined]
+    return {
+        "rev": rev,
+        "speedup_new_over_old": statistics.median(o / n for o, n in zip(times["old"], times["new"], strict=True)),
+        "fraction_old": statistics.median(r / o for r, o in zip(times["ref"], times["old"], strict=True)),
+        "fraction_new": statistics.median(r / n for r, n in zip(times["ref"], times["new"], strict=True)),
+        "runs_s": times,
+    }
+
+
 def small_session(tmp: Path) -> tuple[np.ndarray, Manifest, str]:
     """EMVA data set 003 decoded (when present), else a synthetic 640 x 480 x 302-frame session."""
     sys.path.insert(0, str(REPO / "tests" / "emva"))
@@ -102,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="1000 x 750 instead of 4000 x 3000, write nothing")
     ap.add_argument("--small-only", action="store_true", help="only the 640 x 480 case")
+    ap.add_argument("--ab", metavar="REV", help="also time the pass with reduce_block from git revision REV")
     args = ap.parse_args(argv)
     payload: dict[str, Any] = {"machine": machine_info()}
     rows = []
@@ -111,6 +157,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         big = interleaved(frames, manifest, args.repeats)
         payload["in_memory_12mp" if not args.quick else "in_memory_quick"] = big
         rows.append({"case": f"{width}x{height}x{frames.shape[0]}", **_row(big)})
+        if args.ab:
+            ab = ab_against(args.ab, frames, manifest, args.repeats)
+            payload["ab"] = ab
+            print({k: round(v, 3) if isinstance(v, float) else v for k, v in ab.items() if k != "runs_s"})
         del frames
     with tempfile.TemporaryDirectory(prefix="bench-pass-") as tmpdir:
         frames, manifest, name = small_session(Path(tmpdir))
@@ -120,8 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows.append({"case": name, **_row(small)})
     print_table(rows, ["case", "read GB/s", "stream GB/s", "pass GB/s", "kernel GB/s", "pass s", "fraction", "best",
                       "of stream"])
-    print("fraction per run:", {r["case"]: [round(f, 3) for f in p["fraction_runs"]]
-                                for r, p in zip(rows, [v for k, v in payload.items() if k != "machine"], strict=True)})
+    cases = [payload[k] for k in ("in_memory_12mp", "in_memory_quick", "small_sensor") if k in payload]
+    print("fraction per run:", {r["case"]: [round(f, 3) for f in c["fraction_runs"]] for r, c in zip(rows, cases, strict=True)})
     if not args.quick:
         print("wrote", write_results("pass_kernel", payload))
     return payload

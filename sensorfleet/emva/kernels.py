@@ -689,6 +689,8 @@ NARROW_MASK = np.uint32(0xF000F000)
 """a word with any of these bits set holds a value >= 2**12 (the narrow path does not apply)"""
 CHUNK_WORDS = 256
 EPOCH_FRAMES = 256
+ROW_CHUNK = 8
+"""rows per work item of reduce_block's parallel loop (dynamic scheduling)"""
 _LO = np.uint32(0xFFFF)
 _SH = np.uint32(16)
 
@@ -1011,6 +1013,9 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
     nseg = seg_role.shape[0]
     inv_stt = 1.0 / stt
     inv_nd = 1.0 / n_dark
+    # rows handed out to the threads in chunks as they come free, not split in halves up front:
+    # on a shared machine a thread that loses its core for a while no longer holds up the call
+    prev_chunk = numba.set_parallel_chunksize(ROW_CHUNK)
     for lr in numba.prange(h):
         r = r0 + lr
         loc_s = np.empty(w, np.int64)
@@ -1151,3 +1156,4 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
         if use_words and not reg_local:
             _merge(tm, reg_acc[0, lr])
             _merge(mm, reg_acc[1, lr])
+    numba.set_parallel_chunksize(prev_chunk)
