@@ -15,6 +15,8 @@ form the four CFA planes from the row parity without a second pass:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 
@@ -982,8 +984,21 @@ def _merge(split: np.ndarray, natural: np.ndarray) -> None:
         natural[2 * x + 1] = odd[x]
 
 
+def reduce_block(*args: Any) -> None:
+    """:func:`_reduce_block` (arguments and shapes there) with its rows handed out to the threads
+    in chunks of ROW_CHUNK as they come free, not split in halves up front: on a shared machine a
+    thread that loses its core for a while no longer holds up the whole band. (Set here, outside
+    the compiled function: calling numba.set_parallel_chunksize inside would keep it from being
+    cached.)"""
+    prev = numba.set_parallel_chunksize(ROW_CHUNK)
+    try:
+        _reduce_block(*args)
+    finally:
+        numba.set_parallel_chunksize(prev)
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
-def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int, idx: np.ndarray,
+def _reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int, idx: np.ndarray,
                  seg_start: np.ndarray, seg_pair: np.ndarray, seg_role: np.ndarray, seg_first: np.ndarray,
                  seg_last: np.ndarray, seg_n: np.ndarray, seg_weight: np.ndarray, pix_acc: np.ndarray,
                  reg_acc: np.ndarray, reg_local: bool, solve: bool, stt: float, n_dark: int, tbar: float,
@@ -1013,9 +1028,6 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
     nseg = seg_role.shape[0]
     inv_stt = 1.0 / stt
     inv_nd = 1.0 / n_dark
-    # rows handed out to the threads in chunks as they come free, not split in halves up front:
-    # on a shared machine a thread that loses its core for a while no longer holds up the call
-    prev_chunk = numba.set_parallel_chunksize(ROW_CHUNK)
     for lr in numba.prange(h):
         r = r0 + lr
         loc_s = np.empty(w, np.int64)
@@ -1156,4 +1168,3 @@ def reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int,
         if use_words and not reg_local:
             _merge(tm, reg_acc[0, lr])
             _merge(mm, reg_acc[1, lr])
-    numba.set_parallel_chunksize(prev_chunk)
