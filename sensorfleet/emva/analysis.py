@@ -88,6 +88,7 @@ MAP_UNITS = {
     NOISE: "DN, per-pixel temporal std of the spatial dark series",
     CLASSES: "uint8 code: " + ", ".join(f"{c}={n}" for n, c in DEFECT_CODES.items()) + ", 0=good",
 }
+FILL_STRIDE = 16  # the shading fit's fill value: median of every 16th sampled response value
 SHIFT_GRID = 128  # the sums' shifts: medians of a grid of ~SHIFT_GRID x SHIFT_GRID pixels (2x2 cells)
 F32 = np.float32
 PHASE_PROBE: Callable[[str], None] | None = None
@@ -248,12 +249,13 @@ class _Analysis:
         """A band of the pass is done: write its temporal dark noise, take the samples (computed
         at the sampled pixels only: no band-sized temporaries)."""
         noise = _std_into(m[DARK_VAR], self.store.buffer(NOISE, y0, y1))
-        pos = self.s_dark.positions(y0, y1 - y0)  # every whole-map sample has these positions
-        at = {name: a[pos] for name, a in m.items()}
-        self.s_dark.append(self.dark_long(at), y0, pos)
-        self.s_noise.append(noise[pos], y0, pos)
+        h = y1 - y0
+        take = self.s_dark.take  # every whole-map sample takes the same pixels
+        at = {name: take(a, y0) for name, a in m.items()}
+        self.s_dark.append(self.dark_long(at), y0, h)
+        self.s_noise.append(take(noise, y0), y0, h)
         if self.with_slope:
-            self.s_dc.append(at[DARK_CURRENT], y0, pos)
+            self.s_dc.append(at[DARK_CURRENT], y0, h)
         rows = np.arange(y0, y1)
         grid_rows = np.flatnonzero((rows // 2) % self.grid_ry == 0)
         self.grid_rows.append(grid_rows + y0)
@@ -263,12 +265,12 @@ class _Analysis:
             (bk.Q_DARK_OFFSET, m[DARK_OFFSET][grid]), (bk.Q_DARK_CURRENT, m[DARK_CURRENT][grid]),
         ]
         if self.have_flat:
-            self.s_delta.append(at[FLAT_MEAN] - self.dark_at_flat(at), y0, pos)
-            self.s_flat_noise.append(_std_into(at[FLAT_VAR], np.empty_like(at[FLAT_VAR])), y0, pos)
+            self.s_delta.append(at[FLAT_MEAN] - self.dark_at_flat(at), y0, h)
+            self.s_flat_noise.append(_std_into(at[FLAT_VAR], np.empty_like(at[FLAT_VAR])), y0, h)
+            names = [FLAT_MEAN] + self.dark_names(self.need_mean_for_flat())
             for s in range(4):
-                ps = self.s_delta_site[s].positions(y0, y1 - y0)
-                sat = {name: a[ps] for name, a in m.items()}
-                self.s_delta_site[s].append(sat[FLAT_MEAN] - self.dark_at_flat(sat), y0, ps)
+                sat = {name: self.s_delta_site[s].take(m[name], y0) for name in names}
+                self.s_delta_site[s].append(sat[FLAT_MEAN] - self.dark_at_flat(sat), y0, h)
             gat = {name: a[grid] for name, a in m.items()}
             quantities += [(bk.Q_FLAT_MEAN, gat[FLAT_MEAN]), (bk.Q_FLAT_VAR, gat[FLAT_VAR]),
                            (bk.Q_DARK_AT_FLAT, self.dark_at_flat(gat)), (bk.Q_CORRECTED, gat[FLAT_MEAN])]
@@ -277,7 +279,9 @@ class _Analysis:
         self.store.commit(NOISE, y0, noise)
 
     def shifts(self) -> np.ndarray:
-        """(5, 8) shifts of the good-pixel sums: medians of the coarse grid per CFA site / whole."""
+        """(5, 8) shifts of the good-pixel sums: means of the coarse grid's finite values per CFA
+        site / whole (any value near the mean keeps the float64 sums precise; a mono sensor uses
+        the whole sensor's shift for every site)."""
         out = np.zeros((5, bk.N_QUANTITIES))
         ys = np.concatenate(self.grid_rows) if self.grid_rows else np.empty(0, np.int64)
         py = (ys % 2)[:, None]
@@ -287,10 +291,12 @@ class _Analysis:
             if not self.grid_vals[q]:
                 continue
             vals = np.concatenate(self.grid_vals[q])
-            for g in range(5):
+            for g in ([bk.WHOLE] if self.mono else range(5)):
                 v = vals if g == bk.WHOLE else vals[site == g]
                 v = v[np.isfinite(v)]
-                out[g, q] = float(np.median(v)) if v.size else 0.0
+                out[g, q] = float(np.mean(v, dtype=np.float64)) if v.size else 0.0
+        if self.mono:
+            out[:4] = out[bk.WHOLE]
         return out
 
     # ---- the whole run
@@ -325,8 +331,8 @@ class _Analysis:
                 med = float(np.median(np.concatenate([self.s_delta_site[s].values() for s in group])))
                 for s in group:
                     meds[s] = med
-                    if med != 0:
-                        r = self.s_delta_site[s].values() / med
+                    if med != 0:  # the fill only stands in for invalid pixels: a coarse sample does
+                        r = self.s_delta_site[s].values()[::FILL_STRIDE] / med
                         fill_parts.append(r[r > 0.05])
             fill_vals = np.concatenate(fill_parts) if fill_parts else np.empty(0, F32)
             fill = float(np.median(fill_vals)) if fill_vals.size else 1.0

@@ -91,34 +91,44 @@ class StridedSample:
         self._parts: list[np.ndarray] = []
         self._index: list[np.ndarray] = []
 
-    def positions(self, y0: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Band-relative (row, column) indices of the sampled pixels in rows ``y0:y0 + rows``."""
+    def _geometry(self, y0: int, rows: int) -> tuple[int, int, int, int, int]:
+        """(first band row of the plane, its column, plane rows in the band, offset of the first
+        sampled element in the band's flattened plane, flat plane index of the band's start)."""
         if self.site is None:
-            py0, r0, c0, sy = y0, 0, 0, 1
-            prows = rows
+            r0, c0, py0, prows = 0, 0, y0, rows
         else:
             r0 = (self.site // 2 - y0) % 2
             c0 = self.site % 2
-            py0, sy = (y0 + r0 - self.site // 2) // 2, 2
+            py0 = (y0 + r0 - self.site // 2) // 2
             prows = max(0, (rows - r0 + 1) // 2)
-        if prows == 0 or self.plane_w == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
         start = py0 * self.plane_w
-        first = -(-start // self.step) * self.step
-        k = np.arange(first, start + prows * self.plane_w, self.step, dtype=np.int64) - start
-        pr, pc = np.divmod(k, self.plane_w)
-        return r0 + sy * pr, c0 + sy * pc
+        first = -(-start // self.step) * self.step - start
+        return r0, c0, prows, first, start
 
-    def append(self, values: np.ndarray, y0: int, positions: tuple[np.ndarray, np.ndarray]) -> None:
-        """Keep ``values`` (the map at :meth:`positions` of the band starting at row ``y0``)."""
+    def take(self, band: np.ndarray, y0: int) -> np.ndarray:
+        """The sampled values of rows ``y0:y0 + len(band)`` of a map (a strided slice of the
+        band's flattened plane: no index arrays)."""
+        r0, c0, prows, first, _ = self._geometry(y0, band.shape[0])
+        if prows == 0 or self.plane_w == 0:
+            return np.empty(0, band.dtype)
+        plane = band if self.site is None else band[r0::2, c0::2]
+        v = plane.reshape(-1)[first :: self.step]
+        return v.copy() if np.may_share_memory(v, band) else v  # the band's buffer is reused
+
+    def append(self, values: np.ndarray, y0: int, rows: int) -> None:
+        """Keep ``values`` (:meth:`take` of the band of ``rows`` rows starting at row ``y0``,
+        or any elementwise function of such takes)."""
         self._parts.append(np.asarray(values))
         if self.keep_index:
-            self._index.append((y0 + positions[0]) * self.width + positions[1])
+            r0, c0, _prows, first, _ = self._geometry(y0, rows)
+            k = first + self.step * np.arange(values.size, dtype=np.int64)
+            pr, pc = np.divmod(k, self.plane_w)
+            sy = 1 if self.site is None else 2
+            self._index.append((y0 + r0 + sy * pr) * self.width + c0 + sy * pc)
 
     def add(self, band: np.ndarray, y0: int) -> None:
-        """Take the sampled positions of rows ``y0:y0 + len(band)`` of the map."""
-        pos = self.positions(y0, band.shape[0])
-        self.append(band[pos], y0, pos)
+        """Keep the sampled values of rows ``y0:y0 + len(band)`` of the map."""
+        self.append(self.take(band, y0), y0, band.shape[0])
 
     def raw(self) -> np.ndarray:
         """All sampled values (NaN included), in raster order."""

@@ -54,6 +54,32 @@ def point_stats(frame_sums: np.ndarray, pair_sq: np.ndarray, sites: list[int], p
     return mean, var
 
 
+def all_point_stats(result: PassResult, sites: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(mu_y DN, sigma_y^2 DN^2) of every operating point over ``sites`` at once (section 6.1,
+    as :func:`point_stats`; NaN variance for a point with one frame)."""
+    n = len(result.points)
+    npx = float(result.pixels_per_site[sites].sum())
+    nf = np.array([fs.shape[0] for fs in result.frame_sums], np.int64)
+    npairs = np.array([ps.shape[0] for ps in result.pair_sq], np.int64)
+    mu_f = np.concatenate(result.frame_sums)[:, sites].sum(axis=1) / npx
+    f0 = np.zeros(n, np.int64)
+    f0[1:] = np.cumsum(nf)[:-1]
+    mean = np.add.reduceat(mu_f, f0) / nf
+    var = np.full(n, np.nan)
+    if npairs.sum():
+        msd = np.concatenate(result.pair_sq)[:, sites].sum(axis=1) / npx
+        point = np.repeat(np.arange(n), npairs)
+        k = np.arange(msd.size) - np.repeat(np.cumsum(npairs) - npairs, npairs)  # pair index within its point
+        a = f0[point] + 2 * k
+        d_mu = mu_f[a] - mu_f[a + 1]
+        per_pair = msd / 2.0 - d_mu**2 / 2.0
+        has = npairs > 0
+        p0 = np.zeros(n, np.int64)
+        p0[1:] = np.cumsum(npairs)[:-1]
+        var[has] = np.add.reduceat(per_pair, p0[has]) / npairs[has]
+    return mean, var
+
+
 def ptc_points(result: PassResult, sites: list[int]) -> PtcPoints:
     """Photon-transfer points (darks and flats) over the CFA ``sites``.
 
@@ -67,10 +93,11 @@ def ptc_points(result: PassResult, sites: list[int]) -> PtcPoints:
         key = result.points[result.flat_spatial].key
         if sum(1 for p in result.points if p.key == key) > 1:
             skip = result.flat_spatial
-    for i, (p, fs, ps) in enumerate(zip(result.points, result.frame_sums, result.pair_sq, strict=True)):
+    means, variances = all_point_stats(result, sites)
+    for i, p in enumerate(result.points):
         if i == skip:
             continue
-        mean, var = point_stats(fs, ps, sites, result.pixels_per_site)
+        mean, var = float(means[i]), float(variances[i])
         if p.kind == "dark":
             dark.append((p.exposure_s, mean, var, p.n_frames, i))
         else:
@@ -99,14 +126,19 @@ def dark_reference(pts: PtcPoints, exposure_s: np.ndarray) -> tuple[np.ndarray, 
     mu = np.empty_like(exposure_s, dtype=float)
     var = np.empty_like(exposure_s, dtype=float)
     t = pts.dark_exposure_s
+    close = np.isclose(t[None, :], np.asarray(exposure_s, float)[:, None], rtol=1e-9, atol=0.0)
+    line_mu = line_var = None
     for k, e in enumerate(exposure_s):
-        hit = np.flatnonzero(np.isclose(t, e, rtol=1e-9, atol=0.0))
+        hit = np.flatnonzero(close[k])
         if hit.size:
             best = hit[np.argmax(pts.dark_n_frames[hit])]
             mu[k], var[k] = pts.dark_mean_dn[best], pts.dark_var_dn2[best]
         elif t.size >= 2:
-            mu[k] = np.polyval(np.polyfit(t, pts.dark_mean_dn, 1), e)
-            var[k] = np.polyval(np.polyfit(t, pts.dark_var_dn2, 1), e)
+            if line_mu is None or line_var is None:
+                line_mu = np.polyfit(t, pts.dark_mean_dn, 1)
+                line_var = np.polyfit(t, pts.dark_var_dn2, 1)
+            mu[k] = np.polyval(line_mu, e)
+            var[k] = np.polyval(line_var, e)
         else:
             mu[k], var[k] = pts.dark_mean_dn[0], pts.dark_var_dn2[0]
     return mu, var
