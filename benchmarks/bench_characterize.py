@@ -6,7 +6,9 @@ Measures, beside baselines taken in the same run with the same number of threads
   the same stack) and beside the memory-copy bandwidth; plus a naive numpy per-pixel mean/var;
 - one session from a captures zarr group (ingest chunking and codec) in a fresh process: wall
   time split into waiting for zarr reads, computing the pass, the analysis (metrics, defects,
-  shading) and writing the maps; the plain zarr read of the same array; peak RSS;
+  shading; per step) and writing the maps; the plain zarr read of the same array; peak RSS, and
+  the peak RSS of the same session at half the height (the banded analysis keeps the maps in the
+  output zarr group: peak memory must not grow with the sensor area);
 - the EMVA sample data set 003 (302 PNG frames, 640 x 480): the ``emva1288`` reference loading and
   analysing it vs ``import-emva`` + ingest + our characterization of the same files, and our
   characterization step alone (target: >= 20x faster than the reference's whole analysis), with
@@ -118,10 +120,16 @@ def _session_child(captures: str, maps_out: str, threads: int, queue: Any) -> No
     numba.set_num_threads(threads)
     from sensorfleet.emva import characterize_frames, characterize_session
 
-    # warm-up on a tiny session: load the compiled kernels from numba's cache (as a long-lived
-    # worker would have them), so the timing is of the work, not of the start-up
+    # warm-up on a tiny session, in memory and into a maps group: load the compiled kernels from
+    # numba's cache (as a long-lived worker would have them), so the timing is of the work, not of
+    # the start-up
     tiny, tiny_manifest = make_session(64, 48, 12, 4)
     characterize_frames(tiny, tiny_manifest, None)
+    with tempfile.TemporaryDirectory(prefix="bench-warm-") as warm:
+        characterize_frames(tiny, tiny_manifest, Path(warm) / "m.zarr")
+    # the peak from here on (the warm-up's numba/LLVM start-up is not the session's)
+    if Path("/proc/self/clear_refs").exists():
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM
     t0 = time.perf_counter()
     res = characterize_session(Path(captures), Path(maps_out))
     wall = time.perf_counter() - t0
@@ -130,7 +138,8 @@ def _session_child(captures: str, maps_out: str, threads: int, queue: Any) -> No
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             peak = int(line.split()[1]) * 1024
-    queue.put({"wall_s": wall, **res.timings, "peak_rss_bytes": peak, "fit_r2": res.fit_r2})
+    queue.put({"wall_s": wall, **res.timings, "peak_rss_bytes": peak, "fit_r2": res.fit_r2,
+               "defect_rows": res.defects.height})
 
 
 def session_from_zarr(captures: Path, maps_out: Path, threads: int) -> dict[str, Any]:
@@ -273,6 +282,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         zread_s = zarr_read_seconds(cap)
         session = session_from_zarr(cap, tmp / "maps" / "bench-12mp.zarr", threads)
+        # the same session at half the height: peak RSS must not scale with the sensor area
+        half_h = height // 2
+        half_manifest = manifest.model_copy(update={"sensor": manifest.sensor.model_copy(update={"height": half_h})})
+        half_cap = tmp / "captures" / "bench-half.zarr"
+        write_captures(half_cap, frames[:, :half_h], half_manifest)
+        half = session_from_zarr(half_cap, tmp / "maps" / "bench-half.zarr", threads)
+        session["peak_rss_by_height"] = {str(half_h): half["peak_rss_bytes"], str(height): session["peak_rss_bytes"]}
+        session["peak_rss_ratio_full_vs_half_height"] = session["peak_rss_bytes"] / half["peak_rss_bytes"]
         session.update({
             "zarr_write_s": write_s,
             "zarr_stored_bytes": stored,
@@ -292,6 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         {"what": "session from zarr (wall)", "GB/s": session["session_gbps"]},
     ], ["what", "GB/s", "fraction"])
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in session.items()})
+    print("peak RSS by height (MB):", {k: round(v / 2**20) for k, v in session["peak_rss_by_height"].items()})
     print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in reference.items() if k != "relative_differences"})
     payload = {"machine": machine_info(), "session_shape": [len(manifest.frames), height, width],
                "in_memory": in_memory, "session_from_zarr": session, "reference_003": reference}

@@ -1,9 +1,13 @@
 """One streaming pass over a session's frames: per-pixel maps and per-operating-point scalars.
 
 The pass walks the sensor band by band (rows ``y0:y1``), and within a band every operating
-point in blocks of frames (:mod:`sensorfleet.emva.kernels`). Peak memory is the block
-(``max_block_bytes``), the band's int64 accumulators and the float32 output maps; it does not grow
-with the number of frames. Reading the next block (zarr decompression, which releases the GIL)
+point in blocks of frames (:mod:`sensorfleet.emva.kernels`). Each finished band's maps (dark
+offset, dark current, spatial dark / flat averages and temporal variances, float32) go to a map
+store (:mod:`sensorfleet.emva.mapstore`: in memory, or the output zarr group) and are shown to
+an ``on_band`` callback (the analysis takes its samples there). Memory: one block of frames
+(``max_block_bytes``) plus one prefetched, both decoded into two reused buffers; the band's int64
+accumulators and float32 maps; O(frames) sums. It grows neither with the number of frames nor
+with the sensor height. Reading the next block (zarr decompression, which releases the GIL)
 overlaps the reduction of the current one.
 """
 

@@ -424,6 +424,7 @@ def characterize_frames(
             "pass_compute_s": result.compute_s,
             "analysis_s": t2 - t0 - result.timings.get("pass_s", 0.0),
             "bytes_in": float(result.bytes_in),
+            **{f"step_{k}_s": v for k, v in ana.timings.items() if k != "pass"},
         }
         if maps_out is not None and tmp is not None and isinstance(store, ZarrMapStore):
             store.drop_scratch()
