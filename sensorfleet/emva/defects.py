@@ -50,16 +50,6 @@ def sample(values: np.ndarray) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
-def robust_median(values: np.ndarray) -> float:
-    """Median of :func:`sample` of a map (NaN when no value is finite)."""
-    return median_sigma(sample(values))[0]
-
-
-def robust_sigma(values: np.ndarray) -> float:
-    """1.4826 x median absolute deviation (a Gaussian's sigma, insensitive to outliers)."""
-    return median_sigma(sample(values))[1]
-
-
 def median_sigma(v: np.ndarray) -> tuple[float, float]:
     """(median, 1.4826 x MAD) of already sampled finite values (NaN, NaN when empty)."""
     if v.size == 0:

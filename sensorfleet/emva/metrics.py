@@ -37,26 +37,10 @@ class PtcPoints:
     flat_index: np.ndarray
 
 
-def point_stats(frame_sums: np.ndarray, pair_sq: np.ndarray, sites: list[int], pixels: np.ndarray) -> tuple[float, float]:
-    """(mu_y DN, sigma_y^2 DN^2) of one operating point over ``sites`` (section 6.1).
-
-    sigma_y^2 = mean over frame pairs of [ mean((y_A - y_B)^2) / 2 - (mu_A - mu_B)^2 / 2 ].
-    """
-    npx = float(pixels[sites].sum())
-    mu_f = frame_sums[:, sites].sum(axis=1) / npx
-    mean = float(mu_f.mean())
-    if pair_sq.shape[0] == 0:
-        return mean, math.nan
-    msd = pair_sq[:, sites].sum(axis=1) / npx
-    k = pair_sq.shape[0]
-    d_mu = mu_f[0 : 2 * k : 2] - mu_f[1 : 2 * k : 2]
-    var = float(np.mean(msd / 2.0 - d_mu**2 / 2.0))
-    return mean, var
-
-
 def all_point_stats(result: PassResult, sites: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(mu_y DN, sigma_y^2 DN^2) of every operating point over ``sites`` at once (section 6.1,
-    as :func:`point_stats`; NaN variance for a point with one frame)."""
+    """(mu_y DN, sigma_y^2 DN^2) of every operating point over ``sites`` at once (section 6.1):
+    sigma_y^2 = mean over the point's frame pairs of [ mean((y_A - y_B)^2) / 2 - (mu_A - mu_B)^2 / 2 ]
+    (NaN for a point with one frame)."""
     n = len(result.points)
     npx = float(result.pixels_per_site[sites].sum())
     nf = np.array([fs.shape[0] for fs in result.frame_sums], np.int64)

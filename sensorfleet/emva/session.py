@@ -51,7 +51,6 @@ MAPS_FORMAT_VERSION = 1
 SITE_NAMES = ("R", "Gr", "Gb", "B")
 DEFECTS_GROUP = "defects"  # subgroup of the maps group: one 1-D array per pixel_defects column
 PTC_GROUP = "ptc"  # subgroup: one 1-D array per ptc column
-MAP_CHUNK_ROWS = 512  # chunk height of maps written from memory (write_maps)
 
 DEFECT_SCHEMA: dict[str, Any] = {
     "session_id": pl.String,
@@ -348,34 +347,6 @@ def _publish(tmp: Path, maps_out: Path, group: Any, attrs: dict[str, Any], defec
     os.replace(tmp, maps_out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def write_maps(
-    maps_out: Path,
-    maps: dict[str, np.ndarray],
-    attrs: dict[str, Any],
-    defects: pl.DataFrame,
-    ptc: pl.DataFrame,
-) -> Path:
-    """Write in-memory (H, W) maps and the table rows as the group at ``maps_out`` atomically
-    (temp sibling + rename); return its path."""
-    import zarr
-
-    maps_out = Path(maps_out)
-    maps_out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(maps_out)
-    try:
-        group = zarr.open_group(str(tmp), mode="w")
-        for name, arr in maps.items():
-            h, w = arr.shape
-            store = ZarrMapStore(group, tmp, h, w, MAP_CHUNK_ROWS)
-            store.create(name, arr.dtype, MAP_UNITS.get(name, ""))
-            store.commit(name, 0, arr)
-        _publish(tmp, maps_out, group, attrs, defects, ptc)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return maps_out
 
 
 def characterize_frames(

@@ -115,21 +115,6 @@ class ShadingBlocks:
         return fit_blocks(self.med, self.frac_valid, self.height, self.width, self.b, degree)
 
 
-def fit_shading(response: np.ndarray, valid: np.ndarray, degree: int = 4, block_px: int = 16) -> ShadingFit:
-    """Fit the smooth illumination of a whole relative-response map ((H, W), 1 = median).
-
-    ``valid`` (H, W) bool marks pixels to use (defects excluded); invalid pixels take the median
-    of a strided sample of the valid response. See :class:`ShadingBlocks` and :func:`fit_blocks`.
-    """
-    h, w = response.shape
-    step = max(1, -(-response.size // (1 << 18)))
-    picked = response.reshape(-1)[::step][valid.reshape(-1)[::step]]
-    fill = float(np.median(picked)) if picked.size else 1.0
-    blocks = ShadingBlocks(h, w, block_px, fill)
-    blocks.add(response, valid, 0)
-    return blocks.fit(degree)
-
-
 def fit_blocks(block_median: np.ndarray, frac_valid: np.ndarray, h: int, w: int, b: int, degree: int = 4) -> ShadingFit:
     """Least-squares fit of ``P^-2`` to the block medians ((H // b, W // b)) of an (H, W)
     response; blocks with < 50 % valid pixels are left out, then the fit is redone twice without
