@@ -178,7 +178,12 @@ def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
 
 def _read_into(frames: ArrayLike3D, a: int, b: int, y0: int, y1: int, out: np.ndarray) -> None:
     """``out[...] = frames[a:b, y0:y1, :]``, decoded straight into ``out`` for a zarr array (no
-    fresh block-sized allocation per read: a new 64 MB array per block kept ~100 MB of RSS each)."""
+    fresh block-sized allocation per read: a new 64 MB array per block kept ~100 MB of RSS each);
+    a :class:`sensorfleet.ingest.store.FrameReader` decompresses its chunk files into ``out``."""
+    direct = getattr(frames, "read_into", None)
+    if direct is not None:
+        direct(out, slice(a, b), slice(y0, y1))
+        return
     get = getattr(frames, "get_basic_selection", None)
     if get is not None:
         try:

@@ -443,7 +443,8 @@ def _config_dict(config: CharacterizationConfig) -> dict[str, Any]:
 
 
 def open_captures(captures_zarr: Path) -> tuple[Any, Manifest, dict[str, Any]]:
-    """(frames array, manifest, attrs) of a complete captures group; clear errors otherwise."""
+    """(frames reader ``(n, H, W)`` uint16 DN, manifest, attrs) of a complete captures group; clear
+    errors otherwise."""
     import zarr
 
     path = Path(captures_zarr)
@@ -457,9 +458,15 @@ def open_captures(captures_zarr: Path) -> tuple[Any, Manifest, dict[str, Any]]:
     if "manifest" not in attrs:
         raise ValueError(f"{path}: captures group has no 'manifest' attribute")
     manifest = Manifest.model_validate(attrs["manifest"])
-    if "frames" not in group:
+    frames = group.get("frames")
+    if not isinstance(frames, zarr.Array):
         raise ValueError(f"{path}: captures group has no 'frames' array")
-    return group["frames"], manifest, attrs
+    from sensorfleet.ingest.store import FrameReader
+
+    # chunk files read and decompressed straight into the pass's block buffers (zarr's async
+    # read path costs as much CPU again as the decompression; docs/storage.md)
+    # strict (a missing chunk is an error) for groups ingest wrote: it writes every chunk
+    return FrameReader(frames, strict="sensorfleet_version" in attrs), manifest, attrs
 
 
 def characterize_session(

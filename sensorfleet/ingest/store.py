@@ -211,8 +211,10 @@ class FrameWriter:
     result reads back through zarr like any other array (tests check it bit for bit).
     """
 
-    def __init__(self, arr: zarr.Array) -> None:
+    def __init__(self, arr: zarr.Array, *, strict: bool = True) -> None:
         self.arr = arr
+        self.strict = strict
+        self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
         _, self.h, self.w = arr.shape
         self.rows = arr.chunks[1]
         self.folder = _direct_folder(arr)
@@ -285,16 +287,20 @@ class FrameReader:
     :func:`create_frames_group` makes them, goes through zarr. The bytes are the same as zarr's
     (tests).
 
-    Unlike zarr, a missing chunk file is an error (:class:`IncompleteSessionError` naming it):
-    ingest writes every chunk, so a hole means a damaged group, not fill values. Chunk files are
+    With ``strict`` (groups ingest wrote) a missing chunk file is an error
+    (:class:`IncompleteSessionError` naming it): ingest writes every chunk, so a hole means a
+    damaged group, not fill values; otherwise it reads as the fill value, as in zarr (a writer
+    with ``write_empty_chunks`` off leaves chunks of fill values out). Chunk files are
     opened relative to a handle on the array's folder taken when the reader is made, so a
     rewrite published meanwhile (the folder renamed aside, then deleted) yields the old frames
     or that error, never a mix of old and new frames. One reader serves one thread at a time
     (it reuses a scratch chunk); the characterization reads from a single prefetch thread.
     """
 
-    def __init__(self, arr: zarr.Array) -> None:
+    def __init__(self, arr: zarr.Array, *, strict: bool = True) -> None:
         self.arr = arr
+        self.strict = strict
+        self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
         self.shape: tuple[int, int, int] = tuple(int(s) for s in arr.shape)  # type: ignore[assignment]
         self.chunks: tuple[int, int, int] = tuple(int(c) for c in arr.chunks)  # type: ignore[assignment]
         self.dtype = np.dtype("uint16")
@@ -340,6 +346,19 @@ class FrameReader:
                         if isinstance(k, (int, np.integer)))
         return out.squeeze(axis=squeeze) if squeeze else out
 
+    def read_into(self, out: np.ndarray, frames: slice, rows: slice, cols: slice = slice(None)) -> None:
+        """``out[...] = self[frames, rows, cols]`` without a temporary (step-1 slices; ``out`` a
+        C-contiguous uint16 array of the selection's shape, e.g. a reused block buffer)."""
+        ranges = self._ranges((frames, rows, cols))
+        if ranges is None or self.folder is None:
+            out[...] = np.asarray(self.arr[frames, rows, cols])
+            return
+        fr, yr, xr = ranges
+        if out.shape != (len(fr), len(yr), len(xr)) or out.dtype != np.uint16:
+            raise ValueError(f"out: expected {(len(fr), len(yr), len(xr))} uint16, found {out.shape} {out.dtype}")
+        if out.size:
+            self._read_into(out, fr, yr, xr)
+
     def _read_into(self, out: np.ndarray, fr: range, yr: range, xr: range) -> None:
         assert self.folder is not None
         rows, w = self.chunks[1], self.shape[2]
@@ -353,6 +372,9 @@ class FrameReader:
                 try:
                     fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
                 except FileNotFoundError:
+                    if not self.strict:
+                        dest[...] = self.fill
+                        continue
                     raise IncompleteSessionError(
                         f"{self.folder / key}: chunk file missing (frame {i}, rows {c0}-{c0 + rows - 1}); "
                         "expected every chunk of an ingested session, the group is damaged or was replaced"

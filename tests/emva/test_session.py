@@ -211,3 +211,23 @@ def test_long_plot_title_is_wrapped(small: tuple, monkeypatch: pytest.MonkeyPatc
 
     box = fig.axes[0].title.get_window_extent(FigureCanvasAgg(fig).get_renderer())
     assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+
+
+def test_damaged_captures_group_is_named(tmp_path: Path, small: tuple) -> None:
+    """A chunk file missing from a group ingest wrote is an error naming the file, not a frame
+    band of zeros characterized as if it were data; the day run lists the session as failed."""
+    from sensorfleet.ingest.store import IncompleteSessionError
+
+    frames, manifest, _ = small
+    day = manifest.capture_date
+    paths = Paths(root=tmp_path / "root", landing=tmp_path / "landing")
+    cap = write_captures(paths.captures / day / "S-1.zarr", frames, manifest, chunk_rows=24)
+    group = zarr.open_group(str(cap), mode="a")
+    group.attrs["sensorfleet_version"] = "test"  # written by ingest: every chunk exists
+    arr: Any = group["frames"]
+    missing = cap / "frames" / arr.metadata.encode_chunk_key((5, 1, 0))
+    missing.unlink()
+    with pytest.raises(IncompleteSessionError, match="chunk file missing"):
+        characterize_session(cap, tmp_path / "m.zarr")
+    report = characterize_day(paths, day, workers=1)
+    assert "chunk file missing" in report.failed["S-1"] and str(missing) in report.failed["S-1"]

@@ -359,6 +359,10 @@ def test_frame_reader_missing_chunk_and_fallbacks(tmp_path: Path) -> None:
     assert np.array_equal(reader[:, 512:], frames[:, 512:])  # the other band is whole
     with pytest.raises(store.IncompleteSessionError, match=r"c\.1\.0\.0: chunk file missing \(frame 1, rows 0-511\)"):
         reader[:, 100:200]
+    lenient = store.FrameReader(arr, strict=False)  # zarr's rule: a missing chunk is fill values
+    want = frames.copy()
+    want[1, :512] = 0
+    assert np.array_equal(lenient[:], want) and np.array_equal(lenient[:], np.asarray(arr[:]))
 
 
 def test_frame_reader_keeps_reading_the_group_it_opened(tmp_path: Path) -> None:
@@ -388,3 +392,13 @@ def test_frame_reader_falls_back_to_zarr_for_other_layouts(tmp_path: Path) -> No
     reader = store.FrameReader(arr)
     assert reader.folder is None
     assert np.array_equal(reader[:, 5:35, :], data[:, 5:35, :])
+
+
+def test_frame_reader_read_into_a_reused_buffer(tmp_path: Path) -> None:
+    frames, arr = _reader_group(tmp_path)
+    reader = store.FrameReader(arr)
+    buf = np.full((2, 300, 96), 7, np.uint16)
+    reader.read_into(buf, slice(1, 3), slice(400, 700))
+    assert np.array_equal(buf, frames[1:3, 400:700])
+    with pytest.raises(ValueError, match=r"out: expected \(2, 10, 96\) uint16"):
+        reader.read_into(buf, slice(0, 2), slice(0, 10))
