@@ -167,26 +167,27 @@ def stage_split(session_dir: Path, width: int, height: int, repeats: int) -> dic
 
 def compress_by_library(bands: list[np.ndarray], repeats: int) -> dict[str, Any]:
     """CPU ms per frame of the writer's compression (lz4 + bitshuffle, clevel 5) with each c-blosc
-    library found (python-blosc's AVX2 build, numcodecs' SSE2 build): the same bytes out."""
+    library found (python-blosc's AVX2 build, numcodecs' SSE2 build), interleaved repeat by
+    repeat (alternating order) so that drift of the machine hits both; medians. Same bytes out."""
     from sensorfleet.ingest import store
 
     ctx = store.blosc_compress_ctx()
     out: dict[str, Any] = {"compress_library": ctx[1] if ctx else "numcodecs Blosc.encode"}
     cbuf = np.empty(bands[0].nbytes + 16, np.uint8)
-    sizes = []
-    for lib in store.blosc_libraries():
-        fn = store.load_compress_ctx(lib)
-        if fn is None:
-            continue
-        times = []
-        for _ in range(repeats + 1):
+    fns = [(Path(lib).name, fn) for lib in store.blosc_libraries() if (fn := store.load_compress_ctx(lib)) is not None]
+    times: dict[str, list[float]] = {name: [] for name, _ in fns}
+    sizes: set[int] = set()
+    for rep in range(4 * repeats + 1):
+        for name, fn in fns if rep % 2 else fns[::-1]:
             t0 = time.process_time()
             total = sum(fn(store.CLEVEL, 2, 2, b.nbytes, b.ctypes.data, cbuf.ctypes.data, cbuf.nbytes, b"lz4", 0, 1)
                         for b in bands)
-            times.append((time.process_time() - t0) * 1e3)
-        sizes.append(total)
-        out[f"compress_alone_ms[{Path(lib).name}]"] = statistics.median(times[1:])
-    out["compress_libraries_same_size"] = len(set(sizes)) <= 1
+            if rep:  # the first round warms up
+                times[name].append((time.process_time() - t0) * 1e3)
+            sizes.add(total)
+    for name, t in times.items():
+        out[f"compress_alone_ms[{name}]"] = statistics.median(t)
+    out["compress_libraries_same_size"] = len(sizes) <= 1
     return out
 
 
