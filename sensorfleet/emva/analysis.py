@@ -56,6 +56,7 @@ from sensorfleet.emva.defects import (
     StridedSample,
     label_sparse,
     line_flags,
+    median_of,
     median_sigma,
     point_classes,
     point_consts,
@@ -311,8 +312,8 @@ class _Analysis:
         self.phase("pass")
         band_list = bands(h, store.band_rows())
         dark_med, dark_sig = median_sigma(self.s_dark.values())
-        noise_med = median_sigma(self.s_noise.values())[0]
-        dc_med = median_sigma(self.s_dc.values())[0] if self.with_slope else math.nan
+        noise_med = median_of(self.s_noise.values())
+        dc_med = median_of(self.s_dc.values()) if self.with_slope else math.nan
         have_flat = self.have_flat
         store.create(RESPONSE, F32, MAP_UNITS[RESPONSE])
         store.create(CLASSES, np.uint8, MAP_UNITS[CLASSES])
@@ -322,8 +323,8 @@ class _Analysis:
         resp_sigma = math.nan
         delta_med = flat_noise_med = math.nan
         if have_flat:
-            delta_med = median_sigma(self.s_delta.values())[0]
-            flat_noise_med = median_sigma(self.s_flat_noise.values())[0]
+            delta_med = median_of(self.s_delta.values())
+            flat_noise_med = median_of(self.s_flat_noise.values())
             # 1. relative response and shading
             meds = [0.0] * 4
             fill_parts = []

@@ -38,16 +38,23 @@ VALUE_UNITS: dict[str, str] = {
 
 
 LINE_SAMPLE = 160  # bad-line profiles are medians over every k-th pixel of a line, at least this many
-SAMPLE = 1 << 18  # medians of larger maps use an evenly strided sample of at most this many pixels
+SAMPLE = 1 << 16  # medians of larger maps use an evenly strided sample of at most this many pixels
 
 
 def sample(values: np.ndarray) -> np.ndarray:
-    """The finite values of a map, strided down to at most SAMPLE of them (the median of 262k
-    pixels is precise to ~0.25 % of a sigma; a full partition of 12 MP costs ~0.1 s per median)."""
+    """The finite values of a map, strided down to at most SAMPLE of them (the median of 65,536
+    pixels is within ~0.5 % of a sigma of the full median (1.25 sigma / sqrt(n)), against
+    thresholds of 3-50 sigmas; a full partition of 12 MP costs ~0.1 s per median, one of the
+    sample ~0.4 ms)."""
     flat = values.reshape(-1)
     step = max(1, -(-flat.size // SAMPLE))
     v = flat[::step]
     return v[np.isfinite(v)]
+
+
+def median_of(v: np.ndarray) -> float:
+    """Median of already sampled finite values (NaN when empty)."""
+    return float(np.median(v)) if v.size else float("nan")
 
 
 def median_sigma(v: np.ndarray) -> tuple[float, float]:

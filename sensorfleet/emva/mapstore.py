@@ -11,7 +11,9 @@ buffer, commit it, read a band back.
   read back whole. Scratch maps (names starting with ``_``: the spatial averages and variances the
   sweeps need but the group does not publish) are stored uncompressed in a ``_scratch`` subgroup
   that :meth:`ZarrMapStore.drop_scratch` deletes before the group is published. Memory is
-  O(chunk_rows x W) per map in use.
+  O(chunk_rows x W) per map in use. A sensor of one band (H <= chunk_rows) keeps its maps in
+  memory as well (that is one band, the same bound) and only writes the published ones: on a
+  small sensor, zarr's per-call cost of scratch writes and read-backs was most of the analysis.
 
 Bands are written in increasing row order; a band buffer is valid until the next one of that map.
 """
@@ -105,6 +107,8 @@ class ZarrMapStore:
         self._stage: dict[str, np.ndarray] = {}
         self._reads: dict[str, np.ndarray] = {}
         self._scratch: Any = None
+        self.single_band = self.height <= self.chunk_rows
+        self._mem: dict[str, np.ndarray] = {}  # one-band sensors: every map, in memory
 
     def band_rows(self) -> int:
         return self.chunk_rows
@@ -114,6 +118,10 @@ class ZarrMapStore:
 
         shape = (self.height, self.width)
         chunks = (self.chunk_rows, self.width)
+        if self.single_band:
+            self._mem[name] = np.empty(shape, dtype)
+            if name.startswith("_"):
+                return
         if name.startswith("_"):
             if self._scratch is None:
                 self._scratch = self.group.create_group(SCRATCH_GROUP)
@@ -129,6 +137,8 @@ class ZarrMapStore:
         self.arrays[name] = arr
 
     def buffer(self, name: str, y0: int, y1: int) -> np.ndarray:
+        if self.single_band:
+            return self._mem[name][y0:y1]
         buf = self._buffers.get(name)
         if buf is None or buf.shape[0] < y1 - y0:
             buf = self._buffers[name] = np.empty((max(y1 - y0, self.chunk_rows), self.width), self.arrays[name].dtype)
@@ -138,6 +148,13 @@ class ZarrMapStore:
         """Write rows ``y0:y0 + len(band)``; bands that do not cover whole chunks are gathered in a
         chunk-sized staging buffer and written when the chunk is complete (no read-modify-write of
         compressed chunks). Writes of one map must come in increasing, contiguous row order."""
+        if self.single_band:
+            target = self._mem[name][y0 : y0 + band.shape[0]]
+            if not np.shares_memory(target, band):
+                target[...] = band
+            if name in self.arrays and y0 + band.shape[0] == self.height:  # published: written once, whole
+                self.arrays[name][...] = self._mem[name]
+            return
         arr = self.arrays[name]
         c = self.chunk_rows
         y1 = y0 + band.shape[0]
@@ -161,6 +178,8 @@ class ZarrMapStore:
 
     def read(self, name: str, y0: int, y1: int) -> np.ndarray:
         """Rows ``y0:y1`` decoded into a reused buffer of this map (valid until its next read)."""
+        if self.single_band:
+            return self._mem[name][y0:y1]
         arr = self.arrays[name]
         buf = self._reads.get(name)
         if buf is None or buf.shape[0] < y1 - y0:
@@ -185,6 +204,7 @@ class ZarrMapStore:
         self._buffers.clear()
         self._stage.clear()
         self._reads.clear()
+        self._mem.clear()
         if self._scratch is not None:
             shutil.rmtree(self.path / SCRATCH_GROUP, ignore_errors=True)
             self._scratch = None

@@ -21,6 +21,7 @@ import shutil
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -211,9 +212,11 @@ class FrameWriter:
     result reads back through zarr like any other array (tests check it bit for bit).
     """
 
-    def __init__(self, arr: zarr.Array, *, strict: bool = True) -> None:
+    def __init__(self, arr: zarr.Array, *, strict: bool = True, threads: int = 2) -> None:
         self.arr = arr
         self.strict = strict
+        self.threads = max(1, int(threads))
+        self._pool: ThreadPoolExecutor | None = None
         self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
         _, self.h, self.w = arr.shape
         self.rows = arr.chunks[1]
@@ -293,13 +296,15 @@ class FrameReader:
     with ``write_empty_chunks`` off leaves chunks of fill values out). Chunk files are
     opened relative to a handle on the array's folder taken when the reader is made, so a
     rewrite published meanwhile (the folder renamed aside, then deleted) yields the old frames
-    or that error, never a mix of old and new frames. One reader serves one thread at a time
-    (it reuses a scratch chunk); the characterization reads from a single prefetch thread.
+    or that error, never a mix of old and new frames. A read of several chunks decompresses them
+    on ``threads`` threads (c-blosc releases the GIL).
     """
 
-    def __init__(self, arr: zarr.Array, *, strict: bool = True) -> None:
+    def __init__(self, arr: zarr.Array, *, strict: bool = True, threads: int = 2) -> None:
         self.arr = arr
         self.strict = strict
+        self.threads = max(1, int(threads))
+        self._pool: ThreadPoolExecutor | None = None
         self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
         self.shape: tuple[int, int, int] = tuple(int(s) for s in arr.shape)  # type: ignore[assignment]
         self.chunks: tuple[int, int, int] = tuple(int(c) for c in arr.chunks)  # type: ignore[assignment]
@@ -310,7 +315,6 @@ class FrameReader:
         if self.folder is not None:
             self._dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
             weakref.finalize(self, os.close, self._dir_fd)
-        self._chunk = np.empty((self.chunks[1], self.shape[2]), np.uint16)  # an edge band's whole chunk
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -363,29 +367,46 @@ class FrameReader:
         assert self.folder is not None
         rows, w = self.chunks[1], self.shape[2]
         whole_width = xr.start == 0 and xr.stop == w
+        tasks: list[tuple[int, int, int, np.ndarray, bool]] = []  # (frame, band, first row, dest, whole chunk)
         for band in range(yr.start // rows, (yr.stop - 1) // rows + 1):
             c0 = band * rows
             a, b = max(yr.start, c0), min(yr.stop, c0 + rows)  # rows of this chunk wanted
-            for k, i in enumerate(fr):
-                key = self.arr.metadata.encode_chunk_key((i, band, 0))
-                dest = out[k, a - yr.start:b - yr.start]
-                try:
-                    fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
-                except FileNotFoundError:
-                    if not self.strict:
-                        dest[...] = self.fill
-                        continue
-                    raise IncompleteSessionError(
-                        f"{self.folder / key}: chunk file missing (frame {i}, rows {c0}-{c0 + rows - 1}); "
-                        "expected every chunk of an ingested session, the group is damaged or was replaced"
-                    ) from None
-                with open(fd, "rb", buffering=0, closefd=True) as f:
-                    data = f.read()
-                if whole_width and a == c0 and b == c0 + rows:
-                    numcodecs.blosc.decompress(data, dest)  # the whole chunk, straight into place
-                else:
-                    numcodecs.blosc.decompress(data, self._chunk)
-                    dest[...] = self._chunk[a - c0:b - c0, xr.start:xr.stop]
+            whole = whole_width and a == c0 and b == c0 + rows
+            tasks += [(i, band, a - c0, out[k, a - yr.start:b - yr.start], whole) for k, i in enumerate(fr)]
+        if self.threads > 1 and len(tasks) > 1:  # blosc releases the GIL: decompress on several cores
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="frame-reader")
+                weakref.finalize(self, self._pool.shutdown, wait=False)
+            for _ in self._pool.map(lambda t: self._chunk_into(t[0], t[1], t[2], t[3], t[4], xr), tasks):
+                pass
+        else:
+            for i, band, r0, dest, whole in tasks:
+                self._chunk_into(i, band, r0, dest, whole, xr)
+
+    def _chunk_into(self, i: int, band: int, r0: int, dest: np.ndarray, whole: bool, xr: range) -> None:
+        """Decompress chunk (i, band) and copy its rows ``r0:r0 + len(dest)``, columns ``xr`` into
+        ``dest`` (straight into ``dest`` when it is the whole chunk)."""
+        assert self.folder is not None
+        key = self.arr.metadata.encode_chunk_key((i, band, 0))
+        try:
+            fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
+        except FileNotFoundError:
+            if not self.strict:
+                dest[...] = self.fill
+                return
+            c0 = band * self.chunks[1]
+            raise IncompleteSessionError(
+                f"{self.folder / key}: chunk file missing (frame {i}, rows {c0}-{c0 + self.chunks[1] - 1}); "
+                "expected every chunk of an ingested session, the group is damaged or was replaced"
+            ) from None
+        with open(fd, "rb", buffering=0, closefd=True) as f:
+            data = f.read()
+        if whole:
+            numcodecs.blosc.decompress(data, dest)
+        else:
+            chunk = np.empty((self.chunks[1], self.shape[2]), np.uint16)
+            numcodecs.blosc.decompress(data, chunk)
+            dest[...] = chunk[r0:r0 + dest.shape[0], xr.start:xr.stop]
 
 
 def stored_nbytes(group: Path) -> int:
