@@ -239,10 +239,13 @@ def run(width: int, height: int, n_frames: int, repeats: int, rss_frames: int) -
         memcpy_1 = memcpy_bandwidth(threads=1)
         memcpy_2 = memcpy_bandwidth(threads=2)
 
+        roots = iter(range(1 << 30))
+
         def fresh_root() -> Path:
-            root = work / "root"
-            shutil.rmtree(root, ignore_errors=True)
-            return root
+            # a new folder each time, all deleted at the end: deleting ~1 GB of chunk files between
+            # timed runs leaves the kernel freeing (and, on this ext4 mounted with `discard`,
+            # trimming) them while the next run is timed
+            return work / f"root-{next(roots)}"
 
         # one core, in this process
         _ingest(str(warm), str(fresh_root()))
