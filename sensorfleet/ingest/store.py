@@ -212,12 +212,8 @@ class FrameWriter:
     result reads back through zarr like any other array (tests check it bit for bit).
     """
 
-    def __init__(self, arr: zarr.Array, *, strict: bool = True, threads: int = 2) -> None:
+    def __init__(self, arr: zarr.Array) -> None:
         self.arr = arr
-        self.strict = strict
-        self.threads = max(1, int(threads))
-        self._pool: ThreadPoolExecutor | None = None
-        self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
         _, self.h, self.w = arr.shape
         self.rows = arr.chunks[1]
         self.folder = _direct_folder(arr)
