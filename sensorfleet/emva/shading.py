@@ -14,7 +14,7 @@ Banded: :class:`ShadingBlocks` takes the response band by band and keeps only th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +34,6 @@ class ShadingFit:
     center_x_px: float  # position of the maximum (px)
     center_y_px: float
     center_offset_px: float  # distance of the maximum from the sensor centre (px)
-    _last_band: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def _uv(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (2.0 * x / max(self.width - 1, 1) - 1.0, 2.0 * y / max(self.height - 1, 1) - 1.0)
@@ -54,13 +53,7 @@ class ShadingFit:
         per row the v-polynomial in float64, the u-sum in float32, then P^-2)."""
         if out is None:
             out = np.empty((y1 - y0, self.width), np.float32)
-        last = self._last_band.get((y0, y1))
-        if last is not None:  # the sweeps of a one-band sensor ask for the same band 3-4 times
-            out[...] = last
-            return out
         shading_surface_rows(np.ascontiguousarray(self.coefficients, np.float64), y0, self.width, self.height, out)
-        self._last_band.clear()  # one band kept: memory stays O(band)
-        self._last_band[(y0, y1)] = out.copy()
         return out
 
 
