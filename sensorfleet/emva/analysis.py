@@ -165,6 +165,9 @@ class _Analysis:
         self.config = config
         self.th = config.defects
         self.store = store
+        self._surf: np.ndarray | None = None  # shading surface rows (see surface())
+        self._surf_fit: ShadingFit | None = None
+        self._surf_key = (-1, -1)
         self.h, self.w = manifest.sensor.height, manifest.sensor.width
         self.mono = manifest.sensor.cfa_pattern == "mono"
         self.site_groups = [[0, 1, 2, 3]] if self.mono else [[0], [1], [2], [3]]
@@ -225,6 +228,19 @@ class _Analysis:
         if np.isclose(self.dark_sp.exposure_s, self.flat_sp.exposure_s, rtol=1e-9, atol=0.0) or not self.with_slope:
             return m[DARK_MEAN]
         return (m[DARK_OFFSET] + m[DARK_CURRENT] * F32(self.flat_sp.exposure_s)).astype(F32)
+
+    def surface(self, shading: ShadingFit, y0: int, y1: int) -> np.ndarray:
+        """Rows y0:y1 of the shading surface (float32, read-only use), in one buffer of this
+        analysis; recomputed only when the band or the fit changes, so the sweeps of a one-band
+        sensor evaluate it once instead of once per sweep."""
+        key = (y0, y1)
+        if self._surf_fit is not shading or self._surf_key != key:
+            if self._surf is None or self._surf.shape[0] < y1 - y0:
+                self._surf = np.empty((max(y1 - y0, min(self.store.band_rows(), self.h)), self.w), F32)
+            shading.surface_rows(y0, y1, self._surf[: y1 - y0])
+            self._surf_fit, self._surf_key = shading, key
+        assert self._surf is not None
+        return self._surf[: y1 - y0]
 
     def read(self, names: list[str], y0: int, y1: int) -> dict[str, np.ndarray]:
         self._touched.update(names)
@@ -352,9 +368,8 @@ class _Analysis:
             # 2. channel medians of the shading-corrected response
             q_site = [StridedSample(h, w, s) for s in range(4)]
             q_all = StridedSample(h, w, keep_index=True)
-            surf = np.empty((min(store.band_rows(), h), w), F32)
             for y0, y1 in band_list:
-                q = self.read([RESPONSE], y0, y1)[RESPONSE] / shading.surface_rows(y0, y1, surf[: y1 - y0])
+                q = self.read([RESPONSE], y0, y1)[RESPONSE] / self.surface(shading, y0, y1)
                 for s in range(4):
                     q_site[s].add(q, y0)
                 q_all.add(q, y0)
@@ -382,7 +397,6 @@ class _Analysis:
         names = self.dark_names(have_flat and self.need_mean_for_flat()) + [DARK_VAR]
         if have_flat:
             names += [FLAT_MEAN, FLAT_VAR]
-        surf = np.empty((min(store.band_rows(), h), w), F32)
         # line profiles of (dark signal - its median) and of the corrected response: the rows
         # sampled for the column profiles, and the row profiles (one median per row)
         prof_rows: list[list[np.ndarray]] = [[], []]
@@ -395,7 +409,7 @@ class _Analysis:
             corrected = flat = daf = fnoise = None
             if have_flat:
                 assert shading is not None
-                corrected = self.corrected(y0, y1, shading, med2, surf)
+                corrected = self.corrected(y0, y1, shading, med2)
                 flat = m[FLAT_MEAN]
                 daf = self.dark_at_flat(m)
                 fnoise = _std_into(m[FLAT_VAR], np.empty_like(m[FLAT_VAR]))
@@ -515,7 +529,7 @@ class _Analysis:
                 assert shading is not None
                 daf = self.dark_at_flat(m)
                 flat_mean, flat_var = m[FLAT_MEAN], m[FLAT_VAR]
-                surface = shading.surface_rows(y0, y1, surf[:bh])
+                surface = self.surface(shading, y0, y1)
             else:
                 daf = flat_mean = flat_var = surface = dummy
                 resp = store.buffer(RESPONSE, y0, y1)
@@ -539,9 +553,9 @@ class _Analysis:
         return BandedAnalysis(result=result, shading=shading, defects=summary, good=good, have_flat=have_flat,
                               timings=self.timings)
 
-    def corrected(self, y0: int, y1: int, shading: ShadingFit, med2: list[float], surf: np.ndarray) -> np.ndarray:
+    def corrected(self, y0: int, y1: int, shading: ShadingFit, med2: list[float]) -> np.ndarray:
         """Shading-corrected relative response of rows y0:y1 (1 = channel median), float32."""
-        q = self.read([RESPONSE], y0, y1)[RESPONSE] / shading.surface_rows(y0, y1, surf[: y1 - y0])
+        q = self.read([RESPONSE], y0, y1)[RESPONSE] / self.surface(shading, y0, y1)
         return _divide_sites(q, y0, med2, q)
 
     def blemishes(self, band_list: list[tuple[int, int]], shading: ShadingFit, med2: list[float], points: np.ndarray,
@@ -556,14 +570,13 @@ class _Analysis:
         h, w = self.h, self.w
         size = th.blemish_smooth_px
         halo = size // 2
-        surf = np.empty((min(self.store.band_rows(), h), w), F32)
         pending = deque(band_list)
         win: np.ndarray | None = None
         win_start = 0
         low_idx: list[np.ndarray] = []
         low_val: list[np.ndarray] = []
         for y0, y1 in band_list:
-            resid = self.corrected(y0, y1, shading, med2, surf) - F32(1.0)
+            resid = self.corrected(y0, y1, shading, med2) - F32(1.0)
             neutral = np.zeros(resid.shape, bool)
             neutral[:, col_bad] = True
             neutral[row_bad[y0:y1]] = True

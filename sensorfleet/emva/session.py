@@ -307,9 +307,10 @@ def _temp_name(maps_out: Path) -> Path:
 
 def _publish(tmp: Path, maps_out: Path, group: Any, attrs: dict[str, Any], defects: pl.DataFrame, ptc: pl.DataFrame) -> None:
     """Add the table rows and attrs (``complete`` last) to the group at ``tmp``, rename it to ``maps_out``."""
-    # one parquet file per table in the folder of an empty subgroup (zarr skips what is not its
-    # own inside a member; at the group's top level it warns): a zarr array per column cost ~70
-    # array creations, ~0.14 s, per session
+    # one parquet file per table in the folder of an empty subgroup: listing the group's members
+    # (arrays(), load_maps) does not look inside it; a recursive walk (members(max_depth=None))
+    # warns that the files are not zarr. A zarr array per column cost ~70 array creations,
+    # ~0.14 s, per session
     group.create_group(ROWS_GROUP)
     defects.drop("session_id", "module_id", "captured_at").write_parquet(tmp / ROWS_GROUP / DEFECTS_FILE)
     ptc.drop("session_id").write_parquet(tmp / ROWS_GROUP / PTC_FILE)
