@@ -21,7 +21,6 @@ from sensorfleet.emva import (
     characterize_day,
     characterize_frames,
     characterize_session,
-    kernels,
     load_maps,
     load_session_rows,
     plot_defect_map,
@@ -35,39 +34,6 @@ SMALL = SimParams(width=96, height=80, hot=4, warm=3, dead=4, stuck=3, noisy=3, 
 @pytest.fixture(scope="module")
 def small() -> tuple:
     return simulate(SMALL, seed=4, session_id="S-1")
-
-
-@pytest.mark.parametrize("n_frames", [1, 2, 5, 8])
-def test_kernels_match_numpy(n_frames: int) -> None:
-    rng = np.random.default_rng(n_frames)
-    block = rng.integers(0, 65536, size=(n_frames, 7, 14), dtype=np.uint16)
-    b64 = block.astype(np.int64)
-    pairs = n_frames // 2
-    d = (b64[0 : 2 * pairs : 2] - b64[1 : 2 * pairs : 2]) ** 2
-    want_rfs = np.stack([b64[:, :, 0::2].sum(2).T, b64[:, :, 1::2].sum(2).T], axis=2)
-    want_rps = np.stack([d[:, :, 0::2].sum(2).T, d[:, :, 1::2].sum(2).T], axis=2)
-    s = np.zeros((7, 14), np.int64)
-    q = np.zeros((7, 14), np.int64)
-    rfs = np.empty((7, n_frames, 2), np.int64)
-    rps = np.empty((7, pairs, 2), np.int64)
-    kernels.accumulate_pixels(block, s, q)
-    kernels.row_stats(block.view(np.uint32), rfs, rps)
-    assert np.array_equal(s, b64.sum(0)) and np.array_equal(q, (b64**2).sum(0))
-    assert np.array_equal(rfs, want_rfs) and np.array_equal(rps, want_rps)
-    # the fallbacks for odd widths agree
-    s2 = np.zeros_like(s)
-    q2 = np.zeros_like(q)
-    rfs2 = np.empty_like(rfs)
-    rps2 = np.empty_like(rps)
-    kernels.accumulate_pixels_generic(block, s2, q2, rfs2, rps2)
-    assert np.array_equal(s, s2) and np.array_equal(q, q2) and np.array_equal(rfs, rfs2) and np.array_equal(rps, rps2)
-    kernels.accumulate_scalars_generic(block, rfs2, rps2)
-    assert np.array_equal(rfs, rfs2) and np.array_equal(rps, rps2)
-    if n_frames > 1:
-        mean = np.empty((7, 14))
-        var = np.empty((7, 14))
-        kernels.finalize_moments(s, q, n_frames, mean, var)
-        assert np.allclose(mean, b64.mean(0)) and np.allclose(var, b64.var(0, ddof=1))
 
 
 def test_odd_width_uses_fallback(small: tuple) -> None:
