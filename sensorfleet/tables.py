@@ -1,12 +1,18 @@
-"""Parquet tables hive-partitioned by capture day, written atomically.
+"""Parquet tables hive-partitioned by day, written atomically, conformed to the registry.
 
-Layout: ``<tables_root>/<table>/capture_date=<YYYY-MM-DD>/part-0.parquet``. One file per
-(table, day): a day's partition is always rewritten whole, so re-running a day replaces its rows
-exactly. Writes go to a temporary file in the partition folder and are published with
-``os.replace``, so a reader sees the old partition or the new one, never half a file.
+Layout: ``<tables_root>/<table>/<partition_column>=<YYYY-MM-DD>/<part>.parquet``; the partition
+column is the registry's (``capture_date`` for capture data, ``test_date`` for final tests). A
+(table, day, part) file is always rewritten whole, so re-running a day replaces its rows exactly;
+a day may hold more than one part when two writers feed one table (``rejections``: sessions in
+``part-0``, final-test rows in ``final_test``). Writes go to a temporary file in the partition
+folder and are published with ``os.replace``, so a reader sees the old file or the new one, never
+half a file.
 
-The partition column ``capture_date`` lives in the path only (hive style); :func:`read_table` and
-:func:`read_partition` add it back as a ``pl.Date`` column. See docs/tables.md for the schemas.
+A registered table's rows are conformed to the registry (columns, order, types; field
+descriptions in the parquet metadata), and the second time axis is kept true: a row whose content
+(every column but ``written_at`` and the table's volatile ones) equals the stored row with the
+same key keeps its stored ``written_at``, and a partition whose content is unchanged is not
+rewritten at all. See docs/tables.md for the schemas.
 """
 
 from __future__ import annotations
@@ -16,30 +22,50 @@ import re
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
+
+from sensorfleet.registry import TABLES, Table
 
 PARTITION_COLUMN = "capture_date"
-PART_NAME = "part-0.parquet"
+"""Partition column of the capture tables (the registry names each table's own)."""
+PART = "part-0"
+PART_NAME = f"{PART}.parquet"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
-def _check(table: str, day: str | None = None) -> None:
-    if not _TABLE.match(table):
+def _check(table: str, day: str | None = None, part: str = PART) -> None:
+    if not _NAME.match(table) or "-" in table:
         raise ValueError(f"table name {table!r}: expected lower_snake_case ([a-z][a-z0-9_]*)")
+    if not _NAME.match(part):
+        raise ValueError(f"part name {part!r}: expected [a-z][a-z0-9_-]*")
     if day is not None:
         if not _DAY.match(day):
             raise ValueError(f"partition day {day!r}: expected YYYY-MM-DD")
         date.fromisoformat(day)  # raises for 2026-02-30
 
 
-def partition_path(tables_root: Path, table: str, day: str) -> Path:
-    """Path of the one parquet file holding ``table``'s rows for ``day``."""
+def partition_column(table: str) -> str:
+    """The hive partition column of ``table`` (registry; ``capture_date`` for unregistered ones)."""
+    registered = TABLES.get(table)
+    return registered.partition_column if registered else PARTITION_COLUMN
+
+
+def partition_dir(tables_root: Path, table: str, day: str) -> Path:
+    """Folder holding ``table``'s files for ``day``."""
     _check(table, day)
-    return Path(tables_root) / table / f"{PARTITION_COLUMN}={day}" / PART_NAME
+    return Path(tables_root) / table / f"{partition_column(table)}={day}"
+
+
+def partition_path(tables_root: Path, table: str, day: str, part: str = PART) -> Path:
+    """Path of the parquet file holding ``part`` of ``table``'s rows for ``day``."""
+    _check(table, day, part)
+    return partition_dir(tables_root, table, day) / f"{part}.parquet"
 
 
 STALE_AFTER_S = 3600.0
@@ -76,57 +102,118 @@ def sweep_stale_temporaries(folder: Path, older_than_s: float = STALE_AFTER_S) -
     return removed
 
 
-def write_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame) -> Path:
-    """Replace the ``day`` partition of ``table`` with ``df``, atomically; return the file path.
+@dataclass(frozen=True)
+class PartitionWrite:
+    """Outcome of :func:`publish_partition`: the file, its rows, and whether it was (re)written
+    (False: the stored file already held the same content and was left untouched)."""
 
-    ``df`` must not contain the partition column (it is encoded in the path). An empty ``df``
-    still writes a file carrying its schema, so the partition reads back as zero rows.
+    path: Path
+    rows: int
+    rewritten: bool
+
+
+def keep_unchanged_versions(table: Table, new: pl.DataFrame, old: pl.DataFrame) -> pl.DataFrame:
+    """``new`` where every row whose key and content equal a row of ``old`` takes that row's
+    ``written_at`` and volatile columns: the created time changes only with the content.
+
+    Both frames are conformed to ``table``. Content = every column but the created time and the
+    volatile ones; nulls equal nulls and NaN equals NaN.
     """
-    if PARTITION_COLUMN in df.columns:
-        raise ValueError(f"table {table!r}: column {PARTITION_COLUMN!r} is the partition key and lives in the path; drop it")
-    target = partition_path(tables_root, table, day)
+    if old.is_empty() or new.is_empty():
+        return new
+    keep = [table.created_time, *table.volatile]
+    content = [c for c in table.column_names if c not in keep and c not in table.key]
+    old_side = old.select([*table.key, *content, *keep]).rename({c: f"{c}__old" for c in [*content, *keep]})
+    joined = new.with_row_index("__order").join(
+        old_side, on=list(table.key), how="left", nulls_equal=True, maintain_order="left"
+    )
+    if joined.height != new.height:
+        raise ValueError(f"table {table.name!r}: key {list(table.key)} is not unique in the stored partition")
+    same = pl.lit(True)
+    for c in content:
+        same = same & pl.col(c).eq_missing(pl.col(f"{c}__old"))
+    same = same & pl.col(f"{table.created_time}__old").is_not_null()
+    return joined.with_columns(
+        [pl.when(same).then(pl.col(f"{c}__old")).otherwise(pl.col(c)).alias(c) for c in keep]
+    ).sort("__order").select(table.column_names)
+
+
+def publish_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame, part: str = PART) -> PartitionWrite:
+    """Replace ``part`` of the ``day`` partition of ``table`` with ``df``, atomically, unless the
+    stored file already holds the same content.
+
+    ``df`` must not contain the partition column (it is encoded in the path). A registered table
+    is conformed to the registry (a column missing or undeclared raises ValueError) and written
+    with each field's meaning in the parquet metadata; rows whose content is unchanged keep their
+    stored ``written_at`` (:func:`keep_unchanged_versions`). An empty ``df`` still writes a file
+    carrying its schema, so the partition reads back as zero rows.
+    """
+    column = partition_column(table)
+    if column in df.columns:
+        raise ValueError(f"table {table!r}: column {column!r} is the partition key and lives in the path; drop it")
+    target = partition_path(tables_root, table, day, part)
+    registered = TABLES.get(table)
+    if registered is not None:
+        df = registered.conform(df)
+        if target.is_file():
+            old = registered.conform(pl.read_parquet(target))
+            df = keep_unchanged_versions(registered, df, old)
+            if df.equals(old, null_equal=True):
+                return PartitionWrite(target, df.height, rewritten=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temporaries(target.parent)
-    tmp = target.parent / f".{PART_NAME}.{uuid.uuid4().hex}.tmp"
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
+        if registered is not None:
+            arrow = df.to_arrow().cast(registered.arrow_schema())
+            pq.write_table(arrow, tmp, compression="zstd", write_statistics=True)
+        else:
+            df.write_parquet(tmp, compression="zstd", statistics=True)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return target
+    return PartitionWrite(target, df.height, rewritten=True)
 
 
-def _with_day(df: pl.DataFrame, day: str) -> pl.DataFrame:
-    return df.with_columns(pl.lit(date.fromisoformat(day), dtype=pl.Date).alias(PARTITION_COLUMN))
+def write_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame, part: str = PART) -> Path:
+    """:func:`publish_partition`, returning the file path only."""
+    return publish_partition(tables_root, table, day, df, part).path
+
+
+def _with_day(df: pl.DataFrame, table: str, day: str) -> pl.DataFrame:
+    return df.with_columns(pl.lit(date.fromisoformat(day), dtype=pl.Date).alias(partition_column(table)))
 
 
 def read_partition(tables_root: Path, table: str, day: str) -> pl.DataFrame:
-    """Rows of one day of ``table`` with a ``capture_date`` (Date) column; empty frame if none."""
-    path = partition_path(tables_root, table, day)
-    if not path.exists():
-        return pl.DataFrame(schema={PARTITION_COLUMN: pl.Date})
-    return _with_day(pl.read_parquet(path), day)
+    """Rows of one day of ``table`` (every part) with the partition column (Date); an empty frame
+    if none."""
+    folder = partition_dir(tables_root, table, day)
+    files = sorted(folder.glob("[!.]*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pl.DataFrame(schema={partition_column(table): pl.Date})
+    frames = [pl.read_parquet(f) for f in files]
+    return _with_day(pl.concat(frames, how="diagonal_relaxed"), table, day)
 
 
 def list_partitions(tables_root: Path, table: str) -> list[str]:
-    """Days (``YYYY-MM-DD``) that have a partition file for ``table``, sorted."""
+    """Days (``YYYY-MM-DD``) that have at least one parquet file for ``table``, sorted."""
     _check(table)
     folder = Path(tables_root) / table
     if not folder.is_dir():
         return []
     days = []
-    prefix = f"{PARTITION_COLUMN}="
+    prefix = f"{partition_column(table)}="
     for entry in folder.iterdir():
         day = entry.name[len(prefix):]
-        if entry.name.startswith(prefix) and _DAY.match(day) and (entry / PART_NAME).is_file():
+        if entry.name.startswith(prefix) and _DAY.match(day) and any(entry.glob("[!.]*.parquet")):
             days.append(day)
     return sorted(days)
 
 
 def read_table(tables_root: Path, table: str) -> pl.DataFrame:
     """All partitions of ``table`` concatenated (columns unioned across partitions, missing ones
-    null), with ``capture_date`` (Date); an empty frame when the table has no partition."""
+    null), with the partition column (Date); an empty frame when the table has no partition."""
     parts = [read_partition(tables_root, table, day) for day in list_partitions(tables_root, table)]
     if not parts:
-        return pl.DataFrame(schema={PARTITION_COLUMN: pl.Date})
+        return pl.DataFrame(schema={partition_column(table): pl.Date})
     return pl.concat(parts, how="diagonal_relaxed")

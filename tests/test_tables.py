@@ -17,10 +17,10 @@ from sensorfleet.tables import (
 
 def test_write_read_partition_round_trip(tmp_path: Path) -> None:
     df = pl.DataFrame({"session_id": ["a", "b"], "mean_dn": [1.5, 2.5]})
-    path = write_partition(tmp_path, "captures", "2026-03-14", df)
-    assert path == tmp_path / "captures" / "capture_date=2026-03-14" / "part-0.parquet"
+    path = write_partition(tmp_path, "toy", "2026-03-14", df)
+    assert path == tmp_path / "toy" / "capture_date=2026-03-14" / "part-0.parquet"
     assert [p.name for p in path.parent.iterdir()] == ["part-0.parquet"]  # no temp file left
-    back = read_partition(tmp_path, "captures", "2026-03-14")
+    back = read_partition(tmp_path, "toy", "2026-03-14")
     assert back.columns == ["session_id", "mean_dn", "capture_date"]
     assert back["capture_date"].to_list() == [date(2026, 3, 14)] * 2
     assert back.drop("capture_date").equals(df)

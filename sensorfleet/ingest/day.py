@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from sensorfleet import registry
 from sensorfleet.config import Paths
 from sensorfleet.ingest import store
 from sensorfleet.ingest.scan import sessions_for_day
@@ -29,31 +30,10 @@ from sensorfleet.tables import write_partition
 
 UTC_US = pl.Datetime("us", "UTC")
 
-SESSIONS_SCHEMA: dict[str, pl.DataType] = {
-    "session_id": pl.String(), "module_id": pl.String(), "station_id": pl.String(),
-    "captured_at": UTC_US, "temperature_c": pl.Float64(), "schema_version": pl.Int64(),
-    "pixel_format": pl.String(), "lot_id": pl.String(), "wafer_id": pl.String(),
-    "die_x": pl.Int64(), "die_y": pl.Int64(), "width": pl.Int64(), "height": pl.Int64(),
-    "bit_depth": pl.Int64(), "cfa_pattern": pl.String(), "pixel_pitch_um": pl.Float64(),
-    "n_frames": pl.Int64(), "n_operating_points": pl.Int64(),
-    "status": pl.String(), "last_run": pl.String(), "n_rejections": pl.Int64(),
-    "zarr_path": pl.String(), "content_hash": pl.String(), "manifest_sha256": pl.String(),
-    "bytes_in": pl.Int64(), "bytes_stored": pl.Int64(), "source_dir": pl.String(),
-    "ingested_at": UTC_US, "n_rewrites": pl.Int64(), "sensorfleet_version": pl.String(),
-    "written_at": UTC_US,
-}
-CAPTURES_SCHEMA: dict[str, pl.DataType] = {
-    "session_id": pl.String(), "module_id": pl.String(), "frame_index": pl.Int64(), "file": pl.String(),
-    "kind": pl.String(), "exposure_s": pl.Float64(), "photons_per_pixel": pl.Float64(),
-    "wavelength_nm": pl.Float64(), "analog_gain": pl.Float64(), "op_index": pl.Int64(),
-    "mean_dn": pl.Float64(), "std_dn": pl.Float64(), "min_dn": pl.Int64(), "max_dn": pl.Int64(),
-    "saturated_fraction": pl.Float64(), "checksum_xxh3_128": pl.String(), "size_bytes": pl.Int64(),
-    "captured_at": UTC_US, "written_at": UTC_US,
-}
-REJECTIONS_SCHEMA: dict[str, pl.DataType] = {
-    "session_id": pl.String(), "session_dir": pl.String(), "file": pl.String(), "reason": pl.String(),
-    "rejected_at": UTC_US, "captured_at": UTC_US, "written_at": UTC_US,
-}
+# Schemas come from the registry (sensorfleet/registry), the one declaration of every column.
+SESSIONS_SCHEMA: dict[str, pl.DataType] = registry.SESSIONS.polars_schema()
+CAPTURES_SCHEMA: dict[str, pl.DataType] = registry.CAPTURES.polars_schema()
+REJECTIONS_SCHEMA: dict[str, pl.DataType] = registry.REJECTIONS.polars_schema()
 
 
 def _worker_init() -> None:
@@ -204,8 +184,8 @@ def rejection_rows(results: Iterable[IngestResult], day: str, written_at: dateti
                 pass
         for rej in r.rejections:
             rows.append({
-                "session_id": rej.session_id, "session_dir": rej.session_dir, "file": rej.file,
-                "reason": rej.reason, "rejected_at": rej.rejected_at.astimezone(UTC),
+                "source": "landing", "session_id": rej.session_id, "session_dir": rej.session_dir,
+                "file": rej.file, "row_number": None, "reason": rej.reason, "rejected_at": rej.rejected_at.astimezone(UTC),
                 "captured_at": captured_at, "written_at": written_at,
             })
     return pl.DataFrame(rows, schema=REJECTIONS_SCHEMA)

@@ -167,6 +167,8 @@ class Table:
         writer cannot drift from the registry unseen. Casts are strict (a value that does not fit
         its type raises instead of turning into null).
         """
+        if df.width == 0 and df.height == 0:
+            return self.empty()  # a writer with no rows and no inferred columns
         have = set(df.columns)
         missing = [n for n in self.column_names if n not in have]
         extra = sorted(have - set(self.column_names))

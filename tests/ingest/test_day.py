@@ -64,6 +64,7 @@ def test_tables_schema_and_rows(paths: Paths, make_session: Callable[..., Path])
     assert (row["session_id"], row["file"]) == ("S3", "frame_000.raw")
     assert row["captured_at"] == datetime(2026, 3, 14, 9, 30, tzinfo=UTC) and row["written_at"] >= row["rejected_at"]
 
+    first = read_partition(paths.tables, "sessions", DAY).sort("session_id")
     # the next day holds S2; rerunning the first day rebuilds the same rows
     ingest_day(paths, "2026-03-15", workers=1)
     assert read_table(paths.tables, "sessions").height == 3
@@ -72,7 +73,28 @@ def test_tables_schema_and_rows(paths: Paths, make_session: Callable[..., Path])
     assert read_partition(paths.tables, "rejections", DAY).height == 0
     again = read_partition(paths.tables, "sessions", DAY).sort("session_id")
     assert again["status"].to_list() == ["ingested", "ingested"]
-    assert again["last_run"].to_list() == ["unchanged", "ingested"]
+    # S1 is unchanged: its row keeps the version the first run wrote (last_run, written_at);
+    # S3 changed from rejected to ingested: a new version
+    assert again["last_run"].to_list() == ["ingested", "ingested"]
+    assert again["written_at"][0] == first["written_at"][0]
+    assert again["written_at"][1] > first["written_at"][1]
+
+
+def test_unchanged_rerun_rewrites_nothing(paths: Paths, make_session: Callable[..., Path]) -> None:
+    """The second time axis is true: a re-run that finds every session unchanged leaves every
+    partition file untouched (same bytes, same mtime) and every written_at as it was."""
+    make_session(paths.landing, "S1", seed=1)
+    bad = make_session(paths.landing, "S3", seed=3)
+    (bad / "frame_000.raw").unlink()
+    ingest_day(paths, DAY, workers=1)
+    files = sorted(paths.tables.rglob("*.parquet"))
+    assert {f.parent.parent.name for f in files} == {"sessions", "captures", "rejections"}
+    before = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in files}
+    report = ingest_day(paths, DAY, workers=1)
+    assert (report.n_unchanged, report.n_rejected) == (1, 1)
+    assert sorted(paths.tables.rglob("*.parquet")) == files
+    for f in files:
+        assert (f.stat().st_mtime_ns, f.read_bytes()) == before[f], f
 
 
 _CHILD = """
