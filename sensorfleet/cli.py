@@ -12,6 +12,7 @@ from sensorfleet.demo import demo
 from sensorfleet.emva_import import import_emva_command
 from sensorfleet.pipeline_cli import pipeline_app
 from sensorfleet.synth.command import synth
+from sensorfleet.warehouse.cli import sql_command
 
 app = typer.Typer(
     name="sensorfleet",
@@ -24,4 +25,5 @@ app = typer.Typer(
 app.command("demo")(demo)
 app.command("import-emva")(import_emva_command)
 app.add_typer(pipeline_app, name="pipeline")
+app.command("sql")(sql_command)
 app.command("synth")(synth)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 
@@ -21,3 +23,19 @@ def synth_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     generate_fleet(config, base / "landing", base / "truth")
     return base / "landing"
+
+
+TableRows = Callable[[str, Iterable[Mapping[str, object]]], pl.DataFrame]
+
+
+@pytest.fixture(scope="session")
+def table_rows() -> TableRows:
+    """``table_rows(table, rows)``: a frame of a registered table's schema holding ``rows``
+    (every declared column present, null unless given)."""
+    from sensorfleet.registry import get_table
+
+    def make(table: str, rows: Iterable[Mapping[str, object]]) -> pl.DataFrame:
+        spec = get_table(table)
+        return pl.DataFrame([dict.fromkeys(spec.column_names) | dict(r) for r in rows], schema=spec.polars_schema())
+
+    return make
