@@ -1,4 +1,4 @@
-"""Shared plumbing of the asset modules: the storage protocol, progress hook, PNG metadata."""
+"""Shared plumbing of the asset modules: run tag, metadata keys, workers, progress hook, PNG metadata."""
 
 from __future__ import annotations
 
@@ -8,26 +8,17 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
 from dagster import MetadataValue
-
-from sensorfleet.config import Paths
-
-STORAGE_KEY = "storage"
-"""Resource key of the storage resource (``pipelines.resources.StorageResource``)."""
 
 PARTITION_TAG = "dagster/partition"
 """Run tag naming the capture day. It is Dagster's own partition tag, which every partitioned run
 carries however it was launched (sensor, CLI, UI materialize, backfill), so the limit in
 dagster.yaml (one run per value at a time) covers them all."""
 
-
-class StorageLike(Protocol):
-    """What the assets need from the storage resource (kept as a protocol so that assets do
-    not import ``pipelines``: imports go pipelines -> assets)."""
-
-    def paths(self) -> Paths: ...
+SESSIONS_FAILING = "sessions_failing"
+MODULES_FAILING = "modules_failing"
+"""Metadata keys of a failed check's list of sessions or modules (the CLI summary names them)."""
 
 
 POOL_MIN_SESSIONS = 8

@@ -16,8 +16,8 @@ from assets.captures import (
     missing_operating_points,
     unexpected_saturation,
 )
+from assets.resources import StorageResource
 from pipelines.partitions import capture_days
-from pipelines.resources import StorageResource
 from sensorfleet.config import Paths
 
 DAY = "2024-05-01"

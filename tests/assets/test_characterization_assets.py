@@ -19,8 +19,8 @@ from assets.characterization import (
     poor_ptc_fits,
     worst_session,
 )
+from assets.resources import StorageResource
 from pipelines.partitions import capture_days
-from pipelines.resources import StorageResource
 
 DAY = "2026-03-02"
 PNG_MAGIC = b"\x89PNG"
