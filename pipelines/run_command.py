@@ -1,7 +1,7 @@
 """``sensorfleet pipeline run``: materialize the Dagster asset graph in-process, with progress.
 
-Dagster is imported inside the command only (``pipelines.runner``), so ``import sensorfleet``
-stays Dagster-free; this is the one place where the core reaches up into ``pipelines``.
+Dagster is imported inside the command only (``pipelines.runner``), so ``sensorfleet --help``
+and the core's commands start without loading it.
 """
 
 from __future__ import annotations
