@@ -12,9 +12,12 @@ from pathlib import Path
 from dagster import MetadataValue
 
 PARTITION_TAG = "dagster/partition"
-"""Run tag naming the capture day. It is Dagster's own partition tag, which every partitioned run
-carries however it was launched (sensor, CLI, UI materialize, backfill), so the limit in
-dagster.yaml (one run per value at a time) covers them all."""
+"""Run tag naming the capture day: Dagster's own partition tag, which every partitioned run
+carries however it was launched. dagster.yaml limits it to one run per value at a time, but only
+runs that go through the instance's run queue obey that limit (sensor, backfill, the UI's
+Materialize); ``pipeline run`` executes in its own process with ``materialize`` and serializes
+on a per-day lock file instead (``pipelines.runner.day_run_lock``). Between a CLI run and a
+queued run of the same day only the ingest's per-session locks and atomic publishes hold."""
 
 SESSIONS_FAILING = "sessions_failing"
 MODULES_FAILING = "modules_failing"

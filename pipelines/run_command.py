@@ -56,6 +56,9 @@ def run_with_display(
         def on_day_start(day: str) -> None:
             tasks[("day", day)] = bar.add_task(f"{day} starting", total=None)
 
+        def on_day_wait(day: str, lock_file: Path) -> None:
+            console.print(f"  {day}: another run of this day holds {lock_file}; waiting for it", markup=False)
+
         def on_day_done(outcome: DayOutcome) -> None:
             for key in [k for k in tasks if k[1] == outcome.day]:
                 bar.remove_task(tasks.pop(key))
@@ -68,6 +71,7 @@ def run_with_display(
             progress=on_progress,
             on_day_start=on_day_start,
             on_day_done=on_day_done,
+            on_day_wait=on_day_wait,
         )
     print_summary(summary, console)
     return summary

@@ -3,6 +3,10 @@
 The runs use the same asset definitions as ``pipelines.definitions.defs`` and are recorded in the
 Dagster instance under ``<root>/dagster_home`` (the repo's dagster.yaml copied in), so they show
 up in the UI (``make dev``) afterwards.
+
+``materialize`` executes in this process: the instance's run queue (and the one-run-per-day
+limit of dagster.yaml) never sees these runs. Two CLI runs of the same day serialize on a lock
+file instead (:func:`sensorfleet.locks.day_run_lock_file`); the second waits for the first.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pipelines.partitions import capture_days
 from pipelines.resources import run_resources
 from sensorfleet.config import Paths
 from sensorfleet.ingest.scan import scan_landing
+from sensorfleet.locks import day_run_lock_file, file_lock
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
@@ -145,11 +150,13 @@ def run_pipeline(
     progress: ProgressHook | None = None,
     on_day_start: Callable[[str], None] | None = None,
     on_day_done: Callable[[DayOutcome], None] | None = None,
+    on_day_wait: Callable[[str, Path], None] | None = None,
 ) -> PipelineSummary:
     """Materialize the selected assets for each day (default: every day with landing data).
 
-    Each day is one in-process run tagged ``dagster/partition=<day>``; a failed day is
-    recorded in its :class:`DayOutcome` and the other days go on.
+    Each day is one in-process run tagged ``dagster/partition=<day>``, under the day's run lock
+    (``on_day_wait(day, lock_file)`` is called when another run holds it and this one waits);
+    a failed day is recorded in its :class:`DayOutcome` and the other days go on.
     """
     assets = pipeline_assets()
     steps = resolve_selection(select, assets)
@@ -168,11 +175,27 @@ def run_pipeline(
                 "to today UTC); check the capture station's clock or the manifests' captured_at"
             )
         else:
-            _run_day(outcome, instance, assets, resources, selection, progress)
+            with day_run_lock(paths, day, on_day_wait):
+                _run_day(outcome, instance, assets, resources, selection, progress)
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
     return PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
+
+
+@contextmanager
+def day_run_lock(paths: Paths, day: str, on_wait: Callable[[str, Path], None] | None = None) -> Iterator[None]:
+    """Hold the run lock of ``day`` for the block, waiting (after ``on_wait``) while another
+    process holds it."""
+    path = day_run_lock_file(paths, day)
+    with file_lock(path, blocking=False) as held:
+        if held:
+            yield
+            return
+    if on_wait is not None:
+        on_wait(day, path)
+    with file_lock(path):
+        yield
 
 
 def _run_day(

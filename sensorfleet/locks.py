@@ -13,6 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sensorfleet.config import Paths
+
+
+def locks_dir(paths: Paths) -> Path:
+    """Lock files of every writer under the data root."""
+    return paths.state / "locks"
+
+
+def day_run_lock_file(paths: Paths, day: str) -> Path:
+    """The lock a whole run of capture ``day`` holds when it is started from the CLI
+    (``pipelines.runner``), so two of them never interleave their steps."""
+    return locks_dir(paths) / f"run-{day}.lock"
+
 
 @contextmanager
 def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:

@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sensorfleet.config import Paths
-from sensorfleet.ingest.layout import GROUP_SUFFIX, locks_dir, session_lock
-from sensorfleet.locks import file_lock
+from sensorfleet.ingest.layout import GROUP_SUFFIX, session_lock
+from sensorfleet.locks import file_lock, locks_dir
 
 INDEX_DIR = "session-index"
 BUILT = "BUILT"

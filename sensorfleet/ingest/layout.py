@@ -16,17 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sensorfleet.config import Paths
-from sensorfleet.locks import file_lock
+from sensorfleet.locks import file_lock, locks_dir
 
 TMP_DIR = ".tmp"
 GROUP_SUFFIX = ".zarr"
 OLD_SUFFIX = ".old.zarr"
 LOCK_BUCKETS = 256
-
-
-def locks_dir(paths: Paths) -> Path:
-    """Lock files of every writer under the data root."""
-    return paths.state / "locks"
 
 
 def day_dir(paths: Paths, day: str) -> Path:
