@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from dagster import MetadataValue
 
@@ -22,6 +23,12 @@ queued run of the same day only the ingest's per-session locks and atomic publis
 SESSIONS_FAILING = "sessions_failing"
 MODULES_FAILING = "modules_failing"
 """Metadata keys of a failed check's list of sessions or modules (the CLI summary names them)."""
+
+
+def metadata_values(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Recorded metadata as plain values (each ``MetadataValue`` by its ``.value``), as readers
+    of a run's events (the CLI summary, tests) want them."""
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
 POOL_MIN_SESSIONS = 8

@@ -27,6 +27,7 @@ from assets._common import (
     PARTITION_TAG,
     SESSIONS_FAILING,
     ProgressHook,
+    metadata_values,
     progress_hook,
 )
 from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, SessionCounts
@@ -233,7 +234,7 @@ def _run_day(
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         name = materialization.asset_key.to_user_string()
-        meta: dict[str, Any] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        meta = metadata_values(materialization.metadata)
         if name == CAPTURES:
             counts = SessionCounts.from_metadata(meta)
             outcome.ingested = counts.ingested
@@ -244,7 +245,7 @@ def _run_day(
             outcome.characterized = int(meta.get(SESSIONS, 0))
             outcome.characterized_new = int(meta.get(SESSIONS_CHARACTERIZED, 0))
     for evaluation in result.get_asset_check_evaluations():
-        meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+        meta = metadata_values(evaluation.metadata)
         if evaluation.check_name == CHECK_NO_REJECTIONS:
             outcome.rejections = list(meta.get(REJECTION_ROWS) or [])
         if not evaluation.passed:
