@@ -9,7 +9,7 @@ DATA ?= data
 override DATA := $(abspath $(DATA))
 DEMO_MODULES ?= 24
 
-.PHONY: demo test dev lint bench clean-data venv
+.PHONY: demo test dev lint bench bench-quick clean-data venv
 
 # Environment: created when missing or when pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -40,8 +40,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check sensorfleet assets models pipelines tests benchmarks
 	$(BIN)/mypy
 
+# Every benchmark at full size, results into benchmarks/results/ (tens of minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+
+# Every benchmark at its small size, writing nothing: do they all still run?
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all --quick
 
 clean-data:
 	rm -rf $(DATA)

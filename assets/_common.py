@@ -1,33 +1,34 @@
-"""Shared plumbing of the asset modules: the storage protocol, progress hook, PNG metadata."""
+"""Shared plumbing of the asset modules: run tag, metadata keys, workers, progress hook, PNG metadata."""
 
 from __future__ import annotations
 
 import base64
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from dagster import MetadataValue
 
-from sensorfleet.config import Paths
-
-STORAGE_KEY = "storage"
-"""Resource key of the storage resource (``pipelines.resources.StorageResource``)."""
-
 PARTITION_TAG = "dagster/partition"
-"""Run tag naming the capture day. It is Dagster's own partition tag, which every partitioned run
-carries however it was launched (sensor, CLI, UI materialize, backfill), so the limit in
-dagster.yaml (one run per value at a time) covers them all."""
+"""Run tag naming the capture day: Dagster's own partition tag, which every partitioned run
+carries however it was launched. dagster.yaml limits it to one run per value at a time, but only
+runs that go through the instance's run queue obey that limit (sensor, backfill, the UI's
+Materialize); ``pipeline run`` executes in its own process with ``materialize`` and serializes
+on a per-day lock file instead (``pipelines.runner.day_run_lock``). Between a CLI run and a
+queued run of the same day only the ingest's per-session locks and atomic publishes hold."""
+
+SESSIONS_FAILING = "sessions_failing"
+MODULES_FAILING = "modules_failing"
+"""Metadata keys of a failed check's list of sessions or modules (the CLI summary names them)."""
 
 
-class StorageLike(Protocol):
-    """What the assets need from the storage resource (kept as a protocol so that assets do
-    not import ``pipelines``: imports go pipelines -> assets)."""
-
-    def paths(self) -> Paths: ...
+def metadata_values(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Recorded metadata as plain values (each ``MetadataValue`` by its ``.value``), as readers
+    of a run's events (the CLI summary, tests) want them."""
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
 POOL_MIN_SESSIONS = 8

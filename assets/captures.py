@@ -5,8 +5,10 @@ resource, ingests the day's sessions in parallel worker processes (idempotent: u
 sessions are skipped, bad ones rejected with a reason), and reports metadata and checks.
 """
 
-# No `from __future__ import annotations`: Dagster reads the Config annotation at decoration time.
-from collections.abc import Iterator
+# No `from __future__ import annotations`: Dagster reads the Config and resource annotations at
+# decoration time.
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import polars as pl
@@ -25,10 +27,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import STORAGE_KEY, StorageLike, choose_workers, counting_progress
+from assets._common import SESSIONS_FAILING, choose_workers, counting_progress
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
+from assets.resources import StorageResource
 from sensorfleet import tables
-from sensorfleet.ingest import ingest_day, sessions_for_day
+from sensorfleet.ingest import DayIngestReport, ingest_day, sessions_for_day
 
 GROUP = "captures"
 CAPTURES = "captures"
@@ -45,6 +48,40 @@ FLAT_SATURATION_LEVEL = 0.5
 MIN_PTC_LEVELS = 5
 """Fewest distinct flat-field levels for a photon-transfer fit worth the name."""
 _REJECTION_LIST_LIMIT = 200
+REJECTION_ROWS = "rejections"
+"""Metadata key of the rejection rows (session, file, reason) on the ``no_rejected_sessions`` check."""
+
+
+@dataclass(frozen=True)
+class SessionCounts:
+    """Sessions of one day's ingest by outcome, recorded as ``sessions_<outcome>`` metadata of
+    ``captures`` (the CLI's summary reads them back with :meth:`from_metadata`)."""
+
+    ingested: int = 0
+    rewritten: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    @classmethod
+    def of(cls, report: DayIngestReport) -> "SessionCounts":
+        return cls(
+            ingested=report.n_ingested - report.n_rewritten,  # n_ingested counts rewrites too
+            rewritten=report.n_rewritten,
+            unchanged=report.n_unchanged,
+            rejected=report.n_rejected,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.ingested + self.rewritten + self.unchanged + self.rejected
+
+    def metadata(self) -> dict[str, MetadataValue]:
+        return {f"sessions_{f.name}": MetadataValue.int(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> "SessionCounts":
+        """The counts from ``captures`` materialization metadata (plain values); absent keys are 0."""
+        return cls(**{f.name: int(metadata.get(f"sessions_{f.name}", 0)) for f in fields(cls)})
 
 
 class IngestConfig(Config):  # type: ignore[misc]
@@ -130,27 +167,19 @@ def _md_table(rows: list[dict[str, Any]], columns: list[str], limit: int = 50) -
     return "\n".join(lines)
 
 
-def _rejection_rows(report: Any) -> list[dict[str, Any]]:
-    rows = []
-    for rejection in getattr(report, "rejections", []) or []:
-        get = rejection.get if isinstance(rejection, dict) else lambda k, r=rejection: getattr(r, k, None)
-        rows.append(
-            {
-                "session_id": get("session_id"),
-                "file": get("file"),
-                "reason": get("reason"),
-            }
-        )
-    return rows
+def _rejection_rows(report: DayIngestReport) -> list[dict[str, Any]]:
+    return [{"session_id": r.session_id, "file": r.file, "reason": r.reason} for r in report.rejections]
 
 
-def _status_counts(report: Any) -> dict[str, int]:
-    counts = {"ingested": 0, "rewritten": 0, "unchanged": 0, "rejected": 0}
-    for result in getattr(report, "results", []) or []:
-        status = getattr(result, "status", None)
-        if status in counts:
-            counts[status] += 1
-    return counts
+def _check(name: str, severity: AssetCheckSeverity, sessions_failing: list[str], **metadata: MetadataValue) -> AssetCheckResult:
+    """A check of ``captures`` that passes when no session fails it; names the failing ones."""
+    return AssetCheckResult(
+        asset_key=CAPTURES,
+        check_name=name,
+        passed=not sessions_failing,
+        severity=severity,
+        metadata={SESSIONS_FAILING: MetadataValue.json(sessions_failing), **metadata},
+    )
 
 
 def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
@@ -195,10 +224,10 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             ),
         ],
         partitions_def=partitions_def,
-        required_resource_keys={STORAGE_KEY},
     )
-    def ingest_captures(context: AssetExecutionContext, config: IngestConfig) -> Iterator[Any]:
-        storage: StorageLike = getattr(context.resources, STORAGE_KEY)
+    def ingest_captures(
+        context: AssetExecutionContext, config: IngestConfig, storage: StorageResource
+    ) -> Iterator[Any]:
         paths = storage.paths()
         day = context.partition_key
         landing_sessions = sessions_for_day(paths.landing, day, cache_dir=paths.state)
@@ -210,12 +239,11 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             workers=choose_workers(config.workers, n_landing),
             progress=counting_progress("captures", day, n_landing),
         )
-        counts = _status_counts(report)
+        counts = SessionCounts.of(report)
         rejections = _rejection_rows(report)
-        n_sessions = sum(counts.values())
         context.log.info(
-            f"{day}: {n_sessions} sessions: {counts['ingested']} ingested, {counts['rewritten']} "
-            f"rewritten, {counts['unchanged']} unchanged, {counts['rejected']} rejected"
+            f"{day}: {counts.total} sessions: {counts.ingested} ingested, {counts.rewritten} "
+            f"rewritten, {counts.unchanged} unchanged, {counts.rejected} rejected"
         )
         rejected_sessions = sorted({str(r["session_id"]) for r in rejections})
         frames = tables.read_partition(paths.tables, "captures", day)
@@ -226,15 +254,12 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         yield MaterializeResult(
             asset_key=CAPTURES,
             metadata={
-                "sessions": MetadataValue.int(n_sessions),
-                "sessions_ingested": MetadataValue.int(counts["ingested"]),
-                "sessions_rewritten": MetadataValue.int(counts["rewritten"]),
-                "sessions_unchanged": MetadataValue.int(counts["unchanged"]),
-                "sessions_rejected": MetadataValue.int(counts["rejected"]),
-                "frames": MetadataValue.int(int(getattr(report, "n_frames", frames.height))),
-                "bytes_in": MetadataValue.int(int(getattr(report, "bytes_in", 0))),
-                "bytes_stored": MetadataValue.int(int(getattr(report, "bytes_stored", 0))),
-                "compression_ratio": MetadataValue.float(float(getattr(report, "compression_ratio", 0.0))),
+                "sessions": MetadataValue.int(counts.total),
+                **counts.metadata(),
+                "frames": MetadataValue.int(report.n_frames),
+                "bytes_in": MetadataValue.int(report.bytes_in),
+                "bytes_stored": MetadataValue.int(report.bytes_stored),
+                "compression_ratio": MetadataValue.float(report.compression_ratio),
                 "rejections": MetadataValue.int(len(rejections)),
                 "zarr_root": MetadataValue.path(str(paths.captures / day)),
                 FINGERPRINT_METADATA_KEY: MetadataValue.text(fingerprint),
@@ -251,45 +276,29 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             },
         )
 
-        yield AssetCheckResult(
-            asset_key=CAPTURES,
-            check_name=CHECK_NO_REJECTIONS,
-            passed=not rejections,
-            severity=AssetCheckSeverity.WARN,
-            metadata={
-                "sessions_failing": MetadataValue.json(rejected_sessions[:_REJECTION_LIST_LIMIT]),
-                "rejections": MetadataValue.json(rejections[:_REJECTION_LIST_LIMIT]),
-            },
+        yield _check(
+            CHECK_NO_REJECTIONS,
+            AssetCheckSeverity.WARN,
+            rejected_sessions[:_REJECTION_LIST_LIMIT],
+            **{REJECTION_ROWS: MetadataValue.json(rejections[:_REJECTION_LIST_LIMIT])},
         )
         saturated = unexpected_saturation(frames)
         saturated_rows = saturated.select(
             [c for c in ("session_id", "frame_index", "file", "kind", "exposure_s", "mean_dn", "saturated_fraction") if c in saturated.columns]
         ).to_dicts()
-        yield AssetCheckResult(
-            asset_key=CAPTURES,
-            check_name=CHECK_SATURATION,
-            passed=saturated.is_empty(),
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "frames_failing": MetadataValue.int(saturated.height),
-                "sessions_failing": MetadataValue.json(
-                    sorted(set(saturated["session_id"].to_list())) if not saturated.is_empty() else []
-                ),
-                "frames": MetadataValue.md(
-                    _md_table(saturated_rows, list(saturated_rows[0]) if saturated_rows else [])
-                ),
-            },
+        yield _check(
+            CHECK_SATURATION,
+            AssetCheckSeverity.ERROR,
+            sorted(set(saturated["session_id"].to_list())) if not saturated.is_empty() else [],
+            frames_failing=MetadataValue.int(saturated.height),
+            frames=MetadataValue.md(_md_table(saturated_rows, list(saturated_rows[0]) if saturated_rows else [])),
         )
         missing = missing_operating_points(frames)
-        yield AssetCheckResult(
-            asset_key=CAPTURES,
-            check_name=CHECK_OPERATING_POINTS,
-            passed=not missing,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "sessions_failing": MetadataValue.json(sorted({p["session_id"] for p in missing})),
-                "problems": MetadataValue.md(_md_table(missing, ["session_id", "problem"])),
-            },
+        yield _check(
+            CHECK_OPERATING_POINTS,
+            AssetCheckSeverity.ERROR,
+            sorted({p["session_id"] for p in missing}),
+            problems=MetadataValue.md(_md_table(missing, ["session_id", "problem"])),
         )
 
     return ingest_captures

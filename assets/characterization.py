@@ -4,7 +4,8 @@ Thin over :func:`sensorfleet.emva.characterize_day`; the checks read the day's `
 partition (so sessions characterized in an earlier run are checked too).
 """
 
-# No `from __future__ import annotations`: Dagster reads the Config annotation at decoration time.
+# No `from __future__ import annotations`: Dagster reads the Config and resource annotations at
+# decoration time.
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import STORAGE_KEY, StorageLike, choose_workers, emit_progress, png_metadata
+from assets._common import MODULES_FAILING, choose_workers, emit_progress, png_metadata
 from assets.captures import CAPTURES
+from assets.resources import StorageResource
 from sensorfleet import tables
 from sensorfleet.emva import characterize_day, load_session_rows, plot_defect_map, plot_ptc
 from sensorfleet.ingest import list_ingested
@@ -43,6 +45,10 @@ PIXEL_DEFECTS = "pixel_defects"
 
 CHECK_BOUNDS = "metrics_within_physical_bounds"
 CHECK_PTC_FIT = "ptc_fit_quality"
+
+SESSIONS = "sessions"
+SESSIONS_CHARACTERIZED = "sessions_characterized"
+"""Metadata keys of ``module_stats``: sessions in the day's table, sessions computed by this run."""
 
 PTC_R2_COLUMN = "ptc_fit_r2"
 PTC_MIN_R2 = 0.99
@@ -233,10 +239,10 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             ),
         ],
         partitions_def=partitions_def,
-        required_resource_keys={STORAGE_KEY},
     )
-    def characterize_sessions(context: AssetExecutionContext, config: CharacterizationRunConfig) -> Iterator[Any]:
-        storage: StorageLike = getattr(context.resources, STORAGE_KEY)
+    def characterize_sessions(
+        context: AssetExecutionContext, config: CharacterizationRunConfig, storage: StorageResource
+    ) -> Iterator[Any]:
         paths = storage.paths()
         day = context.partition_key
         workers = choose_workers(config.workers, len(list_ingested(paths, day)))
@@ -257,8 +263,8 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
         poor_fits = poor_ptc_fits(stats)
 
         stats_metadata: dict[str, Any] = {
-            "sessions": MetadataValue.int(stats.height),
-            "sessions_characterized": MetadataValue.int(len(report.characterized)),
+            SESSIONS: MetadataValue.int(stats.height),
+            SESSIONS_CHARACTERIZED: MetadataValue.int(len(report.characterized)),
             "sessions_unchanged": MetadataValue.int(len(report.skipped)),
             "sessions_failed": MetadataValue.int(len(report.failed)),
             "metric_summary": MetadataValue.md(metric_summary_md(stats)),
@@ -307,7 +313,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             severity=AssetCheckSeverity.ERROR,
             metadata={
                 "violations": MetadataValue.int(len(violations)),
-                "modules_failing": MetadataValue.json(_modules(violations)),
+                MODULES_FAILING: MetadataValue.json(_modules(violations)),
                 "details": MetadataValue.json(violations[:200]),
             },
         )
@@ -319,7 +325,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             severity=AssetCheckSeverity.ERROR,
             metadata={
                 "min_r2": MetadataValue.float(PTC_MIN_R2),
-                "modules_failing": MetadataValue.json(_modules(fit_rows)),
+                MODULES_FAILING: MetadataValue.json(_modules(fit_rows)),
                 "details": MetadataValue.json(fit_rows[:200]),
             },
         )

@@ -7,8 +7,8 @@ second) measured in the same run, before and after the codecs (the higher one is
 ratio errs low). The target for the MIPI packed formats is a ratio >= 0.20. A vectorized numpy
 RAW10 unpack is timed as a reference point.
 
-Run: ``python -m benchmarks.bench_decode [--repeats N] [--width W --height H]``;
-writes ``benchmarks/results/decode.json``.
+Run: ``python -m benchmarks.bench_decode [--repeats N] [--width W --height H] [--quick]``;
+writes ``benchmarks/results/decode.json`` unless ``--quick`` (1000 x 750, 3 repeats).
 """
 
 from __future__ import annotations
@@ -100,15 +100,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--height", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="1000 x 750, 3 repeats, write nothing")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.width, args.height, args.repeats = 1000, 750, 3
     record = run(args.width, args.height, args.repeats, args.seed)
     mem = record["memcpy_GB_s"]
     print(f"memcpy bandwidth (bytes copied/s): 1 thread {mem['1_thread']:.2f} GB/s "
           f"(before {mem['1_thread_before']:.2f}, after {mem['1_thread_after']:.2f}), 2 threads {mem['2_threads']:.2f} GB/s")
     print_table(record["results"], ["format", "input_MB", "median_ms", "output_GB_s", "input_GB_s",
                                     "ratio_to_memcpy_1t", "meets_target"])
-    path = write_results("decode", record)
-    print(f"wrote {path}")
+    if not args.quick:
+        print(f"wrote {write_results('decode', record)}")
     return record
 
 

@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmarks._common import machine_info, median_seconds, peak_rss_bytes, print_table, write_results
+from benchmarks._common import (
+    machine_info,
+    median_seconds,
+    peak_rss_bytes,
+    print_table,
+    write_results,
+)
 from sensorfleet.config import Paths
 from sensorfleet.registry import get_table
 from sensorfleet.tables import write_partition

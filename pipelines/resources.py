@@ -1,26 +1,20 @@
-"""Resources: where the data lives.
+"""The resources of this code location: which storage a deployment or a CLI run uses.
 
-The roots are resolved by :func:`sensorfleet.config.resolve_paths` (the one place that reads the
-environment), so ``dagster dev`` and the ``sensorfleet`` CLI see the same folders.
+The resource classes belong to the assets layer (``assets/resources.py``); this module only
+instantiates them, so the choice of environment is made here and nowhere else in ``pipelines``.
 """
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from assets.resources import STORAGE_KEY, StorageResource
+from sensorfleet.config import Paths
 
-from sensorfleet.config import Paths, resolve_paths
+
+def deployment_resources() -> dict[str, StorageResource]:
+    """Resources of ``dagster dev`` and the daemon: roots from the environment at run time."""
+    return {STORAGE_KEY: StorageResource()}
 
 
-class StorageResource(ConfigurableResource):  # type: ignore[misc]
-    """Data root and landing root of one deployment.
-
-    ``root``/``landing`` left unset fall back to ``SENSORFLEET_ROOT``/``SENSORFLEET_LANDING``
-    and then to ``./data`` and ``<root>/landing`` (resolved when a step runs, not at import).
-    """
-
-    root: str | None = None
-    landing: str | None = None
-
-    def paths(self) -> Paths:
-        """Absolute folders (root, landing, tables, captures, maps, state) of this deployment."""
-        return resolve_paths(self.root, self.landing)
+def run_resources(paths: Paths) -> dict[str, StorageResource]:
+    """Resources of one CLI run on the roots of ``paths``."""
+    return {STORAGE_KEY: StorageResource.for_paths(paths)}

@@ -3,6 +3,10 @@
 The runs use the same asset definitions as ``pipelines.definitions.defs`` and are recorded in the
 Dagster instance under ``<root>/dagster_home`` (the repo's dagster.yaml copied in), so they show
 up in the UI (``make dev``) afterwards.
+
+``materialize`` executes in this process: the instance's run queue (and the one-run-per-day
+limit of dagster.yaml) never sees these runs. Two CLI runs of the same day serialize on a lock
+file instead (:func:`sensorfleet.locks.day_run_lock_file`); the second waits for the first.
 """
 
 from __future__ import annotations
@@ -18,12 +22,23 @@ from typing import Any
 
 from dagster import AssetKey, AssetsDefinition, DagsterInstance, materialize
 
-from assets._common import PARTITION_TAG, STORAGE_KEY, ProgressHook, progress_hook
-from pipelines.definitions import all_assets
+from assets._common import (
+    MODULES_FAILING,
+    PARTITION_TAG,
+    SESSIONS_FAILING,
+    ProgressHook,
+    metadata_values,
+    progress_hook,
+)
+from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, SessionCounts
+from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZED
+from assets.resources import StorageResource
+from pipelines.definitions import pipeline_assets
 from pipelines.partitions import capture_days
-from pipelines.resources import StorageResource
+from pipelines.resources import run_resources
 from sensorfleet.config import Paths
 from sensorfleet.ingest.scan import scan_landing
+from sensorfleet.locks import day_run_lock_file, file_lock
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
@@ -107,8 +122,8 @@ def landing_days(paths: Paths) -> list[str]:
     return sorted({s.capture_date for s in sessions})
 
 
-def resolve_selection(names: Sequence[str] | None, assets: Sequence[AssetsDefinition] = all_assets) -> list[AssetsDefinition]:
-    """The asset steps to run for ``names`` (asset names or group names; none = all).
+def resolve_selection(names: Sequence[str] | None, assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
+    """The asset steps of ``assets`` to run for ``names`` (asset names or group names; none = all).
 
     A step that produces several assets (e.g. ``captures`` + ``rejections``) runs whole.
     """
@@ -136,16 +151,19 @@ def run_pipeline(
     progress: ProgressHook | None = None,
     on_day_start: Callable[[str], None] | None = None,
     on_day_done: Callable[[DayOutcome], None] | None = None,
+    on_day_wait: Callable[[str, Path], None] | None = None,
 ) -> PipelineSummary:
     """Materialize the selected assets for each day (default: every day with landing data).
 
-    Each day is one in-process run tagged ``dagster/partition=<day>``; a failed day is
-    recorded in its :class:`DayOutcome` and the other days go on.
+    Each day is one in-process run tagged ``dagster/partition=<day>``, under the day's run lock
+    (``on_day_wait(day, lock_file)`` is called when another run holds it and this one waits);
+    a failed day is recorded in its :class:`DayOutcome` and the other days go on.
     """
-    steps = resolve_selection(select)
+    assets = pipeline_assets()
+    steps = resolve_selection(select, assets)
     instance = prepare_instance(paths)
     todo = sorted(set(days)) if days else landing_days(paths)
-    storage = StorageResource(root=str(paths.root), landing=str(paths.landing))
+    resources = run_resources(paths)
     selection = [key for node in steps for key in node.keys]
     outcomes: list[DayOutcome] = []
     for day in todo:
@@ -158,17 +176,34 @@ def run_pipeline(
                 "to today UTC); check the capture station's clock or the manifests' captured_at"
             )
         else:
-            _run_day(outcome, instance, storage, selection, progress)
+            with day_run_lock(paths, day, on_day_wait):
+                _run_day(outcome, instance, assets, resources, selection, progress)
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
     return PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
 
 
+@contextmanager
+def day_run_lock(paths: Paths, day: str, on_wait: Callable[[str, Path], None] | None = None) -> Iterator[None]:
+    """Hold the run lock of ``day`` for the block, waiting (after ``on_wait``) while another
+    process holds it."""
+    path = day_run_lock_file(paths, day)
+    with file_lock(path, blocking=False) as held:
+        if held:
+            yield
+            return
+    if on_wait is not None:
+        on_wait(day, path)
+    with file_lock(path):
+        yield
+
+
 def _run_day(
     outcome: DayOutcome,
     instance: DagsterInstance,
-    storage: StorageResource,
+    assets: Sequence[AssetsDefinition],
+    resources: dict[str, StorageResource],
     selection: list[AssetKey],
     progress: ProgressHook | None,
 ) -> None:
@@ -176,9 +211,9 @@ def _run_day(
         warnings.simplefilter("ignore")
         try:
             result = materialize(
-                all_assets,
+                assets,
                 instance=instance,
-                resources={STORAGE_KEY: storage},
+                resources=resources,
                 partition_key=outcome.day,
                 selection=selection,
                 tags={PARTITION_TAG: outcome.day},
@@ -199,26 +234,27 @@ def _run_day(
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         name = materialization.asset_key.to_user_string()
-        meta: dict[str, Any] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-        if name == "captures":
-            outcome.ingested = int(meta.get("sessions_ingested", 0))
-            outcome.rewritten = int(meta.get("sessions_rewritten", 0))
-            outcome.unchanged = int(meta.get("sessions_unchanged", 0))
-            outcome.rejected = int(meta.get("sessions_rejected", 0))
-        elif name == "module_stats":
-            outcome.characterized = int(meta.get("sessions", 0))
-            outcome.characterized_new = int(meta.get("sessions_characterized", 0))
+        meta = metadata_values(materialization.metadata)
+        if name == CAPTURES:
+            counts = SessionCounts.from_metadata(meta)
+            outcome.ingested = counts.ingested
+            outcome.rewritten = counts.rewritten
+            outcome.unchanged = counts.unchanged
+            outcome.rejected = counts.rejected
+        elif name == MODULE_STATS:
+            outcome.characterized = int(meta.get(SESSIONS, 0))
+            outcome.characterized_new = int(meta.get(SESSIONS_CHARACTERIZED, 0))
     for evaluation in result.get_asset_check_evaluations():
-        meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
-        if evaluation.check_name == "no_rejected_sessions":
-            outcome.rejections = list(meta.get("rejections") or [])
+        meta = metadata_values(evaluation.metadata)
+        if evaluation.check_name == CHECK_NO_REJECTIONS:
+            outcome.rejections = list(meta.get(REJECTION_ROWS) or [])
         if not evaluation.passed:
             outcome.failed_checks.append(
                 CheckFailure(
                     asset=evaluation.asset_key.to_user_string(),
                     check=evaluation.check_name,
                     severity=evaluation.severity.value,
-                    modules=[str(m) for m in (meta.get("modules_failing") or meta.get("sessions_failing") or [])],
+                    modules=[str(m) for m in (meta.get(MODULES_FAILING) or meta.get(SESSIONS_FAILING) or [])],
                 )
             )
 

@@ -3,7 +3,6 @@
 # No `from __future__ import annotations`: Dagster reads the resource annotation of the sensor.
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
@@ -19,15 +18,10 @@ from dagster import (
     sensor,
 )
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 from assets._common import PARTITION_TAG
 from assets.captures import CAPTURES
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
-from pipelines.resources import StorageResource
+from assets.resources import StorageResource
 from sensorfleet.ingest.scan import scan_landing
 
 
@@ -37,9 +31,10 @@ def run_key(day: str, fingerprint: str) -> str:
 
 
 def build_landing_sensor(
-    job: "UnresolvedAssetJobDefinition", partitions_def: PartitionsDefinition, minimum_interval_seconds: int = 30
+    job_name: str, partitions_def: PartitionsDefinition, minimum_interval_seconds: int = 30
 ) -> SensorDefinition:
-    """A sensor (running by default) requesting ``job`` for each day whose landing content changed.
+    """A sensor (running by default) requesting the job ``job_name`` for each day whose landing
+    content changed (the job must be in the same ``Definitions``).
 
     The cursor holds the last requested fingerprint per day, so an unchanged day is never
     re-requested; the run key (day + fingerprint) makes the daemon drop duplicates too. A new or
@@ -51,7 +46,7 @@ def build_landing_sensor(
 
     @sensor(
         name="landing_sensor",
-        job=job,
+        job_name=job_name,
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=minimum_interval_seconds,
         description="Watches the landing root; requests a run for each capture day with new or changed sessions.",

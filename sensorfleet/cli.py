@@ -1,29 +1,25 @@
-"""The ``sensorfleet`` console script.
+"""The core's commands: those that run without Dagster.
 
 Each subcommand lives beside the code it drives and is registered here, so this module stays a
-table of contents.
+table of contents. The ``sensorfleet`` console script is ``pipelines.cli:app``, which takes every
+command of :data:`app` and adds the ones that run the Dagster graph (``demo``, ``pipeline``);
+the core never imports ``pipelines``.
 """
 
 from __future__ import annotations
 
 import typer
 
-from sensorfleet.demo import demo
 from sensorfleet.emva_import import import_emva_command
-from sensorfleet.pipeline_cli import pipeline_app
 from sensorfleet.synth.command import synth
 from sensorfleet.warehouse.cli import sql_command
 
-app = typer.Typer(
-    name="sensorfleet",
-    help="Camera-module characterization pipeline: synthetic fleet, ingest, EMVA 1288 metrics.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+HELP = "Camera-module characterization pipeline: synthetic fleet, ingest, EMVA 1288 metrics."
 
-# Registration of subcommands (one line each; keep alphabetical).
-app.command("demo")(demo)
+# No name: the console script's app merges these commands into its own top level.
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
+
+# Registration of core subcommands (one line each; keep alphabetical).
 app.command("import-emva")(import_emva_command)
-app.add_typer(pipeline_app, name="pipeline")
 app.command("sql")(sql_command)
 app.command("synth")(synth)

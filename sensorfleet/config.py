@@ -9,10 +9,26 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 ROOT_ENV = "SENSORFLEET_ROOT"
 LANDING_ENV = "SENSORFLEET_LANDING"
 DEFAULT_ROOT = Path("data")
+
+
+class _Under:
+    """A folder of :class:`Paths` at a fixed name under ``root``, documented where declared."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name = name
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Under: ...
+    @overload
+    def __get__(self, obj: Paths, owner: type) -> Path: ...
+    def __get__(self, obj: Paths | None, owner: type) -> Path | _Under:
+        return self if obj is None else obj.root / self.name
 
 
 @dataclass(frozen=True)
@@ -26,33 +42,11 @@ class Paths:
     root: Path
     landing: Path
 
-    @property
-    def captures(self) -> Path:
-        """Zarr groups of ingested frame stacks: ``captures/<day>/<session_id>.zarr``."""
-        return self.root / "captures"
-
-    @property
-    def maps(self) -> Path:
-        """Zarr groups of per-pixel maps: ``maps/<day>/<session_id>.zarr``."""
-        return self.root / "maps"
-
-    @property
-    def tables(self) -> Path:
-        """Parquet tables, one folder per table, hive-partitioned by ``capture_date``."""
-        return self.root / "tables"
-
-    @property
-    def state(self) -> Path:
-        """Bookkeeping that is not a product (landing scan cache, locks)."""
-        return self.root / "state"
-
-    @property
-    def dagster_home(self) -> Path:
-        return self.root / "dagster_home"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
+    captures = _Under("captures", "Zarr groups of ingested frame stacks: ``captures/<day>/<session_id>.zarr``.")
+    maps = _Under("maps", "Zarr groups of per-pixel maps: ``maps/<day>/<session_id>.zarr``.")
+    tables = _Under("tables", "Parquet tables, one folder per table, hive-partitioned by ``capture_date``.")
+    state = _Under("state", "Bookkeeping that is not a product (landing scan cache, locks).")
+    dagster_home = _Under("dagster_home", "The Dagster instance of this root (sqlite, dagster.yaml).")
 
     @property
     def truth(self) -> Path:

@@ -42,7 +42,7 @@ import numpy as np
 import typer
 
 from sensorfleet import rawio
-from sensorfleet.manifest import MANIFEST_NAME, Manifest, parse_manifest
+from sensorfleet.manifest import MANIFEST_NAME, Manifest, OperatingPoint, parse_manifest
 
 DESCRIPTOR_NAME = "EMVA1288_Data.txt"
 DESCRIPTOR_NAMES = (DESCRIPTOR_NAME, "EMVA1288descriptor.txt")
@@ -81,12 +81,9 @@ class EmvaImage:
 
 
 @dataclass(frozen=True)
-class EmvaOperatingPoint:
+class EmvaOperatingPoint(OperatingPoint):
     """One ``b`` or ``d`` line and the images following it."""
 
-    kind: Literal["dark", "flat"]
-    exposure_s: float
-    photons_per_pixel: float
     line: int
     images: tuple[EmvaImage, ...]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,17 @@ PIXEL_FORMATS: tuple[str, ...] = PixelFormat.__args__  # type: ignore[attr-defin
 CFA_PATTERNS: tuple[str, ...] = CfaPattern.__args__  # type: ignore[attr-defined]
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """What makes frames one operating point: frames with the same kind, exposure time (s) and
+    mean photons per pixel during the exposure (EMVA 1288 mu_p; 0 for dark) belong together,
+    and two or more of them give the temporal noise."""
+
+    kind: FrameKind
+    exposure_s: float
+    photons_per_pixel: float
 
 
 class ManifestError(ValueError):

@@ -23,7 +23,6 @@ Rules that keep it right without a database:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -32,7 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sensorfleet.config import Paths
-from sensorfleet.ingest.store import GROUP_SUFFIX, session_lock
+from sensorfleet.ingest.layout import GROUP_SUFFIX, session_lock
+from sensorfleet.locks import file_lock, locks_dir
 
 INDEX_DIR = "session-index"
 BUILT = "BUILT"
@@ -103,15 +103,11 @@ def ensure_built(paths: Paths) -> None:
     """Build the index from a scan of the captures folder unless ``BUILT`` exists.
 
     Call it while holding no session lock: the builder takes each session's lock in turn (via
-    :func:`sensorfleet.ingest.store.session_lock`) so that it never races a writer of the entry.
+    :func:`sensorfleet.ingest.layout.session_lock`) so that it never races a writer of the entry.
     """
     if is_built(paths):
         return
-    lock_path = paths.state / "locks" / "session-index.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with file_lock(locks_dir(paths) / "session-index.lock"):
         if is_built(paths):  # another process built it while we waited
             return
         found: dict[str, list[str]] = {}
@@ -125,6 +121,3 @@ def ensure_built(paths: Paths) -> None:
                 for day in days:
                     add_day(paths, sid, day)
         _write_json(index_root(paths) / BUILT, {"built_at": datetime.now(UTC).isoformat(), "sessions": len(found)})
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)

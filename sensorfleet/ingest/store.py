@@ -6,23 +6,20 @@ uint16 (DN) and the manifest and per-frame metadata in its attributes. A group i
 published with ``os.rename``; a rewrite renames the old group aside
 (``.tmp/<session_id>-<uuid hex>.old.zarr``), renames the new one in, and deletes the old.
 Readers honour ``complete`` and never look into ``.tmp``. Writers of one session serialize on a
-lock file under ``<state>/locks`` so two runs of the same day do no harm.
+lock file under ``<state>/locks`` so two runs of the same day do no harm. The path conventions
+live in :mod:`sensorfleet.ingest.layout` (shared with the session index).
 """
 
 from __future__ import annotations
 
 import ctypes
-import fcntl
-import hashlib
 import importlib.metadata
 import json
 import os
 import shutil
-import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,12 +31,22 @@ from zarr.codecs import BloscCodec, BytesCodec
 from zarr.storage import LocalStore
 
 from sensorfleet.config import Paths
+from sensorfleet.ingest import index
+from sensorfleet.ingest.layout import (
+    GROUP_SUFFIX,
+    OLD_SUFFIX,
+    TMP_DIR,
+    day_dir,
+    group_path,
+    new_temp_path,
+    session_lock,
+    temp_dir,
+    temp_owner,
+)
 
-TMP_DIR = ".tmp"
+__all__ = ["GROUP_SUFFIX", "OLD_SUFFIX", "TMP_DIR", "day_dir", "group_path", "new_temp_path", "session_lock", "temp_dir"]
+
 FRAMES = "frames"
-GROUP_SUFFIX = ".zarr"
-OLD_SUFFIX = ".old.zarr"
-LOCK_BUCKETS = 256
 # Row bands of 512 rows x full width: chosen by benchmarks/bench_chunking.py (docs/storage.md).
 CHUNK_ROWS = 512
 CNAME: Literal["lz4"] = "lz4"
@@ -108,35 +115,6 @@ def blosc_compress_ctx() -> tuple[_CompressCtx, str] | None:
     return _compress_ctx[0]
 
 
-def day_dir(paths: Paths, day: str) -> Path:
-    return paths.captures / day
-
-
-def group_path(paths: Paths, day: str, session_id: str) -> Path:
-    """Published location of a session's group."""
-    return paths.captures / day / f"{session_id}{GROUP_SUFFIX}"
-
-
-def temp_dir(paths: Paths, day: str) -> Path:
-    return paths.captures / day / TMP_DIR
-
-
-def new_temp_path(paths: Paths, day: str, session_id: str, old: bool = False) -> Path:
-    return temp_dir(paths, day) / f"{session_id}-{uuid.uuid4().hex}{OLD_SUFFIX if old else GROUP_SUFFIX}"
-
-
-def _temp_owner(name: str) -> tuple[str, bool] | None:
-    """(session_id, is_old_aside) of a temp entry name, or None if it is not ours."""
-    old = name.endswith(OLD_SUFFIX)
-    stem = name[: -len(OLD_SUFFIX)] if old else name[: -len(GROUP_SUFFIX)] if name.endswith(GROUP_SUFFIX) else None
-    if stem is None or "-" not in stem:
-        return None
-    sid, hex_part = stem.rsplit("-", 1)  # uuid hex has no '-', so the split is unambiguous
-    if len(hex_part) != 32:
-        return None
-    return sid, old
-
-
 def read_group_attrs(group: Path) -> dict[str, Any] | None:
     """Attributes of a zarr v3 group read straight from its ``zarr.json`` (None if unreadable)."""
     try:
@@ -166,8 +144,6 @@ def list_ingested(paths: Paths, day: str) -> list[Path]:
 def find_groups(paths: Paths, session_id: str) -> list[Path]:
     """Complete groups of ``session_id`` in any day (normally zero or one), found through the
     session index (:mod:`sensorfleet.ingest.index`; a scan of the day folders until it is built)."""
-    from sensorfleet.ingest import index
-
     name = f"{session_id}{GROUP_SUFFIX}"
     return sorted(g for day in index.days_of(paths, session_id) if is_complete(g := paths.captures / day / name))
 
@@ -450,12 +426,10 @@ def recover(paths: Paths, day: str, session_id: str) -> None:
         return
     target = group_path(paths, day, session_id)
     for entry in sorted(folder.iterdir()):
-        owner = _temp_owner(entry.name)
+        owner = temp_owner(entry.name)
         if owner is None or owner[0] != session_id:
             continue
         if owner[1] and not target.exists() and is_complete(entry):
-            from sensorfleet.ingest import index
-
             index.add_day(paths, session_id, day)  # before it reappears (the index's rule)
             os.rename(entry, target)
         else:
@@ -468,7 +442,7 @@ def clean_stale_temp(paths: Paths, day: str) -> list[str]:
     folder = temp_dir(paths, day)
     if not folder.is_dir():
         return []
-    owners = sorted({o[0] for e in folder.iterdir() if (o := _temp_owner(e.name)) is not None})
+    owners = sorted({o[0] for e in folder.iterdir() if (o := temp_owner(e.name)) is not None})
     done = []
     for sid in owners:
         with session_lock(paths, sid, blocking=False) as got:
@@ -476,29 +450,3 @@ def clean_stale_temp(paths: Paths, day: str) -> list[str]:
                 recover(paths, day, sid)
                 done.append(sid)
     return done
-
-
-def _lock_file(paths: Paths, session_id: str) -> Path:
-    bucket = int.from_bytes(hashlib.sha1(session_id.encode()).digest()[:4], "big") % LOCK_BUCKETS
-    return paths.state / "locks" / f"ingest-{bucket:03d}.lock"
-
-
-@contextmanager
-def session_lock(paths: Paths, session_id: str, blocking: bool = True) -> Iterator[bool]:
-    """Exclusive lock for writing ``session_id`` (bucketed lock files, so their number stays
-    bounded); yields False when ``blocking`` is False and another process holds it."""
-    path = _lock_file(paths, session_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)

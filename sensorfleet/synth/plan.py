@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from sensorfleet.manifest import OperatingPoint
 from sensorfleet.synth.params import NOMINAL_FULL_WELL_E, NOMINAL_QE
 
 Series = Literal["dark_series", "ptc", "averaging_dark", "averaging_flat"]
@@ -23,12 +24,9 @@ NOMINAL_SATURATION_PHOTONS = NOMINAL_FULL_WELL_E / NOMINAL_QE["G"]
 
 
 @dataclass(frozen=True)
-class PlannedFrame:
+class PlannedFrame(OperatingPoint):
     """One frame of the plan: its operating point and the series it belongs to."""
 
-    kind: Literal["dark", "flat"]
-    exposure_s: float
-    photons_per_pixel: float
     series: Series
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+from asset_results import materialization_metadata
 from dagster import AssetCheckSeverity, ExecuteInProcessResult, materialize
 from tiny_landing import make_session
 
@@ -16,8 +17,8 @@ from assets.captures import (
     missing_operating_points,
     unexpected_saturation,
 )
+from assets.resources import StorageResource
 from pipelines.partitions import capture_days
-from pipelines.resources import StorageResource
 from sensorfleet.config import Paths
 
 DAY = "2024-05-01"
@@ -30,14 +31,6 @@ def _run(paths: Paths) -> ExecuteInProcessResult:
         resources={"storage": StorageResource(root=str(paths.root), landing=str(paths.landing))},
         run_config={"ops": {"ingest_captures": {"config": {"workers": 1}}}},
     )
-
-
-def _metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    for event in result.get_asset_materialization_events():
-        m = event.step_materialization_data.materialization
-        if m.asset_key.to_user_string() == asset:
-            return {k: getattr(v, "value", v) for k, v in m.metadata.items()}
-    raise AssertionError(f"no materialization of {asset}")
 
 
 def _checks(result: ExecuteInProcessResult) -> dict[str, Any]:
@@ -55,7 +48,7 @@ def test_captures_materialize_with_checks(tiny_paths: Paths) -> None:
 
     result = _run(tiny_paths)
     assert result.success
-    meta = _metadata(result, "captures")
+    meta = materialization_metadata(result, "captures")
     assert meta["sessions"] == 5  # the other day's session is not in this partition
     assert meta["sessions_ingested"] == 4
     assert meta["sessions_rejected"] == 1
@@ -63,7 +56,7 @@ def test_captures_materialize_with_checks(tiny_paths: Paths) -> None:
     assert meta["bytes_in"] == meta["frames"] * 32 * 24 * 2
     assert meta["bytes_stored"] > 0  # tiny frames: zarr metadata outweighs the compression
     assert meta["compression_ratio"] == meta["bytes_in"] / meta["bytes_stored"]
-    rej = _metadata(result, "rejections")
+    rej = materialization_metadata(result, "rejections")
     assert rej["rejections"] == 1 and rej["rejected_sessions"] == ["bad-missing"]
     assert "flat_015.raw" in rej["reasons"]
 
@@ -79,7 +72,7 @@ def test_captures_materialize_with_checks(tiny_paths: Paths) -> None:
     assert points.metadata["sessions_failing"].value == ["few-levels"]
 
     again = _run(tiny_paths)
-    meta2 = _metadata(again, "captures")
+    meta2 = materialization_metadata(again, "captures")
     assert meta2["sessions_unchanged"] == 4 and meta2["sessions_ingested"] == 0
     assert meta2["sessions_rejected"] == 1
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from asset_results import materialization_metadata
 from dagster import materialize
 
 from assets.captures import build_capture_assets
@@ -19,19 +20,11 @@ from assets.characterization import (
     poor_ptc_fits,
     worst_session,
 )
+from assets.resources import StorageResource
 from pipelines.partitions import capture_days
-from pipelines.resources import StorageResource
 
 DAY = "2026-03-02"
 PNG_MAGIC = b"\x89PNG"
-
-
-def _meta(result: Any, asset: str) -> dict[str, Any]:
-    for event in result.get_asset_materialization_events():
-        m = event.step_materialization_data.materialization
-        if m.asset_key.to_user_string() == asset:
-            return {k: getattr(v, "value", v) for k, v in m.metadata.items()}
-    raise AssertionError(f"no materialization of {asset}")
 
 
 def test_characterization_materializes_tables_plots_and_checks(tmp_path: Path, synth_landing: Path) -> None:
@@ -48,7 +41,7 @@ def test_characterization_materializes_tables_plots_and_checks(tmp_path: Path, s
         },
     )
     assert result.success
-    stats = _meta(result, "module_stats")
+    stats = materialization_metadata(result, "module_stats")
     assert stats["sessions"] == 3 and stats["sessions_characterized"] == 3
     # the images: inline (base64 PNG inside markdown) and as files under the data root
     for key in ("worst_module_ptc", "worst_module_defect_map"):
@@ -65,9 +58,9 @@ def test_characterization_materializes_tables_plots_and_checks(tmp_path: Path, s
     assert f"worst module: {worst_module}" in stats["worst_module_ptc"]
     assert table.height == 3
     assert table["gain_k_dn_per_e"].is_between(0.01, 100).all()
-    assert _meta(result, "module_channel_stats")["rows"] == 3 * 4  # RGGB: 4 channels per module
-    assert _meta(result, "pixel_maps")["sessions"] == 3
-    assert _meta(result, "pixel_defects")["defective_pixels"] == pl.read_parquet(
+    assert materialization_metadata(result, "module_channel_stats")["rows"] == 3 * 4  # RGGB: 4 channels per module
+    assert materialization_metadata(result, "pixel_maps")["sessions"] == 3
+    assert materialization_metadata(result, "pixel_defects")["defective_pixels"] == pl.read_parquet(
         tmp_path / "data" / "tables" / "pixel_defects"
     ).height
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
-from sensorfleet.rawio import write_frame
+from landing_folder import LandingFrame, SensorFields, write_landing_session
 
 WIDTH, HEIGHT, BIT_DEPTH = 32, 24, 12
 
@@ -31,9 +28,7 @@ def make_session(
     frame file after writing the manifest (a rejection).
     """
     rng = np.random.default_rng(seed)
-    folder = landing / session_id
-    folder.mkdir(parents=True)
-    frames: list[dict[str, Any]] = []
+    frames: list[LandingFrame] = []
     full_scale = 2**BIT_DEPTH - 1
 
     def add(kind: str, photons: float, index: int, exposure_s: float = 0.01) -> None:
@@ -42,10 +37,8 @@ def make_session(
         frame = dark_offset_dn + signal + rng.normal(0, 2.0, (HEIGHT, WIDTH))
         if saturate_dark and kind == "dark" and index == 1:
             frame[:2, :] = full_scale
-        frame = np.clip(np.rint(frame), 0, full_scale).astype(np.uint16)
-        name = f"{kind}_{len(frames):03d}.raw"
-        write_frame(folder / name, frame, "raw16_le")
-        frames.append({"file": name, "kind": kind, "exposure_s": exposure_s, "photons_per_pixel": photons})
+        pixels = np.clip(np.rint(frame), 0, full_scale).astype(np.uint16)
+        frames.append(LandingFrame(f"{kind}_{len(frames):03d}.raw", kind, exposure_s, photons, pixels))
 
     for exposure_s in (0.01, 0.05):
         for i in range(2):
@@ -53,21 +46,10 @@ def make_session(
     for level in range(flat_levels):
         for i in range(2):
             add("flat", 500.0 * (level + 1), i)
-    manifest = {
-        "schema_version": 1,
-        "session_id": session_id,
-        "module_id": f"M-{session_id}",
-        "station_id": "ST1",
-        "captured_at": captured_at,
-        "temperature_c": 30.0,
-        "sensor": {
-            "lot_id": "L1", "wafer_id": "W1", "die_x": 1, "die_y": 2, "width": WIDTH,
-            "height": HEIGHT, "bit_depth": BIT_DEPTH, "cfa_pattern": "mono", "pixel_pitch_um": 1.4,
-        },
-        "pixel_format": "raw16_le",
-        "frames": frames,
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    folder = write_landing_session(
+        landing, session_id, frames, pixel_format="raw16_le", sensor=SensorFields(bit_depth=BIT_DEPTH),
+        captured_at=captured_at, station_id="ST1", temperature_c=30.0,
+    )
     if drop_file:
-        (folder / frames[-1]["file"]).unlink()
+        (folder / frames[-1].file).unlink()
     return folder

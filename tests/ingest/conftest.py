@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from landing_folder import LandingFrame, SensorFields, write_landing_session
 
 from sensorfleet.config import Paths
-from sensorfleet.rawio import encode_frame
 
 DAY = "2026-03-14"
 CAPTURED_AT = f"{DAY}T09:30:00+00:00"
@@ -54,34 +53,16 @@ def write_session(
     ``edit`` may change the manifest dict before it is written (to make it wrong on purpose).
     """
     points = points or DEFAULT_POINTS
-    session_dir = landing / (folder or session_id)
-    session_dir.mkdir(parents=True)
-    frames = make_frames(width, height, bit_depth, points, per_point, seed)
-    entries = []
     ext = {"npy": "npy", "tiff": "tif"}.get(pixel_format, "raw")
-    for i, frame in enumerate(frames):
-        kind, exposure_s, photons = points[i // per_point]
-        name = f"frame_{i:03d}.{ext}"
-        (session_dir / name).write_bytes(encode_frame(frame, pixel_format))
-        entries.append({"file": name, "kind": kind, "exposure_s": exposure_s, "photons_per_pixel": photons})
-    manifest: dict[str, Any] = {
-        "schema_version": 1,
-        "session_id": session_id,
-        "module_id": f"M-{session_id}",
-        "station_id": "ST-01",
-        "captured_at": captured_at,
-        "temperature_c": 35.0,
-        "sensor": {
-            "lot_id": "L1", "wafer_id": "W1", "die_x": 3, "die_y": 4, "width": width, "height": height,
-            "bit_depth": bit_depth, "cfa_pattern": "RGGB", "pixel_pitch_um": 1.4,
-        },
-        "pixel_format": pixel_format,
-        "frames": entries,
-    }
-    if edit is not None:
-        edit(manifest)
-    (session_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return session_dir
+    frames = [
+        LandingFrame(f"frame_{i:03d}.{ext}", *points[i // per_point], pixels)
+        for i, pixels in enumerate(make_frames(width, height, bit_depth, points, per_point, seed))
+    ]
+    return write_landing_session(
+        landing, session_id, frames, pixel_format=pixel_format,
+        sensor=SensorFields(bit_depth=bit_depth, cfa_pattern="RGGB", die_x=3, die_y=4),
+        captured_at=captured_at, station_id="ST-01", temperature_c=35.0, folder=folder, edit=edit,
+    )
 
 
 def tree_fingerprint(root: Path) -> dict[str, tuple[str, int, int]]:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from dagster import AssetCheckKey, AssetKey, DailyPartitionsDefinition, DefaultSensorStatus
 
-from pipelines.definitions import defs
+from pipelines.definitions import defs as load_defs
 
 
 def test_definitions_load_with_expected_graph() -> None:
+    defs = load_defs()
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects"}
@@ -43,3 +49,16 @@ def test_definitions_load_with_expected_graph() -> None:
     assert sensors[0].job_name == "daily_pipeline"
     assert not list(defs.schedules or [])
     assert set(defs.resources or {}) == {"storage"}
+
+
+def test_dagster_cli_validates_the_code_location(tmp_path: Path) -> None:
+    """What ``make dev`` loads: ``dagster definitions validate`` finds the ``@dg.definitions``
+    function of ``pipelines.definitions`` and builds it without error."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(repo)}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m", "pipelines.definitions"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All code locations passed validation" in done.stdout + done.stderr

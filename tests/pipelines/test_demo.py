@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 from typer.testing import CliRunner
 
-from sensorfleet.cli import app
+from pipelines.cli import app
 
 
 def test_demo_generates_runs_and_reuses_the_fleet(tmp_path: Path) -> None:

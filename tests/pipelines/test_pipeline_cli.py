@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "assets"))
 from tiny_landing import make_session  # noqa: E402  (the tiny-session helper of tests/assets)
 
 from assets.characterization import PHYSICAL_BOUNDS, Bound  # noqa: E402
-from sensorfleet.cli import app  # noqa: E402
+from pipelines.cli import app  # noqa: E402
 
 
 def test_pipeline_run_summarizes_rejections_and_failed_checks(

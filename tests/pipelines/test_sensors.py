@@ -12,14 +12,14 @@ from dagster import DagsterInstance, DefaultSensorStatus, SensorResult, build_se
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "assets"))
 from tiny_landing import make_session  # noqa: E402  (the tiny-session helper of tests/assets)
 
+from assets.resources import StorageResource  # noqa: E402
 from pipelines.definitions import defs  # noqa: E402
-from pipelines.resources import StorageResource  # noqa: E402
 from pipelines.runner import prepare_instance, run_pipeline  # noqa: E402
 from sensorfleet.config import resolve_paths  # noqa: E402
 
 
 def _tick(root: Path, cursor: str | None, instance: DagsterInstance | None = None) -> SensorResult:
-    sensor = defs.resolve_sensor_def("landing_sensor")
+    sensor = defs().resolve_sensor_def("landing_sensor")
     storage = StorageResource(root=str(root), landing=str(root / "landing"))
     instance = instance or DagsterInstance.ephemeral()
     with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as context:
@@ -31,7 +31,7 @@ def _tick(root: Path, cursor: str | None, instance: DagsterInstance | None = Non
 def test_sensor_requests_new_days_once_and_changed_days_again(tmp_path: Path) -> None:
     paths = resolve_paths(tmp_path, tmp_path / "landing")
     paths.landing.mkdir()
-    sensor = defs.resolve_sensor_def("landing_sensor")
+    sensor = defs().resolve_sensor_def("landing_sensor")
     assert sensor.default_status == DefaultSensorStatus.RUNNING
 
     make_session(paths.landing, "a", "2024-05-01T10:00:00+00:00", seed=1)
@@ -64,7 +64,7 @@ def test_sensor_requests_new_days_once_and_changed_days_again(tmp_path: Path) ->
 
 
 def test_sensor_skips_without_landing(tmp_path: Path) -> None:
-    sensor = defs.resolve_sensor_def("landing_sensor")
+    sensor = defs().resolve_sensor_def("landing_sensor")
     storage = StorageResource(root=str(tmp_path), landing=str(tmp_path / "missing"))
     with build_sensor_context(instance=DagsterInstance.ephemeral(), resources={"storage": storage}) as context:
         result = sensor(context)

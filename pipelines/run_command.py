@@ -1,7 +1,7 @@
 """``sensorfleet pipeline run``: materialize the Dagster asset graph in-process, with progress.
 
-Dagster is imported inside the command only (``pipelines.runner``), so ``import sensorfleet``
-stays Dagster-free; this is the one place where the core reaches up into ``pipelines``.
+Dagster is imported inside the command only (``pipelines.runner``), so ``sensorfleet --help``
+and the core's commands start without loading it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def run_with_display(
         def on_day_start(day: str) -> None:
             tasks[("day", day)] = bar.add_task(f"{day} starting", total=None)
 
+        def on_day_wait(day: str, lock_file: Path) -> None:
+            console.print(f"  {day}: another run of this day holds {lock_file}; waiting for it", markup=False)
+
         def on_day_done(outcome: DayOutcome) -> None:
             for key in [k for k in tasks if k[1] == outcome.day]:
                 bar.remove_task(tasks.pop(key))
@@ -68,6 +71,7 @@ def run_with_display(
             progress=on_progress,
             on_day_start=on_day_start,
             on_day_done=on_day_done,
+            on_day_wait=on_day_wait,
         )
     print_summary(summary, console)
     return summary

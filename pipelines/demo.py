@@ -1,7 +1,8 @@
 """``sensorfleet demo``: a small synthetic fleet -> every asset materialized -> where to look.
 
 What ``make demo`` runs. Generation is skipped when the landing folder already holds sessions,
-and the pipeline skips unchanged sessions, so running it twice is cheap.
+and the pipeline skips unchanged sessions, so running it twice is cheap. It lives in
+``pipelines`` because it runs the Dagster graph; Dagster itself loads only when the run starts.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from pipelines.run_command import run_with_display
 from sensorfleet.config import Paths, resolve_paths
 from sensorfleet.manifest import MANIFEST_NAME
-from sensorfleet.pipeline_cli import run_with_display
 from sensorfleet.progress import progress_bar
 
 

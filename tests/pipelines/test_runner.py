@@ -1,0 +1,58 @@
+"""The CLI runner: two runs of one capture day never overlap (the day's run lock)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "assets"))
+from tiny_landing import make_session  # noqa: E402  (the tiny-session helper of tests/assets)
+
+from pipelines.runner import PipelineSummary, run_pipeline  # noqa: E402
+from sensorfleet.config import resolve_paths  # noqa: E402
+from sensorfleet.locks import day_run_lock_file, file_lock  # noqa: E402
+
+DAY = "2024-05-01"
+
+
+def test_a_second_run_of_a_day_waits_for_the_first(tmp_path: Path) -> None:
+    paths = resolve_paths(tmp_path, tmp_path / "landing")
+    paths.landing.mkdir()
+    make_session(paths.landing, "a", f"{DAY}T10:00:00+00:00", seed=1)
+    waiting = threading.Event()
+    waited_on: list[Path] = []
+    summaries: list[PipelineSummary] = []
+
+    def on_wait(day: str, lock_file: Path) -> None:
+        waited_on.append(lock_file)
+        waiting.set()
+
+    def second_run() -> None:
+        summaries.append(run_pipeline(paths, select=["captures"], days=[DAY], on_day_wait=on_wait))
+
+    with file_lock(day_run_lock_file(paths, DAY)) as held:  # the first run, as another process would hold it
+        assert held
+        runner = threading.Thread(target=second_run)
+        runner.start()
+        assert waiting.wait(120), "the second run did not report that it waits"
+        runner.join(1.0)
+        assert runner.is_alive()  # still waiting: it has not run the day
+        assert not (paths.captures / DAY).exists()
+    runner.join(300)
+    assert not runner.is_alive()
+    assert waited_on == [day_run_lock_file(paths, DAY)]
+    (summary,) = summaries
+    assert summary.ok and summary.days[0].ingested == 1
+    assert (paths.captures / DAY / "a.zarr").is_dir()
+
+
+def test_a_free_day_runs_without_waiting(tmp_path: Path) -> None:
+    paths = resolve_paths(tmp_path, tmp_path / "landing")
+    paths.landing.mkdir()
+    make_session(paths.landing, "a", f"{DAY}T10:00:00+00:00", seed=1)
+    waits: list[str] = []
+    summary = run_pipeline(paths, select=["captures"], days=[DAY], on_day_wait=lambda day, _: waits.append(day))
+    assert summary.ok and waits == []
+    with file_lock(day_run_lock_file(paths, DAY), blocking=False) as held:
+        assert held  # released after the run
