@@ -10,11 +10,21 @@ from dagster import AssetsDefinition, PartitionsDefinition
 
 from assets.captures import build_capture_assets
 from assets.characterization import build_characterization_assets
+from assets.labels import build_label_assets
+from assets.warehouse import warehouse
 
 
 def build_assets(partitions_def: PartitionsDefinition) -> list[AssetsDefinition]:
-    """Every asset of the graph (with its checks), in dependency order, on ``partitions_def``."""
+    """The daily assets of the graph (with their checks), in dependency order, on ``partitions_def``."""
     return [build_capture_assets(partitions_def), build_characterization_assets(partitions_def)]
 
 
-__all__ = ["build_assets", "build_capture_assets", "build_characterization_assets"]
+def build_fleet_assets() -> list[AssetsDefinition]:
+    """The unpartitioned assets over the whole fleet, in dependency order: labels, warehouse."""
+    return [build_label_assets(), warehouse]
+
+
+__all__ = [
+    "build_assets", "build_capture_assets", "build_characterization_assets", "build_fleet_assets",
+    "build_label_assets", "warehouse",
+]

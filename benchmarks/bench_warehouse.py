@@ -7,7 +7,7 @@ Generates table rows (not frames) for N modules with the registry's schemas: ``s
 ``rejections`` (0.5 % of sessions), hive-partitioned over D capture days like the pipeline writes
 them; builds the warehouse; times every query of docs/analyst-guide.md (median of R runs after one
 warm-up) beside a same-run baseline: a full scan of ``module_stats`` (``SELECT count(*), sum(...)``)
-through the same views. Target: every query under 1 s at 1,000,000 modules.
+through the same views; results are fetched as polars frames, as `sensorfleet sql` does. Target: every query under 1 s at 1,000,000 modules.
 """
 
 from __future__ import annotations
@@ -128,9 +128,9 @@ def main() -> None:
             "SELECT count(*), sum(dark_current_e_per_s), sum(read_noise_e) FROM module_stats").fetchall(), args.repeats)
         rows = [{"query": "baseline: scan module_stats (2 columns)", "seconds": round(baseline, 3), "x_baseline": 1.0, "rows": 1}]
         for name, sql in guide_queries().items():
-            seconds = median_seconds(lambda sql=sql: con.sql(sql).fetchall(), args.repeats)
+            seconds = median_seconds(lambda sql=sql: con.sql(sql).pl(), args.repeats)
             rows.append({"query": name, "seconds": round(seconds, 3), "x_baseline": round(seconds / baseline, 1),
-                         "rows": len(con.sql(sql).fetchall())})
+                         "rows": con.sql(sql).pl().height})
         con.close()
     print_table(rows, ["query", "seconds", "x_baseline", "rows"])
     print(f"peak RSS {peak_rss_bytes() / 2**20:.0f} MiB; every query under 1 s: {all(r['seconds'] < 1 for r in rows)}")

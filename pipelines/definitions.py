@@ -8,26 +8,39 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import build_assets
-from pipelines.jobs import DAILY_PIPELINE, JOBS
+from assets import build_assets, build_fleet_assets
+from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
 from pipelines.partitions import capture_days
 from pipelines.resources import deployment_resources
-from pipelines.sensors import build_landing_sensor
+from pipelines.sensors import (
+    build_final_test_sensor,
+    build_landing_sensor,
+    warehouse_after_daily_run,
+)
 
 
 def pipeline_assets() -> list[dg.AssetsDefinition]:
-    """Every asset of the location on the capture-day partitions (``pipeline run`` materializes
-    these same definitions)."""
+    """The daily assets of the location on the capture-day partitions (``pipeline run``
+    materializes these same definitions)."""
     return build_assets(capture_days)
+
+
+def fleet_assets() -> list[dg.AssetsDefinition]:
+    """The unpartitioned assets over the whole fleet (labels, warehouse)."""
+    return build_fleet_assets()
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=pipeline_assets(),
+        assets=[*pipeline_assets(), *fleet_assets()],
         resources=deployment_resources(),
         jobs=JOBS,
-        sensors=[build_landing_sensor(DAILY_PIPELINE, capture_days)],
+        sensors=[
+            build_landing_sensor(DAILY_PIPELINE, capture_days),
+            build_final_test_sensor(REFRESH_WAREHOUSE),
+            warehouse_after_daily_run,
+        ],
         # Materializations launched from the UI run in-process as well (see pipelines/jobs.py).
         executor=dg.in_process_executor,
     )

@@ -12,9 +12,12 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 DAILY_PIPELINE = "daily_pipeline"
 """Name of the job that ingests and characterizes one capture day (what the sensor requests)."""
 
+REFRESH_WAREHOUSE = "refresh_warehouse"
+"""Name of the job that rebuilds the fleet-wide assets: final-test labels, then the warehouse."""
+
 daily_pipeline = define_asset_job(
     DAILY_PIPELINE,
-    selection=AssetSelection.all(),
+    selection=AssetSelection.groups("captures", "characterization"),
     executor_def=in_process_executor,
     description="Ingest and characterize one capture day.",
 )
@@ -31,4 +34,11 @@ characterize = define_asset_job(
     description="Characterize one capture day from its ingested captures.",
 )
 
-JOBS = (daily_pipeline, ingest, characterize)
+refresh_warehouse = define_asset_job(
+    REFRESH_WAREHOUSE,
+    selection=AssetSelection.groups("labels", "warehouse"),
+    executor_def=in_process_executor,
+    description="Ingest the final-test labels and rebuild warehouse.duckdb (after new days or label files).",
+)
+
+JOBS = (daily_pipeline, ingest, characterize, refresh_warehouse)

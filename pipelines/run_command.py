@@ -132,6 +132,13 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
         console.print(f"  [red]failed days: {len(failed)}[/]")
         for d in failed:
             console.print(f"    - {d.day}: {d.error}", markup=False)
+    fleet = summary.fleet
+    if fleet is not None:
+        if fleet.error is not None:
+            console.print(f"  [red]labels/warehouse run failed[/]: {fleet.error}", markup=True)
+        else:
+            console.print(f"  final-test rows: {fleet.label_rows} ({fleet.label_rows_rejected} rejected, table `rejections`)")
+            console.print(f"  warehouse: {fleet.warehouse} (query it: sensorfleet sql \"SELECT * FROM tables\")")
     console.print(f"  runs recorded in {summary.dagster_home} (open the UI with `make dev`)")
 
 

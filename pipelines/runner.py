@@ -32,8 +32,12 @@ from assets._common import (
 )
 from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, SessionCounts
 from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZED
+from assets.labels import FINAL_TEST_ASSET
 from assets.resources import StorageResource
-from pipelines.definitions import pipeline_assets
+from assets.table_metadata import ROW_COUNT
+from assets.warehouse import WAREHOUSE
+from pipelines.definitions import fleet_assets, pipeline_assets
+from pipelines.jobs import REFRESH_WAREHOUSE
 from pipelines.partitions import capture_days
 from pipelines.resources import run_resources
 from sensorfleet.config import Paths
@@ -76,14 +80,26 @@ class PipelineSummary:
 
     days: list[DayOutcome]
     dagster_home: Path
+    fleet: FleetOutcome | None = None
 
     @property
     def ok(self) -> bool:
         """True unless a run failed (rejections and failed checks are not failures)."""
-        return all(d.error is None for d in self.days)
+        return all(d.error is None for d in self.days) and (self.fleet is None or self.fleet.error is None)
 
     def total(self, name: str) -> int:
         return sum(int(getattr(d, name) or 0) for d in self.days)
+
+
+@dataclass
+class FleetOutcome:
+    """What the run of the fleet-wide assets (final-test labels, warehouse) did."""
+
+    run_id: str | None = None
+    error: str | None = None
+    label_rows: int = 0
+    label_rows_rejected: int = 0
+    warehouse: str | None = None
 
 
 def prepare_instance(paths: Paths) -> DagsterInstance:
@@ -160,7 +176,10 @@ def run_pipeline(
     a failed day is recorded in its :class:`DayOutcome` and the other days go on.
     """
     assets = pipeline_assets()
-    steps = resolve_selection(select, assets)
+    fleet = fleet_assets()
+    steps = resolve_selection(select, [*assets, *fleet])
+    fleet_steps = [node for node in steps if node in fleet]
+    steps = [node for node in steps if node not in fleet]
     instance = prepare_instance(paths)
     todo = sorted(set(days)) if days else landing_days(paths)
     resources = run_resources(paths)
@@ -181,7 +200,48 @@ def run_pipeline(
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
-    return PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
+    summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
+    if fleet_steps and (outcomes or not days):
+        summary.fleet = run_fleet(instance, fleet, resources, [k for node in fleet_steps for k in node.keys])
+    return summary
+
+
+def run_fleet(
+    instance: DagsterInstance,
+    fleet: Sequence[AssetsDefinition],
+    resources: dict[str, StorageResource],
+    selection: list[AssetKey],
+) -> FleetOutcome:
+    """One in-process run of the fleet-wide assets (labels, then the warehouse), recorded in the
+    instance under the job name ``refresh_warehouse`` as the UI's job would be."""
+    outcome = FleetOutcome()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = materialize(
+                fleet, instance=instance, resources=resources, selection=selection, raise_on_error=False,
+                tags={"sensorfleet/job": REFRESH_WAREHOUSE},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+        except Exception as exc:  # a definition or instance problem: report it
+            outcome.error = f"{type(exc).__name__}: {exc}"
+            return outcome
+    outcome.run_id = result.run_id
+    if not result.success:
+        outcome.error = "; ".join(
+            _strip_class_path(e.step_failure_data.error.message.strip())
+            for e in result.get_step_failure_events() if e.step_failure_data.error is not None
+        ) or "run failed"
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        meta = metadata_values(materialization.metadata)
+        name = materialization.asset_key.to_user_string()
+        if name == FINAL_TEST_ASSET:
+            outcome.label_rows = int(meta.get(ROW_COUNT, 0))
+            outcome.label_rows_rejected = int(meta.get("rows_rejected", 0))
+        elif name == WAREHOUSE:
+            outcome.warehouse = str(meta.get("path"))
+    return outcome
 
 
 @contextmanager

@@ -1,6 +1,8 @@
-"""Sensor on the landing root: one run request per capture day with new or changed sessions."""
+"""Sensors: on the landing root (one run request per capture day with new or changed sessions),
+on the final-test files, and after each successful daily run (the warehouse follows the tables)."""
 
 # No `from __future__ import annotations`: Dagster reads the resource annotation of the sensor.
+import hashlib
 import json
 from pathlib import Path
 
@@ -8,13 +10,16 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     PartitionsDefinition,
     RunRequest,
+    RunStatusSensorContext,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    run_status_sensor,
     sensor,
 )
 
@@ -22,7 +27,9 @@ from assets._common import PARTITION_TAG
 from assets.captures import CAPTURES
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
+from pipelines.jobs import daily_pipeline, refresh_warehouse
 from sensorfleet.ingest.scan import scan_landing
+from sensorfleet.labels.final_test import final_test_files
 
 
 def run_key(day: str, fingerprint: str) -> str:
@@ -98,3 +105,38 @@ def _materialized_with(instance: DagsterInstance, day: str, fingerprint: str) ->
         return False
     entry = records[0].asset_materialization.metadata.get(FINGERPRINT_METADATA_KEY)
     return getattr(entry, "value", entry) == fingerprint
+
+
+def build_final_test_sensor(job_name: str, minimum_interval_seconds: int = 30) -> SensorDefinition:
+    """A sensor (running by default) requesting ``job_name`` when the files under
+    ``<landing>/final_test/`` change (name, size, modification time): a new label file is
+    ingested without waiting for the next capture day."""
+
+    @sensor(
+        name="final_test_sensor",
+        job_name=job_name,
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="Watches <landing>/final_test/; requests the label + warehouse refresh when a file is added or changed.",
+    )
+    def final_test_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
+        files = final_test_files(storage.paths().landing)
+        state = {p.name: f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files}
+        cursor = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        if not files or cursor == context.cursor:
+            return SensorResult(skip_reason=SkipReason(f"{len(files)} final-test file(s), none new or changed"), cursor=cursor)
+        return SensorResult(run_requests=[RunRequest(run_key="final_test:" + hashlib.sha256(cursor.encode()).hexdigest()[:20])], cursor=cursor)
+
+    return final_test_sensor
+
+
+@run_status_sensor(
+    name="warehouse_after_daily_run",
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[daily_pipeline],
+    request_job=refresh_warehouse,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="After each successful daily run, refresh the labels and the warehouse.",
+)
+def warehouse_after_daily_run(context: RunStatusSensorContext) -> RunRequest:
+    return RunRequest(run_key=f"after:{context.dagster_run.run_id}")

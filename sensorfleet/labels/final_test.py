@@ -184,6 +184,14 @@ def _publish_by_day(paths: Paths, table: str, frame: pl.DataFrame, day_column: s
     return written
 
 
+def final_test_files(landing: Path) -> list[Path]:
+    """The label files under ``<landing>/final_test/`` (parquet or CSV, not hidden), by name."""
+    folder = landing / FINAL_TEST_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith("."))
+
+
 def ingest_final_test(paths: Paths, now: datetime | None = None) -> FinalTestReport:
     """Rebuild the ``final_test`` table and the final-test part of ``rejections`` from every file
     under ``<landing>/final_test/`` (nothing in the landing is modified)."""
@@ -193,8 +201,7 @@ def ingest_final_test(paths: Paths, now: datetime | None = None) -> FinalTestRep
     cache.mkdir(parents=True, exist_ok=True)
     index_file = cache / "index.json"
     index: dict[str, str] = json.loads(index_file.read_text()) if index_file.is_file() else {}
-    files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file()
-                   and not p.name.startswith(".")) if folder.is_dir() else []
+    files = final_test_files(paths.landing)
     read: list[str] = []
     reused: list[str] = []
     parsed = [_parse_cached(p, cache, index, read, reused) for p in files]

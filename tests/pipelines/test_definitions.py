@@ -16,18 +16,27 @@ def test_definitions_load_with_expected_graph() -> None:
     defs = load_defs()
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects"}
+    assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects",
+                    "final_test", "warehouse"}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {
         "captures": "captures", "rejections": "captures",
         "pixel_maps": "characterization", "module_stats": "characterization",
         "module_channel_stats": "characterization", "pixel_defects": "characterization",
+        "final_test": "labels", "warehouse": "warehouse",
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
+        if key.to_user_string() in ("final_test", "warehouse"):
+            assert partitions is None  # over the whole fleet
+            continue
         assert isinstance(partitions, DailyPartitionsDefinition)
         assert partitions.has_partition_key("2026-03-02")
     assert AssetKey("captures") in graph.get(AssetKey("module_stats")).parent_keys
+    assert AssetKey("final_test") in graph.get(AssetKey("warehouse")).parent_keys
+    assert graph.get(AssetKey("warehouse")).pools == {"warehouse_writer"}
+    schema = graph.get(AssetKey("final_test")).metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns][:3] == ["module_id", "tested_at", "passed"]
 
     checks = set(graph.asset_check_keys)
     assert checks == {
@@ -36,17 +45,19 @@ def test_definitions_load_with_expected_graph() -> None:
         AssetCheckKey(AssetKey("captures"), "operating_points_complete"),
         AssetCheckKey(AssetKey("module_stats"), "metrics_within_physical_bounds"),
         AssetCheckKey(AssetKey("module_stats"), "ptc_fit_quality"),
+        AssetCheckKey(AssetKey("final_test"), "no_rejected_label_rows"),
     }
 
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
-    assert jobs == {"daily_pipeline", "ingest", "characterize"}
+    assert jobs == {"daily_pipeline", "ingest", "characterize", "refresh_warehouse"}
     for name in jobs:
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
     sensors = list(defs.sensors or [])
-    assert [s.name for s in sensors] == ["landing_sensor"]
-    assert sensors[0].default_status == DefaultSensorStatus.RUNNING
+    assert [s.name for s in sensors] == ["landing_sensor", "final_test_sensor", "warehouse_after_daily_run"]
+    assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors)
     assert sensors[0].job_name == "daily_pipeline"
+    assert sensors[1].job_name == sensors[2].job_name == "refresh_warehouse"
     assert not list(defs.schedules or [])
     assert set(defs.resources or {}) == {"storage"}
 

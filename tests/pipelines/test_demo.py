@@ -26,6 +26,12 @@ def test_demo_generates_runs_and_reuses_the_fleet(tmp_path: Path) -> None:
     assert "Where things are" in first.output and "http://127.0.0.1:3000" in first.output
     assert pl.read_parquet(root / "tables" / "module_stats").height == 1
     assert (root / "truth" / "modules.parquet").is_file()
+    # the fleet-wide run after the days: final-test labels and the warehouse
+    assert "final-test rows: 1 (0 rejected" in first.output
+    assert "warehouse: " in first.output and (root / "warehouse.duckdb").is_file()
+    query = CliRunner().invoke(app, ["sql", "--root", str(root), "--format", "csv",
+                                     "SELECT count(*) AS n FROM module_stats JOIN final_test USING (module_id)"])
+    assert query.exit_code == 0 and query.output.splitlines() == ["n", "1"], query.output
 
     second = CliRunner().invoke(app, args)
     assert second.exit_code == 0, second.output

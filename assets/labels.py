@@ -1,0 +1,66 @@
+"""Labels layer: final-test results under ``<landing>/final_test/`` -> table ``final_test``.
+
+Thin over :func:`sensorfleet.labels.ingest_final_test`. Not partitioned: the label files are not
+organised by capture day, and the table is rebuilt from every file (unchanged files are not
+re-read, unchanged days not rewritten). Depends on ``captures`` because a label is checked
+against the module's ingested sessions (unknown module, test before capture).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the resource annotation at decoration time.
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from assets.captures import CAPTURES
+from assets.resources import StorageResource
+from assets.table_metadata import definition_metadata, row_count_metadata
+from sensorfleet.labels import ingest_final_test
+from sensorfleet.registry import FINAL_TEST
+
+GROUP = "labels"
+FINAL_TEST_ASSET = FINAL_TEST.name
+CHECK_LABEL_ROWS = "no_rejected_label_rows"
+
+
+def build_label_assets() -> AssetsDefinition:
+    """The ``final_test`` asset and its check (rows rejected -> warning naming file and row)."""
+
+    @multi_asset(
+        name="ingest_final_test",
+        specs=[AssetSpec(
+            FINAL_TEST_ASSET, group_name=GROUP, deps=[CAPTURES], kinds={"parquet"}, owners=["team:test-engineering"],
+            description="Table `final_test`: every final test and retest of a module (the yield label), "
+                        "from the files under <landing>/final_test/ (parquet or CSV).",
+            metadata=definition_metadata(FINAL_TEST.name),
+        )],
+        check_specs=[AssetCheckSpec(
+            CHECK_LABEL_ROWS, asset=FINAL_TEST_ASSET,
+            description="Every row of the final-test files was accepted (rejected rows are in `rejections`).",
+        )],
+    )
+    def ingest_final_test_step(context: AssetExecutionContext, storage: StorageResource) -> Iterator[MaterializeResult | AssetCheckResult]:
+        report = ingest_final_test(storage.paths())
+        context.log.info(f"final test: {report.rows} rows, {report.rejected} rejected, files read {list(report.files_read)}")
+        yield MaterializeResult(asset_key=FINAL_TEST_ASSET, metadata={
+            **row_count_metadata(report.rows, partitioned=False),
+            "files_read": MetadataValue.json(list(report.files_read)),
+            "files_unchanged": MetadataValue.int(len(report.files_reused)),
+            "days_rewritten": MetadataValue.json(list(report.days_written)),
+            "rows_rejected": MetadataValue.int(report.rejected),
+        })
+        yield AssetCheckResult(
+            asset_key=FINAL_TEST_ASSET, check_name=CHECK_LABEL_ROWS, passed=report.rejected == 0,
+            severity=AssetCheckSeverity.WARN, metadata={"rows_rejected": MetadataValue.int(report.rejected)},
+        )
+
+    return ingest_final_test_step
