@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sensorfleet.config import resolve_paths
@@ -35,20 +36,22 @@ def online_path(root: str | Path | None = None) -> Path:
     return resolve_paths(root).root / "features" / "online" / ONLINE_FILE
 
 
-def materialize_online(root: str | Path | None = None, now: datetime | None = None) -> Path:
-    """Write the latest value of every feature of the ``default`` service for every module
-    seen in the service's sources, as of ``now`` (default: the current time); return the path."""
+def materialize_online(root: str | Path | None = None, now: datetime | None = None,
+                       service: str | FeatureService | None = None) -> Path:
+    """Write the latest value of every feature of ``service`` (default: ``default``, every view)
+    for every module seen in its sources, as of ``now`` (default: the current time); return the
+    path. Lookups may ask for any service whose features were materialized."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    service = get_service("default")
+    svc = service if isinstance(service, FeatureService) else get_service(service)
     tables_root = resolve_paths(root).tables
-    tables = sorted({t for s in service.selections for t in s.view.source.tables})
+    tables = sorted({t for s in svc.selections for t in s.view.source.tables})
     modules = " UNION ".join(f"SELECT {ENTITY} FROM {table_relation(t, table_files(tables_root, t))}" for t in tables)
     stamp = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
     spine_sql = (f"SELECT {ENTITY}, TIMESTAMPTZ '{stamp}+00' AS label_time, "
                  f"row_number() OVER (ORDER BY {ENTITY}) AS __row FROM ({modules}) WHERE {ENTITY} IS NOT NULL")
     con = connect()
     try:
-        table = run(con, plan(spine_sql, service, moment, root).sql)
+        table = run(con, plan(spine_sql, svc, moment, root).sql)
     finally:
         con.close()
     table = table.replace_schema_metadata({"sensorfleet.materialized_at": json.dumps(moment.isoformat())})
@@ -58,27 +61,47 @@ def materialize_online(root: str | Path | None = None, now: datetime | None = No
 
 
 class OnlineStore:
-    """The materialized table in memory: ids sorted (numpy array of str) and the arrow rows."""
+    """The materialized table in memory: the sorted ids and each column as a numpy array with
+    its null mask. A lookup touches only numpy and builds one small polars frame: arrow and
+    polars kernels wake thread pools, whose wake-up on a loaded machine cost milliseconds at
+    the p99 (measured: arrow take + from_arrow p99 4-8 ms at load 5 on 2 cores; numpy 0.01 ms)."""
 
     def __init__(self, path: Path) -> None:
         table = pq.read_table(path)
         self.path = path
-        self.table = table
         self.ids = np.asarray(table.column(ENTITY).to_numpy(zero_copy_only=False)).astype(str)
         meta = table.schema.metadata or {}
         self.materialized_at = json.loads(meta.get(b"sensorfleet.materialized_at", b"null"))
+        frame = pl.from_arrow(table.slice(0, 0))
+        assert isinstance(frame, pl.DataFrame)
+        self.schema = frame.schema
+        self.columns = {name: _numpy(table.column(name)) for name in table.column_names if "__" in name}
 
     def lookup(self, module_ids: list[str], columns: list[str]) -> pl.DataFrame:
         """Rows of ``module_ids`` in the order asked; unknown modules get nulls."""
-        wanted = np.asarray(module_ids, dtype=str)
-        pos = np.searchsorted(self.ids, wanted)
-        pos = np.minimum(pos, max(len(self.ids) - 1, 0))
-        found = (self.ids[pos] == wanted) if len(self.ids) else np.zeros(len(wanted), bool)
-        index = pa.array(pos, type=pa.int64(), mask=~found)
-        rows = self.table.select(columns).take(index)
-        frame = pl.from_arrow(rows)
-        assert isinstance(frame, pl.DataFrame)
-        return pl.DataFrame({ENTITY: list(module_ids)}).hstack(frame)
+        missing = [c for c in columns if c not in self.columns]
+        if missing:
+            raise KeyError(f"{self.path}: features {missing} were not materialized; run materialize_online "
+                           f"with a service that holds them")
+        n = len(self.ids)
+        wanted = np.asarray(module_ids, dtype=self.ids.dtype if n else str)
+        pos = np.minimum(np.searchsorted(self.ids, wanted), max(n - 1, 0))
+        absent = (self.ids[pos] != wanted) if n else np.ones(len(wanted), bool)
+        data: dict[str, list[object]] = {ENTITY: list(module_ids)}
+        for name in columns:
+            values, nulls = self.columns[name]
+            hide = (nulls[pos] | absent).tolist() if n else [True] * len(wanted)
+            picked = values[pos].tolist() if n else [None] * len(wanted)
+            data[name] = [None if h else v for v, h in zip(picked, hide, strict=True)]
+        return pl.DataFrame(data, schema={ENTITY: pl.String, **{c: self.schema[c] for c in columns}})
+
+
+def _numpy(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Values and null mask; integers keep their type (nulls filled with 0, masked)."""
+    nulls = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(column.type):
+        column = pc.fill_null(column, 0)
+    return np.asarray(column.to_numpy(zero_copy_only=False)), nulls
 
 
 _CACHE: dict[Path, tuple[tuple[int, int], OnlineStore]] = {}
