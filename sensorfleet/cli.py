@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from sensorfleet.emva_import import import_emva_command
+from sensorfleet.features.cli import features_app
 from sensorfleet.synth.command import synth
 from sensorfleet.warehouse.cli import sql_command
 
@@ -20,6 +21,7 @@ HELP = "Camera-module characterization pipeline: synthetic fleet, ingest, EMVA 1
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
 
 # Registration of core subcommands (one line each; keep alphabetical).
+app.add_typer(features_app, name="features")
 app.command("import-emva")(import_emva_command)
 app.command("sql")(sql_command)
 app.command("synth")(synth)

@@ -26,8 +26,10 @@ def sql_command(
     output: Annotated[Path | None, typer.Option(help="write to this file instead of stdout (required for parquet)")] = None,
     max_rows: Annotated[int, typer.Option(help="rows shown by --format table (the others write every row)")] = 200,
 ) -> None:
-    """Query the warehouse (<root>/warehouse.duckdb: one view per table, and `tables` describing
-    every column) read-only; statements that would change a table or write a file are refused."""
+    """Read-only SQL over the warehouse (<root>/warehouse.duckdb): one view per table, and `tables`
+    describing every column.
+
+    Statements that would change a table or write a file are refused."""
     import duckdb
 
     from sensorfleet.config import resolve_paths
