@@ -30,6 +30,7 @@ from pydantic import Field
 from assets._common import SESSIONS_FAILING, choose_workers, counting_progress
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
+from assets.table_metadata import definition_metadata, row_count_metadata
 from sensorfleet import tables
 from sensorfleet.ingest import DayIngestReport, ingest_day, sessions_for_day
 
@@ -195,6 +196,8 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
                 "captures/<day>/<session>.zarr (frames (n, H, W) uint16) and the parquet tables "
                 "`sessions` (one row per session) and `captures` (one row per frame).",
                 kinds={"zarr", "parquet"},
+                owners=["team:data-engineering"],
+                metadata=definition_metadata("captures", "sessions"),
             ),
             AssetSpec(
                 REJECTIONS,
@@ -202,6 +205,8 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
                 description="Table `rejections`: one row per problem of a refused session "
                 "(session, file, reason, time). Refused input stays in the landing folder.",
                 kinds={"parquet"},
+                owners=["team:data-engineering"],
+                metadata=definition_metadata("rejections"),
             ),
         ],
         check_specs=[
@@ -256,6 +261,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             metadata={
                 "sessions": MetadataValue.int(counts.total),
                 **counts.metadata(),
+                **row_count_metadata(report.n_frames, partitioned=True),
                 "frames": MetadataValue.int(report.n_frames),
                 "bytes_in": MetadataValue.int(report.bytes_in),
                 "bytes_stored": MetadataValue.int(report.bytes_stored),
@@ -269,6 +275,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         yield MaterializeResult(
             asset_key=REJECTIONS,
             metadata={
+                **row_count_metadata(len(rejections), partitioned=True),
                 "rejections": MetadataValue.int(len(rejections)),
                 "rejected_sessions": MetadataValue.json(rejected_sessions[:_REJECTION_LIST_LIMIT]),
                 "reasons": MetadataValue.md(_md_table(rejections, ["session_id", "file", "reason"])),
