@@ -62,6 +62,7 @@ from sensorfleet.emva.defects import (
     point_consts,
     site_plane_shape,
 )
+from sensorfleet.emva.exposure import same_exposure
 from sensorfleet.emva.maps import (
     DARK_CURRENT,
     DARK_MEAN,
@@ -225,7 +226,7 @@ class _Analysis:
     def dark_at_flat(self, m: dict[str, np.ndarray]) -> np.ndarray:
         """Dark signal at the spatial flat's exposure (DN) (see PassResult.dark_at_band)."""
         assert self.flat_sp is not None
-        if np.isclose(self.dark_sp.exposure_s, self.flat_sp.exposure_s, rtol=1e-9, atol=0.0) or not self.with_slope:
+        if same_exposure(self.dark_sp.exposure_s, self.flat_sp.exposure_s) or not self.with_slope:
             return m[DARK_MEAN]
         return (m[DARK_OFFSET] + m[DARK_CURRENT] * F32(self.flat_sp.exposure_s)).astype(F32)
 
@@ -258,7 +259,7 @@ class _Analysis:
 
     def need_mean_for_flat(self) -> bool:
         assert self.flat_sp is not None
-        return bool(np.isclose(self.dark_sp.exposure_s, self.flat_sp.exposure_s, rtol=1e-9, atol=0.0)) or not self.with_slope
+        return same_exposure(self.dark_sp.exposure_s, self.flat_sp.exposure_s) or not self.with_slope
 
     # ---- step 0: the pass
 
