@@ -32,7 +32,15 @@ from pydantic import Field
 from assets._common import STORAGE_KEY, StorageLike, choose_workers, emit_progress, png_metadata
 from assets.captures import CAPTURES
 from sensorfleet import tables
-from sensorfleet.emva import characterize_day, load_session_rows, plot_defect_map, plot_ptc
+from sensorfleet.emva import (
+    MIN_FIT_R2,
+    PTC_R2_COLUMN,
+    characterize_day,
+    load_session_rows,
+    plot_defect_map,
+    plot_ptc,
+    worst_session,
+)
 from sensorfleet.ingest import list_ingested
 
 GROUP = "characterization"
@@ -43,11 +51,6 @@ PIXEL_DEFECTS = "pixel_defects"
 
 CHECK_BOUNDS = "metrics_within_physical_bounds"
 CHECK_PTC_FIT = "ptc_fit_quality"
-
-PTC_R2_COLUMN = "ptc_fit_r2"
-PTC_MIN_R2 = 0.99
-"""Smallest acceptable coefficient of determination of the photon-transfer line fit."""
-
 
 @dataclass(frozen=True)
 class Bound:
@@ -132,35 +135,12 @@ def metric_violations(module_stats: pl.DataFrame, bounds: dict[str, Bound] = PHY
     return violations
 
 
-def poor_ptc_fits(module_stats: pl.DataFrame, min_r2: float = PTC_MIN_R2) -> pl.DataFrame:
+def poor_ptc_fits(module_stats: pl.DataFrame, min_r2: float = MIN_FIT_R2) -> pl.DataFrame:
     """Sessions whose photon-transfer fit R^2 is below ``min_r2`` or missing."""
     if module_stats.is_empty() or PTC_R2_COLUMN not in module_stats.columns:
         return module_stats.head(0)
     r2 = pl.col(PTC_R2_COLUMN)
     return module_stats.filter(r2.is_null() | r2.is_nan() | (r2 < min_r2))
-
-
-def worst_session(module_stats: pl.DataFrame, violations: list[dict[str, Any]]) -> str | None:
-    """The session to show in the UI: most metric violations, then a PTC fit below the
-    threshold, then most defective pixels (``defect_pixels_total``), then lowest PTC R^2."""
-    if module_stats.is_empty():
-        return None
-    counts: dict[str, int] = {}
-    for v in violations:
-        counts[str(v["session_id"])] = counts.get(str(v["session_id"]), 0) + 1
-
-    def badness(row: dict[str, Any]) -> tuple[int, bool, int, float]:
-        fit = row.get(PTC_R2_COLUMN)
-        fit_value = fit if isinstance(fit, float) and math.isfinite(fit) else -math.inf
-        defects = row.get("defect_pixels_total")
-        return (
-            counts.get(str(row["session_id"]), 0),
-            fit_value < PTC_MIN_R2,
-            int(defects) if isinstance(defects, int) else 0,
-            -fit_value,
-        )
-
-    return str(max(module_stats.iter_rows(named=True), key=badness)["session_id"])
 
 
 def metric_summary_md(module_stats: pl.DataFrame) -> str:
@@ -229,7 +209,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             AssetCheckSpec(
                 CHECK_PTC_FIT,
                 asset=MODULE_STATS,
-                description=f"Photon-transfer line fit R^2 >= {PTC_MIN_R2} for every session.",
+                description=f"Photon-transfer line fit R^2 >= {MIN_FIT_R2} for every session.",
             ),
         ],
         partitions_def=partitions_def,
@@ -318,7 +298,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             passed=poor_fits.is_empty(),
             severity=AssetCheckSeverity.ERROR,
             metadata={
-                "min_r2": MetadataValue.float(PTC_MIN_R2),
+                "min_r2": MetadataValue.float(MIN_FIT_R2),
                 "modules_failing": MetadataValue.json(_modules(fit_rows)),
                 "details": MetadataValue.json(fit_rows[:200]),
             },

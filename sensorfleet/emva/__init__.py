@@ -1,12 +1,14 @@
 """EMVA 1288 (Release 4.0) characterization core: per-pixel maps, module metrics, defects.
 
 Dagster-free. Entry points: :func:`characterize_frames` (any (n, H, W) uint16 array-like + its
-manifest), :func:`characterize_session` (a captures zarr group) and :func:`characterize_day`.
+manifest), :func:`characterize_session` (a captures zarr group) and :func:`characterize_day`;
+:func:`worst_session` ranks a day's ``module_stats``.
 Definitions and choices: docs/metrics.md.
 """
 
 from sensorfleet.emva.config import DEFECT_CODES, CharacterizationConfig, DefectThresholds
 from sensorfleet.emva.plots import plot_defect_map, plot_ptc
+from sensorfleet.emva.quality import MIN_FIT_R2, PTC_R2_COLUMN, worst_session
 from sensorfleet.emva.session import (
     DayCharacterizationReport,
     SessionCharacterization,
@@ -19,6 +21,8 @@ from sensorfleet.emva.session import (
 
 __all__ = [
     "DEFECT_CODES",
+    "MIN_FIT_R2",
+    "PTC_R2_COLUMN",
     "CharacterizationConfig",
     "DayCharacterizationReport",
     "DefectThresholds",
@@ -30,4 +34,5 @@ __all__ = [
     "load_session_rows",
     "plot_defect_map",
     "plot_ptc",
+    "worst_session",
 ]

@@ -44,6 +44,7 @@ from sensorfleet.emva.metrics import (
     ptc_points,
     spatial_stats,
 )
+from sensorfleet.emva.quality import worst_session
 from sensorfleet.manifest import Manifest
 from sensorfleet.tables import sweep_stale_temporaries
 
@@ -617,10 +618,7 @@ def characterize_day(
         "module_channel_stats": _write_partition(paths.tables, "module_channel_stats", day, channel_df),
         "pixel_defects": _write_partition(paths.tables, "pixel_defects", day, defects_df),
     }
-    worst = None
-    if module_df.height:
-        ranked = module_df.sort(["defect_pixels_total", "ptc_fit_r2"], descending=[True, False])
-        worst = str(ranked["session_id"][0])
+    worst = worst_session(module_df)
     return DayCharacterizationReport(
         day=day,
         characterized=sorted(characterized),
