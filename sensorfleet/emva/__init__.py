@@ -7,17 +7,12 @@ Definitions and choices: docs/metrics.md.
 """
 
 from sensorfleet.emva.config import DEFECT_CODES, CharacterizationConfig, DefectThresholds
+from sensorfleet.emva.day import DayCharacterizationReport, characterize_day
+from sensorfleet.emva.mapsgroup import load_maps, load_session_rows
 from sensorfleet.emva.plots import plot_defect_map, plot_ptc
 from sensorfleet.emva.quality import MIN_FIT_R2, PTC_R2_COLUMN, worst_session
-from sensorfleet.emva.session import (
-    DayCharacterizationReport,
-    SessionCharacterization,
-    characterize_day,
-    characterize_frames,
-    characterize_session,
-    load_maps,
-    load_session_rows,
-)
+from sensorfleet.emva.rows import SessionCharacterization
+from sensorfleet.emva.session import characterize_frames, characterize_session
 
 __all__ = [
     "DEFECT_CODES",
