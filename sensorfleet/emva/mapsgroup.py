@@ -27,7 +27,10 @@ from sensorfleet.emva.rows import DEFECT_SCHEMA, SessionCharacterization
 from sensorfleet.ingest.store import read_group_attrs
 from sensorfleet.manifest import Manifest
 
-MAPS_FORMAT_VERSION = 2  # 2: the table rows as parquet files in the group folder (1: zarr column arrays)
+MAPS_FORMAT_VERSION = 3
+"""3: ``module_stats.n_operating_points`` counts distinct (kind, exposure_s, photons_per_pixel), as
+``sessions`` does (2: the analysis' contiguous runs); 2: the table rows as parquet files in the
+group folder (1: zarr column arrays). A group of an older version is recomputed."""
 ROWS_GROUP = "rows"  # subgroup of the maps group whose folder holds the session's table rows:
 DEFECTS_FILE = "defects.parquet"  # its pixel_defects rows
 PTC_FILE = "ptc.parquet"  # its photon-transfer points

@@ -193,7 +193,7 @@ def module_row(analysis: BandedAnalysis, manifest: Manifest, config: Characteriz
         and flat_spatial is not None and flat_spatial.n_frames >= config.min_spatial_frames
     )
     module["n_frames"] = len(manifest.frames)
-    module["n_operating_points"] = len(result.points)
+    module["n_operating_points"] = manifest.n_operating_points
     return module
 
 

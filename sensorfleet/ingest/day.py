@@ -23,7 +23,7 @@ from sensorfleet.ingest import store
 from sensorfleet.ingest.scan import sessions_for_day
 from sensorfleet.ingest.session import IngestResult, ingest_session
 from sensorfleet.ingest.validate import Rejection
-from sensorfleet.manifest import ManifestError, load_manifest
+from sensorfleet.manifest import ManifestError, count_operating_points, load_manifest
 from sensorfleet.parallel import Outcome, Threads, run_each
 from sensorfleet.tables import write_partition
 
@@ -130,7 +130,7 @@ def _manifest_columns(m: dict[str, Any]) -> dict[str, Any]:
         "schema_version": m["schema_version"], "pixel_format": m["pixel_format"],
         **{k: sensor[k] for k in ("lot_id", "wafer_id", "die_x", "die_y", "width", "height",
                                   "bit_depth", "cfa_pattern", "pixel_pitch_um")},
-        "n_operating_points": len({(f["kind"], f["exposure_s"], f["photons_per_pixel"]) for f in m["frames"]}),
+        "n_operating_points": count_operating_points((f["kind"], f["exposure_s"], f["photons_per_pixel"]) for f in m["frames"]),
     }
 
 
