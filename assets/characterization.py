@@ -8,7 +8,6 @@ partition (so sessions characterized in an earlier run are checked too).
 # decoration time.
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,20 @@ from pydantic import Field
 from assets._common import MODULES_FAILING, choose_workers, emit_progress, png_metadata
 from assets.captures import CAPTURES
 from assets.resources import StorageResource
+from assets.table_metadata import definition_metadata
 from sensorfleet import tables
-from sensorfleet.emva import characterize_day, load_session_rows, plot_defect_map, plot_ptc
+from sensorfleet.emva import (
+    MIN_FIT_R2,
+    PTC_R2_COLUMN,
+    characterize_day,
+    load_session_rows,
+    plot_defect_map,
+    plot_ptc,
+    worst_session,
+)
 from sensorfleet.ingest import list_ingested
+from sensorfleet.registry import MODULE_STATS as MODULE_STATS_TABLE
+from sensorfleet.registry import Bound
 
 GROUP = "characterization"
 PIXEL_MAPS = "pixel_maps"
@@ -50,49 +60,10 @@ SESSIONS = "sessions"
 SESSIONS_CHARACTERIZED = "sessions_characterized"
 """Metadata keys of ``module_stats``: sessions in the day's table, sessions computed by this run."""
 
-PTC_R2_COLUMN = "ptc_fit_r2"
-PTC_MIN_R2 = 0.99
-"""Smallest acceptable coefficient of determination of the photon-transfer line fit."""
 
-
-@dataclass(frozen=True)
-class Bound:
-    """Physical range of one metric: ``low < value < high`` (``<=`` where ``*_inclusive``)."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    low_inclusive: bool = False
-    high_inclusive: bool = False
-
-    def contains(self, value: float) -> bool:
-        above = value >= self.low if self.low_inclusive else value > self.low
-        below = value <= self.high if self.high_inclusive else value < self.high
-        return above and below
-
-    def describe(self) -> str:
-        lo = "" if self.low == -math.inf else f"{self.low:g} {'<=' if self.low_inclusive else '<'} "
-        hi = "" if self.high == math.inf else f" {'<=' if self.high_inclusive else '<'} {self.high:g}"
-        return f"{lo}x{hi}"
-
-
-PHYSICAL_BOUNDS: dict[str, Bound] = {
-    "gain_k_dn_per_e": Bound(0.0, 100.0),
-    "quantum_efficiency": Bound(0.0, 1.0, high_inclusive=True),
-    "dark_offset_dn": Bound(0.0, low_inclusive=True),
-    "read_noise_dn": Bound(0.0),
-    "read_noise_e": Bound(0.0, 1000.0),
-    # An estimate of a near-zero dark current can dip slightly below zero; more is unphysical.
-    "dark_current_e_per_s": Bound(-1.0, 1e6, low_inclusive=True),
-    "dsnu_dn": Bound(0.0, low_inclusive=True),
-    "dsnu_e": Bound(0.0, low_inclusive=True),
-    "prnu_pct": Bound(0.0, 100.0, low_inclusive=True),
-    "saturation_capacity_e": Bound(0.0),
-    "snr_max_db": Bound(0.0),
-    "dynamic_range_db": Bound(0.0),
-    "absolute_sensitivity_threshold_e": Bound(0.0),
-    "linearity_error_pct": Bound(-100.0, 100.0),
-}
-"""Every metric must also be finite; a null is allowed (e.g. QE when photons are not given)."""
+PHYSICAL_BOUNDS: dict[str, Bound] = MODULE_STATS_TABLE.bounds
+"""Physical range per metric, from the registry's declaration of ``module_stats``. Every metric
+must also be finite; a null is allowed (e.g. QE when photons are not given)."""
 
 _IDENTITY = ("session_id", "module_id")
 
@@ -138,35 +109,12 @@ def metric_violations(module_stats: pl.DataFrame, bounds: dict[str, Bound] = PHY
     return violations
 
 
-def poor_ptc_fits(module_stats: pl.DataFrame, min_r2: float = PTC_MIN_R2) -> pl.DataFrame:
+def poor_ptc_fits(module_stats: pl.DataFrame, min_r2: float = MIN_FIT_R2) -> pl.DataFrame:
     """Sessions whose photon-transfer fit R^2 is below ``min_r2`` or missing."""
     if module_stats.is_empty() or PTC_R2_COLUMN not in module_stats.columns:
         return module_stats.head(0)
     r2 = pl.col(PTC_R2_COLUMN)
     return module_stats.filter(r2.is_null() | r2.is_nan() | (r2 < min_r2))
-
-
-def worst_session(module_stats: pl.DataFrame, violations: list[dict[str, Any]]) -> str | None:
-    """The session to show in the UI: most metric violations, then a PTC fit below the
-    threshold, then most defective pixels (``defect_pixels_total``), then lowest PTC R^2."""
-    if module_stats.is_empty():
-        return None
-    counts: dict[str, int] = {}
-    for v in violations:
-        counts[str(v["session_id"])] = counts.get(str(v["session_id"]), 0) + 1
-
-    def badness(row: dict[str, Any]) -> tuple[int, bool, int, float]:
-        fit = row.get(PTC_R2_COLUMN)
-        fit_value = fit if isinstance(fit, float) and math.isfinite(fit) else -math.inf
-        defects = row.get("defect_pixels_total")
-        return (
-            counts.get(str(row["session_id"]), 0),
-            fit_value < PTC_MIN_R2,
-            int(defects) if isinstance(defects, int) else 0,
-            -fit_value,
-        )
-
-    return str(max(module_stats.iter_rows(named=True), key=badness)["session_id"])
 
 
 def metric_summary_md(module_stats: pl.DataFrame) -> str:
@@ -208,6 +156,8 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
                 group_name=GROUP,
                 deps=deps,
                 kinds={"parquet"},
+                owners=["team:sensor-characterization"],
+                metadata=definition_metadata("module_stats"),
                 description="Table `module_stats`: EMVA 1288 metrics, one row per session.",
             ),
             AssetSpec(
@@ -215,6 +165,8 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
                 group_name=GROUP,
                 deps=deps,
                 kinds={"parquet"},
+                owners=["team:sensor-characterization"],
+                metadata=definition_metadata("module_channel_stats"),
                 description="Table `module_channel_stats`: per-CFA-channel EMVA 1288 metrics (long).",
             ),
             AssetSpec(
@@ -222,6 +174,8 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
                 group_name=GROUP,
                 deps=deps,
                 kinds={"parquet"},
+                owners=["team:sensor-characterization"],
+                metadata=definition_metadata("pixel_defects"),
                 description="Table `pixel_defects`: one row per defective pixel with its class.",
             ),
         ],
@@ -235,7 +189,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             AssetCheckSpec(
                 CHECK_PTC_FIT,
                 asset=MODULE_STATS,
-                description=f"Photon-transfer line fit R^2 >= {PTC_MIN_R2} for every session.",
+                description=f"Photon-transfer line fit R^2 >= {MIN_FIT_R2} for every session.",
             ),
         ],
         partitions_def=partitions_def,
@@ -324,7 +278,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             passed=poor_fits.is_empty(),
             severity=AssetCheckSeverity.ERROR,
             metadata={
-                "min_r2": MetadataValue.float(PTC_MIN_R2),
+                "min_r2": MetadataValue.float(MIN_FIT_R2),
                 MODULES_FAILING: MetadataValue.json(_modules(fit_rows)),
                 "details": MetadataValue.json(fit_rows[:200]),
             },

@@ -258,9 +258,10 @@ def run(width: int, height: int, n_frames: int, repeats: int, rss_frames: int) -
         # both cores: two sessions at once in a warmed-up spawn pool
         two: list[dict[str, Any]] = []
         ctx = multiprocessing.get_context("spawn")
-        from sensorfleet.ingest.day import _worker_init
+        from sensorfleet.ingest.day import WORKER_THREADS
+        from sensorfleet.parallel import set_threads
 
-        with ProcessPoolExecutor(2, mp_context=ctx, initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(2, mp_context=ctx, initializer=set_threads, initargs=(WORKER_THREADS,)) as pool:
             list(pool.map(_ingest, [str(warm)] * 2, [str(work / "w0"), str(work / "w1")]))
             for _ in range(repeats):
                 root = fresh_root()

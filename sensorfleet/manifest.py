@@ -7,7 +7,7 @@ frozen objects. See docs/landing-format.md for the full contract.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,8 +112,20 @@ class Manifest(_Strict):
             points.setdefault(frame.operating_point, []).append(index)
         return points
 
+    @property
+    def n_operating_points(self) -> int:
+        """Distinct (kind, exposure_s, photons_per_pixel) of the frames (:func:`count_operating_points`)."""
+        return count_operating_points(frame.operating_point for frame in self.frames)
+
     def iter_frames(self) -> Iterator[tuple[int, FrameEntry]]:
         yield from enumerate(self.frames)
+
+
+def count_operating_points(points: Iterable[tuple[str, float, float]]) -> int:
+    """Operating points of a session: distinct (kind, exposure_s, photons_per_pixel) among its
+    frames', wherever they sit in the frame order (a point split in two runs is still one point;
+    the characterization's PTC keeps such runs apart, see ``sensorfleet.emva.maps.operating_points``)."""
+    return len(set(points))
 
 
 def capture_date(captured_at: datetime) -> str:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +62,7 @@ from sensorfleet.emva.defects import (
     point_consts,
     site_plane_shape,
 )
+from sensorfleet.emva.exposure import same_exposure
 from sensorfleet.emva.maps import (
     DARK_CURRENT,
     DARK_MEAN,
@@ -132,6 +133,95 @@ class BandedAnalysis:
     timings: dict[str, float]  # seconds per step ("pass", "response_shading", ... "classes_sums")
 
 
+@dataclass(frozen=True)
+class DarkSummary:
+    """Step 0: the pass's result, the sweeps' bands and the robust statistics of the dark maps."""
+
+    result: PassResult
+    bands: list[tuple[int, int]]  # (y0, y1) rows of each band of the sweeps
+    dark_median_dn: float  # dark signal at the longest dark exposure
+    dark_sigma_dn: float  # its robust sigma
+    noise_median_dn: float  # temporal dark noise
+    dark_current_median_dn_per_s: float  # NaN with one dark exposure
+
+    @property
+    def use_dark_current(self) -> bool:
+        """Whether hot and warm pixels are classified by their dark current (a positive median)."""
+        return bool(np.isfinite(self.dark_current_median_dn_per_s) and self.dark_current_median_dn_per_s > 0)
+
+
+@dataclass(frozen=True)
+class ResponseSummary:
+    """Steps 1-2: the shading fit and the statistics of the (corrected) response; None / NaN
+    without a flat."""
+
+    shading: ShadingFit | None
+    corrected_medians: tuple[float, ...]  # (4,) per CFA site: median of response / shading
+    sigma: float  # robust sigma of the corrected response over its channel median
+    response_median_dn: float  # flat - dark at the spatial flat
+    flat_noise_median_dn: float  # temporal noise of the spatial flat
+
+
+class _LineProfiles:
+    """Line profiles of up to two images (the dark signal, the corrected response) minus a shift:
+    the rows sampled for the column profiles (every ``row_step``-th row), and per row the median
+    over every ``col_step``-th column."""
+
+    def __init__(self, height: int, width: int, row_step: int, col_step: int, shifts: tuple[np.float32, ...]) -> None:
+        self.height, self.width = height, width
+        self.row_step, self.col_step, self.shifts = row_step, col_step, shifts
+        self.sampled_rows: list[list[np.ndarray]] = [[], []]
+        self.row_profiles = np.zeros((2, height), F32)
+
+    def add(self, y0: int, y1: int, images: list[np.ndarray]) -> None:
+        """Rows y0:y1 of each image."""
+        sel = np.arange(y0, y1) % self.row_step == 0
+        for j, image in enumerate(images):
+            if self.height >= 8:
+                self.sampled_rows[j].append((image[sel] - self.shifts[j]).astype(F32))
+            if self.width >= 8:
+                self.row_profiles[j, y0:y1] = np.median((image[:, :: self.col_step] - self.shifts[j]).astype(F32), axis=1)
+
+    def column_profile(self, j: int) -> np.ndarray:
+        """(W,) median of image j's sampled rows (needs height >= 8)."""
+        return np.median(np.concatenate(self.sampled_rows[j]), axis=0)
+
+
+@dataclass(frozen=True)
+class PointDefects:
+    """Step 3: every point-defect pixel (sparse, raster order), per-line counts, line profiles."""
+
+    indices: np.ndarray  # (k,) int64 flat indices y * W + x
+    codes: np.ndarray  # (k,) uint8 config.DEFECT_CODES
+    values: np.ndarray  # (k,) float32 the value that classified each pixel
+    column_counts: np.ndarray  # (W,) int64 point defects per column
+    row_counts: np.ndarray  # (H,) int64 point defects per row
+    profiles: _LineProfiles
+
+
+@dataclass(frozen=True)
+class LineDefects:
+    """Bad lines and clusters, and the point defects off the bad lines (clusters marked)."""
+
+    column_bad: np.ndarray  # (W,) bool
+    row_bad: np.ndarray  # (H,) bool
+    column_value: np.ndarray  # (W,) float32 the value that flagged each bad column
+    row_value: np.ndarray  # (H,) float32
+    indices: np.ndarray  # (k,) int64 flat indices of the point defects off the bad lines
+    codes: np.ndarray  # (k,) uint8 their classes (cluster members: "cluster")
+    values: np.ndarray  # (k,) float32 their values (cluster members: the cluster's size)
+    cluster_count: int
+    largest_cluster_px: int
+
+
+@dataclass(frozen=True)
+class BlemishSearch:
+    """Step 4: the blemishes (raster order of their first pixel) and the flat indices of their pixels."""
+
+    blemishes: list[Blemish]
+    pixels: np.ndarray  # (k,) int64, sorted
+
+
 def _std_into(var: np.ndarray, out: np.ndarray) -> np.ndarray:
     """sqrt(max(var, 0)) as float32 into ``out``."""
     np.maximum(var, 0, out=out, dtype=np.float32)
@@ -143,7 +233,7 @@ def _site_rows(site: int, y0: int) -> int:
     return (site // 2 - y0) % 2
 
 
-def _divide_sites(a: np.ndarray, y0: int, meds: list[float], out: np.ndarray) -> np.ndarray:
+def _divide_sites(a: np.ndarray, y0: int, meds: Sequence[float], out: np.ndarray) -> np.ndarray:
     """``a / med`` of each pixel's CFA site (float32; NaN where the median is 0), into ``out``."""
     if len(set(meds)) == 1:
         if meds[0] != 0:
@@ -163,7 +253,7 @@ class _Analysis:
     def __init__(self, manifest: Manifest, config: CharacterizationConfig, store: MapStore) -> None:
         self.manifest = manifest
         self.config = config
-        self.th = config.defects
+        self.thresholds = config.defects
         self.store = store
         self._surf: np.ndarray | None = None  # shading surface rows (see surface())
         self._surf_fit: ShadingFit | None = None
@@ -225,7 +315,7 @@ class _Analysis:
     def dark_at_flat(self, m: dict[str, np.ndarray]) -> np.ndarray:
         """Dark signal at the spatial flat's exposure (DN) (see PassResult.dark_at_band)."""
         assert self.flat_sp is not None
-        if np.isclose(self.dark_sp.exposure_s, self.flat_sp.exposure_s, rtol=1e-9, atol=0.0) or not self.with_slope:
+        if same_exposure(self.dark_sp.exposure_s, self.flat_sp.exposure_s) or not self.with_slope:
             return m[DARK_MEAN]
         return (m[DARK_OFFSET] + m[DARK_CURRENT] * F32(self.flat_sp.exposure_s)).astype(F32)
 
@@ -258,7 +348,7 @@ class _Analysis:
 
     def need_mean_for_flat(self) -> bool:
         assert self.flat_sp is not None
-        return bool(np.isclose(self.dark_sp.exposure_s, self.flat_sp.exposure_s, rtol=1e-9, atol=0.0)) or not self.with_slope
+        return same_exposure(self.dark_sp.exposure_s, self.flat_sp.exposure_s) or not self.with_slope
 
     # ---- step 0: the pass
 
@@ -316,179 +406,212 @@ class _Analysis:
             out[:4] = out[bk.WHOLE]
         return out
 
-    # ---- the whole run
+    # ---- the steps, in order; each returns a frozen result the later steps read
 
     def run(self, frames: ArrayLike3D) -> BandedAnalysis:
-        store, cfg, th = self.store, self.config, self.th
-        h, w = self.h, self.w
+        """The pass and every sweep (module docstring), step by step."""
+        dark = self.pass_over_frames(frames)
+        response = self.response(dark)
+        points = self.point_defects(dark, response)
+        lines = self.line_defects(dark, response, points)
+        blemishes = self.blemish_search(dark, response, points, lines)
+        return self.classes_and_sums(dark, response, lines, blemishes)
+
+    def pass_over_frames(self, frames: ArrayLike3D) -> DarkSummary:
+        """Step 0: the pass over the frames (maps into the store, samples), then the robust
+        statistics of the dark maps."""
+        store = self.store
         store.create(NOISE, F32, MAP_UNITS[NOISE])
-        result = per_pixel_pass(frames, self.manifest, cfg, store, self.on_band)
+        result = per_pixel_pass(frames, self.manifest, self.config, store, self.on_band)
         self._touched.update((DARK_OFFSET, DARK_CURRENT, DARK_MEAN, DARK_VAR, NOISE)
                              + ((FLAT_MEAN, FLAT_VAR) if self.have_flat else ()))
         self.phase("pass")
-        band_list = bands(h, store.band_rows())
-        dark_med, dark_sig = median_sigma(self.s_dark.values())
-        noise_med = median_of(self.s_noise.values())
-        dc_med = median_of(self.s_dc.values()) if self.with_slope else math.nan
-        have_flat = self.have_flat
-        store.create(RESPONSE, F32, MAP_UNITS[RESPONSE])
-        store.create(CLASSES, np.uint8, MAP_UNITS[CLASSES])
+        dark_median, dark_sigma = median_sigma(self.s_dark.values())
+        return DarkSummary(
+            result=result,
+            bands=bands(self.h, store.band_rows()),
+            dark_median_dn=dark_median,
+            dark_sigma_dn=dark_sigma,
+            noise_median_dn=median_of(self.s_noise.values()),
+            dark_current_median_dn_per_s=median_of(self.s_dc.values()) if self.with_slope else math.nan,
+        )
 
-        shading: ShadingFit | None = None
-        med2 = [math.nan] * 4
-        resp_sigma = math.nan
-        delta_med = flat_noise_med = math.nan
-        if have_flat:
-            delta_med = median_of(self.s_delta.values())
-            flat_noise_med = median_of(self.s_flat_noise.values())
-            # 1. relative response and shading
-            meds = [0.0] * 4
-            fill_parts = []
-            for group in self.site_groups:
-                med = float(np.median(np.concatenate([self.s_delta_site[s].values() for s in group])))
-                for s in group:
-                    meds[s] = med
-                    if med != 0:  # the fill only stands in for invalid pixels: a coarse sample does
-                        r = self.s_delta_site[s].values()[::FILL_STRIDE] / med
-                        fill_parts.append(r[r > 0.05])
-            fill_vals = np.concatenate(fill_parts) if fill_parts else np.empty(0, F32)
-            fill = float(np.median(fill_vals)) if fill_vals.size else 1.0
-            blocks = ShadingBlocks(h, w, cfg.shading_block_px, fill)
-            names = [FLAT_MEAN] + self.dark_names(self.need_mean_for_flat())
-            for y0, y1 in band_list:
-                m = self.read(names, y0, y1)
-                delta = m[FLAT_MEAN] - self.dark_at_flat(m)
-                self._touched.add(RESPONSE)
-                resp = _divide_sites(delta, y0, meds, store.buffer(RESPONSE, y0, y1))
-                valid = np.isfinite(resp) & (resp > 0.05)
-                blocks.add(resp, valid, y0)
-                store.commit(RESPONSE, y0, resp)
-            shading = blocks.fit(cfg.shading_degree)
-            self.phase("response_shading")
-            # 2. channel medians of the shading-corrected response
-            q_site = [StridedSample(h, w, s) for s in range(4)]
-            q_all = StridedSample(h, w, keep_index=True)
-            for y0, y1 in band_list:
-                q = self.read([RESPONSE], y0, y1)[RESPONSE] / self.surface(shading, y0, y1)
-                for s in range(4):
-                    q_site[s].add(q, y0)
-                q_all.add(q, y0)
-            for group in self.site_groups:
-                med = float(np.median(np.concatenate([q_site[s].values() for s in group])))
-                for s in group:
-                    med2[s] = med
-            idx = q_all.index()
-            site = 2 * ((idx // w) % 2) + (idx % w) % 2
-            with np.errstate(invalid="ignore", divide="ignore"):
-                corr = q_all.raw() / np.array(med2, F32)[site] if idx.size else np.empty(0, F32)
-            corr = np.where(np.array([m != 0 for m in med2])[site], corr, np.nan).astype(F32)
-            resp_sigma = median_sigma(corr[np.isfinite(corr)])[1]
+    def response(self, dark: DarkSummary) -> ResponseSummary:
+        """Steps 1 and 2 (with a flat): relative response and shading fit, then the channel
+        medians of the shading-corrected response; without a flat, all NaN."""
+        self.store.create(RESPONSE, F32, MAP_UNITS[RESPONSE])
+        self.store.create(CLASSES, np.uint8, MAP_UNITS[CLASSES])
+        if not self.have_flat:
+            return ResponseSummary(None, (math.nan,) * 4, math.nan, math.nan, math.nan)
+        response_median = median_of(self.s_delta.values())
+        flat_noise_median = median_of(self.s_flat_noise.values())
+        shading = self.response_and_shading(dark.bands)
+        self.phase("response_shading")
+        medians, sigma = self.corrected_medians(dark.bands, shading)
+        self.phase("corrected_medians")
+        return ResponseSummary(shading, medians, sigma, response_median, flat_noise_median)
 
-            self.phase("corrected_medians")
-        # 3. point classes, line counts, sparse point defects
-        use_dc = bool(np.isfinite(dc_med) and dc_med > 0)
-        consts = point_consts(dark_med, dark_sig, noise_med, dc_med, self.se_per_dn, flat_noise_med, delta_med, th)
+    def response_and_shading(self, band_list: list[tuple[int, int]]) -> ShadingFit:
+        """Step 1, sweep A: relative response (flat - dark) / channel median into the store, its
+        shading block medians, then the shading fit."""
+        site_medians = [0.0] * 4
+        fill_parts = []
+        for group in self.site_groups:
+            median = float(np.median(np.concatenate([self.s_delta_site[s].values() for s in group])))
+            for s in group:
+                site_medians[s] = median
+                if median != 0:  # the fill only stands in for invalid pixels: a coarse sample does
+                    relative = self.s_delta_site[s].values()[::FILL_STRIDE] / median
+                    fill_parts.append(relative[relative > 0.05])
+        fill_values = np.concatenate(fill_parts) if fill_parts else np.empty(0, F32)
+        fill = float(np.median(fill_values)) if fill_values.size else 1.0
+        blocks = ShadingBlocks(self.h, self.w, self.config.shading_block_px, fill)
+        names = [FLAT_MEAN] + self.dark_names(self.need_mean_for_flat())
+        for y0, y1 in band_list:
+            maps = self.read(names, y0, y1)
+            delta = maps[FLAT_MEAN] - self.dark_at_flat(maps)
+            self._touched.add(RESPONSE)
+            response = _divide_sites(delta, y0, site_medians, self.store.buffer(RESPONSE, y0, y1))
+            valid = np.isfinite(response) & (response > 0.05)
+            blocks.add(response, valid, y0)
+            self.store.commit(RESPONSE, y0, response)
+        return blocks.fit(self.config.shading_degree)
+
+    def corrected_medians(self, band_list: list[tuple[int, int]],
+                          shading: ShadingFit) -> tuple[tuple[float, ...], float]:
+        """Step 2, sweep B: per CFA site, the median of the shading-corrected response (sampled),
+        and the robust sigma of the corrected response normalised by those medians."""
+        h, w = self.h, self.w
+        site_samples = [StridedSample(h, w, s) for s in range(4)]
+        whole_sample = StridedSample(h, w, keep_index=True)
+        for y0, y1 in band_list:
+            corrected = self.read([RESPONSE], y0, y1)[RESPONSE] / self.surface(shading, y0, y1)
+            for s in range(4):
+                site_samples[s].add(corrected, y0)
+            whole_sample.add(corrected, y0)
+        medians = [math.nan] * 4
+        for group in self.site_groups:
+            median = float(np.median(np.concatenate([site_samples[s].values() for s in group])))
+            for s in group:
+                medians[s] = median
+        index = whole_sample.index()
+        site = 2 * ((index // w) % 2) + (index % w) % 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normalised = whole_sample.raw() / np.array(medians, F32)[site] if index.size else np.empty(0, F32)
+        normalised = np.where(np.array([m != 0 for m in medians])[site], normalised, np.nan).astype(F32)
+        return tuple(medians), median_sigma(normalised[np.isfinite(normalised)])[1]
+
+    def point_defects(self, dark: DarkSummary, response: ResponseSummary) -> PointDefects:
+        """Step 3, sweep C: point classes of every pixel (kept sparse), per-line counts and the
+        line profiles of the dark signal and the corrected response."""
+        h, w, have_flat = self.h, self.w, self.have_flat
+        use_dark_current = dark.use_dark_current
+        consts = point_consts(dark.dark_median_dn, dark.dark_sigma_dn, dark.noise_median_dn,
+                              dark.dark_current_median_dn_per_s, self.se_per_dn, response.flat_noise_median_dn,
+                              response.response_median_dn, self.thresholds)
         codes = np.array([DEFECT_CODES[c] for c in ("noisy", "warm", "hot", "dead", "stuck")], np.uint8)
-        col_count = np.zeros(w, np.int64)
-        row_count = np.zeros(h, np.int64)
-        pt_idx: list[np.ndarray] = []
-        pt_code: list[np.ndarray] = []
-        pt_val: list[np.ndarray] = []
+        column_counts = np.zeros(w, np.int64)
+        row_counts = np.zeros(h, np.int64)
+        indices: list[np.ndarray] = []
+        classes: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         names = self.dark_names(have_flat and self.need_mean_for_flat()) + [DARK_VAR]
         if have_flat:
             names += [FLAT_MEAN, FLAT_VAR]
-        # line profiles of (dark signal - its median) and of the corrected response: the rows
-        # sampled for the column profiles, and the row profiles (one median per row)
-        prof_rows: list[list[np.ndarray]] = [[], []]
-        row_prof = np.zeros((2, h), F32)
-        shifts_prof = (F32(dark_med), F32(0.0))
-        for y0, y1 in band_list:
-            m = self.read(names, y0, y1)
-            dl = self.dark_long(m)
-            noise = _std_into(m[DARK_VAR], np.empty_like(m[DARK_VAR]))
-            corrected = flat = daf = fnoise = None
+        profiles = _LineProfiles(self.h, self.w, self.row_step, self.col_step,
+                                (F32(dark.dark_median_dn), F32(0.0)))
+        for y0, y1 in dark.bands:
+            maps = self.read(names, y0, y1)
+            dark_long = self.dark_long(maps)
+            noise = _std_into(maps[DARK_VAR], np.empty_like(maps[DARK_VAR]))
+            corrected = flat = dark_at_flat = flat_noise = None
             if have_flat:
-                assert shading is not None
-                corrected = self.corrected(y0, y1, shading, med2)
-                flat = m[FLAT_MEAN]
-                daf = self.dark_at_flat(m)
-                fnoise = _std_into(m[FLAT_VAR], np.empty_like(m[FLAT_VAR]))
-            sel = np.arange(y0, y1) % self.row_step == 0
-            for j, image in enumerate([dl] + ([corrected] if corrected is not None else [])):
-                if h >= 8:
-                    prof_rows[j].append((image[sel] - shifts_prof[j]).astype(F32))
-                if w >= 8:
-                    row_prof[j, y0:y1] = np.median((image[:, :: self.col_step] - shifts_prof[j]).astype(F32), axis=1)
-            cls, val = point_classes(dl, noise, m[DARK_CURRENT] if use_dc else None, corrected, flat, daf, fnoise,
-                                     consts, codes)
-            point = cls > 0
-            col_count += np.count_nonzero(point, axis=0)
-            row_count[y0:y1] = np.count_nonzero(point, axis=1)
-            k = np.flatnonzero(cls)
-            pt_idx.append(k + y0 * w)
-            pt_code.append(cls.reshape(-1)[k])
-            pt_val.append(val.reshape(-1)[k])
+                assert response.shading is not None
+                corrected = self.corrected(y0, y1, response.shading, response.corrected_medians)
+                flat = maps[FLAT_MEAN]
+                dark_at_flat = self.dark_at_flat(maps)
+                flat_noise = _std_into(maps[FLAT_VAR], np.empty_like(maps[FLAT_VAR]))
+            profiles.add(y0, y1, [dark_long] + ([corrected] if corrected is not None else []))
+            band_classes, band_values = point_classes(
+                dark_long, noise, maps[DARK_CURRENT] if use_dark_current else None, corrected, flat, dark_at_flat,
+                flat_noise, consts, codes)
+            point = band_classes > 0
+            column_counts += np.count_nonzero(point, axis=0)
+            row_counts[y0:y1] = np.count_nonzero(point, axis=1)
+            k = np.flatnonzero(band_classes)
+            indices.append(k + y0 * w)
+            classes.append(band_classes.reshape(-1)[k])
+            values.append(band_values.reshape(-1)[k])
         self.phase("point_classes")
-        lin = np.concatenate(pt_idx)
-        pcode = np.concatenate(pt_code)
-        pval = np.concatenate(pt_val)
-        units = dict(_value_units(use_dc))
+        return PointDefects(
+            indices=np.concatenate(indices), codes=np.concatenate(classes), values=np.concatenate(values),
+            column_counts=column_counts, row_counts=row_counts, profiles=profiles,
+        )
 
-        # bad lines
-        col_bad = np.zeros(w, bool)
-        row_bad = np.zeros(h, bool)
-        col_val = np.zeros(w, F32)
-        row_val = np.zeros(h, F32)
-        frac_c = col_count / h
-        frac_r = row_count / w
-        col_bad |= frac_c >= th.bad_line_fraction
-        row_bad |= frac_r >= th.bad_line_fraction
-        col_val[col_bad] = frac_c[col_bad]
-        row_val[row_bad] = frac_r[row_bad]
-        for j, sigma in enumerate([dark_sig] + ([resp_sigma] if have_flat else [])):
+    def line_defects(self, dark: DarkSummary, response: ResponseSummary, points: PointDefects) -> LineDefects:
+        """Bad columns and rows (point-defect fraction, or a line profile off its neighbours),
+        then clusters of the point defects off those lines (sparse labelling)."""
+        h, w, thresholds = self.h, self.w, self.thresholds
+        fraction_c = points.column_counts / h
+        fraction_r = points.row_counts / w
+        column_bad = fraction_c >= thresholds.bad_line_fraction
+        row_bad = fraction_r >= thresholds.bad_line_fraction
+        column_value = np.where(column_bad, fraction_c, 0).astype(F32)
+        row_value = np.where(row_bad, fraction_r, 0).astype(F32)
+        for j, sigma in enumerate([dark.dark_sigma_dn] + ([response.sigma] if self.have_flat else [])):
             if not np.isfinite(sigma) or sigma <= 0:
                 continue
             if h >= 8:
-                fc, dcv = line_flags(np.median(np.concatenate(prof_rows[j]), axis=0), sigma, th)
-                new = fc & ~col_bad
-                col_val[new] = dcv[new]
-                col_bad |= fc
+                flagged, deviation = line_flags(points.profiles.column_profile(j), sigma, thresholds)
+                new = flagged & ~column_bad
+                column_value[new] = deviation[new]
+                column_bad |= flagged
             if w >= 8:
-                fr, drv = line_flags(row_prof[j], sigma, th)
-                new = fr & ~row_bad
-                row_val[new] = drv[new]
-                row_bad |= fr
-        del prof_rows
+                flagged, deviation = line_flags(points.profiles.row_profiles[j], sigma, thresholds)
+                new = flagged & ~row_bad
+                row_value[new] = deviation[new]
+                row_bad |= flagged
 
-        # clusters of point defects off the bad lines
-        py, px = np.divmod(lin, w)
-        off_lines = ~col_bad[px] & ~row_bad[py]
-        cand = lin[off_lines]
-        labels, count = label_sparse(cand, w)
+        # clusters of point defects off the bad lines; point pixels on a bad line take the line's class
+        py, px = np.divmod(points.indices, w)
+        off_lines = ~column_bad[px] & ~row_bad[py]
+        codes, values = points.codes.copy(), points.values.copy()
+        labels, count = label_sparse(points.indices[off_lines], w)
         clusters = largest = 0
         if count:
             sizes = np.bincount(labels, minlength=count)
-            big = sizes >= th.cluster_min
+            big = sizes >= thresholds.cluster_min
             clusters = int(np.count_nonzero(big))
             largest = int(sizes.max()) if clusters else 0
             if clusters:
                 member = big[labels]
                 where = np.flatnonzero(off_lines)[member]
-                pcode[where] = DEFECT_CODES["cluster"]
-                pval[where] = sizes[labels[member]].astype(F32)
-        keep = off_lines  # point pixels on a bad line take the line's class
-        lin_k, code_k, val_k = lin[keep], pcode[keep], pval[keep]
-
+                codes[where] = DEFECT_CODES["cluster"]
+                values[where] = sizes[labels[member]].astype(F32)
         self.phase("lines_clusters")
-        # 4. blemishes
-        blemishes: list[Blemish] = []
-        blem_lin = np.empty(0, np.int64)
-        if have_flat:
-            assert shading is not None
-            blemishes, blem_lin = self.blemishes(band_list, shading, med2, lin, col_bad, row_bad)
+        return LineDefects(
+            column_bad=column_bad, row_bad=row_bad, column_value=column_value, row_value=row_value,
+            indices=points.indices[off_lines], codes=codes[off_lines], values=values[off_lines],
+            cluster_count=clusters, largest_cluster_px=largest,
+        )
 
+    def blemish_search(self, dark: DarkSummary, response: ResponseSummary, points: PointDefects,
+                       lines: LineDefects) -> BlemishSearch:
+        """Step 4, sweep E (with a flat): the blemishes and the flat indices of their pixels."""
+        found: list[Blemish] = []
+        pixels = np.empty(0, np.int64)
+        if self.have_flat:
+            assert response.shading is not None
+            found, pixels = self.blemishes(dark.bands, response.shading, response.corrected_medians,
+                                           points.indices, lines.column_bad, lines.row_bad)
         self.phase("blemishes")
-        # 5. final classes, defect rows, good-pixel sums
+        return BlemishSearch(found, pixels)
+
+    def classes_and_sums(self, dark: DarkSummary, response: ResponseSummary, lines: LineDefects,
+                         blemishes: BlemishSearch) -> BandedAnalysis:
+        """Step 5, sweep D: the final class map into the store, the defect rows, the class counts and
+        the good-pixel sums of every spatial statistic (float64, per CFA site and whole sensor)."""
+        h, w, have_flat, store = self.h, self.w, self.have_flat, self.store
         shifts = self.shifts()
         sums = np.zeros((5, bk.N_QUANTITIES, 3))
         row_acc = np.zeros((h, 2, 2))
@@ -496,69 +619,78 @@ class _Analysis:
         class_counts = np.zeros((4, 10), np.int64)
         out_y: list[np.ndarray] = []
         out_x: list[np.ndarray] = []
-        out_c: list[np.ndarray] = []
-        out_v: list[np.ndarray] = []
+        out_codes: list[np.ndarray] = []
+        out_values: list[np.ndarray] = []
         names = [DARK_MEAN, DARK_VAR, DARK_OFFSET, DARK_CURRENT] + ([FLAT_MEAN, FLAT_VAR] if have_flat else [])
         dummy = np.zeros((1, 1), F32)
-        for y0, y1 in band_list:
-            bh = y1 - y0
-            m = self.read(names, y0, y1)
+        for y0, y1 in dark.bands:
+            maps = self.read(names, y0, y1)
             self._touched.update((CLASSES, RESPONSE))
-            cls = store.buffer(CLASSES, y0, y1)
-            cls.fill(0)
-            val = np.zeros((bh, w), F32)
-            a, b = np.searchsorted(lin_k, [y0 * w, y1 * w])
-            cls.reshape(-1)[lin_k[a:b] - y0 * w] = code_k[a:b]
-            val.reshape(-1)[lin_k[a:b] - y0 * w] = val_k[a:b]
-            cls[:, col_bad] = DEFECT_CODES["bad_column"]
-            val[:, col_bad] = col_val[col_bad][None, :]
-            rb = row_bad[y0:y1]
-            cls[rb, :] = DEFECT_CODES["bad_row"]
-            val[rb, :] = row_val[y0:y1][rb][:, None]
-            a, b = np.searchsorted(blem_lin, [y0 * w, y1 * w])
-            if b > a:
-                flat_cls = cls.reshape(-1)
-                bl = blem_lin[a:b] - y0 * w
-                flat_cls[bl[flat_cls[bl] == 0]] = DEFECT_CODES["blemish"]
-            ys, xs = np.nonzero((cls > 0) & (cls != DEFECT_CODES["blemish"]))
+            classes = store.buffer(CLASSES, y0, y1)
+            values = self.band_classes(y0, y1, lines, blemishes.pixels, classes)
+            ys, xs = np.nonzero((classes > 0) & (classes != DEFECT_CODES["blemish"]))
             out_y.append(ys + y0)
             out_x.append(xs)
-            out_c.append(cls[ys, xs])
-            out_v.append(val[ys, xs])
+            out_codes.append(classes[ys, xs])
+            out_values.append(values[ys, xs])
             if have_flat:
-                assert shading is not None
-                daf = self.dark_at_flat(m)
-                flat_mean, flat_var = m[FLAT_MEAN], m[FLAT_VAR]
-                surface = self.surface(shading, y0, y1)
+                assert response.shading is not None
+                dark_at_flat = self.dark_at_flat(maps)
+                flat_mean, flat_var = maps[FLAT_MEAN], maps[FLAT_VAR]
+                surface = self.surface(response.shading, y0, y1)
             else:
-                daf = flat_mean = flat_var = surface = dummy
-                resp = store.buffer(RESPONSE, y0, y1)
-                resp.fill(np.nan)
-                store.commit(RESPONSE, y0, resp)
-            bk.good_sums(y0, cls, m[DARK_MEAN], m[DARK_VAR], m[DARK_OFFSET], m[DARK_CURRENT], flat_mean, flat_var,
-                         np.ascontiguousarray(daf), surface, have_flat, shifts, sums, row_acc, col_acc,
-                         class_counts)
-            store.commit(CLASSES, y0, cls)
-
+                dark_at_flat = flat_mean = flat_var = surface = dummy
+                no_response = store.buffer(RESPONSE, y0, y1)
+                no_response.fill(np.nan)
+                store.commit(RESPONSE, y0, no_response)
+            bk.good_sums(y0, classes, maps[DARK_MEAN], maps[DARK_VAR], maps[DARK_OFFSET], maps[DARK_CURRENT], flat_mean,
+                         flat_var, np.ascontiguousarray(dark_at_flat), surface, have_flat, shifts, sums, row_acc,
+                         col_acc, class_counts)
+            store.commit(CLASSES, y0, classes)
         self.phase("classes_sums")
         good = [self.group_sums(bk.WHOLE, sums, shifts, row_acc, col_acc)]
         if not self.mono:
             good += [self.group_sums(s, sums, shifts, row_acc, col_acc) for s in range(4)]
         summary = DefectSummary(
-            y=np.concatenate(out_y), x=np.concatenate(out_x), codes=np.concatenate(out_c),
-            values=np.concatenate(out_v), class_counts=class_counts,
-            bad_columns=[int(c) for c in np.flatnonzero(col_bad)], bad_rows=[int(r) for r in np.flatnonzero(row_bad)],
-            cluster_count=clusters, largest_cluster_px=largest, blemishes=blemishes, units=units,
+            y=np.concatenate(out_y), x=np.concatenate(out_x), codes=np.concatenate(out_codes),
+            values=np.concatenate(out_values), class_counts=class_counts,
+            bad_columns=[int(c) for c in np.flatnonzero(lines.column_bad)],
+            bad_rows=[int(r) for r in np.flatnonzero(lines.row_bad)],
+            cluster_count=lines.cluster_count, largest_cluster_px=lines.largest_cluster_px,
+            blemishes=blemishes.blemishes, units=_value_units(dark.use_dark_current),
         )
-        return BandedAnalysis(result=result, shading=shading, defects=summary, good=good, have_flat=have_flat,
-                              timings=self.timings)
+        return BandedAnalysis(result=dark.result, shading=response.shading, defects=summary, good=good,
+                              have_flat=have_flat, timings=self.timings)
 
-    def corrected(self, y0: int, y1: int, shading: ShadingFit, med2: list[float]) -> np.ndarray:
+    def band_classes(self, y0: int, y1: int, lines: LineDefects, blemish_pixels: np.ndarray,
+                     classes: np.ndarray) -> np.ndarray:
+        """Fill ``classes`` ((y1 - y0, W) uint8) with the final class of rows y0:y1: point defects
+        and clusters, then bad columns and rows over them, then blemish pixels where still good.
+        Returns the value that classified each pixel ((y1 - y0, W) float32; 0 where good)."""
+        w = self.w
+        classes.fill(0)
+        values = np.zeros((y1 - y0, w), F32)
+        a, b = np.searchsorted(lines.indices, [y0 * w, y1 * w])
+        classes.reshape(-1)[lines.indices[a:b] - y0 * w] = lines.codes[a:b]
+        values.reshape(-1)[lines.indices[a:b] - y0 * w] = lines.values[a:b]
+        classes[:, lines.column_bad] = DEFECT_CODES["bad_column"]
+        values[:, lines.column_bad] = lines.column_value[lines.column_bad][None, :]
+        bad_rows = lines.row_bad[y0:y1]
+        classes[bad_rows, :] = DEFECT_CODES["bad_row"]
+        values[bad_rows, :] = lines.row_value[y0:y1][bad_rows][:, None]
+        a, b = np.searchsorted(blemish_pixels, [y0 * w, y1 * w])
+        if b > a:
+            flat_classes = classes.reshape(-1)
+            pixels = blemish_pixels[a:b] - y0 * w
+            flat_classes[pixels[flat_classes[pixels] == 0]] = DEFECT_CODES["blemish"]
+        return values
+
+    def corrected(self, y0: int, y1: int, shading: ShadingFit, medians: Sequence[float]) -> np.ndarray:
         """Shading-corrected relative response of rows y0:y1 (1 = channel median), float32."""
-        q = self.read([RESPONSE], y0, y1)[RESPONSE] / self.surface(shading, y0, y1)
-        return _divide_sites(q, y0, med2, q)
+        corrected = self.read([RESPONSE], y0, y1)[RESPONSE] / self.surface(shading, y0, y1)
+        return _divide_sites(corrected, y0, medians, corrected)
 
-    def blemishes(self, band_list: list[tuple[int, int]], shading: ShadingFit, med2: list[float], points: np.ndarray,
+    def blemishes(self, band_list: list[tuple[int, int]], shading: ShadingFit, medians: Sequence[float], points: np.ndarray,
                   col_bad: np.ndarray, row_bad: np.ndarray) -> tuple[list[Blemish], np.ndarray]:
         """Step 4: box-filtered corrected response - 1 with every defect neutralised; regions below
         ``-blemish_depth`` of ``blemish_min_area_px`` .. ``blemish_max_area_fraction`` x H x W pixels.
@@ -566,9 +698,9 @@ class _Analysis:
         Rows are smoothed with a halo of ``smooth // 2`` rows (the box filter's sums are exact, so a
         band gives the same values as the whole map); only the low pixels are kept. Returns the
         blemishes (raster order of their first pixel) and the flat indices of their pixels."""
-        th = self.th
+        thresholds = self.thresholds
         h, w = self.h, self.w
-        size = th.blemish_smooth_px
+        size = thresholds.blemish_smooth_px
         halo = size // 2
         pending = deque(band_list)
         win: np.ndarray | None = None
@@ -576,7 +708,7 @@ class _Analysis:
         low_idx: list[np.ndarray] = []
         low_val: list[np.ndarray] = []
         for y0, y1 in band_list:
-            resid = self.corrected(y0, y1, shading, med2) - F32(1.0)
+            resid = self.corrected(y0, y1, shading, medians) - F32(1.0)
             neutral = np.zeros(resid.shape, bool)
             neutral[:, col_bad] = True
             neutral[row_bad[y0:y1]] = True
@@ -589,7 +721,7 @@ class _Analysis:
                 lo, hi = max(0, oy0 - halo), min(h, oy1 + halo)
                 smooth = ndimage.uniform_filter(win[lo - win_start : hi - win_start], size=size, mode="nearest")
                 smooth = smooth[oy0 - lo : oy1 - lo]
-                k = np.flatnonzero(smooth < -th.blemish_depth)
+                k = np.flatnonzero(smooth < -thresholds.blemish_depth)
                 low_idx.append(k + oy0 * w)
                 low_val.append(smooth.reshape(-1)[k])
                 if pending:
@@ -612,7 +744,7 @@ class _Analysis:
         np.minimum.at(mins, labels, smooth_v)
         keep = np.zeros(count, bool)
         for lab in range(count):
-            if th.blemish_min_area_px <= areas[lab] <= th.blemish_max_area_fraction * h * w:
+            if thresholds.blemish_min_area_px <= areas[lab] <= thresholds.blemish_max_area_fraction * h * w:
                 found.append(Blemish(x=float(cx[lab]), y=float(cy[lab]), area_px=int(areas[lab]), depth=float(-mins[lab])))
                 keep[lab] = True
         return found, lin[keep[labels]]

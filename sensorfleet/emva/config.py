@@ -95,7 +95,8 @@ class CharacterizationConfig:
     linearity_max_fraction: float = 0.95
     """linearity fit range, upper end (95 %)."""
     min_fit_r2: float = 0.99
-    """photon-transfer fit quality below this is flagged (used by the asset checks)."""
+    """photon-transfer fit quality below this is flagged: the asset check ``ptc_fit_quality`` and
+    ``emva.quality.worst_session`` read it (``emva.quality.MIN_FIT_R2``)."""
     min_spatial_frames: int = 16
     """the spatial (DSNU/PRNU) series should have at least this many frames per point."""
     quantization_variance_dn2: float = 1.0 / 12.0

@@ -23,6 +23,7 @@ import numpy as np
 
 from sensorfleet.emva import kernels
 from sensorfleet.emva.config import CharacterizationConfig
+from sensorfleet.emva.exposure import same_exposure
 from sensorfleet.emva.mapstore import MapStore, MemoryMapStore
 from sensorfleet.manifest import Manifest
 
@@ -148,7 +149,7 @@ def choose_spatial(points: Sequence[OperatingPoint]) -> tuple[int, int | None]:
         raise ValueError("manifest has no dark frames: expected at least one dark operating point")
     pool = darks
     if flat is not None:
-        same = [i for i in darks if np.isclose(points[i].exposure_s, points[flat].exposure_s)]
+        same = [i for i in darks if same_exposure(points[i].exposure_s, points[flat].exposure_s)]
         pool = same or darks
     dark = max(pool, key=lambda i: (points[i].n_frames, points[i].exposure_s))
     return dark, flat

@@ -13,6 +13,7 @@ import numpy as np
 
 from sensorfleet.emva import band_kernels as bk
 from sensorfleet.emva.config import CharacterizationConfig
+from sensorfleet.emva.exposure import same_exposure
 from sensorfleet.emva.maps import PassResult
 
 
@@ -110,7 +111,7 @@ def dark_reference(pts: PtcPoints, exposure_s: np.ndarray) -> tuple[np.ndarray, 
     mu = np.empty_like(exposure_s, dtype=float)
     var = np.empty_like(exposure_s, dtype=float)
     t = pts.dark_exposure_s
-    close = np.isclose(t[None, :], np.asarray(exposure_s, float)[:, None], rtol=1e-9, atol=0.0)
+    close = np.asarray(same_exposure(t[None, :], np.asarray(exposure_s, float)[:, None]))
     line_mu = line_var = None
     for k, e in enumerate(exposure_s):
         hit = np.flatnonzero(close[k])

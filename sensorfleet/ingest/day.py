@@ -9,11 +9,10 @@ Schemas and units: docs/tables.md.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ from sensorfleet.ingest import store
 from sensorfleet.ingest.scan import sessions_for_day
 from sensorfleet.ingest.session import IngestResult, ingest_session
 from sensorfleet.ingest.validate import Rejection
-from sensorfleet.manifest import ManifestError, load_manifest
+from sensorfleet.manifest import ManifestError, count_operating_points, load_manifest
+from sensorfleet.parallel import Outcome, Threads, run_each
 from sensorfleet.tables import write_partition
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -36,12 +36,9 @@ CAPTURES_SCHEMA: dict[str, pl.DataType] = registry.CAPTURES.polars_schema()
 REJECTIONS_SCHEMA: dict[str, pl.DataType] = registry.REJECTIONS.polars_schema()
 
 
-def _worker_init() -> None:
-    """Pool workers: one blosc thread each (the workers already fill the cores; blosc's own
-    threads only add CPU for synchronisation, ~15-20 % of the compression here)."""
-    import numcodecs.blosc
-
-    numcodecs.blosc.set_nthreads(1)
+WORKER_THREADS = Threads(blosc=1)
+"""Pool workers: one blosc thread each (the workers already fill the cores; blosc's own threads
+only add CPU for synchronisation, ~15-20 % of the compression here)."""
 
 
 class IngestError(RuntimeError):
@@ -113,7 +110,7 @@ def _manifest_columns(m: dict[str, Any]) -> dict[str, Any]:
         "schema_version": m["schema_version"], "pixel_format": m["pixel_format"],
         **{k: sensor[k] for k in ("lot_id", "wafer_id", "die_x", "die_y", "width", "height",
                                   "bit_depth", "cfa_pattern", "pixel_pitch_um")},
-        "n_operating_points": len({(f["kind"], f["exposure_s"], f["photons_per_pixel"]) for f in m["frames"]}),
+        "n_operating_points": count_operating_points((f["kind"], f["exposure_s"], f["photons_per_pixel"]) for f in m["frames"]),
     }
 
 
@@ -217,29 +214,16 @@ def ingest_day(paths: Paths, day: str, *, workers: int = 2,
     results: list[IngestResult] = []
     failures: list[str] = []
 
-    def done(r: IngestResult) -> None:
-        results.append(r)
+    def done(outcome: Outcome[Path, IngestResult]) -> None:
+        if outcome.error is not None or outcome.value is None:
+            failures.append(f"{outcome.item}: {outcome.error_text}")
+            return
+        results.append(outcome.value)
         if progress is not None:
-            progress(r)
+            progress(outcome.value)
 
-    if workers <= 1 or len(sessions) <= 1:
-        for s in sessions:
-            try:
-                done(ingest_session(s.session_dir, paths))
-            except Exception as exc:
-                failures.append(f"{s.session_dir}: {type(exc).__name__}: {exc}")
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(sessions)), mp_context=ctx,
-                                 initializer=_worker_init) as pool:
-            futures: dict[Future[IngestResult], Path] = {
-                pool.submit(ingest_session, s.session_dir, paths): s.session_dir for s in sessions
-            }
-            for fut in as_completed(futures):
-                try:
-                    done(fut.result())
-                except Exception as exc:
-                    failures.append(f"{futures[fut]}: {type(exc).__name__}: {exc}")
+    run_each(partial(ingest_session, paths=paths), [s.session_dir for s in sessions],
+             workers=workers if len(sessions) > 1 else 1, threads=WORKER_THREADS, on_done=done)
     results.sort(key=lambda r: str(r.session_dir))
     write_day_tables(paths, day, results)
     if failures:

@@ -13,8 +13,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from sensorfleet.manifest import MANIFEST_NAME, parse_manifest
+from sensorfleet.parallel import Outcome, run_each
 from sensorfleet.rawio import write_frame
 from sensorfleet.synth.fleet import FleetConfig, ModulePlan, plan_fleet
 from sensorfleet.synth.physics import build_maps, module_rng, render_frame
@@ -205,23 +206,15 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
     workers = max(1, min(workers, len(plans)))
     if progress:
         progress(0, len(plans))
-    if workers == 1:
-        for module in plans:
-            results[module.index] = write_session(config, module, landing)
-            if progress:
-                progress(len(results), len(plans))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(write_session, config, module, landing) for module in plans]
-            try:
-                for future in as_completed(futures):
-                    res = future.result()
-                    results[res.index] = res
-                    if progress:
-                        progress(len(results), len(plans))
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # sessions written so far stay complete
-                raise
+    def done(outcome: Outcome[ModulePlan, _SessionResult]) -> None:
+        assert outcome.value is not None  # stop_on_error: an error is raised, never passed here
+        results[outcome.value.index] = outcome.value
+        if progress:
+            progress(len(results), len(plans))
+
+    # sessions written before an error stay complete; the error is raised
+    run_each(partial(write_session, config, landing=landing), plans, workers=workers, on_done=done,
+             stop_on_error=True)
 
     rows = [_truth_row(m, results[m.index], config.seed) for m in plans]
     defects = [d for m in plans for d in results[m.index].defects]

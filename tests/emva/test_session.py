@@ -197,3 +197,21 @@ def test_damaged_captures_group_is_named(tmp_path: Path, small: tuple) -> None:
         characterize_session(cap, tmp_path / "m.zarr")
     report = characterize_day(paths, day, workers=1)
     assert "chunk file missing" in report.failed["S-1"] and str(missing) in report.failed["S-1"]
+
+
+def test_operating_points_counted_as_in_sessions(small: tuple) -> None:
+    """``module_stats.n_operating_points`` counts distinct (kind, exposure_s, photons_per_pixel) like
+    the ``sessions`` table, also when a point's frames come in two runs (which the PTC keeps apart)."""
+    frames, manifest, _ = small
+    kinds = [(f.kind, f.exposure_s) for f in manifest.frames]
+    spatial = [i for i, k in enumerate(kinds) if k == ("dark", 0.01)]
+    other = [i for i, k in enumerate(kinds) if k == ("dark", 0.1)]
+    assert len(spatial) >= 4 and other == list(range(other[0], other[0] + len(other)))
+    moved = spatial[-2:]  # the last two frames of the 0.01 s darks go after the 0.1 s darks: two runs
+    order = [i for i in range(other[-1] + 1) if i not in moved] + moved + list(range(other[-1] + 1, len(kinds)))
+    split = manifest.model_copy(update={"frames": [manifest.frames[i] for i in order]})
+    res = characterize_frames(np.ascontiguousarray(frames[order]), split, None)
+    distinct = len({f.operating_point for f in manifest.frames})
+    assert split.n_operating_points == manifest.n_operating_points == distinct
+    assert res.module_stats["n_operating_points"] == distinct
+    assert res.ptc.filter(pl.col("kind") == "dark").height == len({k for k in kinds if k[0] == "dark"}) + 1

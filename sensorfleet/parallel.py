@@ -1,0 +1,132 @@
+"""Run one function over many items in worker processes: the one pool the day runners and the
+synthetic fleet writer share.
+
+``spawn`` start method everywhere: a forked child inherits the parent's threads (numba's and
+blosc's pools, Dagster's) in whatever state they were, and the code must behave the same on
+macOS and Windows, where fork is not the default. Each worker sets its thread counts once at
+start (:class:`Threads`), so workers x threads does not oversubscribe the cores. Results arrive in
+completion order; a failing item becomes an :class:`Outcome` with its error, never stops the
+others unless ``stop_on_error``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Value = TypeVar("Value")
+
+
+@dataclass(frozen=True)
+class Threads:
+    """Thread counts a worker process sets when it starts (None: the library's default)."""
+
+    numba: int | None = None
+    """numba's parallel threads (at least 1)."""
+    blosc: int | None = None
+    """c-blosc's compression threads of numcodecs."""
+
+
+def set_threads(threads: Threads) -> None:
+    """Apply ``threads`` in this process (the pool's worker initializer)."""
+    if threads.numba is not None:
+        import numba
+
+        numba.set_num_threads(max(1, threads.numba))
+    if threads.blosc is not None:
+        import numcodecs.blosc
+
+        numcodecs.blosc.set_nthreads(threads.blosc)
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[Item, Value]):
+    """One item's result: ``value``, or the exception it raised (``error`` not None)."""
+
+    item: Item
+    value: Value | None = None
+    error: BaseException | None = None
+
+    @property
+    def error_text(self) -> str:
+        """``"TypeName: message"`` of the error ('' when the item succeeded)."""
+        return f"{type(self.error).__name__}: {self.error}" if self.error is not None else ""
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` when it survives pickling (the pool sends it back), else a RuntimeError with its
+    text: an exception whose ``__init__`` takes other arguments than its ``args`` cannot be
+    unpickled, and would break the whole pool instead of one item."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _call(function: Callable[[Item], Value], item: Item) -> tuple[Value | None, BaseException | None]:
+    try:
+        return function(item), None
+    except Exception as exc:  # one bad item never stops the others
+        return None, _portable(exc)
+
+
+def run_each(
+    function: Callable[[Item], Value],
+    items: Sequence[Item],
+    *,
+    workers: int,
+    threads: Threads = Threads(),
+    on_done: Callable[[Outcome[Item, Value]], None] | None = None,
+    stop_on_error: bool = False,
+) -> list[Outcome[Item, Value]]:
+    """``function(item)`` for every item, in ``min(workers, len(items))`` spawned processes
+    (``workers <= 1``: one after the other in this process, ``threads`` untouched).
+
+    ``function`` must be picklable (a module-level function, or a ``functools.partial`` of one).
+    ``on_done(outcome)`` is called in this process as each item finishes (completion order).
+    ``stop_on_error``: the first error cancels the items not yet started, waits for the running
+    ones and is raised; otherwise errors are returned in the outcomes. Returns the outcomes in
+    completion order.
+    """
+    outcomes: list[Outcome[Item, Value]] = []
+    if not items:
+        return outcomes
+
+    def finish(outcome: Outcome[Item, Value]) -> None:
+        if stop_on_error and outcome.error is not None:
+            raise outcome.error
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+
+    if workers <= 1:
+        for item in items:
+            if stop_on_error:
+                finish(Outcome(item, function(item)))  # the original exception, traceback and all
+            else:
+                value, error = _call(function, item)
+                finish(Outcome(item, value, error))
+        return outcomes
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context,
+                             initializer=set_threads, initargs=(threads,)) as pool:
+        futures: dict[Future[tuple[Value | None, BaseException | None]], Item] = {
+            pool.submit(_call, function, item): item for item in items
+        }
+        try:
+            for future in as_completed(futures):
+                try:
+                    value, error = future.result()
+                except Exception as exc:  # the worker died (BrokenProcessPool) or its result did not arrive
+                    value, error = None, exc
+                finish(Outcome(futures[future], value, error))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # items finished so far stay complete
+            raise
+    return outcomes
