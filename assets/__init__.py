@@ -10,13 +10,18 @@ from dagster import AssetsDefinition, PartitionsDefinition
 
 from assets.captures import build_capture_assets
 from assets.characterization import build_characterization_assets
+from assets.features import build_feature_assets
 from assets.labels import build_label_assets
 from assets.warehouse import warehouse
 
 
 def build_assets(partitions_def: PartitionsDefinition) -> list[AssetsDefinition]:
     """The daily assets of the graph (with their checks), in dependency order, on ``partitions_def``."""
-    return [build_capture_assets(partitions_def), build_characterization_assets(partitions_def)]
+    return [
+        build_capture_assets(partitions_def),
+        build_characterization_assets(partitions_def),
+        build_feature_assets(partitions_def),
+    ]
 
 
 def build_fleet_assets() -> list[AssetsDefinition]:
@@ -25,6 +30,6 @@ def build_fleet_assets() -> list[AssetsDefinition]:
 
 
 __all__ = [
-    "build_assets", "build_capture_assets", "build_characterization_assets", "build_fleet_assets",
+    "build_assets", "build_capture_assets", "build_characterization_assets", "build_feature_assets", "build_fleet_assets",
     "build_label_assets", "warehouse",
 ]

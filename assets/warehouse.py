@@ -12,6 +12,7 @@ from assets.captures import CAPTURES, REJECTIONS
 from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
 from assets.labels import FINAL_TEST_ASSET
 from assets.resources import StorageResource
+from sensorfleet.features import MODULE_FEATURES
 from sensorfleet.warehouse import build_warehouse, run_query
 
 GROUP = "warehouse"
@@ -21,7 +22,7 @@ WAREHOUSE_POOL = "warehouse_writer"
 
 @asset(
     name=WAREHOUSE, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=["team:data-engineering"],
-    deps=[CAPTURES, REJECTIONS, MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, FINAL_TEST_ASSET],
+    deps=[CAPTURES, REJECTIONS, MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, MODULE_FEATURES, FINAL_TEST_ASSET],
     description="warehouse.duckdb under the data root: one DuckDB view per table over its parquet files "
                 "(never a copy) and a `tables` view of every column's type, unit and meaning. "
                 "Query it with `sensorfleet sql` or `duckdb -readonly`.",

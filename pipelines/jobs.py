@@ -17,9 +17,9 @@ REFRESH_WAREHOUSE = "refresh_warehouse"
 
 daily_pipeline = define_asset_job(
     DAILY_PIPELINE,
-    selection=AssetSelection.groups("captures", "characterization"),
+    selection=AssetSelection.groups("captures", "characterization", "features"),
     executor_def=in_process_executor,
-    description="Ingest and characterize one capture day.",
+    description="Ingest and characterize one capture day, then its point-in-time features.",
 )
 ingest = define_asset_job(
     "ingest",

@@ -17,13 +17,13 @@ def test_definitions_load_with_expected_graph() -> None:
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects",
-                    "final_test", "warehouse"}
+                    "final_test", "warehouse", "module_features"}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {
         "captures": "captures", "rejections": "captures",
         "pixel_maps": "characterization", "module_stats": "characterization",
         "module_channel_stats": "characterization", "pixel_defects": "characterization",
-        "final_test": "labels", "warehouse": "warehouse",
+        "final_test": "labels", "warehouse": "warehouse", "module_features": "features",
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
@@ -46,6 +46,8 @@ def test_definitions_load_with_expected_graph() -> None:
         AssetCheckKey(AssetKey("module_stats"), "metrics_within_physical_bounds"),
         AssetCheckKey(AssetKey("module_stats"), "ptc_fit_quality"),
         AssetCheckKey(AssetKey("final_test"), "no_rejected_label_rows"),
+        AssetCheckKey(AssetKey("module_features"), "feature_null_rate"),
+        AssetCheckKey(AssetKey("module_features"), "feature_drift_psi"),
     }
 
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}

@@ -1,0 +1,99 @@
+"""Features layer: the point-in-time feature vector of each module characterized on a day.
+
+Thin over :func:`sensorfleet.features.materialize_module_features`; partitioned by capture day
+like its sources. Checks warn (they never stop downstream work): features mostly null on the
+day, and features whose distribution moved against the previous 7 days (population stability
+index).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the resource annotation at decoration time.
+from collections.abc import Iterator
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    multi_asset,
+)
+
+from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
+from assets.resources import StorageResource
+from assets.table_metadata import definition_metadata, row_count_metadata
+from sensorfleet.features import MODULE_FEATURES, feature_quality, materialize_module_features
+
+GROUP = "features"
+CHECK_NULL_RATE = "feature_null_rate"
+CHECK_DRIFT = "feature_drift_psi"
+MAX_NULL_RATE = 0.5
+"""A feature null for more than this share of the day's modules is reported."""
+MAX_PSI = 0.25
+"""PSI above this against the previous 7 days is reported (< 0.1 stable, 0.1-0.25 some shift)."""
+MIN_ROWS_FOR_PSI = 20
+"""Fewest rows on each side for a PSI worth reading."""
+
+
+def _md(frame: pl.DataFrame, limit: int = 20) -> str:
+    if frame.is_empty():
+        return "none"
+    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
+    return head + "".join("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |\n"
+                          for row in frame.head(limit).iter_rows())
+
+
+def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
+    """The ``module_features`` asset and its two warning checks on ``partitions_def``."""
+
+    @multi_asset(
+        name="materialize_module_features",
+        partitions_def=partitions_def,
+        specs=[AssetSpec(
+            MODULE_FEATURES, group_name=GROUP, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS],
+            kinds={"parquet"}, owners=["team:ml-platform"], metadata=definition_metadata(MODULE_FEATURES),
+            description="Table `module_features`: every module characterized on the day with the default "
+                        "feature service's values as known at the end of that day (point-in-time).",
+        )],
+        check_specs=[
+            AssetCheckSpec(CHECK_NULL_RATE, asset=MODULE_FEATURES,
+                           description=f"No feature is null for more than {MAX_NULL_RATE:.0%} of the day's modules."),
+            AssetCheckSpec(CHECK_DRIFT, asset=MODULE_FEATURES,
+                           description=f"No feature's PSI against the previous 7 days exceeds {MAX_PSI}."),
+        ],
+    )
+    def materialize_module_features_step(
+        context: AssetExecutionContext, storage: StorageResource
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+        paths = storage.paths()
+        day = context.partition_key
+        written = materialize_module_features(paths, day)
+        yield MaterializeResult(asset_key=MODULE_FEATURES, metadata={
+            **row_count_metadata(written.rows, partitioned=True),
+            "rewritten": MetadataValue.bool(written.rewritten),
+            "table": MetadataValue.path(str(written.path)),
+        })
+        quality = feature_quality(paths, day)
+        mostly_null = quality.null_rates.filter(pl.col("null_rate") > MAX_NULL_RATE).sort("null_rate", descending=True)
+        yield AssetCheckResult(
+            asset_key=MODULE_FEATURES, check_name=CHECK_NULL_RATE, passed=mostly_null.is_empty(),
+            severity=AssetCheckSeverity.WARN,
+            metadata={"features_over_limit": MetadataValue.int(mostly_null.height),
+                      "worst": MetadataValue.md(_md(mostly_null.select("feature", "null_rate")))},
+        )
+        readable = quality.psi.filter((pl.col("current_rows") >= MIN_ROWS_FOR_PSI)
+                                      & (pl.col("reference_rows") >= MIN_ROWS_FOR_PSI) & pl.col("psi").is_not_null())
+        drifted = readable.filter(pl.col("psi") > MAX_PSI).sort("psi", descending=True)
+        yield AssetCheckResult(
+            asset_key=MODULE_FEATURES, check_name=CHECK_DRIFT, passed=drifted.is_empty(),
+            severity=AssetCheckSeverity.WARN,
+            metadata={"features_compared": MetadataValue.int(readable.height),
+                      "features_drifted": MetadataValue.int(drifted.height),
+                      "largest_psi": MetadataValue.md(_md(readable.sort("psi", descending=True).select("feature", "psi")))},
+        )
+
+    return materialize_module_features_step
