@@ -116,7 +116,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", type=Path, default=None, help="generate under this folder and keep it")
+    parser.add_argument("--quick", action="store_true", help="20,000 modules over 10 days, 2 repeats; no result file")
     args = parser.parse_args()
+    if args.quick:
+        args.modules, args.days, args.repeats = 20_000, 10, 2
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         paths = Paths(root=base / "data", landing=base / "landing")
@@ -134,7 +137,8 @@ def main() -> None:
         con.close()
     print_table(rows, ["query", "seconds", "x_baseline", "rows"])
     print(f"peak RSS {peak_rss_bytes() / 2**20:.0f} MiB; every query under 1 s: {all(r['seconds'] < 1 for r in rows)}")
-    write_results("bench_warehouse", {"machine": machine_info(), "modules": args.modules, "days": args.days, "rows": rows})
+    if not args.quick:
+        write_results("bench_warehouse", {"machine": machine_info(), "modules": args.modules, "days": args.days, "rows": rows})
 
 
 if __name__ == "__main__":

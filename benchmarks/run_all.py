@@ -17,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS: tuple[str, ...] = ("decode", "chunking", "ingest", "pass_kernel", "characterize")
+BENCHMARKS: tuple[str, ...] = (
+    "decode", "chunking", "ingest", "pass_kernel", "characterize", "warehouse", "features",
+)
 """Every ``benchmarks/bench_<name>.py``, cheapest first; each takes ``--quick``."""
 
 
