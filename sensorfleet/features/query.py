@@ -12,9 +12,11 @@ Two modes of the created-time axis (see docs/features.md):
   ``<= label_time`` and, among equal event times, the greatest created time, then the greatest
   key: deterministic without a separate de-duplication pass.
 - ``label`` (``as_of = label_time`` per spine row): a row is visible once both its event and its
-  created time have passed, i.e. at ``greatest(event, created)``. A running ``arg_max`` over
-  rows ordered by that time gives, at each instant, the visible row with the greatest
-  (event, created, key); the ASOF join on that instant picks it.
+  created time have passed, i.e. at ``greatest(event, created)``. A running ``max`` of the key
+  struct over rows ordered by that time gives, at each instant, the greatest visible
+  (event, created, key); a first ASOF join on that instant gives it to each spine row, and a
+  second ASOF join on the key struct, bounded by it, picks that very row with its features
+  (the window carries only the key, not the feature values).
 
 The TTL is applied after the join: the chosen row has the greatest visible event time, so if it
 is older than ``label_time - ttl`` every visible row is, and the features are null.
@@ -85,21 +87,22 @@ def _order_key(view: FeatureView) -> str:
     return f"{{'e': {view.event_time}, 'w': {view.created_time}, 'k': concat_ws(chr(31), {key})}}"
 
 
-def _view_cte(name: str, view: FeatureView, features: list[str], relations: dict[str, str],
-              as_of: datetime | None) -> str:
+def _view_ctes(number: int, view: FeatureView, features: list[str], relations: dict[str, str],
+               as_of: datetime | None) -> list[str]:
     src = _source_sql(view, features, relations, as_of)
     visible = (f"{view.entity} IS NOT NULL AND {view.event_time} IS NOT NULL "
                f"AND {view.created_time} IS NOT NULL")
+    cut = "" if as_of is None else f" AND {view.created_time} <= {timestamp_literal(as_of)}"
+    cols = ", ".join(_ident(f) for f in features)
+    rows = (f"__j{number} AS (SELECT {view.entity} AS __e, {view.event_time} AS __t, "
+            f"{_order_key(view)} AS __k, {cols} FROM ({src}) WHERE {visible}{cut})")
     if as_of is not None:
-        cols = ", ".join(_ident(f) for f in features)
-        return (f"{name} AS (SELECT {view.entity} AS __e, {view.event_time} AS __t, "
-                f"{_order_key(view)} AS __k, {cols} FROM ({src}) "
-                f"WHERE {visible} AND {view.created_time} <= {timestamp_literal(as_of)})")
-    packed = ", ".join([f"'__t': {view.event_time}", *(f"'{f}': {_ident(f)}" for f in features)])
-    return (f"{name} AS (SELECT __e, __a, arg_max(__v, __k) OVER (PARTITION BY __e ORDER BY __a "
-            f"RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __b FROM ("
-            f"SELECT {view.entity} AS __e, greatest({view.event_time}, {view.created_time}) AS __a, "
-            f"{_order_key(view)} AS __k, {{{packed}}} AS __v FROM ({src}) WHERE {visible}))")
+        return [rows]
+    # label mode: the greatest key visible at each instant greatest(event, created), by a running max
+    return [rows, (f"__m{number} AS (SELECT __e, __a, max(__k) OVER (PARTITION BY __e ORDER BY __a "
+                   f"RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __b FROM ("
+                   f"SELECT {view.entity} AS __e, greatest({view.event_time}, {view.created_time}) AS __a, "
+                   f"{_order_key(view)} AS __k FROM ({src}) WHERE {visible}))")]
 
 
 def training_sql(spine_sql: str, service: FeatureService, relations: dict[str, str], as_of: datetime | None) -> str:
@@ -113,21 +116,21 @@ def training_sql(spine_sql: str, service: FeatureService, relations: dict[str, s
     for number, members in enumerate(groups.values()):
         alias, view = f"__v{number}", service.selections[members[0]].view
         features = list(dict.fromkeys(c.name for i in members for c in service.selections[i].columns()))
-        ctes.append(_view_cte(f"__j{number}", view, features, relations, as_of))
-        if as_of is not None:
-            on = f"__s.module_id = {alias}.__e AND {alias}.__k <= __s.__lk"
-        else:
-            on = f"__s.module_id = {alias}.__e AND {alias}.__a <= __s.label_time"
-        joins.append(f"ASOF LEFT JOIN __j{number} AS {alias} ON {on}")
+        ctes += _view_ctes(number, view, features, relations, as_of)
+        bound = "__s.__lk"
+        if as_of is None:  # the key to pick: the greatest visible at the label time
+            joins.append(f"ASOF LEFT JOIN __m{number} AS __l{number} "
+                         f"ON __s.module_id = __l{number}.__e AND __l{number}.__a <= __s.label_time")
+            bound = f"__l{number}.__b"
+        joins.append(f"ASOF LEFT JOIN __j{number} AS {alias} ON __s.module_id = {alias}.__e AND {alias}.__k <= {bound}")
         alias_of.update(dict.fromkeys(members, alias))
     outputs = []
     for index, sel in enumerate(service.selections):
         view, alias = sel.view, alias_of[index]
         ttl_us = int(view.ttl.total_seconds() * 1_000_000)
-        event = f"{alias}.__t" if as_of is not None else f"{alias}.__b['__t']"
-        live = f"{event} > __s.label_time - to_microseconds({ttl_us})"
+        live = f"{alias}.__t > __s.label_time - to_microseconds({ttl_us})"
         for c in sel.columns():
-            v = f"{alias}.{_ident(c.name)}" if as_of is not None else f"{alias}.__b['{c.name}']"
+            v = f"{alias}.{_ident(c.name)}"
             outputs.append(f"CAST(CASE WHEN {live} THEN {v} END AS {c.sql_type}) AS {_ident(f'{view.name}__{c.name}')}")
     limit = "TIMESTAMPTZ 'infinity'" if as_of is None else f"{timestamp_literal(as_of)} + to_microseconds(1)"
     spine = (f"__s AS (SELECT *, {{'e': label_time, 'w': {limit}, 'k': ''}} AS __lk "
