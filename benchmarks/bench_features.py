@@ -7,6 +7,8 @@ of the sessions written late), read as hive-partitioned parquet; a spine of 100,
 fresh process (so its peak RSS is its own), median of several runs:
 
 - ``features``: :func:`sensorfleet.features.get_training_set` (both time axes, TTL, tie-break);
+- ``features_label``: the same with ``as_of="label"`` (each row's created-time cut is its own
+  label time, so the cut is a per-row condition, not a constant filter);
 - ``floor``: the bare DuckDB ``ASOF LEFT JOIN`` of the same 3 views on event time alone (no
   created-time cut, no TTL, no tie-break), same spine, same fetch to polars: the target is
   ``features`` within 1.2x of it;
@@ -42,7 +44,7 @@ from benchmarks._common import machine_info, peak_rss_bytes, print_table, run_se
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SPAN_DAYS = 60
-CASES = ("features", "floor", "floor_one_join", "correlated")
+CASES = ("features", "features_label", "floor", "floor_one_join", "correlated")
 
 
 def bench_service() -> Any:
@@ -137,8 +139,9 @@ def run_case(case: str, root: Path, spine_path: Path, repeats: int, subsample: i
     holder: dict[str, int] = {}
 
     def once() -> None:
-        if case == "features":
-            holder["rows"] = get_training_set(spine, service, as_of, root).height
+        if case in ("features", "features_label"):
+            moment = "label" if case == "features_label" else as_of
+            holder["rows"] = get_training_set(spine, service, moment, root).height
             return
         con = connect()
         con.register("spine", spine.with_row_index("__row").to_arrow())

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensorfleet.features import FeatureService, FeatureView, Selection, Source, get_training_set
+from sensorfleet.features.retrieval import plan
 from sensorfleet.registry import MODULE_STATS
 from tests.features.conftest import at, session, write_rows
 
@@ -131,3 +132,22 @@ def test_matches_brute_force_reference(rows: list[tuple[str, int, int, float]], 
         write_rows(root, "module_stats", [session(m, e, w, sid=k, dark_current_e_per_s=v) for m, e, w, _, k, v in full])
         got = values(root, spine(*[(m, float(h)) for m, h in spine_rows]), "label" if as_of is None else at(as_of))
     assert got == reference(full, spine_rows, as_of)
+
+
+def test_views_sharing_a_table_are_joined_once_and_keep_their_own_ttl(tmp_path: Path) -> None:
+    short = FeatureView(name="dc_short", version=1, description="dark current, short TTL", ttl=timedelta(hours=2),
+                        source=Source.table("module_stats", ("session_id", "module_id", "captured_at", "written_at",
+                                                             "dark_current_e_per_s", "temperature_c"), ("session_id",)),
+                        features=(MODULE_STATS.column("temperature_c"), MODULE_STATS.column("dark_current_e_per_s")))
+    both = FeatureService("both", 1, "test", (Selection(VIEW), Selection(short)))
+    write_rows(tmp_path, "module_stats", [session("M1", 0, 0, dark_current_e_per_s=1.0, temperature_c=30.0),
+                                          session("M1", 4, 6, dark_current_e_per_s=2.0, temperature_c=40.0)])
+    s = spine(("M1", 1), ("M1", 3), ("M1", 5), ("M1", 7))
+    for as_of in (at(5), at(50), "label"):
+        out = get_training_set(s, both, as_of, tmp_path)
+        alone = [get_training_set(s, FeatureService(v.name, 1, "test", (Selection(v),)), as_of, tmp_path)
+                 for v in (VIEW, short)]
+        assert out.equals(alone[0].join(alone[1], on=["module_id", "label_time", "row"], maintain_order="left"))
+    assert get_training_set(s, both, at(50), tmp_path).get_column("dc_short__dark_current_e_per_s").to_list() == [
+        1.0, None, 2.0, None]  # the capture at 4 h is past the 2 h TTL at 7 h
+    assert plan("SELECT 1", both, at(50), tmp_path).sql.count("ASOF LEFT JOIN") == 1
