@@ -87,6 +87,7 @@ def ab_against(rev: str, frames: np.ndarray, manifest: Manifest, repeats: int) -
     """The pass with ``kernels.reduce_block`` of git revision ``rev`` against the working tree's,
     alternately, each beside the reference sum: the speed-up and both fractions under the same load."""
     import importlib.util
+    import inspect
     import subprocess
 
     from sensorfleet.emva import kernels, maps
@@ -101,7 +102,12 @@ def ab_against(rev: str, frames: np.ndarray, manifest: Manifest, repeats: int) -
         assert spec is not None and spec.loader is not None
         old = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(old)
-    variants = {"old": old.reduce_block, "new": kernels.reduce_block}
+    old_reduce = old.reduce_block
+    if any(q.kind is inspect.Parameter.VAR_POSITIONAL for q in inspect.signature(old_reduce).parameters.values()):
+        # a revision before the typed plan: its kernel takes the plan's fields positionally
+        def old_reduce(plan: Any) -> None:
+            old.reduce_block(*kernels.kernel_args(plan))
+    variants = {"old": old_reduce, "new": kernels.reduce_block}
     times: dict[str, list[float]] = {"ref": [], "old": [], "new": []}
     try:
         for rep in range(repeats + 1):

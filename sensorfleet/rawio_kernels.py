@@ -22,67 +22,67 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
-def unpack_raw10(buf: np.ndarray, out: np.ndarray, row_bytes: int) -> None:
-    """RAW10 ``buf`` (uint8, flat) -> ``out`` (H, W) uint16, values 0..1023 (DN)."""
+@numba.njit(cache=True, nogil=True, inline="always")
+def _low_word(r: np.ndarray, s: int, group_px: int, low_bits: int) -> np.uint32:
+    """The low bits of the packed group at ``r[s:]``: the ``group_px * low_bits / 8`` (1 to 3)
+    bytes after its ``group_px`` (2 or 4) high bytes, one little-endian word, pixel 0 lowest."""
+    lo = np.uint32(r[s + group_px])
+    if group_px * low_bits > 8:
+        lo |= np.uint32(r[s + group_px + 1]) << 8
+    if group_px * low_bits > 16:
+        lo |= np.uint32(r[s + group_px + 2]) << 16
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pixel_of(r: np.ndarray, s: int, k: int, lo: np.uint32, low_bits: int) -> np.uint32:
+    """Pixel ``k`` of the packed group at ``r[s:]``: its high byte ``r[s + k]`` and its low bits."""
+    return (np.uint32(r[s + k]) << low_bits) | ((lo >> (low_bits * k)) & ((1 << low_bits) - 1))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _unpack(buf: np.ndarray, out: np.ndarray, row_bytes: int, group_px: int, low_bits: int) -> None:
+    """Every row of ``buf`` into ``out``: whole groups of ``group_px`` pixels written out without
+    loops (with the constant arguments of every call, straight-line code that is vectorized
+    across groups), then the last, partial group (its row is padded to a whole one)."""
     height, width = out.shape
-    full = width // 4
+    group_bytes = group_px + group_px * low_bits // 8
+    full = width // group_px
     for y in range(height):
         r = buf[y * row_bytes : (y + 1) * row_bytes]
         o = out[y]
         for g in range(full):
-            s = 5 * g
-            lo = np.uint16(r[s + 4])
-            d = 4 * g
-            o[d] = (np.uint16(r[s]) << 2) | (lo & 3)
-            o[d + 1] = (np.uint16(r[s + 1]) << 2) | ((lo >> 2) & 3)
-            o[d + 2] = (np.uint16(r[s + 2]) << 2) | ((lo >> 4) & 3)
-            o[d + 3] = (np.uint16(r[s + 3]) << 2) | ((lo >> 6) & 3)
-        s = 5 * full
-        for k in range(width - 4 * full):
-            o[4 * full + k] = (np.uint16(r[s + k]) << 2) | ((np.uint16(r[s + 4]) >> (2 * k)) & 3)
+            s = group_bytes * g
+            d = group_px * g
+            lo = _low_word(r, s, group_px, low_bits)
+            o[d] = _pixel_of(r, s, 0, lo, low_bits)
+            o[d + 1] = _pixel_of(r, s, 1, lo, low_bits)
+            if group_px == 4:
+                o[d + 2] = _pixel_of(r, s, 2, lo, low_bits)
+                o[d + 3] = _pixel_of(r, s, 3, lo, low_bits)
+        if width > group_px * full:
+            s = group_bytes * full
+            lo = _low_word(r, s, group_px, low_bits)
+            for k in range(width - group_px * full):
+                o[group_px * full + k] = _pixel_of(r, s, k, lo, low_bits)
+
+
+@numba.njit(cache=True, nogil=True)
+def unpack_raw10(buf: np.ndarray, out: np.ndarray, row_bytes: int) -> None:
+    """RAW10 ``buf`` (uint8, flat) -> ``out`` (H, W) uint16, values 0..1023 (DN)."""
+    _unpack(buf, out, row_bytes, 4, 2)
 
 
 @numba.njit(cache=True, nogil=True)
 def unpack_raw12(buf: np.ndarray, out: np.ndarray, row_bytes: int) -> None:
     """RAW12 ``buf`` (uint8, flat) -> ``out`` (H, W) uint16, values 0..4095 (DN)."""
-    height, width = out.shape
-    full = width // 2
-    for y in range(height):
-        r = buf[y * row_bytes : (y + 1) * row_bytes]
-        o = out[y]
-        for g in range(full):
-            s = 3 * g
-            lo = np.uint16(r[s + 2])
-            o[2 * g] = (np.uint16(r[s]) << 4) | (lo & 15)
-            o[2 * g + 1] = (np.uint16(r[s + 1]) << 4) | (lo >> 4)
-        if width & 1:
-            s = 3 * full
-            o[2 * full] = (np.uint16(r[s]) << 4) | (np.uint16(r[s + 2]) & 15)
+    _unpack(buf, out, row_bytes, 2, 4)
 
 
 @numba.njit(cache=True, nogil=True)
 def unpack_raw14(buf: np.ndarray, out: np.ndarray, row_bytes: int) -> None:
     """RAW14 ``buf`` (uint8, flat) -> ``out`` (H, W) uint16, values 0..16383 (DN)."""
-    height, width = out.shape
-    full = width // 4
-    for y in range(height):
-        r = buf[y * row_bytes : (y + 1) * row_bytes]
-        o = out[y]
-        for g in range(full):
-            s = 7 * g
-            lo = np.uint32(r[s + 4]) | (np.uint32(r[s + 5]) << 8) | (np.uint32(r[s + 6]) << 16)
-            d = 4 * g
-            o[d] = np.uint16((np.uint32(r[s]) << 6) | (lo & 63))
-            o[d + 1] = np.uint16((np.uint32(r[s + 1]) << 6) | ((lo >> 6) & 63))
-            o[d + 2] = np.uint16((np.uint32(r[s + 2]) << 6) | ((lo >> 12) & 63))
-            o[d + 3] = np.uint16((np.uint32(r[s + 3]) << 6) | ((lo >> 18) & 63))
-        rest = width - 4 * full
-        if rest:
-            s = 7 * full
-            lo = np.uint32(r[s + 4]) | (np.uint32(r[s + 5]) << 8) | (np.uint32(r[s + 6]) << 16)
-            for k in range(rest):
-                o[4 * full + k] = np.uint16((np.uint32(r[s + k]) << 6) | ((lo >> (6 * k)) & 63))
+    _unpack(buf, out, row_bytes, 4, 6)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -90,87 +90,63 @@ def _pixel(row: np.ndarray, x: int, width: int) -> int:
     return int(row[x]) if x < width else 0
 
 
-@numba.njit(cache=True, nogil=True)
-def pack_raw10(img: np.ndarray, out: np.ndarray) -> None:
-    """``img`` (H, W) uint16 values 0..1023 -> RAW10 ``out`` (H, row_bytes) uint8."""
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pack_group(row: np.ndarray, width: int, d: int, o: np.ndarray, s: int, group_px: int, low_bits: int,
+                whole: bool) -> None:
+    """Pixels ``row[d:d + group_px]`` (zeros past ``width`` unless ``whole``) into the packed group
+    at ``o[s:]``, the layout of :func:`_low_word` and :func:`_pixel_of` (straight-line code, as
+    in :func:`_unpack`)."""
+    mask = np.uint32((1 << low_bits) - 1)
+    v0 = np.uint32(row[d]) if whole else np.uint32(_pixel(row, d, width))
+    v1 = np.uint32(row[d + 1]) if whole else np.uint32(_pixel(row, d + 1, width))
+    o[s] = np.uint8(v0 >> low_bits)
+    o[s + 1] = np.uint8(v1 >> low_bits)
+    lo = (v0 & mask) | ((v1 & mask) << low_bits)
+    if group_px == 4:
+        v2 = np.uint32(row[d + 2]) if whole else np.uint32(_pixel(row, d + 2, width))
+        v3 = np.uint32(row[d + 3]) if whole else np.uint32(_pixel(row, d + 3, width))
+        o[s + 2] = np.uint8(v2 >> low_bits)
+        o[s + 3] = np.uint8(v3 >> low_bits)
+        lo |= ((v2 & mask) << (2 * low_bits)) | ((v3 & mask) << (3 * low_bits))
+    o[s + group_px] = np.uint8(lo & 255)
+    if group_px * low_bits > 8:
+        o[s + group_px + 1] = np.uint8((lo >> 8) & 255)
+    if group_px * low_bits > 16:
+        o[s + group_px + 2] = np.uint8(lo >> 16)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pack(img: np.ndarray, out: np.ndarray, group_px: int, low_bits: int) -> None:
+    """Every row of ``img`` into ``out``: whole groups, then the last one padded with zero pixels."""
     height, width = img.shape
-    full = width // 4
-    groups = (width + 3) // 4
+    group_bytes = group_px + group_px * low_bits // 8
+    full = width // group_px
+    groups = (width + group_px - 1) // group_px
     for y in range(height):
         row = img[y]
         o = out[y]
         for g in range(full):
-            d = 4 * g
-            s = 5 * g
-            p0 = np.uint16(row[d])
-            p1 = np.uint16(row[d + 1])
-            p2 = np.uint16(row[d + 2])
-            p3 = np.uint16(row[d + 3])
-            o[s] = np.uint8(p0 >> 2)
-            o[s + 1] = np.uint8(p1 >> 2)
-            o[s + 2] = np.uint8(p2 >> 2)
-            o[s + 3] = np.uint8(p3 >> 2)
-            o[s + 4] = np.uint8((p0 & 3) | ((p1 & 3) << 2) | ((p2 & 3) << 4) | ((p3 & 3) << 6))
+            _pack_group(row, width, group_px * g, o, group_bytes * g, group_px, low_bits, True)
         for g in range(full, groups):
-            acc = 0
-            for k in range(4):
-                v = _pixel(row, 4 * g + k, width)
-                o[5 * g + k] = np.uint8(v >> 2)
-                acc |= (v & 3) << (2 * k)
-            o[5 * g + 4] = np.uint8(acc)
+            _pack_group(row, width, group_px * g, o, group_bytes * g, group_px, low_bits, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def pack_raw10(img: np.ndarray, out: np.ndarray) -> None:
+    """``img`` (H, W) uint16 values 0..1023 -> RAW10 ``out`` (H, row_bytes) uint8."""
+    _pack(img, out, 4, 2)
 
 
 @numba.njit(cache=True, nogil=True)
 def pack_raw12(img: np.ndarray, out: np.ndarray) -> None:
     """``img`` (H, W) uint16 values 0..4095 -> RAW12 ``out`` (H, row_bytes) uint8."""
-    height, width = img.shape
-    full = width // 2
-    for y in range(height):
-        row = img[y]
-        o = out[y]
-        for g in range(full):
-            p0 = np.uint16(row[2 * g])
-            p1 = np.uint16(row[2 * g + 1])
-            o[3 * g] = np.uint8(p0 >> 4)
-            o[3 * g + 1] = np.uint8(p1 >> 4)
-            o[3 * g + 2] = np.uint8((p0 & 15) | ((p1 & 15) << 4))
-        if width & 1:
-            p0 = np.uint16(row[2 * full])
-            o[3 * full] = np.uint8(p0 >> 4)
-            o[3 * full + 1] = 0
-            o[3 * full + 2] = np.uint8(p0 & 15)
+    _pack(img, out, 2, 4)
 
 
 @numba.njit(cache=True, nogil=True)
 def pack_raw14(img: np.ndarray, out: np.ndarray) -> None:
     """``img`` (H, W) uint16 values 0..16383 -> RAW14 ``out`` (H, row_bytes) uint8."""
-    height, width = img.shape
-    groups = (width + 3) // 4
-    full = width // 4
-    for y in range(height):
-        row = img[y]
-        o = out[y]
-        for g in range(groups):
-            d = 4 * g
-            s = 7 * g
-            if g < full:
-                p0 = np.uint32(row[d])
-                p1 = np.uint32(row[d + 1])
-                p2 = np.uint32(row[d + 2])
-                p3 = np.uint32(row[d + 3])
-            else:
-                p0 = np.uint32(_pixel(row, d, width))
-                p1 = np.uint32(_pixel(row, d + 1, width))
-                p2 = np.uint32(_pixel(row, d + 2, width))
-                p3 = np.uint32(_pixel(row, d + 3, width))
-            o[s] = np.uint8(p0 >> 6)
-            o[s + 1] = np.uint8(p1 >> 6)
-            o[s + 2] = np.uint8(p2 >> 6)
-            o[s + 3] = np.uint8(p3 >> 6)
-            lo = (p0 & 63) | ((p1 & 63) << 6) | ((p2 & 63) << 12) | ((p3 & 63) << 18)
-            o[s + 4] = np.uint8(lo & 255)
-            o[s + 5] = np.uint8((lo >> 8) & 255)
-            o[s + 6] = np.uint8(lo >> 16)
+    _pack(img, out, 4, 6)
 
 
 @numba.njit(cache=True, nogil=True)

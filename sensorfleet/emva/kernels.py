@@ -15,10 +15,33 @@ form the four CFA planes from the row parity without a second pass:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from enum import IntEnum
+from typing import NamedTuple
 
 import numba
 import numpy as np
+
+
+class SegmentRole(IntEnum):
+    """What :func:`reduce_block` keeps of an operating point's frames, beyond the frame and pair
+    sums every point gets. The order matters: roles up to SPATIAL_DARK feed the dark-current
+    regression, roles from SPATIAL_DARK on get per-pixel mean and variance maps."""
+
+    FRAME_SUMS = 0
+    """frame and pair sums only (the photon-transfer points)"""
+    DARK_RUN = 1
+    """+ per-pixel mean into the dark-current regression (a dark exposure)"""
+    SPATIAL_DARK = 2
+    """+ per-pixel mean / variance maps and the regression (the spatial dark series)"""
+    SPATIAL_FLAT = 3
+    """+ per-pixel mean / variance maps (the spatial flat series)"""
+
+
+# the roles as plain ints: compile-time constants inside the kernels
+_FRAME_SUMS = int(SegmentRole.FRAME_SUMS)
+_DARK_RUN = int(SegmentRole.DARK_RUN)
+_SPATIAL_DARK = int(SegmentRole.SPATIAL_DARK)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -98,16 +121,7 @@ def _seg_stats_words(words: np.ndarray, idx: np.ndarray, a: int, b: int, r: int,
         row_pair_sq[lr, ppos + j // 2, 1] = qo
         k += 2
     if k < b:
-        a0 = words[idx[k], r]
-        s0e = np.uint32(0)
-        s0o = np.uint32(0)
-        for x in range(w2):
-            u0 = a0[x]
-            s0e += u0 & 0xFFFF
-            s0o += u0 >> 16
-            orv |= u0
-        row_frame_sums[lr, fpos + k - a, 0] = s0e
-        row_frame_sums[lr, fpos + k - a, 1] = s0o
+        orv |= _single_row(words[idx[k], r], lr, fpos + k - a, row_frame_sums)
     return orv
 
 
@@ -146,30 +160,13 @@ def _seg_stats_pixels(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _seg_sums(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc_s: np.ndarray) -> None:
-    """acc_s += sum_f y over frames idx[a:b] of row r (read and written once per 4 frames)."""
-    w = block.shape[2]
-    k = a
-    while k + 4 <= b:
-        a0 = block[idx[k], r]
-        a1 = block[idx[k + 1], r]
-        a2 = block[idx[k + 2], r]
-        a3 = block[idx[k + 3], r]
-        for x in range(w):
-            acc_s[x] += np.int64(np.uint32(a0[x]) + np.uint32(a1[x]) + np.uint32(a2[x]) + np.uint32(a3[x]))
-        k += 4
-    while k < b:
-        a0 = block[idx[k], r]
-        for x in range(w):
-            acc_s[x] += np.int64(a0[x])
-        k += 1
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _seg_moments_narrow(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc_s: np.ndarray,
-                        acc_q: np.ndarray) -> None:
-    """:func:`_seg_moments` for values below 2**15 (checked by the caller): four squares then sum
-    to under 2**32, so they are added in uint32 and widened once."""
+def _seg_moments(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc_s: np.ndarray,
+                 acc_q: np.ndarray, squares: bool, narrow: bool) -> None:
+    """acc_s += sum_f y (with ``squares`` also acc_q += sum_f y**2) over frames idx[a:b] of row r,
+    the accumulators read and written once per 4 frames. A 16-bit square is exact in uint32, four
+    of them in uint64; with ``narrow`` (values below 2**15, checked by the caller) four squares sum
+    to under 2**32, so they are added in uint32 and widened once. Callers pass ``squares`` and
+    ``narrow`` as constants: each inlined copy keeps only its own branch (no test in the loop)."""
     w = block.shape[2]
     k = a
     while k + 4 <= b:
@@ -183,43 +180,19 @@ def _seg_moments_narrow(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: i
             v2 = np.uint32(a2[x])
             v3 = np.uint32(a3[x])
             acc_s[x] += np.int64(np.uint32(v0 + v1 + v2 + v3))
-            acc_q[x] += np.int64(np.uint32(v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3))
+            if squares and narrow:
+                acc_q[x] += np.int64(np.uint32(v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3))
+            elif squares:
+                acc_q[x] += np.int64(np.uint64(v0 * v0) + np.uint64(v1 * v1) + np.uint64(v2 * v2)
+                                     + np.uint64(v3 * v3))
         k += 4
     while k < b:
         a0 = block[idx[k], r]
         for x in range(w):
             v0 = np.uint32(a0[x])
             acc_s[x] += np.int64(v0)
-            acc_q[x] += np.int64(np.uint32(v0 * v0))
-        k += 1
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _seg_moments(block: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, acc_s: np.ndarray,
-                 acc_q: np.ndarray) -> None:
-    """acc_s += sum_f y, acc_q += sum_f y**2 over frames idx[a:b] of row r, the accumulators read
-    and written once per 4 frames (a 16-bit square is exact in uint32, four of them in uint64)."""
-    w = block.shape[2]
-    k = a
-    while k + 4 <= b:
-        a0 = block[idx[k], r]
-        a1 = block[idx[k + 1], r]
-        a2 = block[idx[k + 2], r]
-        a3 = block[idx[k + 3], r]
-        for x in range(w):
-            v0 = np.uint32(a0[x])
-            v1 = np.uint32(a1[x])
-            v2 = np.uint32(a2[x])
-            v3 = np.uint32(a3[x])
-            acc_s[x] += np.int64(v0 + v1 + v2 + v3)
-            acc_q[x] += np.int64(np.uint64(v0 * v0) + np.uint64(v1 * v1) + np.uint64(v2 * v2) + np.uint64(v3 * v3))
-        k += 4
-    while k < b:
-        a0 = block[idx[k], r]
-        for x in range(w):
-            v0 = np.uint32(a0[x])
-            acc_s[x] += np.int64(v0)
-            acc_q[x] += np.int64(np.uint32(v0 * v0))
+            if squares:
+                acc_q[x] += np.int64(np.uint32(v0 * v0))
         k += 1
 
 
@@ -319,81 +292,39 @@ def _single_row(a0: np.ndarray, lr: int, f: int, row_frame_sums: np.ndarray) -> 
     return orv
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _mom4(a0: np.ndarray, a1: np.ndarray, a2: np.ndarray, a3: np.ndarray, pse: np.ndarray, pso: np.ndarray,
-          pqe: np.ndarray, pqo: np.ndarray, squares: bool) -> None:
-    """Per-pixel uint32 partial sums (and squares) of four frame rows, even/odd columns apart."""
+@numba.njit(cache=True, nogil=True)
+def _add_word(u: np.uint32, se: np.uint32, so: np.uint32, qe: np.uint32, qo: np.uint32, squares: bool) -> tuple:
+    """(se, so, qe, qo) plus the even (low) and odd (high) pixel of word ``u`` (and their squares)."""
+    e = u & _LO
+    o = u >> _SH
     if squares:
-        for x in range(a0.shape[0]):
-            u0 = a0[x]
-            u1 = a1[x]
-            u2 = a2[x]
-            u3 = a3[x]
-            e0 = u0 & _LO
-            e1 = u1 & _LO
-            e2 = u2 & _LO
-            e3 = u3 & _LO
-            o0 = u0 >> _SH
-            o1 = u1 >> _SH
-            o2 = u2 >> _SH
-            o3 = u3 >> _SH
-            pse[x] = np.uint32(pse[x] + e0 + e1 + e2 + e3)
-            pso[x] = np.uint32(pso[x] + o0 + o1 + o2 + o3)
-            pqe[x] = np.uint32(pqe[x] + np.uint32(e0 * e0) + np.uint32(e1 * e1) + np.uint32(e2 * e2)
-                               + np.uint32(e3 * e3))
-            pqo[x] = np.uint32(pqo[x] + np.uint32(o0 * o0) + np.uint32(o1 * o1) + np.uint32(o2 * o2)
-                               + np.uint32(o3 * o3))
-    else:
-        for x in range(a0.shape[0]):
-            u0 = a0[x]
-            u1 = a1[x]
-            u2 = a2[x]
-            u3 = a3[x]
-            pse[x] = np.uint32(pse[x] + (u0 & _LO) + (u1 & _LO) + (u2 & _LO) + (u3 & _LO))
-            pso[x] = np.uint32(pso[x] + (u0 >> _SH) + (u1 >> _SH) + (u2 >> _SH) + (u3 >> _SH))
+        qe = np.uint32(qe + np.uint32(e * e))
+        qo = np.uint32(qo + np.uint32(o * o))
+    return np.uint32(se + e), np.uint32(so + o), qe, qo
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _mom2(a0: np.ndarray, a1: np.ndarray, pse: np.ndarray, pso: np.ndarray, pqe: np.ndarray, pqo: np.ndarray,
-          squares: bool) -> None:
-    """:func:`_mom4` of two frame rows."""
-    if squares:
-        for x in range(a0.shape[0]):
-            u0 = a0[x]
-            u1 = a1[x]
-            e0 = u0 & _LO
-            e1 = u1 & _LO
-            o0 = u0 >> _SH
-            o1 = u1 >> _SH
-            pse[x] = np.uint32(pse[x] + e0 + e1)
-            pso[x] = np.uint32(pso[x] + o0 + o1)
-            pqe[x] = np.uint32(pqe[x] + np.uint32(e0 * e0) + np.uint32(e1 * e1))
-            pqo[x] = np.uint32(pqo[x] + np.uint32(o0 * o0) + np.uint32(o1 * o1))
-    else:
-        for x in range(a0.shape[0]):
-            u0 = a0[x]
-            u1 = a1[x]
-            pse[x] = np.uint32(pse[x] + (u0 & _LO) + (u1 & _LO))
-            pso[x] = np.uint32(pso[x] + (u0 >> _SH) + (u1 >> _SH))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _mom1(a0: np.ndarray, pse: np.ndarray, pso: np.ndarray, pqe: np.ndarray, pqo: np.ndarray, squares: bool) -> None:
-    """:func:`_mom4` of one frame row."""
-    if squares:
-        for x in range(a0.shape[0]):
-            u0 = a0[x]
-            e0 = u0 & _LO
-            o0 = u0 >> _SH
-            pse[x] = np.uint32(pse[x] + e0)
-            pso[x] = np.uint32(pso[x] + o0)
-            pqe[x] = np.uint32(pqe[x] + np.uint32(e0 * e0))
-            pqo[x] = np.uint32(pqo[x] + np.uint32(o0 * o0))
-    else:
-        for x in range(a0.shape[0]):
-            u0 = a0[x]
-            pse[x] = np.uint32(pse[x] + (u0 & _LO))
-            pso[x] = np.uint32(pso[x] + (u0 >> _SH))
+def _mom_loop(a0: np.ndarray, a1: np.ndarray, a2: np.ndarray, a3: np.ndarray, rows: int, squares: bool,
+              pse: np.ndarray, pso: np.ndarray, pqe: np.ndarray, pqo: np.ndarray) -> None:
+    """Per-pixel uint32 partial sums (and squares) of the first ``rows`` (1, 2 or 4) of the frame
+    rows a0..a3, even/odd columns apart. ``rows`` is a constant at every call; ``squares`` is
+    loop-invariant, and the compiler makes one loop with the squares and one without."""
+    for x in range(a0.shape[0]):
+        se = pse[x]
+        so = pso[x]
+        qe = pqe[x] if squares else np.uint32(0)
+        qo = pqo[x] if squares else np.uint32(0)
+        se, so, qe, qo = _add_word(a0[x], se, so, qe, qo, squares)
+        if rows >= 2:
+            se, so, qe, qo = _add_word(a1[x], se, so, qe, qo, squares)
+        if rows >= 4:
+            se, so, qe, qo = _add_word(a2[x], se, so, qe, qo, squares)
+            se, so, qe, qo = _add_word(a3[x], se, so, qe, qo, squares)
+        pse[x] = se
+        pso[x] = so
+        if squares:
+            pqe[x] = qe
+            pqo[x] = qo
 
 
 @numba.njit(cache=True, nogil=True)
@@ -403,17 +334,11 @@ def _seg_narrow(words: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, lr: 
     memory once: frame and pair sums (positions a.., ppos..), and with ``mode`` 1 the per-pixel
     sums, 2 also the squares, into ``part`` ((4, W/2) uint32: even sums, odd sums, even squares,
     odd squares; overwritten). Returns the OR of every word read (valid iff no NARROW_MASK bit)."""
-    pse = part[0]
-    pso = part[1]
-    pqe = part[2]
-    pqo = part[3]
     squares = mode == 2
     if mode >= 1:
-        pse[:] = 0
-        pso[:] = 0
+        part[0:2] = 0
         if squares:
-            pqe[:] = 0
-            pqo[:] = 0
+            part[2:4] = 0
     orv = np.uint32(0)
     k = a
     while k + 4 <= b:
@@ -425,20 +350,20 @@ def _seg_narrow(words: np.ndarray, idx: np.ndarray, a: int, b: int, r: int, lr: 
         orv |= _pair_row(a0, a1, lr, k, p, row_frame_sums, row_pair_sq)
         orv |= _pair_row(a2, a3, lr, k + 2, p + 1, row_frame_sums, row_pair_sq)
         if mode >= 1:
-            _mom4(a0, a1, a2, a3, pse, pso, pqe, pqo, squares)
+            _mom_loop(a0, a1, a2, a3, 4, squares, part[0], part[1], part[2], part[3])
         k += 4
     if k + 2 <= b:
         a0 = words[idx[k], r]
         a1 = words[idx[k + 1], r]
         orv |= _pair_row(a0, a1, lr, k, ppos + (k - a) // 2, row_frame_sums, row_pair_sq)
         if mode >= 1:
-            _mom2(a0, a1, pse, pso, pqe, pqo, squares)
+            _mom_loop(a0, a1, a1, a1, 2, squares, part[0], part[1], part[2], part[3])
         k += 2
     if k < b:
         a0 = words[idx[k], r]
         orv |= _single_row(a0, lr, k, row_frame_sums)
         if mode >= 1:
-            _mom1(a0, pse, pso, pqe, pqo, squares)
+            _mom_loop(a0, a0, a0, a0, 1, squares, part[0], part[1], part[2], part[3])
     return orv
 
 
@@ -457,13 +382,13 @@ def _flush_part(part: np.ndarray, squares: bool, acc_s: np.ndarray, acc_q: np.nd
 @numba.njit(cache=True, nogil=True)
 def _finish_part(part: np.ndarray, role: int, n: int, wgt: float, tm: np.ndarray, mm: np.ndarray,
                  out_m: np.ndarray, out_v: np.ndarray) -> None:
-    """Finalize a whole point straight from its partials: regression update (role <= 2) into
-    tm, mm ((W,) float64, split layout: even columns then odd ones) and mean / variance maps
-    (role >= 2, natural column order). The arithmetic gives the same bits as from int64 sums:
+    """Finalize a whole point straight from its partials: regression update (role DARK_RUN or
+    SPATIAL_DARK) into tm, mm ((W,) float64, split layout: even columns then odd ones) and mean /
+    variance maps (SPATIAL_DARK or SPATIAL_FLAT, natural column order). The arithmetic gives the same bits as from int64 sums:
     every integer here is below 2**53, so float64 holds it and the products exactly."""
     w2 = part.shape[1]
     inv_n = 1.0 / n
-    if role <= 2:
+    if role <= _SPATIAL_DARK:
         # halves as views: an index like w2 + x defeats vectorization (negative-index wraparound)
         for p in range(2):
             ps = part[p]
@@ -473,7 +398,7 @@ def _finish_part(part: np.ndarray, role: int, n: int, wgt: float, tm: np.ndarray
                 m = np.float64(ps[x]) * inv_n
                 tmh[x] += wgt * m
                 mmh[x] += m
-    if role >= 2:
+    if role >= _SPATIAL_DARK:
         inv_d = 1.0 / (n * (n - 1)) if n > 1 else 0.0
         fn = np.float64(n)
         for x in range(w2):
@@ -529,15 +454,275 @@ def _merge(split: np.ndarray, natural: np.ndarray) -> None:
         natural[2 * x + 1] = odd[x]
 
 
-def reduce_block(*args: Any) -> None:
-    """:func:`_reduce_block` (arguments and shapes there) with its rows handed out to the threads
-    in chunks of ROW_CHUNK as they come free, not split in halves up front: on a shared machine a
-    thread that loses its core for a while no longer holds up the whole band. (Set here, outside
-    the compiled function: calling numba.set_parallel_chunksize inside would keep it from being
-    cached.)"""
+@numba.njit(cache=True, nogil=True)
+def _seg_frame_sums(block: np.ndarray, words: np.ndarray, use_words: bool, idx: np.ndarray, a: int, b: int, r: int,
+                    lr: int, pair0: int, part: np.ndarray, wide: bool, row_frame_sums: np.ndarray,
+                    row_pair_sq: np.ndarray) -> bool:
+    """Frame and pair sums only of frames idx[a:b] of row r (pairs from ``pair0``): narrow, or
+    wide once a value >= 2**12 shows (returned: whether the row is wide now)."""
+    if not wide:
+        orv = _seg_narrow(words, idx, a, b, r, lr, pair0, part, 0, row_frame_sums, row_pair_sq)
+        wide = (orv & NARROW_MASK) != 0
+    if wide:
+        if use_words:
+            _seg_stats_words(words, idx, a, b, r, lr, a, pair0, row_frame_sums, row_pair_sq)
+        else:
+            _seg_stats_pixels(block, idx, a, b, r, lr, a, pair0, row_frame_sums, row_pair_sq)
+    return wide
+
+
+@numba.njit(cache=True, nogil=True)
+def _seg_epochs(block: np.ndarray, words: np.ndarray, use_words: bool, idx: np.ndarray, a: int, b: int, r: int,
+                lr: int, pair0: int, role: int, part: np.ndarray, acc_s: np.ndarray, acc_q: np.ndarray, wide: bool,
+                direct: bool, row_frame_sums: np.ndarray, row_pair_sq: np.ndarray) -> tuple:
+    """Frames idx[a:b] of row r of a segment with per-pixel sums (pairs from ``pair0``), an epoch
+    of <= EPOCH_FRAMES frames at a time: narrow partials in ``part`` (kept there when ``direct``,
+    else flushed into acc_s / acc_q), or, once a value >= 2**12 shows, the wide int64 path.
+    Returns (wide, direct) as they stand after the segment."""
+    mode = 2 if role >= _SPATIAL_DARK else 1
+    k = a
+    while k < b:
+        e = min(b, k + EPOCH_FRAMES)
+        pp = pair0 + (k - a) // 2
+        if not wide:
+            orv = _seg_narrow(words, idx, k, e, r, lr, pp, part, mode, row_frame_sums, row_pair_sq)
+            if (orv & NARROW_MASK) != 0:
+                wide = True
+                if direct:  # then k == a: start the int64 sums
+                    direct = False
+                    acc_s[:] = 0
+                    if role >= _SPATIAL_DARK:
+                        acc_q[:] = 0
+            elif not direct:
+                _flush_part(part, role >= _SPATIAL_DARK, acc_s, acc_q)
+        if wide:
+            orv = np.uint32(0xFFFFFFFF)
+            if use_words:
+                orv = _seg_stats_words(words, idx, k, e, r, lr, k, pp, row_frame_sums, row_pair_sq)
+            else:
+                _seg_stats_pixels(block, idx, k, e, r, lr, k, pp, row_frame_sums, row_pair_sq)
+            if role >= _SPATIAL_DARK and (orv & 0x80008000) == 0:
+                _seg_moments(block, idx, k, e, r, acc_s, acc_q, True, True)
+            elif role >= _SPATIAL_DARK:
+                _seg_moments(block, idx, k, e, r, acc_s, acc_q, True, False)
+            else:
+                _seg_moments(block, idx, k, e, r, acc_s, acc_q, False, False)
+        k = e
+    return wide, direct
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish_sums(acc_s: np.ndarray, acc_q: np.ndarray, role: int, n: int, wgt: float, use_words: bool,
+                 tm: np.ndarray, mm: np.ndarray, out_m: np.ndarray, out_v: np.ndarray) -> None:
+    """:func:`_finish_part` from int64 sums acc_s, acc_q ((W,), natural column order); tm, mm in
+    split layout when ``use_words``."""
+    w = acc_s.shape[0]
+    w2 = w // 2
+    inv_n = 1.0 / n
+    if role <= _SPATIAL_DARK:
+        for x in range(w):
+            m = acc_s[x] * inv_n
+            j = (x >> 1) + (x & 1) * w2 if use_words else x
+            tm[j] += wgt * m
+            mm[j] += m
+    if role >= _SPATIAL_DARK:
+        inv_d = 1.0 / (n * (n - 1)) if n > 1 else 0.0
+        for x in range(w):
+            sx = acc_s[x]
+            out_m[x] = sx * inv_n
+            out_v[x] = (n * acc_q[x] - sx * sx) * inv_d
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_row(tm: np.ndarray, mm: np.ndarray, use_words: bool, with_slope: bool, inv_stt: float, inv_nd: float,
+               tbar: float, off: np.ndarray, cur: np.ndarray) -> None:
+    """A row's dark offset and dark current ((W,) float32) from its regression sums (split layout
+    when ``use_words``): slope = sum (t - tbar) m / stt, offset = mean m - slope * tbar; without a
+    slope the offset is the mean and the current NaN."""
+    w = off.shape[0]
+    w2 = w // 2
+    if use_words:
+        tme = tm[:w2]
+        tmo = tm[w2:]
+        mme = mm[:w2]
+        mmo = mm[w2:]
+        for x in range(w2):
+            if with_slope:
+                se = tme[x] * inv_stt
+                so = tmo[x] * inv_stt
+                cur[2 * x] = se
+                cur[2 * x + 1] = so
+                off[2 * x] = mme[x] * inv_nd - se * tbar
+                off[2 * x + 1] = mmo[x] * inv_nd - so * tbar
+            else:
+                off[2 * x] = mme[x] * inv_nd
+                off[2 * x + 1] = mmo[x] * inv_nd
+                cur[2 * x] = np.nan
+                cur[2 * x + 1] = np.nan
+    else:
+        for x in range(w):
+            if with_slope:
+                slope = tm[x] * inv_stt
+                cur[x] = slope
+                off[x] = mm[x] * inv_nd - slope * tbar
+            else:
+                off[x] = mm[x] * inv_nd
+                cur[x] = np.nan
+
+
+class DarkRegression(NamedTuple):
+    """The dark-current regression over the dark exposures t_i (constant for a whole pass)."""
+
+    exposure_mean_s: float
+    """tbar, the mean dark exposure"""
+    exposure_ss_s2: float
+    """stt = sum_i (t_i - tbar)^2 (1.0 without a slope, so the kernel never divides by 0)"""
+    n_dark: int
+    """number of dark points (runs and the spatial dark series)"""
+    with_slope: bool
+    """>= 2 distinct dark exposures: the dark current map is finite (NaN otherwise)"""
+
+
+def dark_regression(dark_exposures_s: Sequence[float]) -> DarkRegression:
+    """The regression constants of the dark points' exposures (seconds, one per dark point)."""
+    t = np.asarray(dark_exposures_s, dtype=np.float64)
+    tbar = float(t.mean())
+    stt = float(((t - tbar) ** 2).sum())
+    with_slope = len(t) >= 2 and stt > 0
+    return DarkRegression(tbar, stt if with_slope else 1.0, len(t), with_slope)
+
+
+class PointSpec(NamedTuple):
+    """What the kernel needs of an operating point."""
+
+    n_frames: int
+    role: SegmentRole
+    weight_s: float
+    """t - tbar, its weight in the dark-current regression (any value unless a dark point)"""
+
+
+class BandOutputs(NamedTuple):
+    """A band's (h, W) float32 maps written by :func:`reduce_block` (flat ones may be (1, 1)
+    placeholders when there is no spatial flat series)."""
+
+    dark_mean: np.ndarray
+    dark_var: np.ndarray
+    flat_mean: np.ndarray
+    flat_var: np.ndarray
+    dark_offset: np.ndarray
+    dark_current: np.ndarray
+
+
+class Segments(NamedTuple):
+    """The segments of a kernel call: segment ``s`` = frames ``idx[start[s]:start[s+1]]`` of one
+    operating point, its pairs from ``pair[s]`` on (positions in the call's row pair sums)."""
+
+    start: np.ndarray
+    """(n + 1,) int64"""
+    pair: np.ndarray
+    """(n,) int64"""
+    role: np.ndarray
+    """(n,) int64 :class:`SegmentRole` values"""
+    first: np.ndarray
+    """(n,) bool: holds the point's first frame"""
+    last: np.ndarray
+    """(n,) bool: holds the point's last frame"""
+    n_frames: np.ndarray
+    """(n,) int64: frames of the whole point"""
+    weight_s: np.ndarray
+    """(n,) float64: the point's t - tbar"""
+
+
+class BlockPlan(NamedTuple):
+    """One :func:`reduce_block` call (the arguments of :func:`_reduce_block`, documented there),
+    built by :func:`block_plan`."""
+
+    block: np.ndarray
+    words: np.ndarray
+    use_words: bool
+    r0: int
+    idx: np.ndarray
+    segments: Segments
+    pix_acc: np.ndarray
+    reg_acc: np.ndarray
+    reg_local: bool
+    solve: bool
+    regression: DarkRegression
+    outputs: BandOutputs
+    row_frame_sums: np.ndarray
+    row_pair_sq: np.ndarray
+
+
+def kernel_args(plan: BlockPlan) -> tuple:
+    """``plan`` as the positional arguments of :func:`_reduce_block`."""
+    reg = plan.regression
+    return (plan.block, plan.words, plan.use_words, plan.r0, plan.idx, *plan.segments, plan.pix_acc, plan.reg_acc,
+            plan.reg_local, plan.solve, reg.exposure_ss_s2, reg.n_dark, reg.exposure_mean_s, reg.with_slope,
+            *plan.outputs, plan.row_frame_sums, plan.row_pair_sq)
+
+
+_NO_WORDS = np.empty((1, 1, 1), np.uint32)
+
+
+def as_words(block: np.ndarray) -> np.ndarray | None:
+    """A C-contiguous (n, H, W) uint16 array as (n, H, W / 2) uint32 words (two pixels each, the
+    low half the even column), or None (odd width, not contiguous, big endian, unaligned)."""
+    if block.shape[2] % 2 or not block.flags.c_contiguous or not np.little_endian or block.ctypes.data % 4:
+        return None
+    try:
+        return block.view(np.uint32)
+    except ValueError:
+        return None
+
+
+def block_plan(
+    block: np.ndarray,
+    r0: int,
+    idx: np.ndarray,
+    segments: Sequence[tuple[int, int, int]],
+    points: Sequence[PointSpec],
+    regression: DarkRegression,
+    band: BandOutputs,
+    pix_acc: np.ndarray,
+    reg_acc: np.ndarray,
+    reg_local: bool,
+    solve: bool,
+) -> BlockPlan:
+    """The plan of one kernel call: ``block`` rows ``r0:r0+h`` (h = the band's map rows), frames
+    ``idx`` (int64, positions in ``block``) in segments ``(point, first frame within the point,
+    frames)`` of ``points``; the accumulators and flags as :func:`_reduce_block` describes them.
+    The per-row frame and pair sums are allocated here (uninitialized)."""
+    h = band.dark_mean.shape[0]
+    counts = [c for _i, _j, c in segments]
+    seg_start = np.zeros(len(segments) + 1, np.int64)
+    seg_start[1:] = np.cumsum(counts)
+    seg_pair = np.zeros(len(segments), np.int64)
+    seg_pair[1:] = np.cumsum([c // 2 for c in counts])[:-1]
+    n_pairs = sum(c // 2 for c in counts)
+    words = as_words(block)
+    segs = Segments(
+        seg_start, seg_pair,
+        np.array([int(points[i].role) for i, _j, _c in segments], np.int64),
+        np.array([j == 0 for _i, j, _c in segments]),
+        np.array([j + c == points[i].n_frames for i, j, c in segments]),
+        np.array([points[i].n_frames for i, _j, _c in segments], np.int64),
+        np.array([points[i].weight_s for i, _j, _c in segments]),
+    )
+    return BlockPlan(
+        block, words if words is not None else _NO_WORDS, words is not None, r0, idx, segs, pix_acc, reg_acc,
+        reg_local, solve, regression, band,
+        np.empty((h, int(seg_start[-1]), 2), np.int64), np.empty((h, max(n_pairs, 1), 2), np.int64),
+    )
+
+
+def reduce_block(plan: BlockPlan) -> None:
+    """:func:`_reduce_block` over ``plan`` with its rows handed out to the threads in chunks of
+    ROW_CHUNK as they come free, not split in halves up front: on a shared machine a thread that
+    loses its core for a while no longer holds up the whole band. (Set here, outside the compiled
+    function: calling numba.set_parallel_chunksize inside would keep it from being cached.)"""
     prev = numba.set_parallel_chunksize(ROW_CHUNK)
     try:
-        _reduce_block(*args)
+        _reduce_block(*kernel_args(plan))
     finally:
         numba.set_parallel_chunksize(prev)
 
@@ -556,7 +741,8 @@ def _reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int
     ``use_words``); rows ``r0:r0+h`` of it are the band's h rows (h = dark_mean rows). Segment
     ``s`` = frames ``idx[seg_start[s]:seg_start[s+1]]`` of one operating point, role 0 (frame and
     pair sums only), 1 (dark run: + per-pixel mean into the dark-current regression), 2 (spatial
-    dark: + per-pixel mean/variance maps and the regression) or 3 (spatial flat: + maps).
+    dark: + per-pixel mean/variance maps and the regression) or 3 (spatial flat: + maps): the
+    values of :class:`SegmentRole`.
     A segment holding all of its point's frames in this band (first and last) keeps its per-pixel
     sums in a row-local buffer (cache resident, never written to memory); otherwise they live in
     ``pix_acc`` ((2, h, W) int64: sums, sums of squares) across calls (blocks follow the points'
@@ -596,18 +782,12 @@ def _reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int
             a = seg_start[s]
             b = seg_start[s + 1]
             role = seg_role[s]
-            if role == 0:
-                if not wide:
-                    orv = _seg_narrow(words, idx, a, b, r, lr, seg_pair[s], part, 0, row_frame_sums, row_pair_sq)
-                    wide = (orv & NARROW_MASK) != 0
-                if wide:
-                    if use_words:
-                        _seg_stats_words(words, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
-                    else:
-                        _seg_stats_pixels(block, idx, a, b, r, lr, a, seg_pair[s], row_frame_sums, row_pair_sq)
+            if role == _FRAME_SUMS:
+                wide = _seg_frame_sums(block, words, use_words, idx, a, b, r, lr, seg_pair[s], part, wide,
+                                       row_frame_sums, row_pair_sq)
                 continue
             whole = seg_first[s] and seg_last[s]
-            if use_words and role == 1 and whole and b - a == 2:
+            if use_words and role == _DARK_RUN and whole and b - a == 2:
                 # a two-frame dark run (the usual dark-current series): no per-pixel sums at all
                 a0 = words[idx[a], r]
                 a1 = words[idx[a + 1], r]
@@ -626,90 +806,20 @@ def _reduce_block(block: np.ndarray, words: np.ndarray, use_words: bool, r0: int
                 acc_q = pix_acc[1, lr]
             if seg_first[s] and not direct:
                 acc_s[:] = 0
-                if role >= 2:
+                if role >= _SPATIAL_DARK:
                     acc_q[:] = 0
-            mode = 2 if role >= 2 else 1
-            k = a
-            while k < b:
-                e = min(b, k + EPOCH_FRAMES)
-                pp = seg_pair[s] + (k - a) // 2
-                if not wide:
-                    orv = _seg_narrow(words, idx, k, e, r, lr, pp, part, mode, row_frame_sums, row_pair_sq)
-                    if (orv & NARROW_MASK) != 0:
-                        wide = True
-                        if direct:  # then k == a: start the int64 sums
-                            direct = False
-                            acc_s[:] = 0
-                            if role >= 2:
-                                acc_q[:] = 0
-                    elif not direct:
-                        _flush_part(part, role >= 2, acc_s, acc_q)
-                if wide:
-                    orv = np.uint32(0xFFFFFFFF)
-                    if use_words:
-                        orv = _seg_stats_words(words, idx, k, e, r, lr, k, pp, row_frame_sums, row_pair_sq)
-                    else:
-                        _seg_stats_pixels(block, idx, k, e, r, lr, k, pp, row_frame_sums, row_pair_sq)
-                    if role >= 2 and (orv & 0x80008000) == 0:
-                        _seg_moments_narrow(block, idx, k, e, r, acc_s, acc_q)
-                    elif role >= 2:
-                        _seg_moments(block, idx, k, e, r, acc_s, acc_q)
-                    else:
-                        _seg_sums(block, idx, k, e, r, acc_s)
-                k = e
+            wide, direct = _seg_epochs(block, words, use_words, idx, a, b, r, lr, seg_pair[s], role, part, acc_s,
+                                       acc_q, wide, direct, row_frame_sums, row_pair_sq)
             if not seg_last[s]:
                 continue
-            n = seg_n[s]
+            out_m = dark_mean[lr] if role == _SPATIAL_DARK else flat_mean[lr]
+            out_v = dark_var[lr] if role == _SPATIAL_DARK else flat_var[lr]
             if direct:
-                _finish_part(part, role, n, seg_weight[s], tm, mm, dark_mean[lr] if role == 2 else flat_mean[lr],
-                             dark_var[lr] if role == 2 else flat_var[lr])
-                continue
-            inv_n = 1.0 / n
-            if role <= 2:
-                wgt = seg_weight[s]
-                for x in range(w):
-                    m = acc_s[x] * inv_n
-                    j = (x >> 1) + (x & 1) * w2 if use_words else x
-                    tm[j] += wgt * m
-                    mm[j] += m
-            if role >= 2:
-                inv_d = 1.0 / (n * (n - 1)) if n > 1 else 0.0
-                out_m = dark_mean[lr] if role == 2 else flat_mean[lr]
-                out_v = dark_var[lr] if role == 2 else flat_var[lr]
-                for x in range(w):
-                    sx = acc_s[x]
-                    out_m[x] = sx * inv_n
-                    out_v[x] = (n * acc_q[x] - sx * sx) * inv_d
-        if solve:
-            off = dark_offset[lr]
-            cur = dark_current[lr]
-            if use_words:
-                tme = tm[:w2]
-                tmo = tm[w2:]
-                mme = mm[:w2]
-                mmo = mm[w2:]
-                for x in range(w2):
-                    if with_slope:
-                        se = tme[x] * inv_stt
-                        so = tmo[x] * inv_stt
-                        cur[2 * x] = se
-                        cur[2 * x + 1] = so
-                        off[2 * x] = mme[x] * inv_nd - se * tbar
-                        off[2 * x + 1] = mmo[x] * inv_nd - so * tbar
-                    else:
-                        off[2 * x] = mme[x] * inv_nd
-                        off[2 * x + 1] = mmo[x] * inv_nd
-                        cur[2 * x] = np.nan
-                        cur[2 * x + 1] = np.nan
+                _finish_part(part, role, seg_n[s], seg_weight[s], tm, mm, out_m, out_v)
             else:
-                for x in range(w):
-                    if with_slope:
-                        slope = tm[x] * inv_stt
-                        cur[x] = slope
-                        off[x] = mm[x] * inv_nd - slope * tbar
-                    else:
-                        off[x] = mm[x] * inv_nd
-                        cur[x] = np.nan
+                _finish_sums(acc_s, acc_q, role, seg_n[s], seg_weight[s], use_words, tm, mm, out_m, out_v)
+        if solve:
+            _solve_row(tm, mm, use_words, with_slope, inv_stt, inv_nd, tbar, dark_offset[lr], dark_current[lr])
         if use_words and not reg_local:
             _merge(tm, reg_acc[0, lr])
             _merge(mm, reg_acc[1, lr])

@@ -99,23 +99,6 @@ class PassResult:
     bytes_in: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def dark_exposures_s(self) -> np.ndarray:
-        return np.array([p.exposure_s for p in self.points if p.kind == "dark"])
-
-    def dark_at_band(self, exposure_s: float, maps: dict[str, np.ndarray]) -> np.ndarray:
-        """Per-pixel mean dark signal (DN) at ``exposure_s`` of a band (``maps`` by store name):
-        the spatial dark series when it was taken at that exposure, otherwise the per-pixel linear
-        dark model."""
-        sp = self.points[self.dark_spatial]
-        if np.isclose(sp.exposure_s, exposure_s, rtol=1e-9, atol=0.0) or not self.with_slope:
-            return maps[DARK_MEAN]
-        return (maps[DARK_OFFSET] + maps[DARK_CURRENT] * np.float32(exposure_s)).astype(np.float32)
-
-    def full_map(self, name: str) -> np.ndarray:
-        """A whole (H, W) map from the store (convenience for tests and small sensors)."""
-        return self.store.read(name, 0, self.height)
-
 
 def operating_points(manifest: Manifest) -> list[OperatingPoint]:
     """The manifest's operating points, darks first, each sorted by photons then exposure.
@@ -219,17 +202,6 @@ def _read_block(frames: ArrayLike3D, indices: Sequence[int], y0: int, y1: int,
     return out, 0, 0
 
 
-def _as_words(block: np.ndarray) -> np.ndarray | None:
-    """A C-contiguous (n, H, W) uint16 array as (n, H, W / 2) uint32 words (two pixels each, the
-    low half the even column), or None (odd width, not contiguous, big endian)."""
-    if block.shape[2] % 2 or not block.flags.c_contiguous or not np.little_endian or block.ctypes.data % 4:
-        return None
-    try:
-        return block.view(np.uint32)
-    except ValueError:
-        return None
-
-
 def _pooled(pool: dict[Any, np.ndarray], key: Any, shape: tuple[int, int, int], dtype: Any) -> np.ndarray:
     """An uninitialized C-contiguous buffer of ``shape`` from ``pool`` (allocated on first use,
     then reused for any shape that fits, e.g. the shorter last band: fresh pages would
@@ -241,39 +213,228 @@ def _pooled(pool: dict[Any, np.ndarray], key: Any, shape: tuple[int, int, int], 
     return flat[:size].reshape(shape)
 
 
-def _zeroed(pool: dict[Any, np.ndarray], key: Any, h: int, w: int, dtype: Any) -> np.ndarray:
-    """A zeroed (h, w) accumulator from ``pool`` (allocated on first use, then reused)."""
-    arr = pool.get(key)
-    if arr is None or arr.shape[0] < h:
-        arr = pool[key] = np.zeros((h, w), dtype)
-        return arr
-    view = arr[:h]
-    view.fill(0)
-    return view
+@dataclass(frozen=True)
+class BlockSpec:
+    """One kernel call: rows ``y0:y1`` of the frames ``indices`` (manifest order), in segments
+    ``(point, first frame within the point, frames)``, the points' order."""
+
+    segments: tuple[tuple[int, int, int], ...]
+    y0: int
+    y1: int
+    indices: tuple[int, ...]
 
 
-def _blocks(
-    frames: ArrayLike3D, plan: list[tuple[list[tuple[int, int, int]], int, int, Sequence[int]]]
-) -> Iterator[tuple[list[tuple[int, int, int]], int, int, tuple[np.ndarray, int, int], float]]:
-    """Yield (segments, y0, y1, block, wait_s) with the next block read in a background thread,
-    into one of two reused buffers (the one the previous block, now reduced, used)."""
+def _schedule(points: Sequence[OperatingPoint], height: int, band: int, limit: int) -> list[BlockSpec]:
+    """The pass's kernel calls, band by band: at most ``limit`` frames each, following the points'
+    order, a point split at even frame counts."""
+    plan: list[BlockSpec] = []
+    for y0 in range(0, height, band):
+        y1 = min(height, y0 + band)
+        segs: list[tuple[int, int, int]] = []
+        seg_idx: list[int] = []
+        for i, p in enumerate(points):
+            j = 0
+            while j < p.n_frames:
+                room = limit - len(seg_idx)
+                if room < 2 and segs:
+                    plan.append(BlockSpec(tuple(segs), y0, y1, tuple(seg_idx)))
+                    segs, seg_idx = [], []
+                    continue
+                c = min(p.n_frames - j, room)
+                if j + c < p.n_frames:
+                    c -= c % 2
+                segs.append((i, j, c))
+                seg_idx = seg_idx + list(p.indices[j : j + c])
+                j += c
+        if segs:
+            plan.append(BlockSpec(tuple(segs), y0, y1, tuple(seg_idx)))
+    return plan
+
+
+def _blocks(frames: ArrayLike3D, plan: list[BlockSpec]) -> Iterator[tuple[BlockSpec, tuple[np.ndarray, int, int], float]]:
+    """Yield (spec, block, wait_s) with the next block read in a background thread, into one of
+    two reused buffers (the one the previous block, now reduced, used)."""
     if not plan:
         return
     buffers: list[np.ndarray | None] = [None, None]
     if not (isinstance(frames, np.ndarray) and frames.flags.c_contiguous):
-        most = max(len(idx) * (y1 - y0) for _s, y0, y1, idx in plan) * int(frames.shape[2])
+        most = max(len(b.indices) * (b.y1 - b.y0) for b in plan) * int(frames.shape[2])
         buffers = [np.empty(most, np.uint16), np.empty(most, np.uint16) if len(plan) > 1 else None]
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future[tuple[np.ndarray, int, int]] = pool.submit(
-            _read_block, frames, plan[0][3], plan[0][1], plan[0][2], buffers[0])
-        for k, (point, y0, y1, _idx) in enumerate(plan):
+            _read_block, frames, plan[0].indices, plan[0].y0, plan[0].y1, buffers[0])
+        for k, spec in enumerate(plan):
             t0 = time.perf_counter()
             block = pending.result()
             wait = time.perf_counter() - t0
             if k + 1 < len(plan):
                 nxt = plan[k + 1]
-                pending = pool.submit(_read_block, frames, nxt[3], nxt[1], nxt[2], buffers[(k + 1) % 2])
-            yield point, y0, y1, block, wait
+                pending = pool.submit(_read_block, frames, nxt.indices, nxt.y0, nxt.y1, buffers[(k + 1) % 2])
+            yield spec, block, wait
+
+
+@dataclass(frozen=True)
+class PassSetup:
+    """What the pass knows before it reads a frame: the points, their kernel roles, the dark
+    regression and the maps it writes."""
+
+    points: list[OperatingPoint]
+    dark_spatial: int
+    flat_spatial: int | None
+    specs: tuple[kernels.PointSpec, ...]
+    regression: kernels.DarkRegression
+    dark_points: frozenset[int]
+    last_dark: int
+    map_names: tuple[str, ...]
+
+
+def point_roles(points: Sequence[OperatingPoint], dark_spatial: int, flat_spatial: int | None) -> list[kernels.SegmentRole]:
+    """Each point's kernel role: the spatial series get per-pixel maps, the other dark points feed
+    the dark-current regression straight from their frames (no per-pixel accumulators for them),
+    the other flat points give frame and pair sums only."""
+    role = kernels.SegmentRole
+    return [role.SPATIAL_DARK if i == dark_spatial else role.SPATIAL_FLAT if i == flat_spatial
+            else role.DARK_RUN if p.kind == "dark" else role.FRAME_SUMS for i, p in enumerate(points)]
+
+
+def _setup(manifest: Manifest) -> PassSetup:
+    points = operating_points(manifest)
+    dark_i, flat_i = choose_spatial(points)
+    dark_idx = [i for i, p in enumerate(points) if p.kind == "dark"]
+    regression = kernels.dark_regression([points[i].exposure_s for i in dark_idx])
+    tbar = regression.exposure_mean_s
+    specs = tuple(kernels.PointSpec(p.n_frames, r, p.exposure_s - tbar)
+                  for p, r in zip(points, point_roles(points, dark_i, flat_i), strict=True))
+    names = (DARK_OFFSET, DARK_CURRENT, DARK_MEAN, DARK_VAR) + ((FLAT_MEAN, FLAT_VAR) if flat_i is not None else ())
+    return PassSetup(points, dark_i, flat_i, specs, regression, frozenset(dark_idx), dark_idx[-1], names)
+
+
+def _check_frames(frames: ArrayLike3D, manifest: Manifest) -> None:
+    expected = (len(manifest.frames), manifest.sensor.height, manifest.sensor.width)
+    shape = tuple(int(s) for s in frames.shape)
+    if shape != expected:
+        raise ValueError(
+            f"frames of session {manifest.session_id!r}: expected shape "
+            f"{expected} (manifest frames, sensor.height, sensor.width), found {shape}"
+        )
+
+
+def _frames_per_block(config: CharacterizationConfig, band: int, width: int) -> int:
+    """Frames per block of at most ``max_block_bytes`` (even, >= 2)."""
+    per_block = max(2, int(config.max_block_bytes // max(band * width * 2, 1)))
+    return per_block - per_block % 2
+
+
+_NO_FLAT = np.empty((1, 1), np.float32)
+
+
+def _band_outputs(band_maps: dict[str, np.ndarray]) -> kernels.BandOutputs:
+    return kernels.BandOutputs(
+        band_maps[DARK_MEAN], band_maps[DARK_VAR], band_maps.get(FLAT_MEAN, _NO_FLAT),
+        band_maps.get(FLAT_VAR, _NO_FLAT), band_maps[DARK_OFFSET], band_maps[DARK_CURRENT])
+
+
+def _kernel_plan(setup: PassSetup, spec: BlockSpec, block: tuple[np.ndarray, int, int], in_place: bool,
+                 band_maps: dict[str, np.ndarray], reg_local: bool, pool: dict[Any, np.ndarray]) -> kernels.BlockPlan:
+    """The kernel call of one block (``block`` = (array, first frame, first row) of
+    :func:`_read_block`). The band-level accumulators come from ``pool``: per-pixel sums when a
+    point with per-pixel sums is split over calls, regression sums unless ``reg_local`` (zeroed
+    by the band's first call)."""
+    array, f0, r0 = block
+    segments = spec.segments
+    points = setup.points
+    h = spec.y1 - spec.y0
+    width = array.shape[2]
+    b = len(spec.indices)
+    if in_place:
+        idx = np.fromiter((k for i, j, c in segments for k in points[i].indices[j : j + c]), np.int64, b)
+    else:
+        idx = np.arange(f0, f0 + b, dtype=np.int64)
+    split = any(setup.specs[i].role != kernels.SegmentRole.FRAME_SUMS and not (j == 0 and c == points[i].n_frames)
+                for i, j, c in segments)
+    pix_acc = _pooled(pool, "pix", (2, h, width), np.int64) if split else np.empty((2, 1, 1), np.int64)
+    if reg_local:
+        reg_acc = np.empty((2, 1, 1))
+    else:
+        reg_acc = _pooled(pool, "reg", (2, h, width), np.float64)
+        if segments[0][:2] == (0, 0):
+            reg_acc.fill(0.0)
+    solve = any(i == setup.last_dark and j + c == points[i].n_frames for i, j, c in segments)
+    return kernels.block_plan(array, r0, idx, segments, setup.specs, setup.regression, _band_outputs(band_maps),
+                              pix_acc, reg_acc, reg_local, solve)
+
+
+def _regression_is_local(setup: PassSetup, spec: BlockSpec) -> bool:
+    """The band's first call holds every dark point whole: the regression sums stay row-local."""
+    whole = {i for i, j, c in spec.segments if i in setup.dark_points and j == 0 and c == setup.points[i].n_frames}
+    return whole == setup.dark_points
+
+
+def _add_row_sums(plan: kernels.BlockPlan, spec: BlockSpec, frame_sums: list[np.ndarray],
+                  pair_sq: list[np.ndarray]) -> None:
+    """Fold the kernel's per-row sums (split by column parity) into the per-point sums by CFA
+    site ``2 * (y % 2) + x % 2``."""
+    par = spec.y0 % 2
+    rfs, rps = plan.row_frame_sums, plan.row_pair_sq
+    sums = [rfs[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]  # (b, 2) per row parity
+    pairs = [rps[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]
+    for s, (i, j, c) in enumerate(spec.segments):
+        a, q = int(plan.segments.start[s]), int(plan.segments.pair[s])
+        for rp in (0, 1):
+            site = 2 * rp
+            frame_sums[i][j : j + c, site : site + 2] += sums[rp][a : a + c]
+            pair_sq[i][j // 2 : j // 2 + c // 2, site : site + 2] += pairs[rp][q : q + c // 2]
+
+
+@dataclass(frozen=True)
+class _PassTotals:
+    frame_sums: list[np.ndarray]
+    pair_sq: list[np.ndarray]
+    read_s: float
+    compute_s: float
+    bytes_in: int
+
+
+def _reduce(frames: ArrayLike3D, manifest: Manifest, setup: PassSetup, plan: list[BlockSpec], store: MapStore,
+            on_band: BandCallback | None) -> _PassTotals:
+    """Run the kernel calls of ``plan``, committing each finished band's maps to ``store``."""
+    frame_sums = [np.zeros((p.n_frames, 4), np.int64) for p in setup.points]
+    pair_sq = [np.zeros((p.n_frames // 2, 4), np.int64) for p in setup.points]
+    in_place = isinstance(frames, np.ndarray) and frames.flags.c_contiguous
+    read_s = compute_s = 0.0
+    bytes_in = 0
+    pool: dict[Any, np.ndarray] = {}
+    reg_local = False
+    band_maps: dict[str, np.ndarray] = {}
+    for k, (spec, block, wait) in enumerate(_blocks(frames, plan)):
+        read_s += wait
+        t0 = time.perf_counter()
+        if not band_maps:
+            band_maps = {name: store.buffer(name, spec.y0, spec.y1) for name in setup.map_names}
+            band_maps[DARK_CURRENT].fill(np.nan)
+        if block[0].dtype != np.uint16:
+            raise ValueError(f"frames of session {manifest.session_id!r}: expected uint16, found {block[0].dtype}")
+        bytes_in += len(spec.indices) * (spec.y1 - spec.y0) * block[0].shape[2] * 2
+        if spec.segments[0][:2] == (0, 0):  # the band's first call
+            reg_local = _regression_is_local(setup, spec)
+        kplan = _kernel_plan(setup, spec, block, in_place, band_maps, reg_local, pool)
+        kernels.reduce_block(kplan)
+        _add_row_sums(kplan, spec, frame_sums, pair_sq)
+        compute_s += time.perf_counter() - t0
+        if k + 1 == len(plan) or plan[k + 1].y0 != spec.y0:  # the band is finished
+            if on_band is not None:
+                on_band(spec.y0, spec.y1, band_maps)
+            for name in setup.map_names:
+                store.commit(name, spec.y0, band_maps[name])
+            band_maps = {}
+    return _PassTotals(frame_sums, pair_sq, read_s, compute_s, bytes_in)
+
+
+def pixels_per_site(height: int, width: int) -> np.ndarray:
+    """(4,) int64: pixels of each CFA site ``2 * (y % 2) + x % 2``."""
+    ys = np.arange(height) % 2
+    xs = np.arange(width) % 2
+    return np.array([np.count_nonzero(ys == a) * np.count_nonzero(xs == c) for a in (0, 1) for c in (0, 1)], np.int64)
 
 
 def per_pixel_pass(
@@ -292,164 +453,32 @@ def per_pixel_pass(
     maps, whatever the store.
     """
     t_start = time.perf_counter()
-    n_expected = len(manifest.frames)
+    _check_frames(frames, manifest)
     h_total, w_total = manifest.sensor.height, manifest.sensor.width
-    shape = tuple(int(s) for s in frames.shape)
-    if shape != (n_expected, h_total, w_total):
-        raise ValueError(
-            f"frames of session {manifest.session_id!r}: expected shape "
-            f"{(n_expected, h_total, w_total)} (manifest frames, sensor.height, sensor.width), found {shape}"
-        )
-    points = operating_points(manifest)
-    dark_i, flat_i = choose_spatial(points)
-    dark_idx = [i for i, p in enumerate(points) if p.kind == "dark"]
-    t = np.array([points[i].exposure_s for i in dark_idx])
-    tbar = float(t.mean())
-    stt = float(((t - tbar) ** 2).sum())
-    with_slope = len(dark_idx) >= 2 and stt > 0
-
-    band = _band_rows(frames, config, h_total)
-    frame_band_bytes = band * w_total * 2
-    per_block = max(2, int(config.max_block_bytes // max(frame_band_bytes, 1)))
-    per_block -= per_block % 2
-
-    f32 = np.float32
+    setup = _setup(manifest)
     if store is None:
         store = MemoryMapStore(h_total, w_total)
-    names = [DARK_OFFSET, DARK_CURRENT, DARK_MEAN, DARK_VAR] + ([FLAT_MEAN, FLAT_VAR] if flat_i is not None else [])
-    for name in names:
-        store.create(name, f32, MAP_UNITS.get(name, ""))
-    frame_sums = [np.zeros((p.n_frames, 4), np.int64) for p in points]
-    pair_sq = [np.zeros((p.n_frames // 2, 4), np.int64) for p in points]
-    # per-pixel sums only for the spatial series; the other dark runs feed the dark-current
-    # regression straight from their frames (no per-pixel accumulators for them)
-    pixel_points = {dark_i} | ({flat_i} if flat_i is not None else set())
-    regression_points = set(dark_idx) - pixel_points
-
-    # blocks: (segments [(point, first frame within the point, count)], y0, y1, frame indices).
+    for name in setup.map_names:
+        store.create(name, np.float32, MAP_UNITS.get(name, ""))
+    band = _band_rows(frames, config, h_total)
     # An in-memory C-contiguous stack is reduced in place, one kernel call per band holding every
-    # point (per-pixel sums never leave the cache); anything else is read in blocks of at most
-    # ``per_block`` frames, following the points' order, a point split at even frame counts.
+    # point (per-pixel sums never leave the cache); anything else is read in blocks.
     in_place = isinstance(frames, np.ndarray) and frames.flags.c_contiguous
-    limit = sum(p.n_frames for p in points) if in_place else per_block
-    plan: list[tuple[list[tuple[int, int, int]], int, int, Sequence[int]]] = []
-    for y0 in range(0, h_total, band):
-        y1 = min(h_total, y0 + band)
-        segs: list[tuple[int, int, int]] = []
-        seg_idx: list[int] = []
-        for i, p in enumerate(points):
-            j = 0
-            while j < p.n_frames:
-                room = limit - len(seg_idx)
-                if room < 2 and segs:
-                    plan.append((segs, y0, y1, seg_idx))
-                    segs, seg_idx = [], []
-                    continue
-                c = min(p.n_frames - j, room)
-                if j + c < p.n_frames:
-                    c -= c % 2
-                segs.append((i, j, c))
-                seg_idx = seg_idx + list(p.indices[j : j + c])
-                j += c
-        if segs:
-            plan.append((segs, y0, y1, seg_idx))
-
-    role = {i: (2 if i == dark_i else 3 if i == flat_i else 1 if i in regression_points else 0)
-            for i in range(len(points))}
-    last_dark = dark_idx[-1]
-    read_s = 0.0
-    compute_s = 0.0
-    bytes_in = 0
-    pool: dict[Any, np.ndarray] = {}
-    no_words = np.empty((1, 1, 1), np.uint32)
-    no_flat = np.empty((1, 1), f32)
-    reg_local_band = False
-    band_maps: dict[str, np.ndarray] = {}
-    for k, (segments, y0, y1, (array, f0, r0), wait) in enumerate(_blocks(frames, plan)):
-        read_s += wait
-        t0 = time.perf_counter()
-        if not band_maps:
-            band_maps = {name: store.buffer(name, y0, y1) for name in names}
-            band_maps[DARK_CURRENT].fill(np.nan)
-        if array.dtype != np.uint16:
-            raise ValueError(f"frames of session {manifest.session_id!r}: expected uint16, found {array.dtype}")
-        h = y1 - y0
-        b = sum(c for _i, _j, c in segments)
-        bytes_in += b * h * w_total * 2
-        if array is frames:
-            idx = np.fromiter((k for i, j, c in segments for k in points[i].indices[j : j + c]), np.int64, b)
-        else:
-            idx = np.arange(f0, f0 + b, dtype=np.int64)
-        n_seg = len(segments)
-        seg_start = np.zeros(n_seg + 1, np.int64)
-        seg_start[1:] = np.cumsum([c for _i, _j, c in segments])
-        seg_pair = np.zeros(n_seg, np.int64)
-        seg_pair[1:] = np.cumsum([c // 2 for _i, _j, c in segments])[:-1]
-        n_pairs = int(sum(c // 2 for _i, _j, c in segments))
-        seg_role = np.array([role[i] for i, _j, _c in segments], np.int64)
-        seg_first = np.array([j == 0 for _i, j, _c in segments])
-        seg_last = np.array([j + c == points[i].n_frames for i, j, c in segments])
-        seg_n = np.array([points[i].n_frames for i, _j, _c in segments], np.int64)
-        seg_weight = np.array([points[i].exposure_s - tbar for i, _j, _c in segments])
-        whole_darks = {i for i, j, c in segments if role[i] in (1, 2) and j == 0 and c == points[i].n_frames}
-        starts_band = segments[0][0] == 0 and segments[0][1] == 0
-        if starts_band:
-            reg_local_band = whole_darks == set(dark_idx)
-        split = any(role[i] != 0 and not (j == 0 and c == points[i].n_frames) for i, j, c in segments)
-        pix_acc = _pooled(pool, "pix", (2, h, w_total), np.int64) if split else np.empty((2, 1, 1), np.int64)
-        if reg_local_band:
-            reg_acc = np.empty((2, 1, 1))
-        else:
-            reg_acc = _pooled(pool, "reg", (2, h, w_total), np.float64)
-            if starts_band:
-                reg_acc.fill(0.0)
-        solve = any(i == last_dark and j + c == points[i].n_frames for i, j, c in segments)
-        words = _as_words(array)
-        rfs = np.empty((h, b, 2), np.int64)
-        rps = np.empty((h, max(n_pairs, 1), 2), np.int64)
-        kernels.reduce_block(
-            array, words if words is not None else no_words, words is not None, r0, idx, seg_start, seg_pair,
-            seg_role, seg_first, seg_last, seg_n, seg_weight, pix_acc, reg_acc, reg_local_band, solve,
-            stt if with_slope else 1.0, len(dark_idx), tbar, with_slope, band_maps[DARK_MEAN], band_maps[DARK_VAR],
-            band_maps[FLAT_MEAN] if flat_i is not None else no_flat,
-            band_maps[FLAT_VAR] if flat_i is not None else no_flat,
-            band_maps[DARK_OFFSET], band_maps[DARK_CURRENT], rfs, rps,
-        )
-        par = y0 % 2
-        sums = [rfs[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]  # (b, 2) per row parity
-        pairs = [rps[(rp - par) % 2 :: 2].sum(axis=0) for rp in (0, 1)]
-        for s, (i, j, c) in enumerate(segments):
-            a, q = int(seg_start[s]), int(seg_pair[s])
-            for rp in (0, 1):
-                site = 2 * rp
-                frame_sums[i][j : j + c, site : site + 2] += sums[rp][a : a + c]
-                pair_sq[i][j // 2 : j // 2 + c // 2, site : site + 2] += pairs[rp][q : q + c // 2]
-        compute_s += time.perf_counter() - t0
-        if k + 1 == len(plan) or plan[k + 1][1] != y0:  # the band is finished
-            if on_band is not None:
-                on_band(y0, y1, band_maps)
-            for name in names:
-                store.commit(name, y0, band_maps[name])
-            band_maps = {}
-
-    ys = np.arange(h_total) % 2
-    xs = np.arange(w_total) % 2
-    pixels = np.array(
-        [np.count_nonzero(ys == a) * np.count_nonzero(xs == c) for a in (0, 1) for c in (0, 1)], np.int64
-    )
+    limit = sum(p.n_frames for p in setup.points) if in_place else _frames_per_block(config, band, w_total)
+    totals = _reduce(frames, manifest, setup, _schedule(setup.points, h_total, band, limit), store, on_band)
     return PassResult(
         height=h_total,
         width=w_total,
-        points=points,
-        frame_sums=frame_sums,
-        pair_sq=pair_sq,
-        pixels_per_site=pixels,
-        dark_spatial=dark_i,
-        flat_spatial=flat_i,
-        with_slope=with_slope,
+        points=setup.points,
+        frame_sums=totals.frame_sums,
+        pair_sq=totals.pair_sq,
+        pixels_per_site=pixels_per_site(h_total, w_total),
+        dark_spatial=setup.dark_spatial,
+        flat_spatial=setup.flat_spatial,
+        with_slope=setup.regression.with_slope,
         store=store,
-        read_s=read_s,
-        compute_s=compute_s,
-        bytes_in=bytes_in,
+        read_s=totals.read_s,
+        compute_s=totals.compute_s,
+        bytes_in=totals.bytes_in,
         timings={"pass_s": time.perf_counter() - t_start},
     )

@@ -57,20 +57,19 @@ def run_reduce(stack: np.ndarray, points: list[Point], band_rows: int, limit: in
     """
     n_total, height, width = stack.shape
     dark = [i for i, p in enumerate(points) if p.role in (1, 2)]
-    t = np.array([points[i].exposure_s for i in dark])
-    tbar = float(t.mean())
-    stt = float(((t - tbar) ** 2).sum())
-    with_slope = len(dark) >= 2 and stt > 0
+    reg = kernels.dark_regression([points[i].exposure_s for i in dark])
+    specs = [kernels.PointSpec(len(p.frames), kernels.SegmentRole(p.role), p.exposure_s - reg.exposure_mean_s)
+             for p in points]
     maps = {k: np.full((height, width), -1.0, np.float32) for k in ("dm", "dv", "fm", "fv", "off", "cur")}
     checks = []
     for y0 in range(0, height, band_rows):
         y1 = min(height, y0 + band_rows)
-        h = y1 - y0
-        pix_acc = np.zeros((2, h, width), np.int64)
-        reg_acc = np.zeros((2, h, width))
+        pix_acc = np.zeros((2, y1 - y0, width), np.int64)
+        reg_acc = np.zeros((2, y1 - y0, width))
         calls = _segments(points, limit)
         first = calls[0]
         reg_local = {i for i, j, c in first if points[i].role in (1, 2) and j == 0 and c == len(points[i].frames)} == set(dark)
+        band = kernels.BandOutputs(*(maps[k][y0:y1] for k in ("dm", "dv", "fm", "fv", "off", "cur")))
         for segs in calls:
             frames = [f for i, j, c in segs for f in points[i].frames[j : j + c]]
             if in_place:
@@ -78,31 +77,22 @@ def run_reduce(stack: np.ndarray, points: list[Point], band_rows: int, limit: in
             else:
                 block = np.ascontiguousarray(stack[frames, y0:y1])
                 r0, idx = 0, np.arange(len(frames), dtype=np.int64)
-            words = block.view(np.uint32) if width % 2 == 0 else np.empty((1, 1, 1), np.uint32)
-            seg_start = np.concatenate([[0], np.cumsum([c for _i, _j, c in segs])]).astype(np.int64)
-            seg_pair = np.concatenate([[0], np.cumsum([c // 2 for _i, _j, c in segs])[:-1]]).astype(np.int64)
-            n_pairs = sum(c // 2 for _i, _j, c in segs)
-            rfs = np.full((h, len(frames), 2), -7, np.int64)
-            rps = np.full((h, max(n_pairs, 1), 2), -7, np.int64)
             solve = any(i == dark[-1] and j + c == len(points[i].frames) for i, j, c in segs)
-            kernels.reduce_block(
-                block, words, width % 2 == 0, r0, idx, seg_start, seg_pair,
-                np.array([points[i].role for i, _j, _c in segs], np.int64),
-                np.array([j == 0 for _i, j, _c in segs]),
-                np.array([j + c == len(points[i].frames) for i, j, c in segs]),
-                np.array([len(points[i].frames) for i, _j, _c in segs], np.int64),
-                np.array([points[i].exposure_s - tbar for i, _j, _c in segs]),
-                pix_acc, reg_acc, reg_local, solve, stt if with_slope else 1.0, len(dark), tbar, with_slope,
-                maps["dm"][y0:y1], maps["dv"][y0:y1], maps["fm"][y0:y1], maps["fv"][y0:y1],
-                maps["off"][y0:y1], maps["cur"][y0:y1], rfs, rps,
-            )
+            plan = kernels.block_plan(block, r0, idx, segs, specs, reg, band, pix_acc, reg_acc, reg_local, solve)
+            assert plan.use_words == (width % 2 == 0)
+            plan.row_frame_sums.fill(-7)
+            plan.row_pair_sq.fill(-7)
+            kernels.reduce_block(plan)
+            rfs, rps = plan.row_frame_sums, plan.row_pair_sq
+            n_pairs = sum(c // 2 for _i, _j, c in segs)
             rows = stack[frames, y0:y1].astype(np.int64)  # (b, h, W)
             want_rfs = np.stack([rows[:, :, 0::2].sum(2).T, rows[:, :, 1::2].sum(2).T], axis=2)
-            pairs = np.concatenate([np.arange(a, a + (c // 2) * 2) for a, (_i, _j, c) in zip(seg_start[:-1], segs, strict=True)]).astype(int)
+            pairs = np.concatenate([np.arange(a, a + (c // 2) * 2) for a, (_i, _j, c) in zip(plan.segments.start[:-1], segs, strict=True)]).astype(int)
             d = (rows[pairs[0::2]] - rows[pairs[1::2]]) ** 2
             want_rps = np.stack([d[:, :, 0::2].sum(2).T, d[:, :, 1::2].sum(2).T], axis=2) if n_pairs else rps
             checks.append((rfs, want_rfs, rps, want_rps))
-    return {"maps": maps, "checks": checks, "tbar": tbar, "stt": stt, "with_slope": with_slope}
+    return {"maps": maps, "checks": checks, "tbar": reg.exposure_mean_s, "stt": reg.exposure_ss_s2,
+            "with_slope": reg.with_slope}
 
 
 def numpy_reference(stack: np.ndarray, points: list[Point], tbar: float, stt: float, with_slope: bool) -> dict:
@@ -236,3 +226,50 @@ def test_reference_sums() -> None:
     assert kernels.sum_block_reference(block) == int(block.astype(np.int64).sum())
     for chunks in (1, 2, 7, 400):
         assert kernels.sum_stream_reference(block.reshape(-1), chunks) == int(block.astype(np.int64).sum())
+
+
+def test_block_plan_segment_arrays() -> None:
+    """The plan builder's segment arrays for a call holding the end of one point and the start of
+    the next (frames and pairs counted from the call's start), and the regression constants."""
+    specs = [kernels.PointSpec(5, kernels.SegmentRole.DARK_RUN, -0.5),
+             kernels.PointSpec(6, kernels.SegmentRole.SPATIAL_FLAT, 0.25)]
+    reg = kernels.dark_regression([0.1, 0.1])  # one distinct exposure: no slope, stt 1.0
+    assert reg == kernels.DarkRegression(0.1, 1.0, 2, False)
+    band = kernels.BandOutputs(*(np.zeros((3, 8), np.float32) for _ in range(6)))
+    block = np.zeros((7, 3, 8), np.uint16)
+    plan = kernels.block_plan(block, 0, np.arange(7, dtype=np.int64), [(0, 2, 3), (1, 0, 4)], specs, reg, band,
+                              np.empty((2, 1, 1), np.int64), np.empty((2, 1, 1)), False, True)
+    segs = plan.segments
+    assert segs.start.tolist() == [0, 3, 7]
+    assert segs.pair.tolist() == [0, 1]
+    assert segs.role.tolist() == [1, 3]
+    assert segs.first.tolist() == [False, True]
+    assert segs.last.tolist() == [True, False]
+    assert segs.n_frames.tolist() == [5, 6]
+    assert segs.weight_s.tolist() == [-0.5, 0.25]
+    assert plan.row_frame_sums.shape == (3, 7, 2) and plan.row_pair_sq.shape == (3, 3, 2)
+    assert plan.use_words and plan.words.shape == (7, 3, 4)
+    assert plan.regression is reg and plan.outputs is band
+    args = kernels.kernel_args(plan)  # the kernel's positional order
+    assert len(args) == 28 and args[16:20] == (1.0, 2, 0.1, False) and args[20] is band.dark_mean
+    odd = kernels.block_plan(block[:, :, :7], 0, np.arange(7, dtype=np.int64), [(0, 0, 5)], specs, reg, band,
+                             np.empty((2, 1, 1), np.int64), np.empty((2, 1, 1)), False, True)
+    assert not odd.use_words
+    assert kernels.dark_regression([0.0, 1.0]) == kernels.DarkRegression(0.5, 0.5, 2, True)
+
+
+@pytest.mark.parametrize("role", list(kernels.SegmentRole))
+def test_each_role_writes_its_outputs(role: kernels.SegmentRole) -> None:
+    """One point of each role beside a spatial dark series: only the spatial roles write mean and
+    variance maps (their own), and only the dark roles move the dark-current regression."""
+    rng = np.random.default_rng(int(role))
+    stack = rng.integers(0, 4096, size=(8, 2, 6), dtype=np.uint16)
+    pts = [Point((0, 1, 2, 3), 2, 0.0), Point((4, 5, 6, 7), int(role), 1.0)]
+    if role == kernels.SegmentRole.SPATIAL_DARK:
+        pts[0] = Point((0, 1, 2, 3), 1, 0.0)
+    got = run_reduce(stack, pts, band_rows=2, limit=100, in_place=True)["maps"]
+    flat_written = role == kernels.SegmentRole.SPATIAL_FLAT
+    assert (got["fm"] != -1.0).all() == flat_written and (got["fv"] != -1.0).all() == flat_written
+    sloped = role in (kernels.SegmentRole.DARK_RUN, kernels.SegmentRole.SPATIAL_DARK)
+    assert np.isfinite(got["cur"]).all() == sloped
+    check(stack, pts, band_rows=2, limit=100, in_place=True)
