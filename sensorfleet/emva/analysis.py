@@ -313,7 +313,8 @@ class _Analysis:
         return m[DARK_MEAN]
 
     def dark_at_flat(self, m: dict[str, np.ndarray]) -> np.ndarray:
-        """Dark signal at the spatial flat's exposure (DN) (see PassResult.dark_at_band)."""
+        """Dark signal at the spatial flat's exposure (DN): the dark average when the exposures are
+        the same, else the per-pixel dark line at the flat's exposure."""
         assert self.flat_sp is not None
         if same_exposure(self.dark_sp.exposure_s, self.flat_sp.exposure_s) or not self.with_slope:
             return m[DARK_MEAN]

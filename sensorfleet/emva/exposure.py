@@ -10,7 +10,7 @@ SAME_EXPOSURE_RTOL = 1e-9
 """Relative tolerance of :func:`same_exposure` (no absolute one): equal up to float rounding of
 the same nominal time. Looser (numpy's default rtol 1e-5, atol 1e-8) would call a dark at 10.00 ms
 and a flat at 10.0001 ms the same point while the dark model (``metrics.dark_reference``,
-``PassResult.dark_at_band``) extrapolates between them, so the spatial dark series and the dark
+``analysis.dark_at_flat``) extrapolates between them, so the spatial dark series and the dark
 subtracted from the flat would disagree."""
 
 
