@@ -37,39 +37,40 @@ import numpy as np
 
 from benchmarks._common import machine_info, memcpy_bandwidth, print_table, write_results
 from sensorfleet.manifest import Manifest
+from sensorfleet.synth.params import ModuleParams
+from sensorfleet.synth.plan import CapturePlan, PlannedFrame
+from sensorfleet.synth.session import SessionIdentity, session_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 DARK_EXPOSURES_S = (0.01, 0.1, 0.3, 1.0)
 GAIN, OFFSET_DN, READ_NOISE_DN, FULL_SCALE_DN = 0.5, 64.0, 2.0, 4095
 
 
-def plan(ptc_levels: int, averaging: int) -> list[tuple[str, float, float]]:
-    """(kind, exposure_s, photons) per frame: dark series, PTC pairs, averaging dark and flat."""
-    frames: list[tuple[str, float, float]] = []
-    for t in DARK_EXPOSURES_S:
-        frames += [("dark", t, 0.0)] * 2
-    for i in range(ptc_levels):
-        frames += [("flat", 0.01, round(600.0 * (i + 1), 1))] * 2
-    frames += [("dark", 0.01, 0.0)] * averaging
-    frames += [("flat", 0.01, round(600.0 * (ptc_levels // 2), 1))] * averaging
-    return frames
+def plan(ptc_levels: int, averaging: int) -> CapturePlan:
+    """Dark series, PTC pairs at 600 photons per step, averaging darks and flats."""
+    blocks = [(PlannedFrame("dark", t, 0.0, "dark_series"), 2) for t in DARK_EXPOSURES_S]
+    blocks += [(PlannedFrame("flat", 0.01, round(600.0 * (i + 1), 1), "ptc"), 2) for i in range(ptc_levels)]
+    blocks += [(PlannedFrame("dark", 0.01, 0.0, "averaging_dark"), averaging),
+               (PlannedFrame("flat", 0.01, round(600.0 * (ptc_levels // 2), 1), "averaging_flat"), averaging)]
+    return CapturePlan.from_blocks(blocks, ptc_exposure_s=0.01)
 
 
 def make_session(width: int, height: int, ptc_levels: int, averaging: int, seed: int = 0) -> tuple[np.ndarray, Manifest]:
     """A session (frames (n, H, W) uint16 + manifest) with shading, PRNU, DSNU and level-dependent
-    noise, generated fast from a few noise frames (throughput does not depend on the values)."""
+    noise, generated fast from a few noise frames (throughput does not depend on the values; the
+    camera model of :func:`sensorfleet.synth.session.simulate_session` is slower at 12 MP)."""
     rng = np.random.default_rng(seed)
-    entries = plan(ptc_levels, averaging)
+    capture = plan(ptc_levels, averaging)
     yy, xx = np.ogrid[0:height, 0:width]
     r2 = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2) / (0.9 * width) ** 2
     gain_map = (1.0 / (1.0 + r2) ** 2 * (1.0 + 0.01 * rng.standard_normal((height, width)))).astype(np.float32)
     offset = (OFFSET_DN + 1.0 * rng.standard_normal((height, width))).astype(np.float32)
     noise = rng.standard_normal((4, height, width), dtype=np.float32)
-    frames = np.empty((len(entries), height, width), np.uint16)
+    frames = np.empty((len(capture), height, width), np.uint16)
     buf = np.empty((height, width), np.float32)
     qe = 0.5
-    for i, (_kind, t, photons) in enumerate(entries):
-        signal_dn = GAIN * (qe * photons + 5.0 * t)
+    for i, frame in enumerate(capture.frames):
+        signal_dn = GAIN * (qe * frame.photons_per_pixel + 5.0 * frame.exposure_s)
         sigma = float(np.sqrt(READ_NOISE_DN**2 + GAIN * signal_dn))
         np.multiply(noise[i % 4], sigma, out=buf)
         buf += offset
@@ -77,16 +78,10 @@ def make_session(width: int, height: int, ptc_levels: int, averaging: int, seed:
         np.clip(buf, 0, FULL_SCALE_DN, out=buf)
         np.rint(buf, out=buf)
         frames[i] = buf
-    manifest = Manifest.model_validate({
-        "schema_version": 1, "session_id": "bench-12mp", "module_id": "M-bench", "station_id": "ST1",
-        "captured_at": datetime(2026, 3, 14, 9, tzinfo=UTC).isoformat(), "temperature_c": 30.0,
-        "sensor": {"lot_id": "L", "wafer_id": "W", "die_x": 0, "die_y": 0, "width": width, "height": height,
-                   "bit_depth": 12, "cfa_pattern": "RGGB", "pixel_pitch_um": 1.4},
-        "pixel_format": "raw12_mipi",
-        "frames": [{"file": f"f{i:03d}.raw", "kind": k, "exposure_s": t, "photons_per_pixel": p}
-                   for i, (k, t, p) in enumerate(entries)],
-    })
-    return frames, manifest
+    camera = ModuleParams.clean(width, height, cfa_pattern="RGGB", temperature_c=30.0, pixel_pitch_um=1.4)
+    identity = SessionIdentity(session_id="bench-12mp", module_id="M-bench", die_x=0, die_y=0,
+                               captured_at=datetime(2026, 3, 14, 9, tzinfo=UTC))
+    return frames, Manifest.model_validate(session_manifest(camera, capture, identity, "raw12_mipi"))
 
 
 def _median_time(fn: Any, repeats: int) -> float:

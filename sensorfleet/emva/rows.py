@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sensorfleet.emva.analysis import BandedAnalysis, DefectSummary
 from sensorfleet.emva.band_kernels import Q_DARK_VAR
 from sensorfleet.emva.config import DEFECT_CODES, DEFECT_NAMES, CharacterizationConfig
 from sensorfleet.emva.defects import VALUE_UNITS
@@ -25,6 +24,7 @@ from sensorfleet.emva.metrics import (
     ptc_points,
     spatial_stats,
 )
+from sensorfleet.emva.steps import BandedAnalysis, DefectSummary
 from sensorfleet.manifest import Manifest
 from sensorfleet.registry import PIXEL_DEFECTS
 

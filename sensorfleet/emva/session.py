@@ -16,12 +16,13 @@ from typing import Any
 
 import zarr
 
-from sensorfleet.emva.analysis import BandedAnalysis, analyse
+from sensorfleet.emva.analysis import analyse
 from sensorfleet.emva.config import CharacterizationConfig
 from sensorfleet.emva.maps import ArrayLike3D
 from sensorfleet.emva.mapsgroup import TemporaryMapsGroup, maps_group_attrs
 from sensorfleet.emva.mapstore import MemoryMapStore, ZarrMapStore
 from sensorfleet.emva.rows import SessionCharacterization, table_rows
+from sensorfleet.emva.steps import BandedAnalysis
 from sensorfleet.ingest.store import FrameReader
 from sensorfleet.manifest import Manifest
 

@@ -433,7 +433,9 @@ def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: f
             for _try in range(50):
                 pos = int(rng.integers(length))
                 line = placer.reserved[:, pos] if line_class == "bad_column" else placer.reserved[pos, :]
-                if not line.any():
+                # only the lines are placed yet: a line is taken when a parallel line reserved all
+                # of it; a crossing line reserves a few pixels of it and is allowed
+                if not line.all():
                     break
             else:
                 continue

@@ -11,6 +11,8 @@ so those points hold ``frames_per_point + averaging_frames`` frames.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,10 +34,40 @@ class PlannedFrame(OperatingPoint):
 
 @dataclass(frozen=True)
 class CapturePlan:
-    """The frames of one capture session, in capture order."""
+    """The frames of one capture session, in capture order.
+
+    Any plan is checked on construction for what the EMVA 1288 analysis cannot do without: two or
+    more frames per operating point (temporal noise needs pairs), darks at ``ptc_exposure_s`` and
+    at the exposure of every flat (the dark subtracted at the same exposure), and two or more flat
+    levels at ``ptc_exposure_s`` (the photon-transfer slope). :func:`build_plan` builds the
+    station's plan; tests and benchmarks build smaller ones with :meth:`from_blocks`.
+    """
 
     frames: tuple[PlannedFrame, ...]
     ptc_exposure_s: float
+
+    def __post_init__(self) -> None:
+        counts = Counter((f.kind, f.exposure_s, f.photons_per_pixel) for f in self.frames)
+        single = sorted(point for point, n in counts.items() if n < 2)
+        if single:
+            raise ValueError(f"every operating point needs >= 2 frames (temporal noise needs pairs); "
+                             f"found 1 frame at (kind, exposure_s, photons_per_pixel) {single[:3]}")
+        dark_exposures = {t for kind, t, _ in counts if kind == "dark"}
+        flat_exposures = {t for kind, t, _ in counts if kind == "flat"} | {self.ptc_exposure_s}
+        missing = sorted(flat_exposures - dark_exposures)
+        if missing:
+            raise ValueError(f"need darks at every flat exposure and at ptc_exposure_s; missing exposure_s "
+                             f"{missing}, dark exposures found {sorted(dark_exposures)}")
+        levels = {ph for kind, t, ph in counts if kind == "flat" and t == self.ptc_exposure_s}
+        if len(levels) < 2:
+            raise ValueError(f"need >= 2 flat levels at ptc_exposure_s={self.ptc_exposure_s} for the "
+                             f"photon-transfer slope, found {sorted(levels)}")
+
+    @classmethod
+    def from_blocks(cls, blocks: Iterable[tuple[PlannedFrame, int]], ptc_exposure_s: float) -> CapturePlan:
+        """A plan of ``count`` repeats of each planned frame, in the order given (validated)."""
+        return cls(frames=tuple(frame for frame, count in blocks for _ in range(count)),
+                   ptc_exposure_s=ptc_exposure_s)
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -27,11 +27,9 @@ from sensorfleet.rawio import write_frame
 from sensorfleet.synth.fleet import FleetConfig, ModulePlan, plan_fleet
 from sensorfleet.synth.physics import build_maps, module_rng, render_frame
 from sensorfleet.synth.plan import CapturePlan, build_plan
+from sensorfleet.synth.session import SessionIdentity, session_manifest
 
-FRAME_EXTENSIONS = {"raw8": "raw8", "raw10_mipi": "raw10", "raw12_mipi": "raw12", "raw14_mipi": "raw14",
-                    "raw16_le": "raw16", "npy": "npy", "tiff": "tif"}
 FINAL_TEST_DIR = "final_test"
-FLAT_WAVELENGTH_NM = 530.0
 
 
 @dataclass(frozen=True)
@@ -71,23 +69,10 @@ def capture_plan_for(config: FleetConfig) -> CapturePlan:
                       dark_exposures_s=config.dark_exposures_s)
 
 
-def _manifest(config: FleetConfig, module: ModulePlan, frames: list[dict[str, Any]]) -> dict[str, Any]:
-    p = module.params
-    return {
-        "schema_version": 1,
-        "session_id": module.session_id,
-        "module_id": module.module_id,
-        "station_id": module.station_id,
-        "captured_at": module.captured_at.isoformat(),
-        "temperature_c": p.temperature_c,
-        "sensor": {
-            "lot_id": module.lot_id, "wafer_id": module.wafer_id, "die_x": module.die_x, "die_y": module.die_y,
-            "width": p.width, "height": p.height, "bit_depth": p.bit_depth, "cfa_pattern": p.cfa_pattern,
-            "pixel_pitch_um": p.pixel_pitch_um,
-        },
-        "pixel_format": config.pixel_format,
-        "frames": frames,
-    }
+def _identity(module: ModulePlan) -> SessionIdentity:
+    return SessionIdentity(session_id=module.session_id, module_id=module.module_id, station_id=module.station_id,
+                           captured_at=module.captured_at, lot_id=module.lot_id, wafer_id=module.wafer_id,
+                           die_x=module.die_x, die_y=module.die_y)
 
 
 def write_session(config: FleetConfig, module: ModulePlan, landing: Path) -> _SessionResult:
@@ -103,19 +88,12 @@ def write_session(config: FleetConfig, module: ModulePlan, landing: Path) -> _Se
     tmp.mkdir()
     try:
         buf = np.empty((params.height, params.width), dtype=np.uint16)
-        ext = FRAME_EXTENSIONS[config.pixel_format]
-        entries: list[dict[str, Any]] = []
+        manifest = session_manifest(params, capture, _identity(module), config.pixel_format)
         nbytes = 0
-        for i, frame in enumerate(capture.frames):
+        for i, (frame, entry) in enumerate(zip(capture.frames, manifest["frames"], strict=True)):
             render_frame(params, maps, frame, i, key, buf)
-            name = f"frame_{i:03d}.{ext}"
-            nbytes += write_frame(tmp / name, buf, config.pixel_format)
-            entry: dict[str, Any] = {"file": name, "kind": frame.kind, "exposure_s": frame.exposure_s,
-                                     "photons_per_pixel": frame.photons_per_pixel}
-            if frame.kind == "flat":
-                entry["wavelength_nm"] = FLAT_WAVELENGTH_NM
-            entries.append(entry)
-        text = json.dumps(_manifest(config, module, entries), indent=1)
+            nbytes += write_frame(tmp / entry["file"], buf, config.pixel_format)
+        text = json.dumps(manifest, indent=1)
         parse_manifest(text, tmp / MANIFEST_NAME)  # the contract holds for everything we write
         (tmp / MANIFEST_NAME).write_text(text)
         if final.exists():

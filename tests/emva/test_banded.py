@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import math
 import tracemalloc
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from emva_helpers import match_blemishes, match_defects
-from emva_sim import SimParams, simulate
+from emva_helpers import (
+    linear_camera,
+    match_blemishes,
+    match_defects,
+    render_session,
+    truth_blemishes,
+    truth_count,
+    truth_pixels,
+)
 from scipy import ndimage
 
 from sensorfleet.emva import CharacterizationConfig, characterize_frames, load_maps
 from sensorfleet.emva import defects as defects_mod
 from sensorfleet.emva.defects import StridedSample, label_sparse, sample
 from sensorfleet.manifest import Manifest
+from sensorfleet.synth.params import ModuleParams
+from sensorfleet.synth.plan import CapturePlan, PlannedFrame
+from sensorfleet.synth.session import simulate_session
 
 CLASSES = ["hot", "warm", "dead", "stuck", "noisy", "cluster", "bad_column", "bad_row"]
 
@@ -42,9 +52,9 @@ def _straddles(lo: float, hi: float, rows: int) -> bool:
 
 @pytest.mark.parametrize("cfa", ["mono", "RGGB"])
 def test_banded_equals_single_band(tmp_path: Path, cfa: str) -> None:
-    p = SimParams(width=96, height=88, cfa_pattern=cfa, clusters=4, blemishes=2, ptc_levels=8, spatial_frames=8,
-                  qe=(0.5, 0.6, 0.6, 0.55) if cfa != "mono" else (0.6,) * 4)
-    frames, manifest, truth = simulate(p, seed=21)
+    qe = {"quantum_efficiency_r": 0.5, "quantum_efficiency_b": 0.55} if cfa != "mono" else {}
+    p = linear_camera(96, 88, cfa_pattern=cfa, **qe)
+    frames, manifest, truth = render_session(p, seed=21, ptc_levels=8, spatial_frames=8)
     whole = characterize_frames(frames, manifest, None)  # in-memory store: one band
     one = characterize_frames(frames, manifest, tmp_path / "one.zarr", CharacterizationConfig(map_band_rows=88))
     _same_stats(whole.module_stats, one.module_stats, rel=0.0)
@@ -61,18 +71,20 @@ def test_banded_equals_single_band(tmp_path: Path, cfa: str) -> None:
         for name, arr in maps_one.items():
             np.testing.assert_array_equal(maps[name], arr, err_msg=name)
     # the defects are right, not only consistent
-    scores = match_defects(truth.defects, whole.defects, ["hot", "dead", "stuck", "cluster", "bad_column"])
+    scores = match_defects(truth_pixels(truth), whole.defects, ["hot", "dead", "stuck", "cluster", "bad_column"])
     assert all(r >= 0.99 and pr >= 0.99 for r, pr in scores.values()), scores
-    assert whole.module_stats["cluster_count"] == p.clusters
+    assert whole.module_stats["cluster_count"] == truth_count(truth, "cluster")
     assert int(whole.module_stats["blemish_count"]) >= 1  # type: ignore[call-overload]  # the blemish path ran
 
 
 def test_cluster_and_blemish_straddling_bands_are_found_whole(tmp_path: Path) -> None:
-    p = SimParams(width=128, height=112, clusters=6, blemishes=3, ptc_levels=8, spatial_frames=8)
-    frames, manifest, truth = simulate(p, seed=8)
+    p = linear_camera(128, 112)
+    p = replace(p, defects=replace(p.defects, clusters=6, blemishes=3))
+    frames, manifest, truth = render_session(p, seed=8, ptc_levels=8, spatial_frames=8)
+    blemishes = truth_blemishes(truth)
     clusters: dict[int, list[int]] = {}
     mask = np.zeros((p.height, p.width), bool)
-    for x, y, c in truth.defects:
+    for x, y, c in truth_pixels(truth):
         if c == "cluster":
             mask[y, x] = True
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
@@ -81,15 +93,15 @@ def test_cluster_and_blemish_straddling_bands_are_found_whole(tmp_path: Path) ->
         clusters[k] = [int(ys.min()), int(ys.max())]
     # a band height that cuts through at least one cluster and one blemish
     rows = next(r for r in range(4, 40) if any(_straddles(lo - 0.5, hi + 0.5, r) for lo, hi in clusters.values() if hi > lo)
-                and any(_straddles(by - rad, by + rad, r) for _bx, by, rad in truth.blemishes))
+                and any(_straddles(by - rad, by + rad, r) for _bx, by, rad in blemishes))
     res = characterize_frames(frames, manifest, tmp_path / "m.zarr", CharacterizationConfig(map_band_rows=rows))
     s = res.module_stats
-    assert s["cluster_count"] == p.clusters
+    assert s["cluster_count"] == truth_count(truth, "cluster") == n
     assert s["largest_cluster_px"] == max(int(np.count_nonzero(labels == k)) for k in clusters)
-    assert s["blemish_count"] == p.blemishes
-    scores = match_defects(truth.defects, res.defects, CLASSES)
+    assert s["blemish_count"] == len(blemishes) == 3
+    scores = match_defects(truth_pixels(truth), res.defects, CLASSES)
     assert all(r >= 0.99 and pr >= 0.99 for r, pr in scores.values()), scores
-    recall, precision = match_blemishes(truth.blemishes, res.defects)
+    recall, precision = match_blemishes(blemishes, res.defects)
     assert recall == 1.0 and precision == 1.0
     whole = characterize_frames(frames, manifest, None)
     assert res.defects.equals(whole.defects)
@@ -126,26 +138,13 @@ def test_sparse_labels_match_ndimage() -> None:
 
 
 def _stack(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, Manifest]:
-    """A small session (dark series, a few flat pairs, 4 + 4 spatial frames) generated quickly."""
-    rng = np.random.default_rng(seed)
-    plan = [("dark", t, 0.0) for t in (0.01, 0.1) for _ in range(2)]
-    plan += [("flat", 0.01, ph) for ph in (500.0, 1000.0, 2000.0) for _ in range(2)]
-    plan += [("dark", 0.01, 0.0)] * 4 + [("flat", 0.01, 1500.0)] * 4
-    base = (100 + 2 * rng.standard_normal((height, width))).astype(np.float32)
-    noise = rng.standard_normal((2, height, width)).astype(np.float32)
-    frames = np.empty((len(plan), height, width), np.uint16)
-    for i, (_k, t, ph) in enumerate(plan):
-        signal = 0.5 * ph + 20 * t
-        frames[i] = np.rint(base + signal + np.sqrt(9 + 0.5 * signal) * noise[i % 2])
-    manifest = Manifest.model_validate({
-        "schema_version": 1, "session_id": f"mem-{height}", "module_id": "M", "station_id": "S",
-        "captured_at": datetime(2026, 3, 1, tzinfo=UTC).isoformat(), "temperature_c": 25.0,
-        "sensor": {"lot_id": "L", "wafer_id": "W", "die_x": 0, "die_y": 0, "width": width, "height": height,
-                   "bit_depth": 12, "cfa_pattern": "RGGB", "pixel_pitch_um": 1.0},
-        "pixel_format": "npy",
-        "frames": [{"file": f"f{i}.npy", "kind": k, "exposure_s": t, "photons_per_pixel": ph}
-                   for i, (k, t, ph) in enumerate(plan)],
-    })
+    """A small RGGB session (dark series, a few flat pairs, 4 + 4 spatial frames)."""
+    plan = CapturePlan.from_blocks(
+        [(PlannedFrame("dark", t, 0.0, "dark_series"), 2) for t in (0.01, 0.1)]
+        + [(PlannedFrame("flat", 0.01, ph, "ptc"), 2) for ph in (500.0, 1000.0, 2000.0)]
+        + [(PlannedFrame("dark", 0.01, 0.0, "averaging_dark"), 4), (PlannedFrame("flat", 0.01, 1500.0, "averaging_flat"), 4)],
+        ptc_exposure_s=0.01)
+    frames, manifest, _ = simulate_session(ModuleParams.clean(width, height), plan, seed, f"mem-{height}")
     return frames, manifest
 
 

@@ -11,8 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 import zarr
-from emva_helpers import write_captures
-from emva_sim import SimParams, simulate
+from emva_helpers import NO_DEFECTS, linear_camera, render_session, write_captures
 
 from sensorfleet.config import Paths
 from sensorfleet.emva import (
@@ -26,14 +25,17 @@ from sensorfleet.emva import (
     plot_defect_map,
     plot_ptc,
 )
+from sensorfleet.synth.params import DefectCounts
 from sensorfleet.tables import read_partition
 
-SMALL = SimParams(width=96, height=80, hot=4, warm=3, dead=4, stuck=3, noisy=3, clusters=2, blemishes=1, ptc_levels=12)
+SMALL = linear_camera(96, 80, defects=DefectCounts(hot=4, warm=3, dead=4, stuck=3, noisy=3, clusters=2, bad_columns=1,
+                                                   bad_rows=1, blemishes=1))
+SMALL_PLAN = {"ptc_levels": 12}
 
 
 @pytest.fixture(scope="module")
 def small() -> tuple:
-    return simulate(SMALL, seed=4, session_id="S-1")
+    return render_session(SMALL, seed=4, session_id="S-1", **SMALL_PLAN)
 
 
 def test_odd_width_uses_fallback(small: tuple) -> None:
@@ -86,7 +88,7 @@ def test_characterize_day(tmp_path: Path, small: tuple) -> None:
     day = manifest.capture_date
     (paths.captures / day).mkdir(parents=True)
     write_captures(paths.captures / day / "S-1.zarr", frames, manifest)
-    f2, m2, _ = simulate(SMALL, seed=9, session_id="S-2")
+    f2, m2, _ = render_session(SMALL, seed=9, session_id="S-2", **SMALL_PLAN)
     write_captures(paths.captures / day / "S-2.zarr", f2, m2, content_hash="sha-2")
     bad = m2.model_copy(update={"session_id": "S-3"})
     write_captures(paths.captures / day / "S-3.zarr", f2[:, :, :-1], bad, content_hash="sha-3")
@@ -148,9 +150,8 @@ def test_blocked_reads_match_in_place(small: tuple, max_block_bytes: int) -> Non
 
 def test_session_without_defects_round_trips(tmp_path: Path) -> None:
     """A session with an empty defect table writes and reloads (64 x 48, no planted defects)."""
-    p = SimParams(width=64, height=48, hot=0, warm=0, dead=0, stuck=0, noisy=0, clusters=0, bad_columns=0,
-                  bad_rows=0, blemishes=0, ptc_levels=8)
-    frames, manifest, _ = simulate(p, seed=3, session_id="S-empty")
+    p = linear_camera(64, 48, defects=NO_DEFECTS)
+    frames, manifest, _ = render_session(p, seed=3, session_id="S-empty", ptc_levels=8)
     res = characterize_frames(frames, manifest, tmp_path / "m.zarr")
     back = load_session_rows(tmp_path / "m.zarr")
     assert back.defects.height == res.defects.height

@@ -181,3 +181,11 @@ def test_same_seed_same_frames_and_frames_independent_of_order() -> None:
     assert not np.array_equal(a[-1], c[-1])
     # two frames of one operating point differ (temporal noise), their means agree
     assert not np.array_equal(a[0], a[1])
+
+
+def test_a_bad_row_may_cross_a_bad_column() -> None:
+    params = ModuleParams.clean(64, 48, defects=DefectCounts(bad_columns=1, bad_rows=1))
+    maps = build_maps(params, module_rng(3)[0])
+    columns = {d.x for d in maps.defects if d.defect_class == "bad_column"}
+    rows = {d.y for d in maps.defects if d.defect_class == "bad_row"}
+    assert len(columns) == 1 and len(rows) == 1
