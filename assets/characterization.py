@@ -32,7 +32,7 @@ from pydantic import Field
 from assets._common import MODULES_FAILING, choose_workers, emit_progress, png_metadata
 from assets.captures import CAPTURES
 from assets.resources import StorageResource
-from assets.table_metadata import definition_metadata
+from assets.table_metadata import table_spec
 from sensorfleet import tables
 from sensorfleet.emva import (
     MIN_FIT_R2,
@@ -48,6 +48,7 @@ from sensorfleet.registry import MODULE_STATS as MODULE_STATS_TABLE
 from sensorfleet.registry import Bound
 
 GROUP = "characterization"
+OWNER = "team:sensor-characterization"
 PIXEL_MAPS = "pixel_maps"
 MODULE_STATS = "module_stats"
 MODULE_CHANNEL_STATS = "module_channel_stats"
@@ -151,33 +152,12 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
                 "maps/<day>/<session>.zarr: dark offset (DN), dark current (DN/s), temporal dark "
                 "noise (DN), relative response (PRNU, 1 = median) as float32 (H, W), defect class uint8.",
             ),
-            AssetSpec(
-                MODULE_STATS,
-                group_name=GROUP,
-                deps=deps,
-                kinds={"parquet"},
-                owners=["team:sensor-characterization"],
-                metadata=definition_metadata("module_stats"),
-                description="Table `module_stats`: EMVA 1288 metrics, one row per session.",
-            ),
-            AssetSpec(
-                MODULE_CHANNEL_STATS,
-                group_name=GROUP,
-                deps=deps,
-                kinds={"parquet"},
-                owners=["team:sensor-characterization"],
-                metadata=definition_metadata("module_channel_stats"),
-                description="Table `module_channel_stats`: per-CFA-channel EMVA 1288 metrics (long).",
-            ),
-            AssetSpec(
-                PIXEL_DEFECTS,
-                group_name=GROUP,
-                deps=deps,
-                kinds={"parquet"},
-                owners=["team:sensor-characterization"],
-                metadata=definition_metadata("pixel_defects"),
-                description="Table `pixel_defects`: one row per defective pixel with its class.",
-            ),
+            table_spec(MODULE_STATS, group=GROUP, deps=deps, owner=OWNER,
+                       description="Table `module_stats`: EMVA 1288 metrics, one row per session."),
+            table_spec(MODULE_CHANNEL_STATS, group=GROUP, deps=deps, owner=OWNER,
+                       description="Table `module_channel_stats`: per-CFA-channel EMVA 1288 metrics (long)."),
+            table_spec(PIXEL_DEFECTS, group=GROUP, deps=deps, owner=OWNER,
+                       description="Table `pixel_defects`: one row per defective pixel with its class."),
         ],
         check_specs=[
             AssetCheckSpec(

@@ -16,7 +16,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
-    AssetSpec,
     MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
@@ -25,7 +24,7 @@ from dagster import (
 
 from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
 from assets.resources import StorageResource
-from assets.table_metadata import definition_metadata, row_count_metadata
+from assets.table_metadata import row_count_metadata, table_spec
 from sensorfleet.features import MODULE_FEATURES, feature_quality, materialize_module_features
 
 GROUP = "features"
@@ -53,9 +52,8 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
     @multi_asset(
         name="materialize_module_features",
         partitions_def=partitions_def,
-        specs=[AssetSpec(
-            MODULE_FEATURES, group_name=GROUP, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS],
-            kinds={"parquet"}, owners=["team:ml-platform"], metadata=definition_metadata(MODULE_FEATURES),
+        specs=[table_spec(
+            MODULE_FEATURES, group=GROUP, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS], owner="team:ml-platform",
             description="Table `module_features`: every module characterized on the day with the default "
                         "feature service's values as known at the end of that day (point-in-time).",
         )],

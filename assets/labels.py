@@ -15,7 +15,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
-    AssetSpec,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -23,7 +22,7 @@ from dagster import (
 
 from assets.captures import CAPTURES
 from assets.resources import StorageResource
-from assets.table_metadata import definition_metadata, row_count_metadata
+from assets.table_metadata import row_count_metadata, table_spec
 from sensorfleet.labels import ingest_final_test
 from sensorfleet.registry import FINAL_TEST
 
@@ -37,11 +36,10 @@ def build_label_assets() -> AssetsDefinition:
 
     @multi_asset(
         name="ingest_final_test",
-        specs=[AssetSpec(
-            FINAL_TEST_ASSET, group_name=GROUP, deps=[CAPTURES], kinds={"parquet"}, owners=["team:test-engineering"],
+        specs=[table_spec(
+            FINAL_TEST_ASSET, group=GROUP, deps=[CAPTURES], owner="team:test-engineering",
             description="Table `final_test`: every final test and retest of a module (the yield label), "
                         "from the files under <landing>/final_test/ (parquet or CSV).",
-            metadata=definition_metadata(FINAL_TEST.name),
         )],
         check_specs=[AssetCheckSpec(
             CHECK_LABEL_ROWS, asset=FINAL_TEST_ASSET,

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
+from collections.abc import Sequence
+
+from dagster import (
+    AssetDep,
+    AssetKey,
+    AssetSpec,
+    MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
+)
 
 from sensorfleet.registry import get_table
 
@@ -35,3 +45,10 @@ def definition_metadata(*tables: str) -> dict[str, object]:
 def row_count_metadata(rows: int, partitioned: bool) -> dict[str, MetadataValue]:
     """``dagster/partition_row_count`` for a partition's rows, ``dagster/row_count`` for a whole table."""
     return {PARTITION_ROW_COUNT if partitioned else ROW_COUNT: MetadataValue.int(rows)}
+
+
+def table_spec(table: str, *, group: str, owner: str, description: str, deps: Sequence[str | AssetKey | AssetDep] = ()) -> AssetSpec:
+    """The spec of an asset that is one registered parquet table: kind parquet, its owner, and the
+    column schema from the registry."""
+    return AssetSpec(table, group_name=group, deps=list(deps), kinds={"parquet"}, owners=[owner],
+                     metadata=definition_metadata(table), description=description)
