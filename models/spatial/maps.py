@@ -41,7 +41,7 @@ flat response minus 1, the smooth shading surface (1 = channel median of the fla
 1 where the block holds a defective pixel."""
 SOURCE_ARRAYS = ("dark_current_dn_per_s", "prnu_relative", "defect_class")
 DEFAULT_BAND_ROWS = 256  # the maps' zarr chunk height (docs/metrics.md); rounded to whole blocks
-SHADING_DEGREE = 4  # cos^4 shading off-centre: degree 4 leaves < 0.3 % residual (tests)
+SHADING_DEGREE = 4  # log-domain fit of an off-centre cos^4 shading: 0.1 % worst residual (tests)
 
 
 @dataclass(frozen=True)
@@ -105,31 +105,36 @@ def _block_reduce(values: np.ndarray, weights: np.ndarray, block_px: int, n_cols
 
 
 def fit_shading(flat: np.ndarray, ok: np.ndarray, degree: int = SHADING_DEGREE,
-                rounds: int = 3) -> np.ndarray:
+                rounds: int = 3, min_sigma: float = 0.002) -> np.ndarray:
     """Smooth shading surface of block-mean flat response ``flat (h, w)`` over blocks ``ok``:
-    least-squares 2-D polynomial of ``degree`` in centred coordinates, refitted ``rounds`` times
-    without blocks beyond 3.5 robust sigma (blemishes, bad columns pull a plain fit)."""
+    least-squares 2-D polynomial of ``degree`` in centred coordinates fitted to ``log(flat)``
+    (an off-centre cos^4 surface down to 0.61: 0.1 % worst error in the log domain, 0.8 % when
+    fitted directly), refitted ``rounds`` times
+    without blocks beyond 3.5 robust sigma (blemishes, bad columns pull a plain fit). The sigma is
+    at least ``min_sigma`` (relative response): below the block PRNU noise a cut would drop good
+    blocks and leave the polynomial to extrapolate over them."""
     h, w = flat.shape
     yy, xx = np.mgrid[0:h, 0:w]
     u = (xx.ravel() - (w - 1) / 2) / max(w / 2, 1)
     v = (yy.ravel() - (h - 1) / 2) / max(h / 2, 1)
     terms = np.stack([u**i * v**j for i in range(degree + 1) for j in range(degree + 1 - i)], axis=1)
-    keep = ok.ravel() & np.isfinite(flat.ravel())
-    target = np.where(keep, flat.ravel(), 0.0)
+    keep = ok.ravel() & np.isfinite(flat.ravel()) & (flat.ravel() > 0.05)
+    target = np.log(np.where(keep, flat.ravel(), 1.0))
     if keep.sum() < terms.shape[1] * 2:  # too few blocks for the polynomial: a flat surface
         level = float(np.median(flat[ok])) if ok.any() else 1.0
         return np.full((h, w), level)
+    # target and surface are log(response) below; the robust sigma is thus relative
     surface = np.zeros(h * w)
     for _ in range(rounds):
         coef, *_ = np.linalg.lstsq(terms[keep], target[keep], rcond=None)
         surface = terms @ coef
         resid = target - surface
-        sigma = 1.4826 * float(np.median(np.abs(resid[keep]))) + 1e-6
+        sigma = max(1.4826 * float(np.median(np.abs(resid[keep]))), min_sigma)
         new_keep = keep & (np.abs(resid) < 3.5 * sigma)
         if new_keep.sum() < terms.shape[1] * 2 or np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return surface.reshape(h, w)
+    return np.exp(surface).reshape(h, w)
 
 
 def load_module_maps(maps_group: Path, band_rows: int = DEFAULT_BAND_ROWS, grid: int = GRID) -> ModuleMaps:
