@@ -136,100 +136,127 @@ def plan_fleet(config: FleetConfig) -> list[ModulePlan]:
     ``round(fault_fraction * modules)`` modules, the classes taking turns. Yield: exactly
     ``round(target_yield * modules)`` passes unless the parametric failures alone exceed it.
     """
-    n = config.modules
     rng = np.random.default_rng([config.seed, 0xF1EE7])
-    bits = config.resolved_bit_depth
-    scale = 2.0 ** (bits - 12)
-    area_mpx = config.width * config.height / 1e6
-
-    n_lots = max(1, math.ceil(n / 50))
-    lot_of = np.minimum((np.arange(n) * n_lots) // n, n_lots - 1)
-    lot_fx = {
-        "gain": rng.normal(1, 0.02, n_lots), "qe": rng.normal(1, 0.03, n_lots),
-        "read": rng.normal(1, 0.06, n_lots), "dark": np.exp(rng.normal(0, 0.25, n_lots)),
-        "fw": rng.normal(1, 0.03, n_lots), "prnu": rng.normal(1, 0.1, n_lots),
-        "defects": np.exp(rng.normal(0, 0.3, n_lots)), "weak": rng.normal(0, 0.3, n_lots),
-    }
-    # dies: per lot, wafers of up to 60 modules, dies drawn without replacement per wafer
-    grid = _die_grid()
-    wafer_of = np.zeros(n, dtype=np.int64)
-    die_of = np.zeros((n, 2), dtype=np.int64)
-    for lot in range(n_lots):
-        members = np.flatnonzero(lot_of == lot)
-        n_wafers = math.ceil(len(members) / 60) + int(rng.integers(0, 2))
-        wafers = rng.integers(0, n_wafers, len(members))
-        for wafer in range(n_wafers):
-            sel = members[wafers == wafer]
-            dies = rng.choice(len(grid), size=len(sel), replace=False)
-            wafer_of[sel] = wafer + 1
-            die_of[sel] = np.array([grid[d] for d in dies]).reshape(-1, 2)
-    wafer_dark = np.exp(rng.normal(0, 0.1, (n_lots, 8)))
-    # stations: black-level offset (DN at 12 bits), ambient temperature offset (C), gain offset
-    st_black = rng.normal(0, 1.5, config.stations)
-    st_temp = rng.normal(0, 3.0, config.stations)
-    st_gain = rng.normal(1, 0.003, config.stations)
-
-    n_faults = round(config.fault_fraction * n)
-    fault_idx = rng.choice(n, size=n_faults, replace=False)
-    order = rng.permutation(len(FAULT_CLASSES))
-    faults: dict[int, str] = {int(i): FAULT_CLASSES[order[j % len(FAULT_CLASSES)]] for j, i in enumerate(fault_idx)}
-
+    structure = _FleetStructure.draw(config, rng)
     plans: list[ModulePlan] = []
     measured: list[dict[str, float]] = []
-    for i in range(n):
-        lot = int(lot_of[i])
-        dx, dy = int(die_of[i, 0]), int(die_of[i, 1])
-        r2 = (dx * dx + dy * dy) / 49.0
-        station = int(rng.integers(config.stations))
-        weak = float(rng.normal(0, 1) + 0.8 * r2 + lot_fx["weak"][lot])
-        fault = faults.get(i)
-        t_frac = (lot + rng.uniform()) / n_lots
-        captured = (config.start + timedelta(days=config.span_days * t_frac)).replace(microsecond=0)
-        temperature = float(np.clip(rng.uniform(27, 38) + st_temp[station], 25.0, 45.0))
-
-        gain = (NOMINAL_GAIN_12BIT_DN_PER_E * scale * lot_fx["gain"][lot] * st_gain[station]
-                * (1 - 0.01 * r2) * rng.normal(1, 0.01))
-        qe_f = lot_fx["qe"][lot] * (1 - 0.05 * r2)
-        qes = {c: NOMINAL_QE[c] * qe_f * rng.normal(1, 0.015) for c in "RGB"}
-        if config.cfa == "mono":
-            qes = dict.fromkeys("RGB", NOMINAL_QE_MONO * qe_f * rng.normal(1, 0.015))
-        read = NOMINAL_READ_NOISE_E * lot_fx["read"][lot] * (1 + 0.05 * r2) * rng.normal(1, 0.04)
-        dark25 = (NOMINAL_DARK_CURRENT_25C_E_PER_S * lot_fx["dark"][lot] * wafer_dark[lot, wafer_of[i] % 8]
-                  * (1 + 0.8 * r2) * math.exp(0.08 * weak + rng.normal(0, 0.15)))
-        full_well = NOMINAL_FULL_WELL_E * lot_fx["fw"][lot] * rng.normal(1, 0.015)
-        density = lot_fx["defects"][lot] * (1 + 1.5 * r2)
-        counts = {k: int(rng.poisson(v * area_mpx * density)) for k, v in DEFECTS_PER_MPX.items()}
-        counts["noisy"] = int(rng.poisson(DEFECTS_PER_MPX["noisy"] * area_mpx * density * math.exp(0.3 * weak)))
-        defects = DefectCounts(**counts, bad_columns=int(rng.poisson(BAD_COLUMNS_PER_MODULE)),
-                               bad_rows=int(rng.poisson(BAD_ROWS_PER_MODULE)),
-                               blemishes=int(rng.poisson(BLEMISHES_PER_MODULE)))
-        corner = float(np.clip(rng.normal(0.88, 0.015), 0.8, 0.95))
-        cdx, cdy = (float(v) for v in rng.normal(0, 0.03, 2))
-        params = ModuleParams(
-            width=config.width, height=config.height, bit_depth=bits, cfa_pattern=config.cfa,
-            pixel_pitch_um=config.pixel_pitch_um, system_gain_dn_per_e=float(gain),
-            quantum_efficiency_r=float(qes["R"]), quantum_efficiency_g=float(qes["G"]),
-            quantum_efficiency_b=float(qes["B"]), read_noise_e=float(read),
-            dark_current_25c_e_per_s=float(dark25), temperature_c=round(temperature, 2),
-            black_level_dn=float(max((NOMINAL_BLACK_LEVEL_12BIT_DN + st_black[station]) * scale, 4.0)),
-            full_well_e=float(full_well), dsnu_offset_e=float(1.0 * rng.normal(1, 0.1)),
-            row_fpn_e=float(0.3 * rng.normal(1, 0.1)), column_fpn_e=float(0.4 * rng.normal(1, 0.1)),
-            prnu_pct=float(0.8 * lot_fx["prnu"][lot] * (1 + 0.4 * r2) * rng.normal(1, 0.05)),
-            shading_corner_rel=corner, shading_center_dx_frac=cdx, shading_center_dy_frac=cdy,
-            defects=defects,
-        )
-        if fault is not None:
-            params = _apply_fault(params, fault, rng, area_mpx)
-        module_id = f"CM-{config.seed}-{i:06d}"
-        plans.append(ModulePlan(
-            index=i, module_id=module_id, session_id=f"{module_id}-{captured:%Y%m%dT%H%M%S}",
-            lot_id=f"LOT-{config.seed}-{lot + 1:02d}", wafer_id=f"W{int(wafer_of[i]):02d}", die_x=dx, die_y=dy,
-            die_radius_frac=round(math.sqrt(r2), 4), station_id=f"ST{station + 1:02d}", captured_at=captured,
-            fault_class=fault, latent_weakness=weak, params=params,
-            tested_at=captured + timedelta(seconds=int(rng.uniform(1, 10) * 86400)), passed=True, fail_bin=None,
-        ))
-        measured.append(_final_test_measurement(params, rng, scale))
+    for i in range(config.modules):
+        plan = _plan_module(config, structure, i, rng)
+        plans.append(plan)
+        measured.append(_final_test_measurement(plan.params, rng, structure.scale))
     return _label(plans, measured, config, rng)
+
+
+@dataclass(frozen=True)
+class _FleetStructure:
+    """What the modules of a fleet share: lots and their effects, wafers and die positions,
+    stations and their offsets, and which modules carry which fault."""
+
+    scale: float  # DN scale of the bit depth against 12 bits
+    n_lots: int
+    lot_of: np.ndarray  # (n,) lot index per module
+    lot_fx: dict[str, np.ndarray]  # effect name -> (n_lots,) multiplier
+    wafer_of: np.ndarray  # (n,) wafer number (1-based) per module
+    die_of: np.ndarray  # (n, 2) die (x, y) per module
+    wafer_dark: np.ndarray  # (n_lots, 8) dark-current multiplier per wafer slot
+    station_black: np.ndarray  # (stations,) black-level offset, DN at 12 bits
+    station_temperature: np.ndarray  # (stations,) ambient offset, degC
+    station_gain: np.ndarray  # (stations,) gain multiplier
+    faults: dict[int, str]  # module index -> fault class
+
+    @staticmethod
+    def draw(config: FleetConfig, rng: np.random.Generator) -> _FleetStructure:
+        n = config.modules
+        n_lots = max(1, math.ceil(n / 50))
+        lot_of = np.minimum((np.arange(n) * n_lots) // n, n_lots - 1)
+        lot_fx = {
+            "gain": rng.normal(1, 0.02, n_lots), "qe": rng.normal(1, 0.03, n_lots),
+            "read": rng.normal(1, 0.06, n_lots), "dark": np.exp(rng.normal(0, 0.25, n_lots)),
+            "fw": rng.normal(1, 0.03, n_lots), "prnu": rng.normal(1, 0.1, n_lots),
+            "defects": np.exp(rng.normal(0, 0.3, n_lots)), "weak": rng.normal(0, 0.3, n_lots),
+        }
+        # dies: per lot, wafers of up to 60 modules, dies drawn without replacement per wafer
+        grid = _die_grid()
+        wafer_of = np.zeros(n, dtype=np.int64)
+        die_of = np.zeros((n, 2), dtype=np.int64)
+        for lot in range(n_lots):
+            members = np.flatnonzero(lot_of == lot)
+            n_wafers = math.ceil(len(members) / 60) + int(rng.integers(0, 2))
+            wafers = rng.integers(0, n_wafers, len(members))
+            for wafer in range(n_wafers):
+                sel = members[wafers == wafer]
+                dies = rng.choice(len(grid), size=len(sel), replace=False)
+                wafer_of[sel] = wafer + 1
+                die_of[sel] = np.array([grid[d] for d in dies]).reshape(-1, 2)
+        wafer_dark = np.exp(rng.normal(0, 0.1, (n_lots, 8)))
+        station_black = rng.normal(0, 1.5, config.stations)
+        station_temperature = rng.normal(0, 3.0, config.stations)
+        station_gain = rng.normal(1, 0.003, config.stations)
+        n_faults = round(config.fault_fraction * n)
+        fault_idx = rng.choice(n, size=n_faults, replace=False)
+        order = rng.permutation(len(FAULT_CLASSES))
+        faults = {int(i): FAULT_CLASSES[order[j % len(FAULT_CLASSES)]] for j, i in enumerate(fault_idx)}
+        return _FleetStructure(2.0 ** (config.resolved_bit_depth - 12), n_lots, lot_of, lot_fx, wafer_of, die_of,
+                               wafer_dark, station_black, station_temperature, station_gain, faults)
+
+
+def _plan_module(config: FleetConfig, fleet: _FleetStructure, i: int, rng: np.random.Generator) -> ModulePlan:
+    """Module ``i``: its identity, capture time and station, true parameters (lot, wafer, die
+    radius, station and latent weakness effects), and fault; the label is drawn later."""
+    bits = config.resolved_bit_depth
+    scale = fleet.scale
+    area_mpx = config.width * config.height / 1e6
+    lot, lot_fx = int(fleet.lot_of[i]), fleet.lot_fx
+    dx, dy = int(fleet.die_of[i, 0]), int(fleet.die_of[i, 1])
+    r2 = (dx * dx + dy * dy) / 49.0
+    station = int(rng.integers(config.stations))
+    weak = float(rng.normal(0, 1) + 0.8 * r2 + lot_fx["weak"][lot])
+    fault = fleet.faults.get(i)
+    t_frac = (lot + rng.uniform()) / fleet.n_lots
+    captured = (config.start + timedelta(days=config.span_days * t_frac)).replace(microsecond=0)
+    temperature = float(np.clip(rng.uniform(27, 38) + fleet.station_temperature[station], 25.0, 45.0))
+
+    gain = (NOMINAL_GAIN_12BIT_DN_PER_E * scale * lot_fx["gain"][lot] * fleet.station_gain[station]
+            * (1 - 0.01 * r2) * rng.normal(1, 0.01))
+    qe_f = lot_fx["qe"][lot] * (1 - 0.05 * r2)
+    qes = {c: NOMINAL_QE[c] * qe_f * rng.normal(1, 0.015) for c in "RGB"}
+    if config.cfa == "mono":
+        qes = dict.fromkeys("RGB", NOMINAL_QE_MONO * qe_f * rng.normal(1, 0.015))
+    read = NOMINAL_READ_NOISE_E * lot_fx["read"][lot] * (1 + 0.05 * r2) * rng.normal(1, 0.04)
+    dark25 = (NOMINAL_DARK_CURRENT_25C_E_PER_S * lot_fx["dark"][lot] * fleet.wafer_dark[lot, fleet.wafer_of[i] % 8]
+              * (1 + 0.8 * r2) * math.exp(0.08 * weak + rng.normal(0, 0.15)))
+    full_well = NOMINAL_FULL_WELL_E * lot_fx["fw"][lot] * rng.normal(1, 0.015)
+    density = lot_fx["defects"][lot] * (1 + 1.5 * r2)
+    counts = {k: int(rng.poisson(v * area_mpx * density)) for k, v in DEFECTS_PER_MPX.items()}
+    counts["noisy"] = int(rng.poisson(DEFECTS_PER_MPX["noisy"] * area_mpx * density * math.exp(0.3 * weak)))
+    defects = DefectCounts(**counts, bad_columns=int(rng.poisson(BAD_COLUMNS_PER_MODULE)),
+                           bad_rows=int(rng.poisson(BAD_ROWS_PER_MODULE)),
+                           blemishes=int(rng.poisson(BLEMISHES_PER_MODULE)))
+    corner = float(np.clip(rng.normal(0.88, 0.015), 0.8, 0.95))
+    cdx, cdy = (float(v) for v in rng.normal(0, 0.03, 2))
+    params = ModuleParams(
+        width=config.width, height=config.height, bit_depth=bits, cfa_pattern=config.cfa,
+        pixel_pitch_um=config.pixel_pitch_um, system_gain_dn_per_e=float(gain),
+        quantum_efficiency_r=float(qes["R"]), quantum_efficiency_g=float(qes["G"]),
+        quantum_efficiency_b=float(qes["B"]), read_noise_e=float(read),
+        dark_current_25c_e_per_s=float(dark25), temperature_c=round(temperature, 2),
+        black_level_dn=float(max((NOMINAL_BLACK_LEVEL_12BIT_DN + fleet.station_black[station]) * scale, 4.0)),
+        full_well_e=float(full_well), dsnu_offset_e=float(1.0 * rng.normal(1, 0.1)),
+        row_fpn_e=float(0.3 * rng.normal(1, 0.1)), column_fpn_e=float(0.4 * rng.normal(1, 0.1)),
+        prnu_pct=float(0.8 * lot_fx["prnu"][lot] * (1 + 0.4 * r2) * rng.normal(1, 0.05)),
+        shading_corner_rel=corner, shading_center_dx_frac=cdx, shading_center_dy_frac=cdy,
+        defects=defects,
+    )
+    if fault is not None:
+        params = _apply_fault(params, fault, rng, area_mpx)
+    module_id = f"CM-{config.seed}-{i:06d}"
+    return ModulePlan(
+        index=i, module_id=module_id, session_id=f"{module_id}-{captured:%Y%m%dT%H%M%S}",
+        lot_id=f"LOT-{config.seed}-{lot + 1:02d}", wafer_id=f"W{int(fleet.wafer_of[i]):02d}", die_x=dx, die_y=dy,
+        die_radius_frac=round(math.sqrt(r2), 4), station_id=f"ST{station + 1:02d}", captured_at=captured,
+        fault_class=fault, latent_weakness=weak, params=params,
+        tested_at=captured + timedelta(seconds=int(rng.uniform(1, 10) * 86400)), passed=True, fail_bin=None,
+    )
 
 
 def _apply_fault(params: ModuleParams, fault: str, rng: np.random.Generator, area_mpx: float) -> ModuleParams:

@@ -390,13 +390,44 @@ def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: f
     Spreads are normalized exactly (PRNU to mean 1 per CFA colour, DSNU and row/column FPN to
     mean 0, dark-current spread to mean 1) so that the module's scalar parameters are the exact
     means of its healthy pixels. ``ptc_exposure_s`` is used for the realized DSNU in ``summary``.
+    The random draws happen in a fixed order (response, dark, offsets, lines, points, clusters),
+    so a seed gives the same module.
     """
-    h, w = params.height, params.width
-    k = params.system_gain_dn_per_e
     truth: list[DefectTruth] = []
-    sites = colour_sites(params.cfa_pattern)
+    prnu, shading, response = _response_maps(params, rng, truth)
+    dark, offset_e, rows, cols = _dark_and_offset_maps(params, rng)
+    placer = _Placer(params.height, params.width, rng)
+    _place_bad_lines(params, rng, placer, offset_e, response, truth)
+    points = _PointDefects(params, rng, dark, response, truth)
+    points.place_singles(placer)
+    points.place_clusters(placer)
 
+    healthy = np.ones((params.height, params.width), dtype=bool)
+    for d in truth:
+        if d.defect_class != "blemish":
+            healthy[d.y, d.x] = False
+    summary = _realised_summary(params, prnu, shading, response, dark, offset_e, rows, cols, healthy, ptc_exposure_s)
+    return ModuleMaps(
+        response_e_per_photon=response,
+        dark_current_e_per_s=dark,
+        offset_dn=np.float32(params.black_level_dn) + np.float32(params.system_gain_dn_per_e) * offset_e,
+        rts_index=np.fromiter(points.rts.keys(), dtype=np.int64, count=len(points.rts)),
+        rts_amplitude_e=np.fromiter(points.rts.values(), dtype=np.float64, count=len(points.rts)),
+        stuck_index=np.asarray(points.stuck_index, dtype=np.int64),
+        stuck_value_dn=np.asarray(points.stuck_value, dtype=np.uint16),
+        defects=truth,
+        healthy=healthy,
+        summary=summary,
+    )
+
+
+def _response_maps(params: ModuleParams, rng: np.random.Generator,
+                   truth: list[DefectTruth]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PRNU (mean 1 per colour), lens shading, and the response in e-/photon: PRNU x shading x
+    blemishes x QE of the pixel's colour, each (H, W) float32; blemishes go into ``truth``."""
     f32 = np.float32
+    h, w = params.height, params.width
+    sites = colour_sites(params.cfa_pattern)
     prnu = f32(1.0) + f32(params.prnu_pct / 100.0) * rng.standard_normal((h, w), dtype=f32)
     for colour_sites_ in sites.values():
         planes = [prnu[oy::2, ox::2] for oy, ox in colour_sites_]
@@ -409,25 +440,34 @@ def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: f
     for colour_name, colour_sites_ in sites.items():
         for oy, ox in colour_sites_:
             response[oy::2, ox::2] *= f32(params.quantum_efficiency(colour_name))
+    return prnu, shading, response
 
-    spread = params.dark_current_spread_sigma
-    dark_rel = np.exp(f32(spread) * rng.standard_normal((h, w), dtype=f32))
+
+def _zero_mean(a: np.ndarray) -> np.ndarray:
+    return a - a.mean(dtype=np.float64).astype(a.dtype)
+
+
+def _dark_and_offset_maps(params: ModuleParams,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dark current (e-/s, (H, W) float32, mean exactly the module's), the offset map in e-
+    (DSNU + row + column FPN, each mean 0), and the row (H,) and column (W,) FPN draws."""
+    f32 = np.float32
+    h, w = params.height, params.width
+    dark_rel = np.exp(f32(params.dark_current_spread_sigma) * rng.standard_normal((h, w), dtype=f32))
     dark = dark_rel * f32(params.dark_current_e_per_s / float(dark_rel.mean(dtype=np.float64)))
-
-    def zero_mean(a: np.ndarray) -> np.ndarray:
-        return a - a.mean(dtype=np.float64).astype(a.dtype)
-
-    dsnu = zero_mean(rng.standard_normal((h, w), dtype=f32)) * f32(params.dsnu_offset_e)
-    rows = zero_mean(rng.standard_normal(h)) * params.row_fpn_e
-    cols = zero_mean(rng.standard_normal(w)) * params.column_fpn_e
+    dsnu = _zero_mean(rng.standard_normal((h, w), dtype=f32)) * f32(params.dsnu_offset_e)
+    rows = _zero_mean(rng.standard_normal(h)) * params.row_fpn_e
+    cols = _zero_mean(rng.standard_normal(w)) * params.column_fpn_e
     offset_e = dsnu + (rows[:, None] + cols[None, :]).astype(f32)
-    rts: dict[int, float] = {}
-    stuck_idx: list[int] = []
-    stuck_val: list[int] = []
-    spec = params.defects
-    placer = _Placer(h, w, rng)
+    return dark, offset_e, rows, cols
 
-    # bad columns / rows first: point defects keep 3 px away from them
+
+def _place_bad_lines(params: ModuleParams, rng: np.random.Generator, placer: _Placer, offset_e: np.ndarray,
+                     response: np.ndarray, truth: list[DefectTruth]) -> None:
+    """Bad columns, then bad rows (point defects are placed after them and keep 3 px away): each
+    bright (an offset in e-) or dim (a response factor), every pixel of the line in ``truth``."""
+    h, w = params.height, params.width
+    spec = params.defects
     for line_class, count, length in (("bad_column", spec.bad_columns, w), ("bad_row", spec.bad_rows, h)):
         for _ in range(count):
             for _try in range(50):
@@ -456,65 +496,83 @@ def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: f
                 x, y = (pos, i) if line_class == "bad_column" else (i, pos)
                 truth.append(DefectTruth(x, y, line_class, mag, unit))
 
-    mean_dark = params.dark_current_e_per_s
 
-    def apply(cls: str, y: int, x: int, cluster_id: int | None = None, mag: float | None = None) -> float:
+class _PointDefects:
+    """Places point defects and clusters into the dark and response maps (in place), recording
+    RTS amplitudes, stuck values and the truth."""
+
+    def __init__(self, params: ModuleParams, rng: np.random.Generator, dark: np.ndarray,
+                 response: np.ndarray, truth: list[DefectTruth]) -> None:
+        self.params, self.rng, self.dark, self.response, self.truth = params, rng, dark, response, truth
+        self.rts: dict[int, float] = {}
+        self.stuck_index: list[int] = []
+        self.stuck_value: list[int] = []
+
+    def apply(self, cls: str, y: int, x: int, cluster_id: int | None = None) -> None:
+        """Make pixel (y, x) a ``cls`` defect with a magnitude drawn from its class's range."""
+        params, rng, w = self.params, self.rng, self.params.width
         if cls in ("hot", "warm"):
             lo, hi = HOT_DARK_MULTIPLE if cls == "hot" else WARM_DARK_MULTIPLE
-            m = mag if mag is not None else float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-            dark[y, x] = m * mean_dark
-            truth.append(DefectTruth(x, y, cls, m, "x_mean_dark_current", cluster_id))
+            m = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+            self.dark[y, x] = m * params.dark_current_e_per_s
+            self.truth.append(DefectTruth(x, y, cls, m, "x_mean_dark_current", cluster_id))
         elif cls == "dead":
-            m = mag if mag is not None else float(rng.uniform(*DEAD_RESPONSE))
-            response[y, x] *= m
-            truth.append(DefectTruth(x, y, cls, m, "response_frac", cluster_id))
+            m = float(rng.uniform(*DEAD_RESPONSE))
+            self.response[y, x] *= m
+            self.truth.append(DefectTruth(x, y, cls, m, "response_frac", cluster_id))
         elif cls == "stuck":
             m = float(rng.choice([0, params.max_dn, int(rng.integers(params.max_dn // 5, 4 * params.max_dn // 5))]))
-            stuck_idx.append(y * w + x)
-            stuck_val.append(int(m))
-            truth.append(DefectTruth(x, y, cls, m, "dn", cluster_id))
+            self.stuck_index.append(y * w + x)
+            self.stuck_value.append(int(m))
+            self.truth.append(DefectTruth(x, y, cls, m, "dn", cluster_id))
         elif cls == "noisy":
             m = float(rng.uniform(*RTS_AMPLITUDE_X_READ_NOISE)) * params.read_noise_e
-            rts[y * w + x] = m
-            truth.append(DefectTruth(x, y, cls, m, "rts_amplitude_e", cluster_id))
-        return m if mag is None else mag
+            self.rts[y * w + x] = m
+            self.truth.append(DefectTruth(x, y, cls, m, "rts_amplitude_e", cluster_id))
 
-    for cls in ("hot", "warm", "dead", "stuck", "noisy"):
-        for _ in range(getattr(spec, cls)):
+    def place_singles(self, placer: _Placer) -> None:
+        """The module's hot, warm, dead, stuck and noisy pixels, each on a free spot."""
+        for cls in ("hot", "warm", "dead", "stuck", "noisy"):
+            for _ in range(getattr(self.params.defects, cls)):
+                spot = placer.pick()
+                if spot is None:
+                    break
+                self.apply(cls, *spot)
+                placer.reserve(*spot)
+
+    def place_clusters(self, placer: _Placer) -> None:
+        """8-connected groups of ``CLUSTER_SIZE`` hot or dead pixels grown from free spots."""
+        rng, h, w = self.rng, self.params.height, self.params.width
+        for cluster_id in range(self.params.defects.clusters):
             spot = placer.pick()
             if spot is None:
                 break
-            apply(cls, *spot)
-            placer.reserve(*spot)
+            size = int(rng.integers(CLUSTER_SIZE[0], CLUSTER_SIZE[1] + 1))
+            members = [spot]
+            for _try in range(100):
+                if len(members) >= size:
+                    break
+                my, mx = members[int(rng.integers(len(members)))]
+                ny, nx = my + int(rng.integers(-1, 2)), mx + int(rng.integers(-1, 2))
+                if 0 <= ny < h and 0 <= nx < w and (ny, nx) not in members and placer.free(ny, nx):
+                    members.append((ny, nx))
+            if len(members) < 2:
+                continue
+            cls = "hot" if rng.random() < 0.5 else "dead"
+            for my, mx in members:
+                self.apply(cls, my, mx, cluster_id)
+            for my, mx in members:
+                placer.reserve(my, mx)
 
-    for cluster_id in range(spec.clusters):
-        spot = placer.pick()
-        if spot is None:
-            break
-        size = int(rng.integers(CLUSTER_SIZE[0], CLUSTER_SIZE[1] + 1))
-        members = [spot]
-        for _try in range(100):
-            if len(members) >= size:
-                break
-            my, mx = members[int(rng.integers(len(members)))]
-            ny, nx = my + int(rng.integers(-1, 2)), mx + int(rng.integers(-1, 2))
-            if 0 <= ny < h and 0 <= nx < w and (ny, nx) not in members and placer.free(ny, nx):
-                members.append((ny, nx))
-        if len(members) < 2:
-            continue
-        cls = "hot" if rng.random() < 0.5 else "dead"
-        for my, mx in members:
-            apply(cls, my, mx, cluster_id)
-        for my, mx in members:
-            placer.reserve(my, mx)
 
-    healthy = np.ones((h, w), dtype=bool)
-    for d in truth:
-        if d.defect_class != "blemish":
-            healthy[d.y, d.x] = False
-
+def _realised_summary(params: ModuleParams, prnu: np.ndarray, shading: np.ndarray, response: np.ndarray,
+                      dark: np.ndarray, offset_e: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                      healthy: np.ndarray, ptc_exposure_s: float) -> dict[str, float]:
+    """What the drawn maps realise over the healthy pixels (the truth a measurement is held to)."""
+    h, w = params.height, params.width
+    sites = colour_sites(params.cfa_pattern)
     dark_ref_e = offset_e + dark * ptc_exposure_s
-    summary = {
+    return {
         "dsnu_e": float(dark_ref_e[healthy].std(dtype=np.float64)),
         "prnu_pixel_pct": _per_colour_rms(prnu, healthy, sites, relative=False) * 100,
         "prnu1288_pct": _per_colour_rms(response, healthy, sites, relative=True) * 100,
@@ -526,18 +584,6 @@ def build_maps(params: ModuleParams, rng: np.random.Generator, ptc_exposure_s: f
         "shading_center_x_px": (w - 1) / 2 + params.shading_center_dx_frac * w / 2,
         "shading_center_y_px": (h - 1) / 2 + params.shading_center_dy_frac * h / 2,
     }
-    return ModuleMaps(
-        response_e_per_photon=response,
-        dark_current_e_per_s=dark,
-        offset_dn=f32(params.black_level_dn) + f32(k) * offset_e,
-        rts_index=np.fromiter(rts.keys(), dtype=np.int64, count=len(rts)),
-        rts_amplitude_e=np.fromiter(rts.values(), dtype=np.float64, count=len(rts)),
-        stuck_index=np.asarray(stuck_idx, dtype=np.int64),
-        stuck_value_dn=np.asarray(stuck_val, dtype=np.uint16),
-        defects=truth,
-        healthy=healthy,
-        summary=summary,
-    )
 
 
 def module_rng(seed: int | Sequence[int]) -> tuple[np.random.Generator, int]:
