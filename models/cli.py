@@ -106,6 +106,9 @@ def show_command(
     typer.echo(f"{name} v{v.version}  aliases: {', '.join(v.aliases) or '-'}  run: {v.run_id}")
     for key, value in sorted(v.tags.items()):
         typer.echo(f"  tag {key} = {value}")
+    for key, value in sorted(run.data.tags.items()):
+        if not key.startswith("mlflow."):
+            typer.echo(f"  run tag {key} = {value}")
     for key, value in sorted(run.data.params.items()):
         typer.echo(f"  param {key} = {value}")
     for key, value in sorted(run.data.metrics.items()):

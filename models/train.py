@@ -76,7 +76,7 @@ def anomaly_targets(test: pl.DataFrame, truth: pl.DataFrame | None) -> tuple[np.
     if truth is None:
         classes = ["failed" if not p else NO_FAULT for p in test["passed"].to_list()]
     else:
-        joined = test.select("module_id").join(truth.select("module_id", "fault_class"), on="module_id", how="left")
+        joined = test.select("module_id").join(truth.select("module_id", "fault_class"), on="module_id", how="left", maintain_order="left")
         classes = [c or NO_FAULT for c in joined["fault_class"].to_list()]
     return np.array([c != NO_FAULT for c in classes], dtype=np.int64), classes
 
@@ -185,7 +185,7 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
             lot_of = frame.select("module_id", "lot_id", "passed")
             t = truth.drop("passed", strict=False).join(lot_of, on="module_id", how="inner")
             t_train = t.filter(pl.col("lot_id").is_in(list(split.train_lots)))
-            t_test = test.select("module_id").join(t, on="module_id", how="left")
+            t_test = test.select("module_id").join(t, on="module_id", how="left", maintain_order="left")
             oracle_p = _oracle(t_train, t_test, config)
             oracle = probability_metrics(y_fail, oracle_p, config.escape_rate)
             out |= {f"oracle_{k}": v for k, v in oracle.items()}

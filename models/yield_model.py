@@ -3,8 +3,11 @@ features, by gradient boosting with calibrated probabilities.
 
 Every step sits inside one estimator fitted on the training lots only: dropping constant columns,
 ``HistGradientBoostingClassifier`` (native missing values; ``class_weight="balanced"`` instead of
-resampling) and ``CalibratedClassifierCV`` whose internal folds are whole training lots, so the
-calibration map is learnt on lots the boosted trees of that fold did not see.
+resampling) and ``CalibratedClassifierCV`` whose internal folds are whole training lots: the
+calibration map is learnt on out-of-fold predictions (lots the boosted trees of that fold did not
+see), and the boosted model itself is refitted on all training lots (``ensemble=False``).
+Measured on the 2,000-module fleet: the default ensemble of per-fold models (each on 2/3 of the
+lots) cost the oracle 0.09 ROC-AUC (0.768 vs 0.863); one full model keeps it.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ class YieldModel:
     def probability_pass(self, x: np.ndarray) -> np.ndarray:
         """P(pass first final test) per row."""
         classes = list(self.estimator.classes_)
-        return np.asarray(self.estimator.predict_proba(x)[:, classes.index(1)], dtype=np.float64)
+        with threadpool_limits(limits=1):  # 100,000 rows: 2.0 s on one thread vs 4.6 s on the shared pool
+            return np.asarray(self.estimator.predict_proba(x)[:, classes.index(1)], dtype=np.float64)
 
     def predict(self, x: Any) -> np.ndarray:
         """:meth:`probability_pass` of a matrix or a frame with :attr:`feature_names` (MLflow pyfunc)."""
@@ -78,7 +82,7 @@ def make_estimator(config: YieldConfig, groups: np.ndarray, y: np.ndarray) -> Ca
     else:  # one lot (an inner fold of a small fleet): stratified folds within it
         folds = max(2, min(config.folds, int(np.bincount(y).min())))
         splits = list(StratifiedKFold(folds, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y))
-    return CalibratedClassifierCV(boosted, method=config.calibration, cv=splits)
+    return CalibratedClassifierCV(boosted, method=config.calibration, cv=splits, ensemble=False)
 
 
 def fit_yield(x: np.ndarray, passed: np.ndarray, lots: np.ndarray, feature_names: Sequence[str],
