@@ -109,3 +109,21 @@ TRUE_PARAMETERS = (
 )
 """Truth columns the oracle yield model is given: the module's true physical parameters and
 defect counts (not the hidden latent weakness, not the fault class, not the label)."""
+
+CEILING_EXTRA = ("latent_weakness", "deepest_blemish_frac")
+"""What the final test also uses and the captures show only in part: the hidden latent weakness
+(behind the ``functional`` bin) and the deepest blemish's attenuation (the ``optics`` bin). The
+ceiling model gets these beside :data:`TRUE_PARAMETERS`."""
+
+
+def truth_parameters(paths: Paths) -> pl.DataFrame:
+    """The truth's modules with ``deepest_blemish_frac`` (largest blemish attenuation of the
+    module from ``defects.parquet``, 0 without one): for the oracle and ceiling models only."""
+    modules = read_truth(paths)
+    defects = paths.truth / "defects.parquet"
+    if not defects.is_file():
+        return modules.with_columns(deepest_blemish_frac=pl.lit(None, pl.Float64))
+    deepest = (pl.read_parquet(defects).filter(pl.col("class") == "blemish").group_by("module_id")
+               .agg(deepest_blemish_frac=pl.col("magnitude").max()))
+    return modules.join(deepest, on="module_id", how="left", maintain_order="left").with_columns(
+        pl.col("deepest_blemish_frac").fill_null(0.0))

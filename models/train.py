@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from models.anomaly import AnomalyConfig, AnomalyModel, fit_anomaly
 from models.data import (
+    CEILING_EXTRA,
     NO_FAULT,
     TRUE_PARAMETERS,
     feature_columns,
@@ -25,6 +26,7 @@ from models.data import (
     matrix,
     read_truth,
     split_by_lot_and_time,
+    truth_parameters,
 )
 from models.metrics import (
     calibration_curve,
@@ -147,13 +149,12 @@ def train_anomaly(paths: Paths, config: AnomalyConfig = AnomalyConfig(), registe
         return TrainingRun(registered, metrics, {"per_fault_class": per_class}, model)
 
 
-def _oracle(train_truth: pl.DataFrame, test_truth: pl.DataFrame, config: YieldConfig) -> np.ndarray:
-    """Failure probabilities of the same pipeline given the truth's true parameters instead of
-    the features: the ceiling any feature set can approach."""
-    columns = [c for c in TRUE_PARAMETERS if c in train_truth.columns]
-    model = fit_yield(matrix(train_truth, columns), train_truth["passed"].cast(pl.Int64).to_numpy(),
+def _oracle(train_truth: pl.DataFrame, test_truth: pl.DataFrame, config: YieldConfig,
+            columns: tuple[str, ...]) -> np.ndarray:
+    """Failure probabilities of the same pipeline given truth columns instead of the features."""
+    model = fit_yield(matrix(train_truth, list(columns)), train_truth["passed"].cast(pl.Int64).to_numpy(),
                       train_truth["lot_id"].to_numpy(), columns, config)
-    return 1.0 - model.probability_pass(matrix(test_truth, columns))
+    return 1.0 - model.probability_pass(matrix(test_truth, list(columns)))
 
 
 def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: bool = True,
@@ -179,17 +180,20 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
         train_fail_rate = float(1 - y_train.mean())
         chance = chance_metrics(y_fail, train_fail_rate, config.escape_rate)
         out: dict[str, float] = dict(metrics) | {f"chance_{k}": v for k, v in chance.items()}
-        truth = _truth_or_none(paths)
         oracle_p = None
-        if truth is not None:
+        if (paths.truth / "modules.parquet").is_file():
             lot_of = frame.select("module_id", "lot_id", "passed")
-            t = truth.drop("passed", strict=False).join(lot_of, on="module_id", how="inner")
+            t = truth_parameters(paths).drop("passed", strict=False).join(lot_of, on="module_id", how="inner")
             t_train = t.filter(pl.col("lot_id").is_in(list(split.train_lots)))
             t_test = test.select("module_id").join(t, on="module_id", how="left", maintain_order="left")
-            oracle_p = _oracle(t_train, t_test, config)
+            oracle_p = _oracle(t_train, t_test, config, TRUE_PARAMETERS)
             oracle = probability_metrics(y_fail, oracle_p, config.escape_rate)
             out |= {f"oracle_{k}": v for k, v in oracle.items()}
             out["roc_auc_vs_oracle"] = metrics["roc_auc"] / oracle["roc_auc"]
+            ceiling = probability_metrics(y_fail, _oracle(t_train, t_test, config, TRUE_PARAMETERS + CEILING_EXTRA),
+                                          config.escape_rate)
+            out |= {f"ceiling_{k}": v for k, v in ceiling.items()}
+            out["roc_auc_vs_ceiling"] = metrics["roc_auc"] / ceiling["roc_auc"]
         out |= {"fail_threshold": model.fail_threshold, "train_modules": float(train.height),
                 "test_modules": float(test.height)}
         with threadpool_limits(limits=1):

@@ -57,6 +57,7 @@ def test_yield_run_reports_chance_and_oracle_and_promotion_follows_the_rule(root
     m = first.metrics
     assert m["roc_auc"] > m["chance_roc_auc"] and 0 < m["brier"] < 1  # 120 modules: near chance
     assert "oracle_roc_auc" in m and m["roc_auc_vs_oracle"] == pytest.approx(m["roc_auc"] / m["oracle_roc_auc"])
+    assert "ceiling_roc_auc" in m and "ceiling_brier" in m
     assert first.details["permutation_importance"].height == len(first.model.feature_names)
     assert first.registered is not None and first.registered.alias == CHAMPION
     # a deliberately weak model (3 stumps) is not promoted over the champion
@@ -105,3 +106,7 @@ def test_cli_lists_shows_promotes_and_honours_the_root_env(root: Paths, monkeypa
     assert promoted.exit_code == 0
     missing = cli.invoke(models_app, ["show", ANOMALY_MODEL, "99"])
     assert missing.exit_code == 2
+    day = list_partitions(root.tables, "module_features")[0]
+    scored = cli.invoke(models_app, ["score", "--model", "anomaly", "--day", day, "--root", str(root.root)])
+    assert scored.exit_code == 0 and f"anomaly {day}:" in scored.output, scored.output
+    assert set(read_partition(root.tables, "anomaly_scores", day)["model_version"]) == {run.registered.version}
