@@ -38,13 +38,19 @@ def module_sessions(paths: Paths) -> pl.DataFrame:
             .select("module_id", "session_id", "lot_id", "captured_at"))
 
 
+def spine_path(out: Path) -> Path:
+    """Where :func:`labelled_training_set` writes the spine of the set ``out``."""
+    return out.with_name(out.stem + ".spine.parquet")
+
+
 def labelled_training_set(paths: Paths, service: str, out: Path) -> tuple[pl.DataFrame, Path]:
     """The point-in-time training set of every module with a first final test (features as known
     at the test time, service ``service``) joined to its session and lot; written to ``out`` with
-    the feature store's manifest beside it. Returns the frame and the manifest path."""
+    the feature store's manifest beside it and the spine at :func:`spine_path`. Returns the frame
+    and the manifest path."""
     spine = first_tests(paths).join(module_sessions(paths), on="module_id", how="inner").sort("captured_at", "module_id")
     out.parent.mkdir(parents=True, exist_ok=True)
-    spine_file = out.with_name(out.stem + ".spine.parquet")
+    spine_file = spine_path(out)
     spine.write_parquet(spine_file)
     manifest = build_training_set(spine_file, out, service=service, root=paths.root)
     return pl.read_parquet(out), manifest

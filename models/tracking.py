@@ -53,7 +53,10 @@ def experiment(client: Any, name: str, root: str | Path | None = None) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    location = resolve_tracking(root).artifacts / name
+    artifacts = resolve_tracking(root).artifacts
+    if artifacts is None:
+        return str(client.create_experiment(name))
+    location = artifacts / name
     location.mkdir(parents=True, exist_ok=True)
     return str(client.create_experiment(name, artifact_location=location.as_uri()))
 
@@ -145,9 +148,11 @@ def decide_alias(client: Any, candidate: Candidate, version: str, tolerance: flo
     """(alias, reason, champion's metric on the same held-out data or None): ``champion`` when
     there is none yet or ``new >= champion - tolerance``, else ``challenger``."""
     new = float(candidate.metrics[candidate.primary])
+    from mlflow.exceptions import MlflowException
+
     try:
         current = client.get_model_version_by_alias(candidate.name, CHAMPION)
-    except Exception:  # no champion yet (MlflowException: alias not found)
+    except MlflowException:  # no champion yet (alias not found)
         return CHAMPION, f"first version with {candidate.primary}={new:.4f}", None
     champion_model = load_model(candidate.name, current.version)
     old = float(candidate.evaluate(champion_model))

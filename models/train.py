@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from models.data import (
     labelled_training_set,
     matrix,
     read_truth,
+    spine_path,
     split_by_lot_and_time,
     truth_parameters,
 )
@@ -68,8 +70,18 @@ def _truth_or_none(paths: Paths) -> pl.DataFrame | None:
         return None
 
 
-def _training_set(paths: Paths, service: str, workdir: Path) -> tuple[pl.DataFrame, Path]:
-    return labelled_training_set(paths, service, workdir / f"training_{service}.parquet")
+def _training_set(paths: Paths, service: str, model_name: str) -> tuple[pl.DataFrame, Path]:
+    """The run's training set, spine and manifest under ``<root>/models/training_sets/<model>/<UTC
+    time>/``: kept (not a temporary folder) so that the manifest's recorded paths stay valid and
+    ``sensorfleet features rebuild`` can rebuild the set while its sources are unchanged."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = paths.root / "models" / "training_sets" / model_name / stamp
+    return labelled_training_set(paths, service, folder / f"training_{service}.parquet")
+
+
+def _spine(manifest: Path) -> Path:
+    """The spine beside a training set's manifest (logged with it: a rebuild needs both)."""
+    return spine_path(manifest.parent / manifest.name.removesuffix(".manifest.json"))
 
 
 def anomaly_targets(test: pl.DataFrame, truth: pl.DataFrame | None) -> tuple[np.ndarray, list[str]]:
@@ -108,7 +120,7 @@ def train_anomaly(paths: Paths, config: AnomalyConfig = AnomalyConfig(), registe
     training lots, calibrate on known-good modules of the later training lots, evaluate on the
     held-out (latest) lots; log, register and alias it."""
     with tempfile.TemporaryDirectory(prefix="anomaly-") as tmp:
-        frame, manifest = _training_set(paths, ANOMALY_SERVICE, Path(tmp))
+        frame, manifest = _training_set(paths, ANOMALY_SERVICE, ANOMALY_MODEL)
         columns = [c for c in feature_columns(frame) if c.split("__")[0] in config.views]
         split = split_by_lot_and_time(frame, holdout)
         is_test = split.is_test(frame)
@@ -143,7 +155,7 @@ def train_anomaly(paths: Paths, config: AnomalyConfig = AnomalyConfig(), registe
                 params={**asdict(config), "service": ANOMALY_SERVICE, "features": len(columns),
                         "train_lots": ",".join(split.train_lots), "test_lots": ",".join(split.test_lots),
                         "evaluated_against": "truth fault_class" if truth is not None else "final_test"},
-                figures={"roc.png": figure}, artifacts=[manifest, table],
+                figures={"roc.png": figure}, artifacts=[manifest, _spine(manifest), table],
                 tags={"threshold": f"{model.threshold:.6f}", "test_lots": ",".join(split.test_lots)})
             registered = log_and_register(candidate, paths.root, tolerance)
         return TrainingRun(registered, metrics, {"per_fault_class": per_class}, model)
@@ -163,7 +175,7 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
     out-of-fold (lot-grouped) training predictions at the escape rate, evaluate on the held-out
     lots beside chance and the oracle, compute permutation importance; log, register, alias."""
     with tempfile.TemporaryDirectory(prefix="yield-") as tmp:
-        frame, manifest = _training_set(paths, config.service, Path(tmp))
+        frame, manifest = _training_set(paths, config.service, YIELD_MODEL)
         columns = feature_columns(frame)
         split = split_by_lot_and_time(frame, holdout)
         is_test = split.is_test(frame)
@@ -215,7 +227,7 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
                         "test_lots": ",".join(split.test_lots)},
                 figures={"roc.png": roc_figure(curves, f"{YIELD_MODEL}: failures, held-out lots"),
                          "calibration.png": calibration_figure(calib, f"{YIELD_MODEL}: calibration, held-out lots")},
-                artifacts=[manifest, imp_file],
+                artifacts=[manifest, _spine(manifest), imp_file],
                 tags={"fail_threshold": f"{model.fail_threshold:.6f}", "test_lots": ",".join(split.test_lots)})
             registered = log_and_register(candidate, paths.root, tolerance)
         return TrainingRun(registered, out, {"permutation_importance": ranked}, model)

@@ -23,6 +23,7 @@ from models.tracking import CHALLENGER, CHAMPION, connect
 from models.train import ANOMALY_MODEL, YIELD_MODEL, train_anomaly, train_yield
 from models.yield_model import YieldConfig
 from sensorfleet.config import Paths
+from sensorfleet.features import rebuild
 from sensorfleet.tables import list_partitions, read_partition
 
 
@@ -35,7 +36,7 @@ def test_split_holds_out_the_latest_whole_lots(fleet: Paths, tmp_path: Path) -> 
     assert train["captured_at"].max() < test["captured_at"].min()  # type: ignore[operator]
 
 
-def test_anomaly_run_is_logged_registered_and_separates_faults(root: Paths) -> None:
+def test_anomaly_run_is_logged_registered_and_separates_faults(root: Paths, tmp_path: Path) -> None:
     run = train_anomaly(root, AnomalyConfig(seed=1))
     assert run.registered is not None and run.registered.alias == CHAMPION
     assert run.metrics["roc_auc"] > 0.8, run.metrics
@@ -46,8 +47,11 @@ def test_anomaly_run_is_logged_registered_and_separates_faults(root: Paths) -> N
     assert mlrun.data.tags["code_version"] and mlrun.data.tags["threshold"] == "0.990000"
     assert version.tags["promotion_reason"].startswith("first version")
     artifacts = {a.path for a in client.list_artifacts(mlrun.info.run_id, "training_set")}
-    assert any(p.endswith(".manifest.json") for p in artifacts)
+    assert any(p.endswith(".manifest.json") for p in artifacts) and any(p.endswith(".spine.parquet") for p in artifacts)
     assert {a.path for a in client.list_artifacts(mlrun.info.run_id, "plots")} == {"plots/roc.png"}
+    kept = sorted((root.root / "models" / "training_sets" / ANOMALY_MODEL).glob("*/*.manifest.json"))[-1]
+    rebuilt = rebuild(kept, tmp_path / "again.parquet")
+    assert rebuilt.read_bytes() == kept.with_name(kept.name.removesuffix(".manifest.json")).read_bytes()
     assert set(run.details["per_fault_class"]["fault_class"]) <= {
         "high_dark_current", "column_defect", "particle", "shading_tilt", "low_qe", "noisy"}
 
