@@ -13,6 +13,7 @@ from typing import overload
 
 ROOT_ENV = "SENSORFLEET_ROOT"
 LANDING_ENV = "SENSORFLEET_LANDING"
+MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 DEFAULT_ROOT = Path("data")
 
 
@@ -69,3 +70,24 @@ def resolve_paths(root: str | Path | None = None, landing: str | Path | None = N
     else:
         landing_path = root_path / "landing"
     return Paths(root=root_path, landing=landing_path.expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where model runs and registered versions live: an MLflow tracking URI (which also serves
+    the model registry) and the folder for artifacts of experiments created here (None: the
+    tracking server's own artifact store)."""
+
+    uri: str
+    artifacts: Path | None
+
+
+def resolve_tracking(root: str | Path | None = None) -> Tracking:
+    """MLflow tracking for the data root: ``MLFLOW_TRACKING_URI`` when set, else a SQLite file
+    ``<root>/mlflow/mlflow.db``. Artifacts go under ``<root>/mlflow/artifacts`` unless the URI
+    names a tracking server (``http(s)://``, ``databricks``), whose artifact store then decides."""
+    paths = resolve_paths(root)
+    folder = paths.root / "mlflow"
+    uri = os.environ.get(MLFLOW_ENV) or f"sqlite:///{folder / 'mlflow.db'}"
+    served = uri.startswith(("http://", "https://", "databricks"))
+    return Tracking(uri=uri, artifacts=None if served else folder / "artifacts")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from landing_folder import LandingFrame, SensorFields, write_landing_session
+from tests.landing_folder import LandingFrame, SensorFields, write_landing_session
 
 from sensorfleet.config import Paths
 

@@ -1,0 +1,144 @@
+"""``models`` commands (a typer sub-app; the console script registers ``models_app``): train and
+register both models, score days into the score tables, list and show registered versions,
+promote a version by hand, print the per-lot yield forecast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sensorfleet.config import resolve_paths
+
+models_app = typer.Typer(help="Models: anomaly detector and yield predictor, MLflow registry, score tables.",
+                         no_args_is_help=True, add_completion=False)
+
+RootOption = Annotated[Path | None, typer.Option(help="data root (default: SENSORFLEET_ROOT or ./data)")]
+KINDS = ("anomaly", "yield")
+
+
+def _kinds(kind: str) -> tuple[str, ...]:
+    if kind == "both":
+        return KINDS
+    if kind not in KINDS:
+        typer.echo(f"error: unknown model {kind!r}; valid: anomaly, yield, both", err=True)
+        raise typer.Exit(2)
+    return (kind,)
+
+
+@models_app.command("train")
+def train_command(
+    root: RootOption = None,
+    model: Annotated[str, typer.Option(help="anomaly, yield or both")] = "both",
+    seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
+) -> None:
+    """Train on the feature store's point-in-time training set, evaluate on held-out lots, log and
+    register a new version (champion, or challenger with the reason)."""
+    from models.anomaly import AnomalyConfig
+    from models.train import train_anomaly, train_yield
+    from models.yield_model import YieldConfig
+
+    paths = resolve_paths(root)
+    for kind in _kinds(model):
+        run = train_anomaly(paths, AnomalyConfig(seed=seed)) if kind == "anomaly" else train_yield(paths, YieldConfig(seed=seed))
+        assert run.registered is not None
+        r = run.registered
+        typer.echo(f"{r.name} v{r.version} -> {r.alias}: {r.reason} (run {r.run_id})")
+
+
+@models_app.command("score")
+def score_command(
+    root: RootOption = None,
+    day: Annotated[list[str] | None, typer.Option(help="capture day YYYY-MM-DD (repeatable; default every day "
+                                                       "with module features)")] = None,
+    model: Annotated[str, typer.Option(help="anomaly, yield or both")] = "both",
+    version: Annotated[str, typer.Option(help="version number or alias")] = "champion",
+) -> None:
+    """Score days' modules into anomaly_scores / yield_predictions with a registered version."""
+    from models.scores import predict_yield_day, score_anomalies_day
+    from sensorfleet.features import MODULE_FEATURES
+    from sensorfleet.tables import list_partitions
+
+    paths = resolve_paths(root)
+    days = day or list_partitions(paths.tables, MODULE_FEATURES)
+    for kind in _kinds(model):
+        write = score_anomalies_day if kind == "anomaly" else predict_yield_day
+        for d in days:
+            result = write(paths, d, version)
+            typer.echo(f"{kind} {d}: {result.rows} rows{'' if result.rewritten else ' (unchanged)'} -> {result.path}")
+
+
+@models_app.command("list")
+def list_command(root: RootOption = None) -> None:
+    """Registered models, each version with its aliases and promotion reason."""
+    from models.tracking import REASON_TAG, connect
+
+    client = connect(resolve_paths(root).root)
+    for registered in client.search_registered_models():
+        typer.echo(registered.name)
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (registered.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        for v in sorted(client.search_model_versions(f"name='{registered.name}'"), key=lambda v: int(v.version)):
+            tags = ",".join(aliases.get(str(v.version), [])) or "-"
+            typer.echo(f"  v{v.version}  [{tags}]  {v.tags.get(REASON_TAG, '')}")
+
+
+@models_app.command("show")
+def show_command(
+    name: Annotated[str, typer.Argument(help="registered model name")],
+    version: Annotated[str, typer.Argument(help="version number or alias")] = "champion",
+    root: RootOption = None,
+) -> None:
+    """One version: aliases, tags, and its training run's params and metrics."""
+    from models.tracking import connect, resolve_version
+
+    paths = resolve_paths(root)
+    client = connect(paths.root)
+    try:
+        number = resolve_version(name, version, paths.root)
+        v = client.get_model_version(name, number)
+    except Exception as err:  # MlflowException: unknown model, version or alias
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    run = client.get_run(v.run_id)
+    typer.echo(f"{name} v{v.version}  aliases: {', '.join(v.aliases) or '-'}  run: {v.run_id}")
+    for key, value in sorted(v.tags.items()):
+        typer.echo(f"  tag {key} = {value}")
+    for key, value in sorted(run.data.tags.items()):
+        if not key.startswith("mlflow."):
+            typer.echo(f"  run tag {key} = {value}")
+    for key, value in sorted(run.data.params.items()):
+        typer.echo(f"  param {key} = {value}")
+    for key, value in sorted(run.data.metrics.items()):
+        typer.echo(f"  metric {key} = {value:.6g}")
+
+
+@models_app.command("promote")
+def promote_command(
+    name: Annotated[str, typer.Argument(help="registered model name")],
+    version: Annotated[str, typer.Argument(help="version number")],
+    reason: Annotated[str, typer.Option(help="recorded on the version")] = "promoted by hand",
+    root: RootOption = None,
+) -> None:
+    """Make VERSION the champion of NAME."""
+    from models.tracking import promote
+
+    try:
+        promote(name, version, reason, resolve_paths(root).root)
+    except Exception as err:  # MlflowException: unknown model or version
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{name} v{version} -> champion")
+
+
+@models_app.command("forecast")
+def forecast_command(root: RootOption = None) -> None:
+    """Per-lot yield forecast from yield_predictions beside the actual yield once tested."""
+    import polars as pl
+
+    from models.scores import lot_yield_forecast
+
+    with pl.Config(tbl_rows=-1, tbl_cols=-1):
+        typer.echo(lot_yield_forecast(resolve_paths(root)))

@@ -1,0 +1,188 @@
+"""MLflow tracking and model registry: one experiment per model, every training run logged
+(params, metrics, plots, the model with its signature, the threshold, the training set's manifest,
+the code version), each run's model registered as a new version, and promotion by aliases:
+``champion`` only if the new version is not worse than the champion beyond a tolerance on the
+same held-out data, else ``challenger`` with the reason as a version tag.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sensorfleet.config import resolve_tracking
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+REASON_TAG = "promotion_reason"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def code_version() -> str:
+    """``git describe --always --dirty`` of the checkout, else the installed package version."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10)
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"sensorfleet {metadata.version('sensorfleet')}"
+
+
+def connect(root: str | Path | None = None) -> Any:
+    """An ``MlflowClient`` on the root's tracking store (``MLFLOW_TRACKING_URI`` or
+    ``<root>/mlflow/mlflow.db``); also sets the process's tracking and registry URIs."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    tracking = resolve_tracking(root)
+    if tracking.uri.startswith("sqlite:///"):
+        Path(tracking.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_registry_uri(tracking.uri)
+    return MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+
+
+def experiment(client: Any, name: str, root: str | Path | None = None) -> str:
+    """Id of experiment ``name``, created with its artifacts under the root's artifact folder."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    artifacts = resolve_tracking(root).artifacts
+    if artifacts is None:
+        return str(client.create_experiment(name))
+    location = artifacts / name
+    location.mkdir(parents=True, exist_ok=True)
+    return str(client.create_experiment(name, artifact_location=location.as_uri()))
+
+
+@dataclass
+class Candidate:
+    """What a training run logs. ``primary``: the metric promotion compares (higher is better);
+    ``evaluate``: the same metric of any loaded model on this run's held-out data (used on the
+    champion); ``example``: a pandas frame of model input for the signature."""
+
+    name: str
+    model: Any
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    primary: str
+    evaluate: Callable[[Any], float]
+    example: Any
+    output: Any
+    figures: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[Path] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """Outcome: the run, the new version, the alias it got and why."""
+
+    name: str
+    version: str
+    run_id: str
+    alias: str
+    reason: str
+    metrics: Mapping[str, float]
+
+
+def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v == v and abs(float(v)) != float("inf")}
+
+
+TRUSTED_MODULES = ("models.", "pyod.", "sklearn.", "numpy.", "scipy.", "builtins.")
+"""Modules whose types a saved model may hold: our code and the pinned libraries."""
+
+
+def trusted_types(model: Any) -> list[str]:
+    """The types skops must be told to trust to load ``model`` (saved as skops, not pickle);
+    refuses a model holding a type from any other module."""
+    import skops.io
+
+    found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    foreign = [t for t in found if not t.startswith(TRUSTED_MODULES)]
+    if foreign:
+        raise TypeError(f"model holds types outside {TRUSTED_MODULES}: {foreign}")
+    return list(found)
+
+
+def log_and_register(candidate: Candidate, root: str | Path | None = None, tolerance: float = 0.01) -> Registered:
+    """Log ``candidate`` as a run of experiment ``candidate.name``, register its model as a new
+    version of the registered model of that name, and give it an alias (see module doc)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    client = connect(root)
+    exp = experiment(client, candidate.name, root)
+    signature = infer_signature(candidate.example, candidate.output)
+    requirements = [f"{p}=={metadata.version(p)}" for p in ("scikit-learn", "pyod", "numpy")]
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in candidate.params.items()})
+        mlflow.log_metrics(_finite(candidate.metrics))
+        mlflow.set_tags({"code_version": code_version(), **candidate.tags})
+        for fname, figure in candidate.figures.items():
+            mlflow.log_figure(figure, f"plots/{fname}")
+        for path in candidate.artifacts:
+            mlflow.log_artifact(str(path), "training_set")
+        info = mlflow.sklearn.log_model(candidate.model, name="model", signature=signature,
+                                        registered_model_name=candidate.name, pip_requirements=requirements,
+                                        serialization_format="skops",
+                                        skops_trusted_types=trusted_types(candidate.model))
+        version = str(info.registered_model_version)
+        alias, reason, champion_value = decide_alias(client, candidate, version, tolerance)
+        if champion_value is not None:
+            mlflow.log_metric(f"champion_{candidate.primary}", champion_value)
+    client.set_registered_model_alias(candidate.name, alias, version)
+    client.set_model_version_tag(candidate.name, version, REASON_TAG, reason)
+    client.set_model_version_tag(candidate.name, version, candidate.primary, f"{candidate.metrics[candidate.primary]:.6f}")
+    return Registered(candidate.name, version, run.info.run_id, alias, reason, candidate.metrics)
+
+
+def decide_alias(client: Any, candidate: Candidate, version: str, tolerance: float) -> tuple[str, str, float | None]:
+    """(alias, reason, champion's metric on the same held-out data or None): ``champion`` when
+    there is none yet or ``new >= champion - tolerance``, else ``challenger``."""
+    new = float(candidate.metrics[candidate.primary])
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(candidate.name, CHAMPION)
+    except MlflowException:  # no champion yet (alias not found)
+        return CHAMPION, f"first version with {candidate.primary}={new:.4f}", None
+    champion_model = load_model(candidate.name, current.version)
+    old = float(candidate.evaluate(champion_model))
+    compared = (f"{candidate.primary} {new:.4f} vs champion v{current.version}'s {old:.4f} on the same held-out data "
+                f"(tolerance {tolerance})")
+    if new >= old - tolerance:
+        return CHAMPION, f"promoted: {compared}", old
+    return CHALLENGER, f"not promoted: {compared}", old
+
+
+def load_model(name: str, version_or_alias: str = CHAMPION, root: str | Path | None = None) -> Any:
+    """The model object of ``name`` at a version number or an alias."""
+    import mlflow
+
+    if root is not None:
+        connect(root)
+    ref = f"models:/{name}/{version_or_alias}" if str(version_or_alias).isdigit() else f"models:/{name}@{version_or_alias}"
+    return mlflow.sklearn.load_model(ref)
+
+
+def resolve_version(name: str, version_or_alias: str = CHAMPION, root: str | Path | None = None) -> str:
+    """The version number behind a version or alias."""
+    if str(version_or_alias).isdigit():
+        return str(version_or_alias)
+    return str(connect(root).get_model_version_by_alias(name, version_or_alias).version)
+
+
+def promote(name: str, version: str, reason: str = "promoted by hand", root: str | Path | None = None) -> None:
+    """Make ``version`` the champion, recording ``reason`` on it."""
+    client = connect(root)
+    client.get_model_version(name, version)  # raises, naming the model, when it does not exist
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, REASON_TAG, reason)

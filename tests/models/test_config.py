@@ -1,0 +1,25 @@
+"""Where MLflow lives: the root's SQLite file by default, the environment's URI when set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sensorfleet.config import resolve_tracking
+
+
+def test_default_is_sqlite_and_artifacts_under_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("SENSORFLEET_ROOT", str(tmp_path))
+    tracking = resolve_tracking()
+    assert tracking.uri == f"sqlite:///{tmp_path.resolve() / 'mlflow' / 'mlflow.db'}"
+    assert tracking.artifacts == tmp_path.resolve() / "mlflow" / "artifacts"
+
+
+def test_the_environment_wins_and_a_server_keeps_its_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    tracking = resolve_tracking(tmp_path)
+    assert tracking.uri == "http://127.0.0.1:5000" and tracking.artifacts is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'x.db'}")
+    assert resolve_tracking(tmp_path).artifacts == tmp_path.resolve() / "mlflow" / "artifacts"
