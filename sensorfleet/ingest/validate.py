@@ -34,6 +34,12 @@ class Rejection:
     reason: str
     rejected_at: datetime
 
+    @property
+    def label(self) -> str:
+        """What to call the session in a report: its id, or its folder's name when the manifest
+        could not be read (there is no id then)."""
+        return self.session_id if self.session_id is not None else Path(self.session_dir).name
+
 
 @dataclass(frozen=True)
 class FramePlan:
