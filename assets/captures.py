@@ -169,7 +169,8 @@ def _md_table(rows: list[dict[str, Any]], columns: list[str], limit: int = 50) -
 
 
 def _rejection_rows(report: DayIngestReport) -> list[dict[str, Any]]:
-    return [{"session_id": r.session_id, "file": r.file, "reason": r.reason} for r in report.rejections]
+    # an unreadable manifest has no session id: its folder names it
+    return [{"session_id": r.label, "file": r.file, "reason": r.reason} for r in report.rejections]
 
 
 def _check(name: str, severity: AssetCheckSeverity, sessions_failing: list[str], **metadata: MetadataValue) -> AssetCheckResult:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dagster import DailyPartitionsDefinition
 
-# Fixed and early, so every real or synthetic capture falls inside; ``end_offset=1`` adds the
-# current (still open) UTC day so a session captured today has a partition.
-FIRST_CAPTURE_DAY = "2020-01-01"
+from sensorfleet.capture_days import FIRST_CAPTURE_DAY
+
+# The first day is the core's (sensorfleet.capture_days, which files sessions outside the
+# partitions as rejections); ``end_offset=1`` adds the current (still open) UTC day so a session
+# captured today has a partition.
+__all__ = ["FIRST_CAPTURE_DAY", "capture_days"]
 
 capture_days = DailyPartitionsDefinition(
     start_date=FIRST_CAPTURE_DAY,

@@ -27,6 +27,13 @@ def day_run_lock_file(paths: Paths, day: str) -> Path:
     return locks_dir(paths) / f"run-{day}.lock"
 
 
+def day_tables_lock_file(paths: Paths, day: str) -> Path:
+    """The lock held while the table partitions of capture ``day`` are rebuilt from its groups,
+    or while a session moving away from ``day`` removes its group, maps and rows, so that no
+    table is written from a list of groups that changed meanwhile."""
+    return locks_dir(paths) / f"tables-{day}.lock"
+
+
 @contextmanager
 def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` (created with its folder if missing) for the block.

@@ -6,14 +6,30 @@ frozen objects. See docs/landing-format.md for the full contract.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from sensorfleet.strict_json import (
+    INT64_MAX,
+    INT64_MIN,
+    MANIFEST_MAX_BYTES,
+    StrictJsonError,
+    loads_strict,
+    read_bounded,
+)
 
 PixelFormat = Literal["raw8", "raw10_mipi", "raw12_mipi", "raw14_mipi", "raw16_le", "npy", "tiff"]
 CfaPattern = Literal["RGGB", "BGGR", "GRBG", "GBRG", "mono"]
@@ -23,6 +39,37 @@ PIXEL_FORMATS: tuple[str, ...] = PixelFormat.__args__  # type: ignore[attr-defin
 CFA_PATTERNS: tuple[str, ...] = CfaPattern.__args__  # type: ignore[attr-defined]
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 MANIFEST_NAME = "manifest.json"
+ID_MAX_CHARS = 128
+FILE_MAX_CHARS = 1024
+# ids and names: printable, no control characters (they end up in paths, tables and logs)
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+
+
+def _no_coercion(kind: str) -> Any:
+    """A before-validator that refuses what pydantic's lax mode would turn into ``kind``: text
+    (``"64"``), booleans, and for integers also floats (``64.0``)."""
+
+    def check(value: Any) -> Any:
+        refused: tuple[type, ...] = (str, bytes, bool) + ((float,) if kind == "integer" else ())
+        if isinstance(value, refused):
+            raise ValueError(f"expected a JSON {kind}, found {type(value).__name__} {value!r:.40}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _text_datetime(value: Any) -> Any:
+    if not isinstance(value, (str, datetime)):
+        raise ValueError(f"expected an ISO 8601 string with a zone, found {type(value).__name__} {value!r:.40}")
+    return value
+
+
+Int64 = Annotated[int, _no_coercion("integer"), Field(ge=INT64_MIN, le=INT64_MAX)]
+"""An integer that fits the tables' int64 columns; never text, a boolean or a float."""
+Finite = Annotated[float, _no_coercion("number"), Field(allow_inf_nan=False)]
+"""A finite number (the tables' float64 columns); never text or a boolean."""
+Name = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+"""An id or name: 1 to 128 characters, no control characters."""
 
 
 @dataclass(frozen=True)
@@ -52,28 +99,29 @@ class _Strict(BaseModel):
 class SensorInfo(_Strict):
     """The sensor die and its readout geometry."""
 
-    lot_id: str = Field(min_length=1)
-    wafer_id: str = Field(min_length=1)
-    die_x: int
-    die_y: int
-    width: int = Field(gt=0, le=65536, description="active pixels per row")
-    height: int = Field(gt=0, le=65536, description="active rows")
-    bit_depth: int = Field(ge=8, le=16, description="ADC bits; pixel values are in [0, 2**bit_depth)")
+    lot_id: Name
+    wafer_id: Name
+    die_x: Int64
+    die_y: Int64
+    width: Int64 = Field(gt=0, le=65536, description="active pixels per row")
+    height: Int64 = Field(gt=0, le=65536, description="active rows")
+    bit_depth: Int64 = Field(ge=8, le=16, description="ADC bits; pixel values are in [0, 2**bit_depth)")
     cfa_pattern: CfaPattern
-    pixel_pitch_um: float = Field(gt=0, description="pixel pitch in micrometres")
+    pixel_pitch_um: Finite = Field(gt=0, description="pixel pitch in micrometres")
 
 
 class FrameEntry(_Strict):
     """One frame file and the operating point it was taken at."""
 
-    file: str = Field(min_length=1, description="path relative to the session folder")
+    file: str = Field(min_length=1, max_length=FILE_MAX_CHARS, pattern=ID_PATTERN,
+                      description="path relative to the session folder")
     kind: FrameKind
-    exposure_s: float = Field(ge=0, description="exposure time in seconds")
-    photons_per_pixel: float = Field(
+    exposure_s: Finite = Field(ge=0, description="exposure time in seconds")
+    photons_per_pixel: Finite = Field(
         ge=0, description="mean photons reaching one pixel during the exposure (EMVA mu_p)"
     )
-    wavelength_nm: float | None = Field(default=None, gt=0)
-    analog_gain: float | None = Field(default=None, gt=0)
+    wavelength_nm: Finite | None = Field(default=None, gt=0)
+    analog_gain: Finite | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _dark_has_no_light(self) -> FrameEntry:
@@ -90,12 +138,12 @@ class FrameEntry(_Strict):
 class Manifest(_Strict):
     """A capture session as the test station describes it."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], _no_coercion("integer")]
     session_id: str = Field(pattern=SESSION_ID_PATTERN)
-    module_id: str = Field(min_length=1)
-    station_id: str = Field(min_length=1)
-    captured_at: AwareDatetime
-    temperature_c: float = Field(ge=-60, le=150, description="die temperature in degrees Celsius")
+    module_id: Name
+    station_id: Name
+    captured_at: Annotated[AwareDatetime, BeforeValidator(_text_datetime)]
+    temperature_c: Finite = Field(ge=-60, le=150, description="die temperature in degrees Celsius")
     sensor: SensorInfo
     pixel_format: PixelFormat
     frames: list[FrameEntry] = Field(min_length=1)
@@ -134,11 +182,16 @@ def capture_date(captured_at: datetime) -> str:
 
 
 def parse_manifest(data: bytes | str, path: Path | str = MANIFEST_NAME) -> Manifest:
-    """Validate manifest JSON; raise :class:`ManifestError` naming ``path`` and each bad field."""
+    """Validate manifest JSON; raise :class:`ManifestError` naming ``path`` and each bad field.
+
+    The JSON is read strictly (:func:`sensorfleet.strict_json.loads_strict`: UTF-8 only,
+    duplicate keys, ``NaN``/``Infinity``, deep nesting and oversized values refused), then the
+    schema admits no coercion (``"64"`` is not a number, ``64.0`` not an integer).
+    """
     try:
-        raw = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(path, f"not valid JSON ({exc})") from None
+        raw = loads_strict(data)
+    except StrictJsonError as exc:
+        raise ManifestError(path, exc.reason) from None
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
@@ -148,13 +201,24 @@ def parse_manifest(data: bytes | str, path: Path | str = MANIFEST_NAME) -> Manif
         raise ManifestError(path, f"does not follow the manifest schema: {problems}") from None
 
 
-def load_manifest(session_dir: Path) -> Manifest:
-    """Read and validate ``session_dir/manifest.json``."""
-    path = Path(session_dir) / MANIFEST_NAME
+def read_manifest_bytes(path: Path) -> bytes:
+    """The bytes of a manifest file, read without blocking and within ``MANIFEST_MAX_BYTES``.
+
+    Raises :class:`ManifestError` when it is missing (reason ``manifest.json is missing``), not a
+    regular file (a FIFO, a device such as ``/dev/zero`` behind a symlink, a folder), too large,
+    or unreadable.
+    """
     try:
-        data = path.read_bytes()
+        return read_bounded(path, MANIFEST_MAX_BYTES)
     except FileNotFoundError:
-        raise ManifestError(path, "manifest.json is missing") from None
+        raise ManifestError(path, f"{MANIFEST_NAME} is missing; expected one in the session folder") from None
+    except StrictJsonError as exc:
+        raise ManifestError(path, exc.reason) from None
     except OSError as exc:
-        raise ManifestError(path, f"cannot be read ({exc.strerror})") from None
-    return parse_manifest(data, path)
+        raise ManifestError(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def load_manifest(session_dir: Path) -> Manifest:
+    """Read (bounded, :func:`read_manifest_bytes`) and validate ``session_dir/manifest.json``."""
+    path = Path(session_dir) / MANIFEST_NAME
+    return parse_manifest(read_manifest_bytes(path), path)

@@ -17,6 +17,7 @@ rewritten at all. See docs/tables.md for the schemas.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -163,16 +164,45 @@ def publish_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame,
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temporaries(target.parent)
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    buffer = io.BytesIO()  # encoded in memory, so a failed write raises the OS error (ENOSPC) with its path
+    if registered is not None:
+        arrow = df.to_arrow().cast(registered.arrow_schema())
+        pq.write_table(arrow, buffer, compression="zstd", write_statistics=True)
+    else:
+        df.write_parquet(buffer, compression="zstd", statistics=True)
     try:
-        if registered is not None:
-            arrow = df.to_arrow().cast(registered.arrow_schema())
-            pq.write_table(arrow, tmp, compression="zstd", write_statistics=True)
-        else:
-            df.write_parquet(tmp, compression="zstd", statistics=True)
+        _write_file(tmp, buffer.getbuffer())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return PartitionWrite(target, df.height, rewritten=True)
+
+
+def _write_file(path: Path, data: memoryview) -> None:
+    """Write ``data`` to a new file at ``path``; an OSError names ``path``."""
+    try:
+        with open(path, "xb") as f:
+            f.write(data)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+def drop_rows(tables_root: Path, table: str, day: str, column: str, value: str) -> int:
+    """Remove the rows whose ``column`` equals ``value`` from every part of ``table``'s ``day``
+    partition (each part republished atomically); returns the number of rows removed."""
+    folder = partition_dir(tables_root, table, day)
+    removed = 0
+    for file in sorted(folder.glob("[!.]*.parquet")) if folder.is_dir() else []:
+        df = pl.read_parquet(file)
+        if column not in df.columns:
+            continue
+        kept = df.filter(pl.col(column).ne_missing(pl.lit(value)))
+        if kept.height < df.height:
+            publish_partition(tables_root, table, day, kept, part=file.stem)
+            removed += df.height - kept.height
+    return removed
 
 
 def write_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame, part: str = PART) -> Path:

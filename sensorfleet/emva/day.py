@@ -5,6 +5,7 @@ processes, then the day's partitions of ``module_stats``, ``module_channel_stats
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from sensorfleet.emva.mapsgroup import is_current, load_session_rows
 from sensorfleet.emva.quality import worst_session
 from sensorfleet.emva.rows import DEFECT_SCHEMA, Row
 from sensorfleet.emva.session import characterize_session
-from sensorfleet.ingest.store import read_group_attrs
+from sensorfleet.ingest.store import is_complete, read_group_attrs
+from sensorfleet.locks import day_tables_lock_file, file_lock, locks_dir
 from sensorfleet.parallel import Outcome, Threads, run_each, set_threads
 from sensorfleet.tables import sweep_stale_temporaries, write_partition
 
@@ -84,19 +86,37 @@ def plan_day(paths: Paths, day: str) -> DayPlan:
     return plan
 
 
-def _characterize(config: CharacterizationConfig, captures_and_maps: tuple[Path, Path]) -> None:
-    characterize_session(captures_and_maps[0], captures_and_maps[1], config)
+def characterize_lock_file(paths: Paths, session_id: str) -> Path:
+    """The claim a run holds while it characterizes ``session_id`` (256 bucket files, like the
+    ingest's writer locks; ``flock``, so a killed holder releases it)."""
+    bucket = int.from_bytes(hashlib.sha1(session_id.encode()).digest()[:4], "big") % 256
+    return locks_dir(paths) / f"characterize-{bucket:03d}.lock"
 
 
-def gather_rows(maps: dict[str, Path], failed: dict[str, str]) -> DayRows:
-    """The table rows stored in the day's maps groups (failed or missing ones left out), each
-    stamped with its group's ``written_at``."""
+def _characterize(config: CharacterizationConfig, paths: Paths, captures_and_maps: tuple[Path, Path]) -> bool:
+    """Characterize one session under its claim; False when, once the claim was held, its maps
+    group was already current (another run did it meanwhile): overlapping runs of a day wait
+    for each other's session instead of repeating it."""
+    captures, out = captures_and_maps
+    with file_lock(characterize_lock_file(paths, _session_id(captures))):
+        if is_current(out, (read_group_attrs(captures) or {}).get("content_hash")):
+            return False
+        characterize_session(captures, out, config)
+    return True
+
+
+def gather_rows(maps: dict[str, Path], failed: dict[str, str], captures_dir: Path | None = None) -> DayRows:
+    """The table rows stored in the day's maps groups (failed or missing ones left out, and with
+    ``captures_dir`` those whose captures group is no longer there: moved to another day since
+    the plan), each stamped with its group's ``written_at``."""
     module_rows: list[Row] = []
     channel_rows: list[Row] = []
     defect_frames: list[pl.DataFrame] = []
     ptcs: dict[str, pl.DataFrame] = {}
     for sid, out in sorted(maps.items()):
         if sid in failed or not out.exists():
+            continue
+        if captures_dir is not None and not is_complete(captures_dir / out.name):
             continue
         rows = load_session_rows(out)
         written_at = datetime.fromisoformat(str((read_group_attrs(out) or {}).get("written_at")))
@@ -128,7 +148,8 @@ def characterize_day(
     """Characterize every complete captures group of ``day`` and write the day's table partitions.
 
     Sessions whose maps group already holds the same source ``content_hash`` are skipped (their
-    stored rows are reused). ``progress(done, total, session_id)`` is called after each session.
+    stored rows are reused), also when an overlapping run of the day made it current while this
+    one waited for the session's claim (:func:`characterize_lock_file`). ``progress(done, total, session_id)`` is called after each session.
     A session that fails is reported in ``failed`` (its error); the others go on.
     """
     sweep_stale_temporaries(paths.maps / day)  # maps groups a killed run left unpublished
@@ -137,28 +158,31 @@ def characterize_day(
     characterized: list[str] = []
     done = len(plan.skipped)
 
-    def finished(outcome: Outcome[tuple[Path, Path], None]) -> None:
+    def finished(outcome: Outcome[tuple[Path, Path], bool]) -> None:
         nonlocal done
         sid = _session_id(outcome.item[0])
         done += 1
         if outcome.error is not None:
             failed[sid] = outcome.error_text
-        else:
+        elif outcome.value:
             characterized.append(sid)
+        else:
+            plan.skipped.append(sid)  # done by an overlapping run while this one waited
         if progress:
             progress(done, len(plan.maps), sid)
 
     if plan.todo and workers <= 1:
         set_threads(Threads(numba=os.cpu_count() or 1))
     threads = Threads(numba=max(1, (os.cpu_count() or 1) // max(1, workers)))
-    run_each(partial(_characterize, config), plan.todo, workers=workers, threads=threads, on_done=finished)
+    run_each(partial(_characterize, config, paths), plan.todo, workers=workers, threads=threads, on_done=finished)
 
-    rows = gather_rows(plan.maps, failed)
-    tables = {
-        "module_stats": write_partition(paths.tables, "module_stats", day, rows.module_stats),
-        "module_channel_stats": write_partition(paths.tables, "module_channel_stats", day, rows.channel_stats),
-        "pixel_defects": write_partition(paths.tables, "pixel_defects", day, rows.defects),
-    }
+    with file_lock(day_tables_lock_file(paths, day)):  # a session moving away waits; no row outlives its group
+        rows = gather_rows(plan.maps, failed, paths.captures / day)
+        tables = {
+            "module_stats": write_partition(paths.tables, "module_stats", day, rows.module_stats),
+            "module_channel_stats": write_partition(paths.tables, "module_channel_stats", day, rows.channel_stats),
+            "pixel_defects": write_partition(paths.tables, "pixel_defects", day, rows.defects),
+        }
     worst = worst_session(rows.module_stats)
     return DayCharacterizationReport(
         day=day,

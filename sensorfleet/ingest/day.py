@@ -24,7 +24,8 @@ from sensorfleet.ingest import store
 from sensorfleet.ingest.scan import sessions_for_day
 from sensorfleet.ingest.session import IngestResult, ingest_session
 from sensorfleet.ingest.validate import Rejection
-from sensorfleet.manifest import ManifestError, count_operating_points, load_manifest
+from sensorfleet.locks import day_tables_lock_file, file_lock
+from sensorfleet.manifest import capture_date, count_operating_points
 from sensorfleet.parallel import Outcome, Threads, run_each
 from sensorfleet.tables import write_partition
 
@@ -42,7 +43,12 @@ only add CPU for synchronisation, ~15-20 % of the compression here)."""
 
 
 class IngestError(RuntimeError):
-    """Sessions that failed for a reason other than bad input (disk full, a crashed worker)."""
+    """Sessions that failed for a reason other than bad input (no space left on device, a crashed
+    worker). ``report`` holds what the run did publish (the message counts it too)."""
+
+    def __init__(self, message: str, report: DayIngestReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -137,12 +143,11 @@ def session_rows(groups: Iterable[Path], results: Iterable[IngestResult], day: s
             "sensorfleet_version": a.get("sensorfleet_version"), "written_at": written_at,
         })
     for r in by_id.values():
-        if r.status != "rejected" or r.session_id in stored or r.capture_date != day:
+        if r.status != "rejected" or r.session_id in stored or r.capture_date != day or r.manifest is None:
             continue
-        try:
-            m = load_manifest(r.session_dir).model_dump(mode="json")
-        except ManifestError:
-            continue
+        m = r.manifest
+        if capture_date(datetime.fromisoformat(m["captured_at"])) != day:
+            continue  # a day without a partition, filed here: its rejection rows say so
         rows.append({
             **_manifest_columns(m), "n_frames": len(m["frames"]), "status": "rejected",
             "last_run": "rejected", "n_rejections": len(r.rejections), "source_dir": str(r.session_dir),
@@ -173,12 +178,7 @@ def rejection_rows(results: Iterable[IngestResult], day: str, written_at: dateti
     for r in results:
         if r.capture_date != day:
             continue
-        captured_at = None
-        if r.session_id is not None:
-            try:
-                captured_at = load_manifest(r.session_dir).captured_at.astimezone(UTC)
-            except ManifestError:
-                pass
+        captured_at = _ts(r.manifest["captured_at"]) if r.manifest is not None else None
         for rej in r.rejections:
             rows.append({
                 "source": "landing", "session_id": rej.session_id, "session_dir": rej.session_dir,
@@ -189,15 +189,18 @@ def rejection_rows(results: Iterable[IngestResult], day: str, written_at: dateti
 
 
 def write_day_tables(paths: Paths, day: str, results: Iterable[IngestResult]) -> dict[str, Path]:
-    """Rebuild the ``day`` partitions of ``sessions``, ``captures`` and ``rejections``."""
+    """Rebuild the ``day`` partitions of ``sessions``, ``captures`` and ``rejections`` (under the
+    day's tables lock: a session moving away from the day meanwhile waits, so no row is written
+    for a group that is gone)."""
     results = list(results)
-    groups = store.list_ingested(paths, day)
-    now = datetime.now(UTC)
-    return {
-        "sessions": write_partition(paths.tables, "sessions", day, session_rows(groups, results, day, now)),
-        "captures": write_partition(paths.tables, "captures", day, capture_rows(groups, now)),
-        "rejections": write_partition(paths.tables, "rejections", day, rejection_rows(results, day, now)),
-    }
+    with file_lock(day_tables_lock_file(paths, day)):
+        groups = store.list_ingested(paths, day)
+        now = datetime.now(UTC)
+        return {
+            "sessions": write_partition(paths.tables, "sessions", day, session_rows(groups, results, day, now)),
+            "captures": write_partition(paths.tables, "captures", day, capture_rows(groups, now)),
+            "rejections": write_partition(paths.tables, "rejections", day, rejection_rows(results, day, now)),
+        }
 
 
 def ingest_day(paths: Paths, day: str, *, workers: int = 2,
@@ -225,8 +228,17 @@ def ingest_day(paths: Paths, day: str, *, workers: int = 2,
     run_each(partial(ingest_session, paths=paths), [s.session_dir for s in sessions],
              workers=workers if len(sessions) > 1 else 1, threads=WORKER_THREADS, on_done=done)
     results.sort(key=lambda r: str(r.session_dir))
-    write_day_tables(paths, day, results)
+    report = DayIngestReport(day, tuple(results))
+    try:
+        write_day_tables(paths, day, results)
+    except OSError as exc:
+        failures.append(f"tables of {day}: {str(exc.strerror or exc).lower()}: {exc.filename} (errno {exc.errno})")
     if failures:
-        raise IngestError(f"day {day}: {len(failures)} session(s) failed (not bad input):\n" + "\n".join(failures))
-    return DayIngestReport(day, tuple(results))
+        raise IngestError(
+            f"day {day}: {len(failures)} failure(s) not caused by the input; published by this run: "
+            f"{report.n_ingested} ingested ({report.n_rewritten} rewritten), {report.n_unchanged} unchanged, "
+            f"{report.n_rejected} rejected; run the day again once fixed:\n" + "\n".join(failures),
+            report,
+        )
+    return report
 

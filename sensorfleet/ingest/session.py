@@ -11,6 +11,7 @@ Decisions (see docs/storage.md):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -25,13 +26,29 @@ import numpy as np
 import xxhash
 
 import sensorfleet
+from sensorfleet import registry, tables
+from sensorfleet.capture_days import filing_day, in_partitions, outside_reason
 from sensorfleet.config import Paths
 from sensorfleet.ingest import index, store
 from sensorfleet.ingest.framestats import decode_frame_stats
 from sensorfleet.ingest.scan import mtime_day
-from sensorfleet.ingest.validate import FramePlan, Problem, Rejection, check_session
-from sensorfleet.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
+from sensorfleet.ingest.validate import FramePlan, Problem, Rejection, check_session, open_regular
+from sensorfleet.locks import day_tables_lock_file, file_lock
+from sensorfleet.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    read_manifest_bytes,
+)
 from sensorfleet.rawio import FrameFormatError, expected_nbytes
+
+
+def session_tables() -> list[str]:
+    """Day-partitioned tables with rows of one session (per session, frame, defect...): what a
+    session leaving a capture day is removed from."""
+    return [t.name for t in registry.TABLES.values()
+            if "session_id" in t.column_names and t.partition_column == "capture_date"]
 
 IngestStatus = Literal["ingested", "rewritten", "unchanged", "rejected"]
 
@@ -55,6 +72,26 @@ class IngestResult:
     zarr_path: Path | None
     content_hash: str | None
     seconds: float
+    manifest: dict[str, Any] | None = None
+    """The validated manifest (``model_dump(mode="json")``) when it could be parsed, so the day's
+    tables never read the landing again."""
+    moved_from: tuple[str, ...] = ()
+    """Capture days this run removed the session from (its ``captured_at`` changed day)."""
+
+
+class StorageError(RuntimeError):
+    """Writing under the data root failed for a reason that is not the input's (no space left on
+    device, a read-only or failing disk); the message names the cause and the path."""
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+
+
+def storage_error(exc: OSError, fallback_path: Path) -> StorageError:
+    """A :class:`StorageError` for ``exc``: ``"no space left on device: <path> (...)"``."""
+    path = exc.filename or fallback_path
+    cause = (exc.strerror or str(exc)).lower()
+    return StorageError(f"{cause}: {path} (errno {exc.errno}); free space or fix the data root, then run the day again")
 
 
 HASH_PREFIX = "xxh3_128:"
@@ -78,7 +115,7 @@ def _hash_files(manifest_bytes: bytes, plans: list[FramePlan]) -> str:
     view = memoryview(block)
     for plan in plans:
         h = xxhash.xxh3_128()
-        with open(plan.path, "rb", buffering=0) as f:
+        with open_regular(plan.path) as f:
             while n := f.readinto(block):
                 h.update(view[:n])
         digests.append(h.digest())
@@ -86,7 +123,10 @@ def _hash_files(manifest_bytes: bytes, plans: list[FramePlan]) -> str:
 
 
 def _cheap_same(attrs: dict[str, Any], manifest_sha: str, plans: list[FramePlan]) -> bool:
-    """Same manifest bytes and every frame file with the recorded (size, mtime_ns)."""
+    """Same manifest bytes and every frame file with the recorded (size, mtime_ns, ctime_ns,
+    inode). A file rewritten in place with its size and mtime put back still has a new ctime
+    (only the kernel sets it), and one replaced by a rename a new inode; groups written before
+    these were recorded lack them and always go to the content hash."""
     if attrs.get("manifest_sha256") != manifest_sha:
         return False
     frames = attrs.get("frames") or []
@@ -94,6 +134,7 @@ def _cheap_same(attrs: dict[str, Any], manifest_sha: str, plans: list[FramePlan]
         return False
     return all(
         rec.get("size_bytes") == p.size_bytes and rec.get("mtime_ns") == p.mtime_ns
+        and rec.get("ctime_ns") == p.ctime_ns and rec.get("inode") == p.inode
         for rec, p in zip(frames, plans, strict=True)
     )
 
@@ -107,8 +148,11 @@ class _Session:
         self.now = now
         self.t0 = time.perf_counter()
 
+        self.manifest: dict[str, Any] | None = None
+
     def result(self, sid: str | None, day: str, status: IngestStatus, *, problems: Sequence[Problem] = (),
-               attrs: dict[str, Any] | None = None, zarr_path: Path | None = None) -> IngestResult:
+               attrs: dict[str, Any] | None = None, zarr_path: Path | None = None,
+               moved_from: Sequence[str] = ()) -> IngestResult:
         rejections = tuple(
             Rejection(sid, str(self.session_dir), p.file, p.reason, self.now) for p in problems
         )
@@ -125,33 +169,61 @@ class _Session:
             zarr_path=zarr_path,
             content_hash=a.get("content_hash"),
             seconds=time.perf_counter() - self.t0,
+            manifest=self.manifest,
+            moved_from=tuple(moved_from),
         )
 
 
 def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | None = None) -> IngestResult:
     """Validate one landing session and store it as ``captures/<day>/<session_id>.zarr``.
 
-    Never raises for bad input: every problem found becomes a :class:`Rejection` of the result
-    (status "rejected"). Unchanged content does no work; changed content of the same folder is
-    rewritten atomically and recorded in the group's ``history``. Input files are only read.
-    Memory: one frame at a time (raw bytes + one ``(H, W) uint16`` frame + its chunks).
+    Never raises for anything the folder holds: every problem found becomes a :class:`Rejection`
+    of the result (status "rejected"), including a capture day without a partition (filed under
+    today) and any unexpected error while reading it (the failure boundary of one session).
+    Raises :class:`StorageError` only when writing under the data root fails (no space left on
+    device...), after deleting what it had written. Unchanged content does no work; changed
+    content of the same folder is rewritten atomically and recorded in the group's ``history``.
+    Input files are only read. Memory: one frame at a time (raw bytes + one ``(H, W) uint16``
+    frame + its chunks).
     """
     session_dir = Path(session_dir).absolute()
-    now = ingested_at or datetime.now(UTC)
-    s = _Session(session_dir, paths, now)
+    s = _Session(session_dir, paths, ingested_at or datetime.now(UTC))
+    try:
+        return _ingest(s)
+    except StorageError:
+        raise
+    except OSError as exc:
+        if exc.errno in _STORAGE_ERRNOS:
+            raise storage_error(exc, paths.root) from exc
+        if exc.filename is not None and not str(exc.filename).startswith(str(session_dir)):
+            raise  # the data root, not the input: not the session's fault
+        return _unexpected(s, exc)
+    except Exception as exc:  # the boundary: nothing in one folder fails the day
+        return _unexpected(s, exc)
+
+
+def _unexpected(s: _Session, exc: BaseException) -> IngestResult:
+    name = os.path.relpath(exc.filename, s.session_dir) if isinstance(exc, OSError) and exc.filename else MANIFEST_NAME
+    reason = (f"could not be ingested ({type(exc).__name__}: {str(exc)[:300]}); "
+              "expected a session the checks accept (report it if the folder looks valid)")
+    return s.result(None, filing_day(mtime_day(s.session_dir)), "rejected", problems=[Problem(name, reason)])
+
+
+def _ingest(s: _Session) -> IngestResult:
+    session_dir, paths, now = s.session_dir, s.paths, s.now
     manifest_path = session_dir / MANIFEST_NAME
     try:
-        manifest_bytes = manifest_path.read_bytes()
+        manifest_bytes = read_manifest_bytes(manifest_path)
         manifest = parse_manifest(manifest_bytes, manifest_path)
-    except FileNotFoundError:
-        day = mtime_day(session_dir) if session_dir.exists() else now.strftime("%Y-%m-%d")
-        return s.result(None, day, "rejected", problems=[Problem(MANIFEST_NAME, "manifest.json is missing; expected one in the session folder")])
-    except OSError as exc:
-        return s.result(None, mtime_day(session_dir), "rejected", problems=[Problem(MANIFEST_NAME, f"cannot be read ({exc.strerror})")])
     except ManifestError as exc:
-        return s.result(None, mtime_day(manifest_path), "rejected", problems=[Problem(MANIFEST_NAME, exc.reason)])
+        missing = not manifest_path.exists()
+        day = mtime_day(session_dir if missing else manifest_path)
+        return s.result(None, filing_day(day, now), "rejected", problems=[Problem(MANIFEST_NAME, exc.reason)])
 
     sid, day = manifest.session_id, manifest.capture_date
+    s.manifest = manifest.model_dump(mode="json")
+    if not in_partitions(day, now):
+        return s.result(sid, filing_day(day, now), "rejected", problems=[Problem(MANIFEST_NAME, outside_reason(day, now))])
     plans, problems = check_session(session_dir, manifest)
     if problems:
         return s.result(sid, day, "rejected", problems=problems)
@@ -178,8 +250,9 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
             except OSError as exc:  # a frame file vanished or became unreadable since the checks
                 name = os.path.relpath(exc.filename, session_dir) if exc.filename else MANIFEST_NAME
                 return s.result(sid, day, "rejected", problems=[Problem(name, f"cannot be read ({exc.strerror})")])
-            if same:
-                return s.result(sid, prior.parent.name, "unchanged", attrs=prior_attrs, zarr_path=prior)
+            if same:  # a move that a crash interrupted is finished here
+                moved = _remove_moved(s, sid, prior, existing) if prior.parent.name == day else ()
+                return s.result(sid, prior.parent.name, "unchanged", attrs=prior_attrs, zarr_path=prior, moved_from=moved)
             if not same_dir:
                 return s.result(sid, day, "rejected", problems=[Problem(
                     MANIFEST_NAME,
@@ -197,10 +270,22 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
 
 def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha: str, plans: list[FramePlan],
            status: IngestStatus, history: list[dict[str, Any]], existing: list[Path]) -> IngestResult:
+    tmp = store.new_temp_path(s.paths, manifest.capture_date, manifest.session_id)
+    try:
+        return _write_group(s, tmp, manifest, manifest_bytes, manifest_sha, plans, status, history, existing)
+    except Exception as exc:  # (a kill leaves the temp group to the next run's recovery)
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays, and its space is freed
+        if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+            raise storage_error(exc, tmp) from exc
+        raise
+
+
+def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: bytes, manifest_sha: str,
+                 plans: list[FramePlan], status: IngestStatus, history: list[dict[str, Any]],
+                 existing: list[Path]) -> IngestResult:
     sid, day = manifest.session_id, manifest.capture_date
     sensor = manifest.sensor
     limit = 1 << sensor.bit_depth
-    tmp = store.new_temp_path(s.paths, day, sid)
     group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width)
     writer = store.FrameWriter(arr)
     problems: list[Problem] = []
@@ -213,7 +298,7 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
     for plan in plans:
         entry = manifest.frames[plan.index]
         try:
-            with open(plan.path, "rb", buffering=0) as f:
+            with open_regular(plan.path) as f:
                 st = os.fstat(f.fileno())
                 if raw_buf is not None and st.st_size == expected:
                     n_read = f.readinto(raw_buf)
@@ -246,7 +331,7 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
             "index": plan.index, "file": plan.file, "kind": entry.kind, "exposure_s": entry.exposure_s,
             "photons_per_pixel": entry.photons_per_pixel, "wavelength_nm": entry.wavelength_nm,
             "analog_gain": entry.analog_gain, "op_index": plan.op_index, "checksum_xxh3_128": digest.hex(),
-            "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
             "mean_dn": stats.mean_dn, "std_dn": stats.std_dn, "min_dn": stats.min_dn, "max_dn": stats.max_dn,
             "saturated_fraction": stats.saturated_fraction,
         })
@@ -277,10 +362,25 @@ def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha:
     attrs["complete"] = True
     index.add_day(s.paths, sid, day)  # before the group appears: the index may list a day too many, never too few
     store.publish(tmp, target)
-    moved_from = []
-    for other in existing:  # the capture day changed: the group moved partitions
-        if other != target and (store.read_group_attrs(other) or {}).get("source_dir") == str(s.session_dir):
+    moved = _remove_moved(s, sid, target, existing)
+    return s.result(sid, day, status, attrs=attrs, zarr_path=target, moved_from=moved)
+
+
+def _remove_moved(s: _Session, sid: str, target: Path, existing: list[Path]) -> tuple[str, ...]:
+    """The capture day changed: remove the session's group, maps group and table rows from every
+    other day it was ingested into from this folder (the caller holds the session's lock and has
+    published ``target``). Rows go first, then the groups, under the old day's tables lock, so no
+    table ever lists a group that is gone; a crash in between is finished by the next run."""
+    moved: list[str] = []
+    for other in existing:
+        if other == target or (store.read_group_attrs(other) or {}).get("source_dir") != str(s.session_dir):
+            continue
+        old_day = other.parent.name
+        with file_lock(day_tables_lock_file(s.paths, old_day)):
+            for table in session_tables():
+                tables.drop_rows(s.paths.tables, table, old_day, "session_id", sid)
+            store.retire_maps(s.paths, old_day, sid)
             store.retire(s.paths, other, sid)
-            moved_from.append(other.parent.name)
-    index.remove_days(s.paths, sid, moved_from)
-    return s.result(sid, day, status, attrs=attrs, zarr_path=target)
+        moved.append(old_day)
+    index.remove_days(s.paths, sid, moved)
+    return tuple(moved)

@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import uuid
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -416,6 +417,20 @@ def retire(paths: Paths, group: Path, session_id: str) -> None:
     except FileNotFoundError:
         return
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def retire_maps(paths: Paths, day: str, session_id: str) -> bool:
+    """Delete the characterization's maps group of ``session_id`` in ``day`` (``maps/<day>/
+    <session_id>.zarr``), renamed aside first (``.<name>.<uuid hex>.old``, the maps writers'
+    leftover pattern) so no half-deleted group is ever visible; True when there was one."""
+    group = paths.maps / day / f"{session_id}{GROUP_SUFFIX}"
+    aside = group.parent / f".{group.name}.{uuid.uuid4().hex}.old"
+    try:
+        os.rename(group, aside)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
 
 
 def recover(paths: Paths, day: str, session_id: str) -> None:

@@ -8,8 +8,12 @@ collected, not only the first.
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from io import FileIO
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from sensorfleet.manifest import MANIFEST_NAME, Manifest
@@ -30,6 +34,12 @@ class Rejection:
     reason: str
     rejected_at: datetime
 
+    @property
+    def label(self) -> str:
+        """What to call the session in a report: its id, or its folder's name when the manifest
+        could not be read (there is no id then)."""
+        return self.session_id if self.session_id is not None else Path(self.session_dir).name
+
 
 @dataclass(frozen=True)
 class FramePlan:
@@ -41,6 +51,8 @@ class FramePlan:
     size_bytes: int
     mtime_ns: int
     op_index: int
+    ctime_ns: int = 0
+    inode: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,22 @@ class Problem:
 
     file: str
     reason: str
+
+
+@contextmanager
+def open_regular(path: Path) -> Iterator[FileIO]:
+    """Open ``path`` for unbuffered reading without blocking (``O_NONBLOCK``: a FIFO swapped in
+    after the checks never hangs the reader) and refuse anything but a regular file (``OSError``
+    EINVAL naming it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(22, "not a regular file; expected a frame file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    with FileIO(fd, "rb", closefd=True) as f:
+        yield f
 
 
 def _frame_path(session_real: Path, session_dir: Path, file: str) -> tuple[Path | None, str | None]:
@@ -113,12 +141,16 @@ def check_session(session_dir: Path, manifest: Manifest) -> tuple[list[FramePlan
             problems.append(Problem(entry.file, f"frame {index} is the same file as {seen[path]!r}; expected each frame in its own file"))
             continue
         seen[path] = entry.file
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError as exc:
+            problems.append(Problem(entry.file, f"cannot be read ({exc.strerror})"))
+            continue
         if expected is not None and st.st_size != expected:
             problems.append(Problem(
                 entry.file,
                 f"wrong size for {manifest.pixel_format} {sensor.width}x{sensor.height}: expected {expected} bytes, found {st.st_size}",
             ))
             continue
-        plans.append(FramePlan(index, entry.file, path, st.st_size, st.st_mtime_ns, op_of[index]))
+        plans.append(FramePlan(index, entry.file, path, st.st_size, st.st_mtime_ns, op_of[index], st.st_ctime_ns, st.st_ino))
     return plans, problems

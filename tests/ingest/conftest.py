@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def write_session(
 
 
 def tree_fingerprint(root: Path) -> dict[str, tuple[str, int, int]]:
-    """(sha256, size, mtime_ns) of every file under ``root``, plus symlinks by target."""
+    """(sha256, size, mtime_ns) of every file under ``root``, plus symlinks by target and other
+    special files (FIFOs) by mode."""
     out: dict[str, tuple[str, int, int]] = {}
     for dirpath, dirs, files in os.walk(root):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
@@ -75,6 +77,8 @@ def tree_fingerprint(root: Path) -> dict[str, tuple[str, int, int]]:
             st = p.lstat()
             if p.is_symlink():
                 out[rel] = (f"-> {os.readlink(p)}", st.st_size, st.st_mtime_ns)
+            elif not stat.S_ISREG(st.st_mode):  # a FIFO or device: never read (it may block)
+                out[rel] = (f"mode {st.st_mode:o}", st.st_size, st.st_mtime_ns)
             else:
                 out[rel] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns)
     return out
