@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from tests.landing_folder import LandingFrame, SensorFields, write_landing_session
 
 WIDTH, HEIGHT, BIT_DEPTH = 32, 24, 12

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.landing_folder import LandingFrame, SensorFields, write_landing_session
 
 from sensorfleet.config import Paths
+from tests.landing_folder import LandingFrame, SensorFields, write_landing_session
 
 DAY = "2026-03-14"
 CAPTURED_AT = f"{DAY}T09:30:00+00:00"

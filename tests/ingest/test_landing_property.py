@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from landing_folder import LandingFrame, SensorFields, write_landing_session
 
 from sensorfleet.config import Paths
 from sensorfleet.ingest import ingest_day, list_ingested, scan_landing
 from sensorfleet.tables import read_partition
+from tests.landing_folder import LandingFrame, SensorFields, write_landing_session
 
 SCALE = float(os.environ.get("SENSORFLEET_TEST_SCALE", "1"))
 DAY = "2026-03-14"
