@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -173,11 +174,31 @@ def load_model(name: str, version_or_alias: str = CHAMPION, root: str | Path | N
     return mlflow.sklearn.load_model(ref)
 
 
+class NoSuchModelError(LookupError):
+    """No registered version answers to the name and alias asked for (e.g. before the first
+    training run: no champion yet)."""
+
+
 def resolve_version(name: str, version_or_alias: str = CHAMPION, root: str | Path | None = None) -> str:
-    """The version number behind a version or alias."""
+    """The version number behind a version or alias; NoSuchModelError when the model or the
+    alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
     if str(version_or_alias).isdigit():
         return str(version_or_alias)
-    return str(connect(root).get_model_version_by_alias(name, version_or_alias).version)
+    try:
+        return str(connect(root).get_model_version_by_alias(name, version_or_alias).version)
+    except MlflowException as exc:
+        raise NoSuchModelError(
+            f"model {name!r} has no version with alias {version_or_alias!r} yet: train one first "
+            f"(the retrain job, or `sensorfleet models train`) ({exc.message})"
+        ) from None
+
+
+def registered_at(name: str, version: str, root: str | Path | None = None) -> datetime:
+    """When ``version`` of ``name`` was registered (UTC)."""
+    created_ms = connect(root).get_model_version(name, version).creation_timestamp
+    return datetime.fromtimestamp(created_ms / 1000, UTC)
 
 
 def promote(name: str, version: str, reason: str = "promoted by hand", root: str | Path | None = None) -> None:

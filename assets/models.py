@@ -1,0 +1,179 @@
+"""Models layer: the anomaly and yield models (trained by the ``retrain`` job only, never by a
+day's materialization), the day's scores by the champion, and the drift of the line away from
+what the champion was trained on.
+
+Thin over ``models`` (training, MLflow registry, scoring) and ``sensorfleet.features`` (PSI).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the resource annotation at decoration time.
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+    multi_asset,
+)
+
+from assets._common import png_metadata
+from assets.features import MODULE_FEATURES
+from assets.labels import FINAL_TEST_ASSET
+from assets.resources import StorageResource
+from assets.table_metadata import row_count_metadata, table_spec
+
+GROUP = "models"
+OWNER = "team:ml-platform"
+ANOMALY_MODEL_ASSET = "anomaly_model"
+YIELD_MODEL_ASSET = "yield_model"
+ANOMALY_SCORES = "anomaly_scores"
+YIELD_PREDICTIONS = "yield_predictions"
+MODEL_DRIFT = "model_drift"
+CHECK_DRIFT = "line_within_training_distribution"
+RETRAIN_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
+"""The retrain schedule runs weekly: a model older than 8 days means a missed retrain."""
+MAX_PSI = 0.25
+DRIFT_DAYS = 7
+
+
+def _md_table(frame: pl.DataFrame, limit: int = 25) -> str:
+    if frame.is_empty():
+        return "none"
+    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
+    return head + "".join("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |\n"
+                          for row in frame.head(limit).iter_rows())
+
+
+def _plots(paths_root: Path, run_id: str, name: str) -> dict[str, MetadataValue]:
+    """The run's evaluation plots (logged to MLflow) inline for the UI, saved under plots/."""
+    from models.tracking import connect
+
+    client = connect(paths_root)
+    out: dict[str, MetadataValue] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = Path(client.download_artifacts(run_id, "plots", tmp))
+        except Exception:  # a tracking server without the artifacts: the metrics still show
+            return out
+        for png in sorted(folder.glob("*.png")):
+            inline, path = png_metadata(png.read_bytes(), paths_root / "plots" / "models" / name / png.name, png.stem)
+            out[f"plot_{png.stem}"] = inline
+            out[f"plot_{png.stem}_path"] = path
+    return out
+
+
+def _training_metadata(paths_root: Path, run: object, name: str) -> dict[str, MetadataValue]:
+    registered = run.registered  # type: ignore[attr-defined]
+    meta: dict[str, MetadataValue] = {
+        "metrics": MetadataValue.json({k: round(float(v), 5) for k, v in run.metrics.items()}),  # type: ignore[attr-defined]
+    }
+    for key, frame in run.details.items():  # type: ignore[attr-defined]
+        meta[key] = MetadataValue.md(_md_table(frame))
+    if registered is not None:
+        meta.update({
+            "model_version": MetadataValue.text(registered.version), "alias": MetadataValue.text(registered.alias),
+            "promotion": MetadataValue.text(registered.reason), "mlflow_run_id": MetadataValue.text(registered.run_id),
+        })
+        meta.update(_plots(paths_root, registered.run_id, name))
+    return meta
+
+
+@asset(
+    name=ANOMALY_MODEL_ASSET, group_name=GROUP, kinds={"scikit-learn", "mlflow"}, owners=[OWNER],
+    deps=[MODULE_FEATURES, FINAL_TEST_ASSET], freshness_policy=RETRAIN_FRESHNESS,
+    description="Module-level anomaly detector (PyOD ensemble on the default feature service, combined by rank, "
+                "threshold at 1 % false alarms on normal modules), trained on known-good modules of the earlier "
+                "lots, evaluated on held-out later lots, registered in MLflow; champion only if not worse.",
+)
+def anomaly_model(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    from models.train import ANOMALY_MODEL, train_anomaly
+
+    paths = storage.paths()
+    run = train_anomaly(paths)
+    context.log.info(f"{ANOMALY_MODEL}: {run.registered}")
+    return MaterializeResult(metadata=_training_metadata(paths.root, run, ANOMALY_MODEL_ASSET))
+
+
+@asset(
+    name=YIELD_MODEL_ASSET, group_name=GROUP, kinds={"scikit-learn", "mlflow"}, owners=[OWNER],
+    deps=[MODULE_FEATURES, FINAL_TEST_ASSET], freshness_policy=RETRAIN_FRESHNESS,
+    description="Yield predictor: calibrated HistGradientBoostingClassifier on the yield feature service, "
+                "validated by lot and time beside chance and an oracle given the truth; registered in MLflow.",
+)
+def yield_model(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    from models.train import YIELD_MODEL, train_yield
+
+    paths = storage.paths()
+    run = train_yield(paths)
+    context.log.info(f"{YIELD_MODEL}: {run.registered}")
+    return MaterializeResult(metadata=_training_metadata(paths.root, run, YIELD_MODEL_ASSET))
+
+
+def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
+    """The day's ``anomaly_scores`` and ``yield_predictions`` by each model's champion (one step,
+    after the day's features). Without a champion yet, nothing is written and the metadata says so."""
+
+    @multi_asset(
+        name="score_modules",
+        partitions_def=partitions_def,
+        specs=[
+            table_spec(ANOMALY_SCORES, group=GROUP, owner=OWNER, deps=[MODULE_FEATURES, ANOMALY_MODEL_ASSET],
+                       description="Table `anomaly_scores`: each module of the day scored by the anomaly champion "
+                                   "(0-1, higher = more anomalous), its rank, alarm and the features that drove it."),
+            table_spec(YIELD_PREDICTIONS, group=GROUP, owner=OWNER, deps=[MODULE_FEATURES, YIELD_MODEL_ASSET],
+                       description="Table `yield_predictions`: each module of the day's probability of passing final "
+                                   "test by the yield champion, and its predicted bin."),
+        ],
+    )
+    def score_modules(context: AssetExecutionContext, storage: StorageResource) -> Iterator[MaterializeResult]:
+        from models.scores import predict_yield_day, score_anomalies_day
+        from models.train import ANOMALY_MODEL, YIELD_MODEL
+
+        paths = storage.paths()
+        day = context.partition_key
+        for asset_key, model_name, score in ((ANOMALY_SCORES, ANOMALY_MODEL, score_anomalies_day),
+                                             (YIELD_PREDICTIONS, YIELD_MODEL, predict_yield_day)):
+            try:
+                written = score(paths, day)
+            except LookupError as exc:  # no champion registered yet: run the retrain job first
+                context.log.warning(f"{asset_key}: {exc}")
+                yield MaterializeResult(asset_key=asset_key, metadata={
+                    "scored": MetadataValue.bool(False), "reason": MetadataValue.text(str(exc))})
+                continue
+            yield MaterializeResult(asset_key=asset_key, metadata={
+                **row_count_metadata(written.rows, partitioned=True), "scored": MetadataValue.bool(True),
+                "model": MetadataValue.text(model_name), "table": MetadataValue.path(str(written.path))})
+
+    return score_modules
+
+
+@asset(
+    name=MODEL_DRIFT, group_name=GROUP, kinds={"parquet"}, owners=[OWNER],
+    deps=[MODULE_FEATURES, ANOMALY_SCORES],
+    check_specs=[AssetCheckSpec(CHECK_DRIFT, asset=MODEL_DRIFT,
+                                description=f"No feature or score PSI above {MAX_PSI} between the champion's "
+                                            f"training window and the last {DRIFT_DAYS} days.")],
+    description=f"Drift report: PSI per feature of module_features and of the anomaly score, between the modules "
+                f"the anomaly champion was trained on and the last {DRIFT_DAYS} days with data.",
+)
+def model_drift(context: AssetExecutionContext, storage: StorageResource) -> Iterator[MaterializeResult | AssetCheckResult]:
+    from models.drift import drift_report
+
+    report = drift_report(storage.paths(), days=DRIFT_DAYS)
+    drifted = report.filter(pl.col("psi") > MAX_PSI).sort("psi", descending=True)
+    yield MaterializeResult(metadata={
+        "compared": MetadataValue.int(report.height), "drifted": MetadataValue.int(drifted.height),
+        "largest_psi": MetadataValue.md(_md_table(report.sort("psi", descending=True, nulls_last=True))),
+    })
+    yield AssetCheckResult(check_name=CHECK_DRIFT, passed=drifted.is_empty(), severity=AssetCheckSeverity.WARN,
+                           metadata={"drifted": MetadataValue.md(_md_table(drifted))})
