@@ -14,8 +14,6 @@ from typing import Any
 import polars as pl
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
@@ -29,7 +27,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import MODULES_FAILING, choose_workers, emit_progress, png_metadata
+from assets._common import (
+    MODULES_FAILING,
+    check_severity,
+    check_spec,
+    choose_workers,
+    emit_progress,
+    png_metadata,
+)
 from assets.captures import CAPTURES
 from assets.resources import StorageResource
 from assets.table_metadata import definition_metadata
@@ -138,6 +143,24 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
     """The ``pixel_maps``, ``module_stats``, ``module_channel_stats`` and ``pixel_defects``
     assets (one step) on ``partitions_def``, downstream of ``captures``."""
     deps = [AssetDep(CAPTURES)]
+    checks = {
+        spec.name: spec
+        for spec in (
+            check_spec(
+                CHECK_BOUNDS, MODULE_STATS,
+                "Every metric is finite and inside its physical bounds: "
+                + "; ".join(f"{k}: {b.describe()}" for k, b in PHYSICAL_BOUNDS.items())
+                + " (blocking: non-physical metrics must not reach the features).",
+                partitions_def, blocking=True,
+            ),
+            check_spec(
+                CHECK_PTC_FIT, MODULE_STATS,
+                f"Photon-transfer line fit R^2 >= {MIN_FIT_R2} for every session (warning: the "
+                "metrics stay within their bounds; the module is one to look at).",
+                partitions_def,
+            ),
+        )
+    }
 
     @multi_asset(
         name="characterize_sessions",
@@ -179,19 +202,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
                 description="Table `pixel_defects`: one row per defective pixel with its class.",
             ),
         ],
-        check_specs=[
-            AssetCheckSpec(
-                CHECK_BOUNDS,
-                asset=MODULE_STATS,
-                description="Every metric is finite and inside its physical bounds: "
-                + "; ".join(f"{k}: {b.describe()}" for k, b in PHYSICAL_BOUNDS.items()),
-            ),
-            AssetCheckSpec(
-                CHECK_PTC_FIT,
-                asset=MODULE_STATS,
-                description=f"Photon-transfer line fit R^2 >= {MIN_FIT_R2} for every session.",
-            ),
-        ],
+        check_specs=list(checks.values()),
         partitions_def=partitions_def,
     )
     def characterize_sessions(
@@ -264,7 +275,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=MODULE_STATS,
             check_name=CHECK_BOUNDS,
             passed=not violations,
-            severity=AssetCheckSeverity.ERROR,
+            severity=check_severity(checks[CHECK_BOUNDS]),
             metadata={
                 "violations": MetadataValue.int(len(violations)),
                 MODULES_FAILING: MetadataValue.json(_modules(violations)),
@@ -276,7 +287,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=MODULE_STATS,
             check_name=CHECK_PTC_FIT,
             passed=poor_fits.is_empty(),
-            severity=AssetCheckSeverity.ERROR,
+            severity=check_severity(checks[CHECK_PTC_FIT]),
             metadata={
                 "min_r2": MetadataValue.float(MIN_FIT_R2),
                 MODULES_FAILING: MetadataValue.json(_modules(fit_rows)),

@@ -13,7 +13,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     AssetSpec,
@@ -23,6 +22,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets._common import check_spec
 from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
 from assets.resources import StorageResource
 from assets.table_metadata import definition_metadata, row_count_metadata
@@ -60,10 +60,10 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
                         "feature service's values as known at the end of that day (point-in-time).",
         )],
         check_specs=[
-            AssetCheckSpec(CHECK_NULL_RATE, asset=MODULE_FEATURES,
-                           description=f"No feature is null for more than {MAX_NULL_RATE:.0%} of the day's modules."),
-            AssetCheckSpec(CHECK_DRIFT, asset=MODULE_FEATURES,
-                           description=f"No feature's PSI against the previous 7 days exceeds {MAX_PSI}."),
+            check_spec(CHECK_NULL_RATE, MODULE_FEATURES,
+                       f"No feature is null for more than {MAX_NULL_RATE:.0%} of the day's modules.", partitions_def),
+            check_spec(CHECK_DRIFT, MODULE_FEATURES,
+                       f"No feature's PSI against the previous 7 days exceeds {MAX_PSI}.", partitions_def),
         ],
     )
     def materialize_module_features_step(

@@ -78,7 +78,7 @@ def run_with_display(
 
 
 def _day_line(outcome: DayOutcome) -> str:
-    if outcome.error is not None:
+    if outcome.error is not None and outcome.run_id is None:
         return f"[red]x[/] {outcome.day}: FAILED: {outcome.error}"
     parts = [
         f"{outcome.ingested + outcome.rewritten} ingested",
@@ -89,6 +89,8 @@ def _day_line(outcome: DayOutcome) -> str:
         parts.append(f"{outcome.characterized} characterized ({outcome.characterized_new} new)")
     if outcome.failed_checks:
         parts.append(f"{len(outcome.failed_checks)} check(s) failed")
+    if outcome.error is not None:  # the run started: say what it did before it stopped
+        return f"[red]x[/] {outcome.day}: " + ", ".join(parts) + f"; FAILED: {outcome.error}"
     return f"[green]v[/] {outcome.day}: " + ", ".join(parts)
 
 

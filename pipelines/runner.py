@@ -320,6 +320,8 @@ def _run_day(
 
 
 def _strip_class_path(message: str) -> str:
-    """``dagster._core...Failure: text`` -> ``text`` (the exception's module path helps nobody)."""
+    """``dagster._core...Failure: text`` -> ``text`` (the exception's module path helps nobody),
+    on one line."""
     head, sep, rest = message.partition(": ")
-    return rest if sep and "." in head and " " not in head else message
+    text = rest if sep and "." in head and " " not in head else message
+    return " ".join(text.split())

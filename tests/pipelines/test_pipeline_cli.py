@@ -30,8 +30,10 @@ def test_pipeline_run_summarizes_rejections_and_failed_checks(
 
     first = runner.invoke(app, args)
     out = first.output
-    assert first.exit_code == 0, out
+    # the bounds check is blocking: the day's features are not built and the run fails
+    assert first.exit_code == 1, out
     assert "2026-03-02: 3 ingested, 0 unchanged, 1 rejected, 3 characterized" in out
+    assert "blocking asset check failed" in out and "metrics_within_physical_bounds" in out
     assert "sessions ingested: 3" in out
     assert "sessions skipped as unchanged: 0" in out
     assert "sessions rejected: 1" in out
@@ -39,7 +41,9 @@ def test_pipeline_run_summarizes_rejections_and_failed_checks(
     assert "module_stats.metrics_within_physical_bounds [ERROR]: CM-1-000000" in out
     assert "captures.no_rejected_sessions [WARN]: broken-session" in out
     assert (root / "dagster_home" / "dagster.yaml").is_file()
+    assert not (root / "tables" / "module_features").exists()
 
+    monkeypatch.undo()  # physical bounds again: the day completes
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "sessions ingested: 0" in second.output
