@@ -7,6 +7,7 @@ and the core's commands start without loading it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,8 @@ def run_with_display(
 
 
 def _day_line(outcome: DayOutcome) -> str:
+    if outcome.no_data:
+        return f"- {outcome.day}: no sessions in the landing root or captures: nothing run, nothing written"
     if outcome.error is not None and outcome.run_id is None:
         return f"[red]x[/] {outcome.day}: FAILED: {outcome.error}"
     parts = [
@@ -144,6 +147,14 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
     console.print(f"  runs recorded in {summary.dagster_home} (open the UI with `make dev`)")
 
 
+def parse_day(text: str) -> str:
+    """``text`` as a capture day ``YYYY-MM-DD``, or a ``BadParameter`` saying why it is not a date."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD ({exc})", param_hint="--day") from None
+
+
 @pipeline_app.command("run")
 def run(
     root: Path | None = typer.Option(None, "--root", help="data root (default SENSORFLEET_ROOT or ./data)"),
@@ -158,8 +169,16 @@ def run(
     Exits non-zero only when a run fails; rejected sessions and failed checks are reported.
     """
     paths = resolve_paths(root, landing)
+    # Fail before anything is created (a Dagster home, state files) or Dagster is imported.
+    days = [parse_day(d) for d in day or []]
+    if not paths.landing.is_dir():
+        raise typer.BadParameter(
+            f"landing root {paths.landing} does not exist; give --landing, set SENSORFLEET_LANDING, "
+            "or put the session folders under <root>/landing",
+            param_hint="--landing",
+        )
     try:
-        summary = run_with_display(paths, select=select, days=day)
+        summary = run_with_display(paths, select=select, days=days or None)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if not summary.ok:

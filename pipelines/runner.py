@@ -12,7 +12,6 @@ file instead (:func:`sensorfleet.locks.day_run_lock_file`); the second waits for
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,14 +36,13 @@ from assets.resources import StorageResource
 from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
+from pipelines.instance_config import install_instance_config
 from pipelines.jobs import REFRESH_WAREHOUSE
 from pipelines.partitions import capture_days
 from pipelines.resources import run_resources
 from sensorfleet.config import Paths
 from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.locks import day_run_lock_file, file_lock
-
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
 @dataclass
@@ -72,6 +70,9 @@ class DayOutcome:
     characterized: int | None = None
     characterized_new: int = 0
     failed_checks: list[CheckFailure] = field(default_factory=list)
+    no_data: bool = False
+    """The day has no landing session and no ingested capture: it was not run (no empty
+    partitions are written)."""
 
 
 @dataclass
@@ -105,15 +106,7 @@ class FleetOutcome:
 def prepare_instance(paths: Paths) -> DagsterInstance:
     """The persistent Dagster instance under ``<root>/dagster_home`` (dagster.yaml copied in)."""
     home = paths.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
-    if REPO_DAGSTER_YAML.is_file():
-        if not target.is_file() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes():
-            tmp = home / ".dagster.yaml.tmp"
-            shutil.copyfile(REPO_DAGSTER_YAML, tmp)
-            os.replace(tmp, target)
-    elif not target.is_file():
-        raise FileNotFoundError(f"{REPO_DAGSTER_YAML}: the instance configuration is missing and {target} does not exist")
+    install_instance_config(home)
     # dagster.yaml resolves its storage folder from DAGSTER_HOME while the instance is created.
     with _environ("DAGSTER_HOME", str(home)):
         return DagsterInstance.from_config(str(home))
@@ -136,6 +129,13 @@ def landing_days(paths: Paths) -> list[str]:
     """Capture days (``YYYY-MM-DD``) that have at least one session folder in the landing root."""
     sessions = scan_landing(paths.landing, paths.state)
     return sorted({s.capture_date for s in sessions})
+
+
+def _has_captures(paths: Paths, day: str) -> bool:
+    """True when ``day`` has ingested capture groups (a re-run of its characterization needs no
+    landing data)."""
+    folder = paths.captures / day
+    return folder.is_dir() and any(p.name.endswith(".zarr") for p in folder.iterdir())
 
 
 def resolve_selection(names: Sequence[str] | None, assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
@@ -181,7 +181,8 @@ def run_pipeline(
     fleet_steps = [node for node in steps if node in fleet]
     steps = [node for node in steps if node not in fleet]
     instance = prepare_instance(paths)
-    todo = sorted(set(days)) if days else landing_days(paths)
+    with_landing = landing_days(paths)
+    todo = sorted(set(days)) if days else with_landing
     resources = run_resources(paths)
     selection = [key for node in steps for key in node.keys]
     outcomes: list[DayOutcome] = []
@@ -189,7 +190,9 @@ def run_pipeline(
         if on_day_start is not None:
             on_day_start(day)
         outcome = DayOutcome(day=day)
-        if not capture_days.has_partition_key(day):
+        if day not in with_landing and not _has_captures(paths, day):
+            outcome.no_data = True
+        elif not capture_days.has_partition_key(day):
             outcome.error = (
                 f"capture day {day} is outside the partitions ({capture_days.get_first_partition_key()} "
                 "to today UTC); check the capture station's clock or the manifests' captured_at"
@@ -201,7 +204,7 @@ def run_pipeline(
         if on_day_done is not None:
             on_day_done(outcome)
     summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
-    if fleet_steps and (outcomes or not days):
+    if fleet_steps and (any(not o.no_data for o in outcomes) or not days):
         summary.fleet = run_fleet(instance, fleet, resources, [k for node in fleet_steps for k in node.keys])
     return summary
 
