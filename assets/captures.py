@@ -40,6 +40,9 @@ from sensorfleet import tables
 from sensorfleet.ingest import DayIngestReport, ingest_day, sessions_for_day
 
 GROUP = "captures"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 CAPTURES = "captures"
 REJECTIONS = "rejections"
 
@@ -221,6 +224,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             AssetSpec(
                 CAPTURES,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 description="Frame stacks of every accepted session of the day: zarr "
                 "captures/<day>/<session>.zarr (frames (n, H, W) uint16) and the parquet tables "
                 "`sessions` (one row per session) and `captures` (one row per frame).",
@@ -231,6 +235,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             AssetSpec(
                 REJECTIONS,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 description="Table `rejections`: one row per problem of a refused session "
                 "(session, file, reason, time). Refused input stays in the landing folder.",
                 kinds={"parquet"},

@@ -53,6 +53,9 @@ from sensorfleet.registry import MODULE_STATS as MODULE_STATS_TABLE
 from sensorfleet.registry import Bound
 
 GROUP = "characterization"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 PIXEL_MAPS = "pixel_maps"
 MODULE_STATS = "module_stats"
 MODULE_CHANNEL_STATS = "module_channel_stats"
@@ -168,8 +171,10 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             AssetSpec(
                 PIXEL_MAPS,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 deps=deps,
                 kinds={"zarr"},
+                owners=["team:sensor-characterization"],
                 description="Per-pixel maps of every session of the day, zarr "
                 "maps/<day>/<session>.zarr: dark offset (DN), dark current (DN/s), temporal dark "
                 "noise (DN), relative response (PRNU, 1 = median) as float32 (H, W), defect class uint8.",
@@ -177,6 +182,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             AssetSpec(
                 MODULE_STATS,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 deps=deps,
                 kinds={"parquet"},
                 owners=["team:sensor-characterization"],
@@ -186,6 +192,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             AssetSpec(
                 MODULE_CHANNEL_STATS,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 deps=deps,
                 kinds={"parquet"},
                 owners=["team:sensor-characterization"],
@@ -195,6 +202,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             AssetSpec(
                 PIXEL_DEFECTS,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 deps=deps,
                 kinds={"parquet"},
                 owners=["team:sensor-characterization"],

@@ -29,6 +29,9 @@ from assets.table_metadata import definition_metadata, row_count_metadata
 from sensorfleet.features import MODULE_FEATURES, feature_quality, materialize_module_features
 
 GROUP = "features"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 CHECK_NULL_RATE = "feature_null_rate"
 CHECK_DRIFT = "feature_drift_psi"
 MAX_NULL_RATE = 0.5
@@ -54,7 +57,7 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         name="materialize_module_features",
         partitions_def=partitions_def,
         specs=[AssetSpec(
-            MODULE_FEATURES, group_name=GROUP, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS],
+            MODULE_FEATURES, group_name=GROUP, code_version=CODE_VERSION, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS],
             kinds={"parquet"}, owners=["team:ml-platform"], metadata=definition_metadata(MODULE_FEATURES),
             description="Table `module_features`: every module characterized on the day with the default "
                         "feature service's values as known at the end of that day (point-in-time).",

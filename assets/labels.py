@@ -28,6 +28,9 @@ from sensorfleet.labels import ingest_final_test
 from sensorfleet.registry import FINAL_TEST
 
 GROUP = "labels"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 FINAL_TEST_ASSET = FINAL_TEST.name
 CHECK_LABEL_ROWS = "no_rejected_label_rows"
 
@@ -38,7 +41,7 @@ def build_label_assets() -> AssetsDefinition:
     @multi_asset(
         name="ingest_final_test",
         specs=[AssetSpec(
-            FINAL_TEST_ASSET, group_name=GROUP, deps=[CAPTURES], kinds={"parquet"}, owners=["team:test-engineering"],
+            FINAL_TEST_ASSET, group_name=GROUP, code_version=CODE_VERSION, deps=[CAPTURES], kinds={"parquet"}, owners=["team:test-engineering"],
             description="Table `final_test`: every final test and retest of a module (the yield label), "
                         "from the files under <landing>/final_test/ (parquet or CSV).",
             metadata=definition_metadata(FINAL_TEST.name),

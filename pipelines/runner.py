@@ -4,7 +4,8 @@ The runs use the same asset definitions as ``pipelines.definitions.defs`` and ar
 Dagster instance under ``<root>/dagster_home`` (the repo's dagster.yaml copied in), so they show
 up in the UI (``make dev``) afterwards.
 
-``materialize`` executes in this process: the instance's run queue (and the one-run-per-day
+The jobs execute in this process (``execute_in_process`` of ``daily_pipeline`` and
+``refresh_warehouse``, so the UI lists the runs under those names): the instance's run queue (and the one-run-per-day
 limit of dagster.yaml) never sees these runs. Two CLI runs of the same day serialize on a lock
 file instead (:func:`sensorfleet.locks.day_run_lock_file`); the second waits for the first.
 """
@@ -19,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, AssetsDefinition, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    DagsterInstance,
+    Definitions,
+    JobDefinition,
+    in_process_executor,
+)
 
 from assets._common import (
     MODULES_FAILING,
@@ -32,12 +40,11 @@ from assets._common import (
 from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, SessionCounts
 from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZED
 from assets.labels import FINAL_TEST_ASSET
-from assets.resources import StorageResource
 from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
 from pipelines.instance_config import install_instance_config
-from pipelines.jobs import REFRESH_WAREHOUSE
+from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
 from pipelines.partitions import capture_days
 from pipelines.resources import run_resources
 from sensorfleet.config import Paths
@@ -181,9 +188,11 @@ def run_pipeline(
     fleet_steps = [node for node in steps if node in fleet]
     steps = [node for node in steps if node not in fleet]
     instance = prepare_instance(paths)
+    jobs = Definitions(
+        assets=[*assets, *fleet], jobs=JOBS, resources=run_resources(paths), executor=in_process_executor
+    )
     with_landing = landing_days(paths)
     todo = sorted(set(days)) if days else with_landing
-    resources = run_resources(paths)
     selection = [key for node in steps for key in node.keys]
     outcomes: list[DayOutcome] = []
     for day in todo:
@@ -199,31 +208,27 @@ def run_pipeline(
             )
         else:
             with day_run_lock(paths, day, on_day_wait):
-                _run_day(outcome, instance, assets, resources, selection, progress)
+                _run_day(outcome, instance, jobs.resolve_job_def(DAILY_PIPELINE), selection, progress)
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
     summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
     if fleet_steps and (any(not o.no_data for o in outcomes) or not days):
-        summary.fleet = run_fleet(instance, fleet, resources, [k for node in fleet_steps for k in node.keys])
+        summary.fleet = run_fleet(
+            instance, jobs.resolve_job_def(REFRESH_WAREHOUSE), [k for node in fleet_steps for k in node.keys]
+        )
     return summary
 
 
-def run_fleet(
-    instance: DagsterInstance,
-    fleet: Sequence[AssetsDefinition],
-    resources: dict[str, StorageResource],
-    selection: list[AssetKey],
-) -> FleetOutcome:
-    """One in-process run of the fleet-wide assets (labels, then the warehouse), recorded in the
-    instance under the job name ``refresh_warehouse`` as the UI's job would be."""
+def run_fleet(instance: DagsterInstance, job: JobDefinition, selection: list[AssetKey]) -> FleetOutcome:
+    """One in-process run of ``selection`` among the fleet-wide assets (labels, then the
+    warehouse) by ``job`` (``refresh_warehouse``), recorded in the instance under its name."""
     outcome = FleetOutcome()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = materialize(
-                fleet, instance=instance, resources=resources, selection=selection, raise_on_error=False,
-                tags={"sensorfleet/job": REFRESH_WAREHOUSE},
+            result = job.execute_in_process(
+                instance=instance, asset_selection=selection, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         except Exception as exc:  # a definition or instance problem: report it
@@ -265,20 +270,19 @@ def day_run_lock(paths: Paths, day: str, on_wait: Callable[[str, Path], None] | 
 def _run_day(
     outcome: DayOutcome,
     instance: DagsterInstance,
-    assets: Sequence[AssetsDefinition],
-    resources: dict[str, StorageResource],
+    job: JobDefinition,
     selection: list[AssetKey],
     progress: ProgressHook | None,
 ) -> None:
+    """One in-process run of ``selection`` for ``outcome.day`` by ``job`` (``daily_pipeline``):
+    the run is listed under the job's name, not as an ephemeral job."""
     with progress_hook(progress), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = materialize(
-                assets,
+            result = job.execute_in_process(
                 instance=instance,
-                resources=resources,
                 partition_key=outcome.day,
-                selection=selection,
+                asset_selection=selection,
                 tags={PARTITION_TAG: outcome.day},
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},

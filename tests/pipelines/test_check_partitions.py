@@ -44,6 +44,7 @@ def test_a_warning_stays_on_its_day_after_a_later_clean_day(tmp_path: Path) -> N
     assert summary.ok and [d.day for d in summary.days] == [BROKEN_DAY, CLEAN_DAY]
 
     instance = prepare_instance(paths)
+    assert {run.job_name for run in instance.get_runs()} == {"daily_pipeline"}  # a named job, not ephemeral
     key = AssetCheckKey(AssetKey(CAPTURES), CHECK_NO_REJECTIONS)
     latest = {
         info.partition_key: info.latest_execution_status

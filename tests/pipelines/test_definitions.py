@@ -38,6 +38,13 @@ def test_definitions_load_with_expected_graph() -> None:
     schema = graph.get(AssetKey("final_test")).metadata["dagster/column_schema"]
     assert [c.name for c in schema.columns][:3] == ["module_id", "tested_at", "passed"]
 
+    for key in graph.get_all_asset_keys():
+        node, name = graph.get(key), key.to_user_string()
+        assert node.description and node.owners and node.kinds and node.code_version, name
+        assert (node.freshness_policy is not None) == (node.partitions_def is not None), name  # the daily tables
+        if "parquet" in node.kinds:
+            assert "dagster/column_schema" in node.metadata, name
+
     checks = set(graph.asset_check_keys)
     assert checks == {
         AssetCheckKey(AssetKey("captures"), "no_rejected_sessions"),
