@@ -88,6 +88,11 @@ class SessionCounts:
         return {f"sessions_{f.name}": MetadataValue.int(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
+    def metadata_keys(cls) -> list[str]:
+        """The metadata keys :meth:`metadata` writes."""
+        return [f"sessions_{f.name}" for f in fields(cls)]
+
+    @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> "SessionCounts":
         """The counts from ``captures`` materialization metadata (plain values); absent keys are 0."""
         return cls(**{f.name: int(metadata.get(f"sessions_{f.name}", 0)) for f in fields(cls)})

@@ -36,6 +36,7 @@ def run_with_display(
     select: Sequence[str] | None = None,
     days: Sequence[str] | None = None,
     console: Console | None = None,
+    force: bool = False,
 ) -> PipelineSummary:
     """Run the pipeline for ``days`` (default: every day with landing data) showing progress.
 
@@ -73,6 +74,7 @@ def run_with_display(
             on_day_start=on_day_start,
             on_day_done=on_day_done,
             on_day_wait=on_day_wait,
+            force=force,
         )
     print_summary(summary, console)
     return summary
@@ -81,6 +83,9 @@ def run_with_display(
 def _day_line(outcome: DayOutcome) -> str:
     if outcome.no_data:
         return f"- {outcome.day}: no sessions in the landing root or captures: nothing run, nothing written"
+    if outcome.up_to_date:
+        return (f"= {outcome.day}: up to date ({outcome.unchanged} sessions, {outcome.rejected} rejected; "
+                "landing and code unchanged since its last run): not run")
     if outcome.error is not None and outcome.run_id is None:
         return f"[red]x[/] {outcome.day}: FAILED: {outcome.error}"
     parts = [
@@ -138,6 +143,8 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
         for d in failed:
             console.print(f"    - {d.day}: {d.error}", markup=False)
     fleet = summary.fleet
+    if summary.fleet_up_to_date:
+        console.print("  final-test labels and warehouse: up to date (no day ran, label files unchanged): not run")
     if fleet is not None:
         if fleet.error is not None:
             console.print(f"  [red]labels/warehouse run failed[/]: {fleet.error}", markup=True)
@@ -163,6 +170,9 @@ def run(
         None, "--select", help="asset or group names to run (repeatable; default all): captures, characterization, module_stats, ..."
     ),
     day: list[str] | None = typer.Option(None, "--day", help="capture day YYYY-MM-DD (repeatable; default every day with landing data)"),
+    force: bool = typer.Option(
+        False, "--force", help="run the days even when nothing changed since their last run (landing, code versions)"
+    ),
 ) -> None:
     """Materialize the asset graph in-process for every capture day that has landing data.
 
@@ -178,7 +188,7 @@ def run(
             param_hint="--landing",
         )
     try:
-        summary = run_with_display(paths, select=select, days=days or None)
+        summary = run_with_display(paths, select=select, days=days or None, force=force)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if not summary.ok:

@@ -25,6 +25,7 @@ from dagster import (
     AssetsDefinition,
     DagsterInstance,
     Definitions,
+    EventLogRecord,
     JobDefinition,
     in_process_executor,
 )
@@ -39,7 +40,8 @@ from assets._common import (
 )
 from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, SessionCounts
 from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZED
-from assets.labels import FINAL_TEST_ASSET
+from assets.labels import FINAL_TEST_ASSET, final_test_files_state
+from assets.landing_state import day_fingerprints
 from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
@@ -47,6 +49,12 @@ from pipelines.instance_config import install_instance_config
 from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
 from pipelines.partitions import capture_days
 from pipelines.resources import run_resources
+from pipelines.up_to_date import (
+    fleet_up_to_date,
+    latest_materialization,
+    metadata_value,
+    up_to_date_days,
+)
 from sensorfleet.config import Paths
 from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.locks import day_run_lock_file, file_lock
@@ -77,6 +85,9 @@ class DayOutcome:
     characterized: int | None = None
     characterized_new: int = 0
     failed_checks: list[CheckFailure] = field(default_factory=list)
+    up_to_date: bool = False
+    """Nothing changed since the day's last run (landing fingerprint, code versions): not run;
+    the counts are those its last run recorded (pipelines/up_to_date.py)."""
     no_data: bool = False
     """The day has no landing session and no ingested capture: it was not run (no empty
     partitions are written)."""
@@ -89,6 +100,8 @@ class PipelineSummary:
     days: list[DayOutcome]
     dagster_home: Path
     fleet: FleetOutcome | None = None
+    fleet_up_to_date: bool = False
+    """The labels and the warehouse needed no run (no day ran, label files unchanged)."""
 
     @property
     def ok(self) -> bool:
@@ -132,10 +145,16 @@ def _environ(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
-def landing_days(paths: Paths) -> list[str]:
-    """Capture days (``YYYY-MM-DD``) that have at least one session folder in the landing root."""
-    sessions = scan_landing(paths.landing, paths.state)
-    return sorted({s.capture_date for s in sessions})
+def _recorded_outcome(outcome: DayOutcome, instance: DagsterInstance, captured: EventLogRecord) -> None:
+    """Fill ``outcome`` of an up-to-date day from its last run's records: every session it
+    accepted is unchanged, its rejections stand."""
+    outcome.up_to_date = True
+    counts = SessionCounts.from_metadata({k: metadata_value(captured, k) for k in SessionCounts.metadata_keys()})
+    outcome.unchanged = counts.total - counts.rejected
+    outcome.rejected = counts.rejected
+    stats = latest_materialization(instance, AssetKey(MODULE_STATS), outcome.day)
+    if stats is not None:
+        outcome.characterized = int(str(metadata_value(stats, SESSIONS) or 0))
 
 
 def _has_captures(paths: Paths, day: str) -> bool:
@@ -175,12 +194,15 @@ def run_pipeline(
     on_day_start: Callable[[str], None] | None = None,
     on_day_done: Callable[[DayOutcome], None] | None = None,
     on_day_wait: Callable[[str, Path], None] | None = None,
+    force: bool = False,
 ) -> PipelineSummary:
     """Materialize the selected assets for each day (default: every day with landing data).
 
     Each day is one in-process run tagged ``dagster/partition=<day>``, under the day's run lock
     (``on_day_wait(day, lock_file)`` is called when another run holds it and this one waits);
-    a failed day is recorded in its :class:`DayOutcome` and the other days go on.
+    a failed day is recorded in its :class:`DayOutcome` and the other days go on. Days (and
+    the fleet-wide assets) that nothing changed since their last run are not run unless
+    ``force`` (:mod:`pipelines.up_to_date`).
     """
     assets = pipeline_assets()
     fleet = fleet_assets()
@@ -191,9 +213,14 @@ def run_pipeline(
     jobs = Definitions(
         assets=[*assets, *fleet], jobs=JOBS, resources=run_resources(paths), executor=in_process_executor
     )
-    with_landing = landing_days(paths)
+    fingerprints = day_fingerprints(scan_landing(paths.landing, paths.state))
+    with_landing = sorted(fingerprints)
     todo = sorted(set(days)) if days else with_landing
     selection = [key for node in steps for key in node.keys]
+    code_versions = {key: node.code_versions_by_key.get(key) for node in [*assets, *fleet] for key in node.keys}
+    fresh = {} if force else up_to_date_days(
+        instance, {d: fingerprints[d] for d in todo if d in fingerprints}, selection, code_versions
+    )
     outcomes: list[DayOutcome] = []
     for day in todo:
         if on_day_start is not None:
@@ -201,6 +228,8 @@ def run_pipeline(
         outcome = DayOutcome(day=day)
         if day not in with_landing and not _has_captures(paths, day):
             outcome.no_data = True
+        elif day in fresh:
+            _recorded_outcome(outcome, instance, fresh[day])
         elif not capture_days.has_partition_key(day):
             outcome.error = (
                 f"capture day {day} is outside the partitions ({capture_days.get_first_partition_key()} "
@@ -213,10 +242,16 @@ def run_pipeline(
         if on_day_done is not None:
             on_day_done(outcome)
     summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
+    fleet_selection = [k for node in fleet_steps for k in node.keys]
+    ran = any(o.run_id is not None for o in outcomes)
     if fleet_steps and (any(not o.no_data for o in outcomes) or not days):
-        summary.fleet = run_fleet(
-            instance, jobs.resolve_job_def(REFRESH_WAREHOUSE), [k for node in fleet_steps for k in node.keys]
-        )
+        if not force and not ran and fleet_up_to_date(
+            instance, final_test_files_state(paths.landing), fleet_selection,
+            [k for node in assets for k in node.keys], code_versions,
+        ):
+            summary.fleet_up_to_date = True
+        else:
+            summary.fleet = run_fleet(instance, jobs.resolve_job_def(REFRESH_WAREHOUSE), fleet_selection)
     return summary
 
 

@@ -25,6 +25,7 @@ from dagster import (
 
 from assets._common import PARTITION_TAG
 from assets.captures import CAPTURES
+from assets.labels import final_test_files_state
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
 from pipelines.jobs import daily_pipeline, refresh_warehouse
@@ -120,9 +121,9 @@ def build_final_test_sensor(job_name: str, minimum_interval_seconds: int = 30) -
         description="Watches <landing>/final_test/; requests the label + warehouse refresh when a file is added or changed.",
     )
     def final_test_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
-        files = final_test_files(storage.paths().landing)
-        state = {p.name: f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files}
-        cursor = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        landing = storage.paths().landing
+        files = final_test_files(landing)
+        cursor = final_test_files_state(landing)
         if not files or cursor == context.cursor:
             return SensorResult(skip_reason=SkipReason(f"{len(files)} final-test file(s), none new or changed"), cursor=cursor)
         return SensorResult(run_requests=[RunRequest(run_key="final_test:" + hashlib.sha256(cursor.encode()).hexdigest()[:20])], cursor=cursor)
