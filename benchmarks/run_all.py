@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 BENCHMARKS: tuple[str, ...] = (
-    "decode", "chunking", "ingest", "pass_kernel", "characterize", "warehouse", "features",
+    "cli", "decode", "chunking", "ingest", "pass_kernel", "characterize", "warehouse", "features",
 )
 """Every ``benchmarks/bench_<name>.py``, cheapest first; each takes ``--quick``."""
 
