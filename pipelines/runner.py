@@ -47,7 +47,7 @@ from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
 from pipelines.instance_config import install_instance_config
 from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
-from pipelines.partitions import capture_days
+from pipelines.partitions import CAPTURE_DAYS, capture_day_problem
 from pipelines.resources import run_resources
 from pipelines.up_to_date import (
     fleet_up_to_date,
@@ -230,12 +230,11 @@ def run_pipeline(
             outcome.no_data = True
         elif day in fresh:
             _recorded_outcome(outcome, instance, fresh[day])
-        elif not capture_days.has_partition_key(day):
-            outcome.error = (
-                f"capture day {day} is outside the partitions ({capture_days.get_first_partition_key()} "
-                "to today UTC); check the capture station's clock or the manifests' captured_at"
-            )
+        elif (problem := capture_day_problem(day)) is not None:
+            outcome.error = problem
         else:
+            if not instance.has_dynamic_partition(CAPTURE_DAYS, day):  # the UI lists days with data
+                instance.add_dynamic_partitions(CAPTURE_DAYS, [day])
             with day_run_lock(paths, day, on_day_wait):
                 _run_day(outcome, instance, jobs.resolve_job_def(DAILY_PIPELINE), selection, progress)
         outcomes.append(outcome)

@@ -12,7 +12,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
-    PartitionsDefinition,
+    DynamicPartitionsDefinition,
     RunRequest,
     RunStatusSensorContext,
     SensorDefinition,
@@ -29,6 +29,7 @@ from assets.labels import final_test_files_state
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
 from pipelines.jobs import daily_pipeline, refresh_warehouse
+from pipelines.partitions import capture_day_problem
 from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.labels.final_test import final_test_files
 
@@ -39,7 +40,7 @@ def run_key(day: str, fingerprint: str) -> str:
 
 
 def build_landing_sensor(
-    job_name: str, partitions_def: PartitionsDefinition, minimum_interval_seconds: int = 30
+    job_name: str, partitions_def: DynamicPartitionsDefinition, minimum_interval_seconds: int = 30
 ) -> SensorDefinition:
     """A sensor (running by default) requesting the job ``job_name`` for each day whose landing
     content changed (the job must be in the same ``Definitions``).
@@ -71,7 +72,7 @@ def build_landing_sensor(
         for day, fingerprint in current.items():
             if previous.get(day) == fingerprint:
                 continue
-            if not partitions_def.has_partition_key(day):
+            if capture_day_problem(day) is not None:
                 outside.append(day)
                 continue
             if _materialized_with(context.instance, day, fingerprint):
@@ -81,7 +82,7 @@ def build_landing_sensor(
             )
         if outside:
             context.log.warning(
-                f"capture days outside the partitions ({', '.join(outside)}): no run requested; "
+                f"capture days outside the accepted range ({', '.join(outside)}): no run requested; "
                 "check the stations' clocks"
             )
         # Days whose sessions all vanished are forgotten; new data on them counts as new again.
@@ -91,8 +92,12 @@ def build_landing_sensor(
                 skip_reason=SkipReason(f"{len(sessions)} sessions on {len(current)} days, none new or changed"),
                 cursor=cursor,
             )
-        context.log.info(f"requesting runs for {len(requests)} day(s): {', '.join(r.partition_key or '' for r in requests)}")
-        return SensorResult(run_requests=requests, cursor=cursor)
+        days = [r.partition_key or "" for r in requests]
+        context.log.info(f"requesting runs for {len(requests)} day(s): {', '.join(days)}")
+        # the days join the partitions (only days with data are listed) before their runs start
+        new_days = [d for d in days if not context.instance.has_dynamic_partition(partitions_def.name or "", d)]
+        partition_requests = [partitions_def.build_add_request(new_days)] if new_days else []
+        return SensorResult(run_requests=requests, cursor=cursor, dynamic_partitions_requests=partition_requests)
 
     return landing_sensor
 

@@ -6,7 +6,12 @@ from typing import Any
 
 import polars as pl
 from asset_results import materialization_metadata
-from dagster import AssetCheckSeverity, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetCheckSeverity,
+    DailyPartitionsDefinition,
+    ExecuteInProcessResult,
+    materialize,
+)
 from tiny_landing import make_session
 
 from assets.captures import (
@@ -18,10 +23,12 @@ from assets.captures import (
     unexpected_saturation,
 )
 from assets.resources import StorageResource
-from pipelines.partitions import capture_days
+from pipelines.partitions import FIRST_CAPTURE_DAY
 from sensorfleet.config import Paths
 
 DAY = "2024-05-01"
+# The assets alone on calendar days (the location's days are dynamic and need an instance).
+capture_days = DailyPartitionsDefinition(start_date=FIRST_CAPTURE_DAY, fmt="%Y-%m-%d")
 
 
 def _run(paths: Paths) -> ExecuteInProcessResult:
