@@ -12,7 +12,7 @@ DEMO_MODULES ?= 24
 SENSORFLEET_ROOT ?= $(DATA)
 SENSORFLEET_LANDING ?=
 
-.PHONY: demo test dev lint bench bench-quick clean-data venv
+.PHONY: demo test dev lint bench bench-quick clean-data venv chromium
 
 # Environment: created when missing or when pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -29,7 +29,12 @@ demo: $(STAMP)
 	$(BIN)/sensorfleet demo --root $(SENSORFLEET_ROOT) $(if $(SENSORFLEET_LANDING),--landing $(SENSORFLEET_LANDING)) \
 	  --modules $(DEMO_MODULES)
 
-test: $(STAMP)
+# The browser test (tests/e2e, marker `browser`) drives Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null || { echo "installing chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check sensorfleet assets models pipelines tests benchmarks
 	$(BIN)/mypy
 	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs; \
