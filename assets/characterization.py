@@ -37,7 +37,7 @@ from assets._common import (
 )
 from assets.captures import CAPTURES
 from assets.resources import StorageResource
-from assets.table_metadata import definition_metadata
+from assets.table_metadata import definition_metadata, row_count_metadata
 from sensorfleet import tables
 from sensorfleet.emva import (
     MIN_FIT_R2,
@@ -237,6 +237,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
 
         stats_metadata: dict[str, Any] = {
             SESSIONS: MetadataValue.int(stats.height),
+            **row_count_metadata(stats.height, partitioned=True),
             SESSIONS_CHARACTERIZED: MetadataValue.int(len(report.characterized)),
             "sessions_unchanged": MetadataValue.int(len(report.skipped)),
             "sessions_failed": MetadataValue.int(len(report.failed)),
@@ -263,6 +264,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=MODULE_CHANNEL_STATS,
             metadata={
                 "rows": MetadataValue.int(channel_stats.height),
+                **row_count_metadata(channel_stats.height, partitioned=True),
                 "table": MetadataValue.path(str(tables.partition_path(paths.tables, MODULE_CHANNEL_STATS, day))),
             },
         )
@@ -274,6 +276,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=PIXEL_DEFECTS,
             metadata={
                 "defective_pixels": MetadataValue.int(defects.height),
+                **row_count_metadata(defects.height, partitioned=True),
                 "by_class": MetadataValue.json(by_class),
                 "table": MetadataValue.path(str(tables.partition_path(paths.tables, PIXEL_DEFECTS, day))),
             },

@@ -34,6 +34,14 @@ characterize = define_asset_job(
     description="Characterize one capture day from its ingested captures.",
 )
 
+rebuild_features = define_asset_job(
+    "rebuild_features",
+    selection=AssetSelection.groups("features"),
+    executor_def=in_process_executor,
+    description="Rebuild one capture day's point-in-time features from its tables (after a feature "
+    "view changed: backfill the days from the job's Partitions tab).",
+)
+
 refresh_warehouse = define_asset_job(
     REFRESH_WAREHOUSE,
     selection=AssetSelection.groups("labels", "warehouse"),
@@ -41,4 +49,4 @@ refresh_warehouse = define_asset_job(
     description="Ingest the final-test labels and rebuild warehouse.duckdb (after new days or label files).",
 )
 
-JOBS = (daily_pipeline, ingest, characterize, refresh_warehouse)
+JOBS = (daily_pipeline, ingest, characterize, rebuild_features, refresh_warehouse)

@@ -62,6 +62,8 @@ def test_characterization_materializes_tables_plots_and_checks(tmp_path: Path, s
     assert table["gain_k_dn_per_e"].is_between(0.01, 100).all()
     assert materialization_metadata(result, "module_channel_stats")["rows"] == 3 * 4  # RGGB: 4 channels per module
     assert materialization_metadata(result, "pixel_maps")["sessions"] == 3
+    for asset, rows in (("module_stats", 3), ("module_channel_stats", 12)):  # the UI's row counts
+        assert materialization_metadata(result, asset)["dagster/partition_row_count"] == rows
     assert materialization_metadata(result, "pixel_defects")["defective_pixels"] == pl.read_parquet(
         tmp_path / "data" / "tables" / "pixel_defects"
     ).height

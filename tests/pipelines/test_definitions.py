@@ -58,7 +58,7 @@ def test_definitions_load_with_expected_graph() -> None:
     }
 
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
-    assert jobs == {"daily_pipeline", "ingest", "characterize", "refresh_warehouse"}
+    assert jobs == {"daily_pipeline", "ingest", "characterize", "rebuild_features", "refresh_warehouse"}
     for name in jobs:
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
