@@ -84,7 +84,7 @@ def _day_line(outcome: DayOutcome) -> str:
     if outcome.no_data:
         return f"- {outcome.day}: no sessions in the landing root or captures: nothing run, nothing written"
     if outcome.up_to_date:
-        return (f"= {outcome.day}: up to date ({outcome.unchanged} sessions, {outcome.rejected} rejected; "
+        return (f"= {outcome.day}: up to date ({outcome.unchanged} unchanged, {outcome.rejected} rejected; "
                 "landing and code unchanged since its last run): not run")
     if outcome.error is not None and outcome.run_id is None:
         return f"[red]x[/] {outcome.day}: FAILED: {outcome.error}"
@@ -135,6 +135,8 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
             console.print(
                 f"    - {day} {failure.asset}.{failure.check} [{failure.severity}]: {named}{more}", markup=False
             )
+    elif any(d.up_to_date for d in days):
+        console.print("  checks failed: none in the days run (up-to-date days keep their last results: see the UI)")
     else:
         console.print("  checks failed: none")
     failed = [d for d in days if d.error is not None]
