@@ -71,9 +71,14 @@ def background_make_dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes
         log.close()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_make_dev_stops_on_a_signal_to_its_group(
-    background_make_dev: tuple[subprocess.Popen[bytes], int, Path], signum: signal.Signals, tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGTERM, True), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["SIGTERM-group", "SIGINT-group", "SIGTERM-dg-only"],
+)
+def test_make_dev_stops_on_a_signal_to_it_or_its_group(
+    background_make_dev: tuple[subprocess.Popen[bytes], int, Path], signum: signal.Signals, to_group: bool,
+    tmp_path: Path,
 ) -> None:
     shell, port, root = background_make_dev
     deadline = time.monotonic() + 180
@@ -90,7 +95,11 @@ def test_make_dev_stops_on_a_signal_to_its_group(
     names = " ".join(" ".join(p.cmdline()) for p in group_members(shell.pid))
     assert "dagster_webserver" in names and "dagster._daemon" in names
 
-    os.killpg(shell.pid, signum)
+    if to_group:
+        os.killpg(shell.pid, signum)
+    else:  # the server process alone (the launcher exec'd into `dg dev`): it stops its children
+        (server,) = [p for p in group_members(shell.pid) if "dg dev" in " ".join(p.cmdline())]
+        server.send_signal(signum)
     deadline = time.monotonic() + 60
     while group_members(shell.pid) and time.monotonic() < deadline:
         time.sleep(0.5)
