@@ -62,6 +62,12 @@ class LazyGroup(typer.core.TyperGroup):
             self.commands[cmd_name] = lazy.load(cmd_name)
         return self.commands[cmd_name]
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else None
+        if name is not None and not name.startswith("-") and name not in self.list_commands(ctx):
+            ctx.fail(f"No such command {name!r}; valid commands: {', '.join(self.list_commands(ctx))}")
+        return super().resolve_command(ctx, args)
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
         try:

@@ -40,3 +40,13 @@ def test_help_imports_nothing_heavy(args: list[str]) -> None:
 def test_the_app_lists_every_command() -> None:
     group = typer.main.get_group(__import__("pipelines.cli").cli.app)
     assert group.list_commands(None) == sorted({**CORE_COMMANDS, **PIPELINE_COMMANDS})
+
+
+def test_an_unknown_command_lists_the_valid_ones() -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, ["synht"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 2
+    assert "No such command 'synht'; valid commands: demo, features, import-emva, pipeline, sql, synth" in result.output
