@@ -8,8 +8,11 @@ DATA ?= data
 # Dagster needs an absolute DAGSTER_HOME; every target uses the absolute form.
 override DATA := $(abspath $(DATA))
 DEMO_MODULES ?= 24
+# The roots every command honours (demo, dev): the environment's, else DATA.
+SENSORFLEET_ROOT ?= $(DATA)
+SENSORFLEET_LANDING ?=
 
-.PHONY: demo test dev lint bench bench-quick clean-data venv
+.PHONY: demo test dev lint bench bench-quick clean-data venv chromium
 
 # Environment: created when missing or when pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -23,18 +26,30 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sensorfleet demo --root $(DATA) --modules $(DEMO_MODULES)
+	$(BIN)/sensorfleet demo --root $(SENSORFLEET_ROOT) $(if $(SENSORFLEET_LANDING),--landing $(SENSORFLEET_LANDING)) \
+	  --modules $(DEMO_MODULES)
 
-test: $(STAMP)
+# The browser test (tests/e2e, marker `browser`) drives Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null || { echo "installing chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check sensorfleet assets models pipelines tests benchmarks
 	$(BIN)/mypy
+	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs; \
+	  rc=$$?; rm -rf $$home; exit $$rc
 	$(BIN)/python -m pytest -q
 
+# The UI and the daemon (`dg dev`): DAGSTER_PORT, SENSORFLEET_ROOT, SENSORFLEET_LANDING and
+# DAGSTER_HOME from the environment or the command line; stops on SIGTERM/SIGINT to it or its
+# process group, also when started in the background (pipelines/devserver.py).
+DAGSTER_PORT ?= 3000
+DAGSTER_HOME ?= $(abspath $(SENSORFLEET_ROOT))/dagster_home
+
 dev: $(STAMP)
-	@mkdir -p $(DATA)/dagster_home
-	@cp dagster.yaml $(DATA)/dagster_home/dagster.yaml
-	SENSORFLEET_ROOT=$(DATA) DAGSTER_HOME=$(DATA)/dagster_home \
-	  $(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
+	$(BIN)/python -m pipelines.devserver --port $(DAGSTER_PORT) --root $(SENSORFLEET_ROOT) \
+	  --home $(DAGSTER_HOME) $(if $(SENSORFLEET_LANDING),--landing $(SENSORFLEET_LANDING))
 
 lint: $(STAMP)
 	$(BIN)/ruff check sensorfleet assets models pipelines tests benchmarks

@@ -5,12 +5,19 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster import MetadataValue
+from dagster import (
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    MetadataValue,
+    PartitionsDefinition,
+    PreviewWarning,
+)
 
 PARTITION_TAG = "dagster/partition"
 """Run tag naming the capture day: Dagster's own partition tag, which every partitioned run
@@ -106,3 +113,32 @@ def png_metadata(png: bytes, path: Path, title: str) -> tuple[MetadataValue, Met
     encoded = base64.b64encode(png).decode("ascii")
     markdown = f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})"
     return MetadataValue.md(markdown), MetadataValue.path(str(path))
+
+
+def check_spec(
+    name: str,
+    asset: str,
+    description: str,
+    partitions_def: PartitionsDefinition | None,
+    *,
+    blocking: bool = False,
+) -> AssetCheckSpec:
+    """An asset check on the partitions of its asset, so each result is recorded for its
+    partition (a check without them records ``partition=None``, and the latest result of a
+    daily asset then comes from whichever day ran last).
+
+    ``blocking`` checks stop the day's downstream steps when they fail (severity ERROR); the
+    others warn. ``partitions_def`` on a check is a preview API of Dagster 1.13: its warning is
+    silenced here, the one place that uses it, and ``tests/pipelines/test_check_partitions.py``
+    holds the behaviour we rely on.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(
+            name, asset=asset, description=description, blocking=blocking, partitions_def=partitions_def
+        )
+
+
+def check_severity(spec: AssetCheckSpec) -> AssetCheckSeverity:
+    """ERROR for a blocking check (it stops downstream work), WARN for the others."""
+    return AssetCheckSeverity.ERROR if spec.blocking else AssetCheckSeverity.WARN

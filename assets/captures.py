@@ -15,7 +15,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     AssetSpec,
@@ -27,7 +26,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import SESSIONS_FAILING, choose_workers, counting_progress
+from assets._common import (
+    SESSIONS_FAILING,
+    check_severity,
+    check_spec,
+    choose_workers,
+    counting_progress,
+)
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
 from assets.table_metadata import definition_metadata, row_count_metadata
@@ -35,6 +40,9 @@ from sensorfleet import tables
 from sensorfleet.ingest import DayIngestReport, ingest_day, sessions_for_day
 
 GROUP = "captures"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 CAPTURES = "captures"
 REJECTIONS = "rejections"
 
@@ -78,6 +86,11 @@ class SessionCounts:
 
     def metadata(self) -> dict[str, MetadataValue]:
         return {f"sessions_{f.name}": MetadataValue.int(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def metadata_keys(cls) -> list[str]:
+        """The metadata keys :meth:`metadata` writes."""
+        return [f"sessions_{f.name}" for f in fields(cls)]
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> "SessionCounts":
@@ -186,6 +199,30 @@ def _check(name: str, severity: AssetCheckSeverity, sessions_failing: list[str],
 
 def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
     """The ``captures`` and ``rejections`` assets (one step) on ``partitions_def`` (capture days)."""
+    checks = {
+        spec.name: spec
+        for spec in (
+            check_spec(
+                CHECK_NO_REJECTIONS, CAPTURES,
+                "No session of the day was refused (warning: the others go on).",
+                partitions_def,
+            ),
+            check_spec(
+                CHECK_SATURATION, CAPTURES,
+                f"No dark frame, and no flat below {FLAT_SATURATION_LEVEL:.0%} of full scale, has more "
+                f"than {SATURATED_FRACTION_LIMIT:.0%} saturated pixels (blocking: saturated dark frames "
+                "corrupt the day's dark statistics).",
+                partitions_def, blocking=True,
+            ),
+            check_spec(
+                CHECK_OPERATING_POINTS, CAPTURES,
+                "Every flat exposure has a dark point at the same exposure, every session has at least "
+                f"2 dark exposure times and {MIN_PTC_LEVELS} flat-field levels (blocking: without them "
+                "the EMVA 1288 analysis cannot run).",
+                partitions_def, blocking=True,
+            ),
+        )
+    }
 
     @multi_asset(
         name="ingest_captures",
@@ -193,6 +230,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             AssetSpec(
                 CAPTURES,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 description="Frame stacks of every accepted session of the day: zarr "
                 "captures/<day>/<session>.zarr (frames (n, H, W) uint16) and the parquet tables "
                 "`sessions` (one row per session) and `captures` (one row per frame).",
@@ -203,6 +241,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             AssetSpec(
                 REJECTIONS,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 description="Table `rejections`: one row per problem of a refused session "
                 "(session, file, reason, time). Refused input stays in the landing folder.",
                 kinds={"parquet"},
@@ -210,25 +249,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
                 metadata=definition_metadata("rejections"),
             ),
         ],
-        check_specs=[
-            AssetCheckSpec(
-                CHECK_NO_REJECTIONS,
-                asset=CAPTURES,
-                description="No session of the day was refused (warning: the others go on).",
-            ),
-            AssetCheckSpec(
-                CHECK_SATURATION,
-                asset=CAPTURES,
-                description=f"No dark frame, and no flat below {FLAT_SATURATION_LEVEL:.0%} of full "
-                f"scale, has more than {SATURATED_FRACTION_LIMIT:.0%} saturated pixels.",
-            ),
-            AssetCheckSpec(
-                CHECK_OPERATING_POINTS,
-                asset=CAPTURES,
-                description="Every flat exposure has a dark point at the same exposure, every "
-                f"session has at least 2 dark exposure times and {MIN_PTC_LEVELS} flat-field levels.",
-            ),
-        ],
+        check_specs=list(checks.values()),
         partitions_def=partitions_def,
     )
     def ingest_captures(
@@ -286,7 +307,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
 
         yield _check(
             CHECK_NO_REJECTIONS,
-            AssetCheckSeverity.WARN,
+            check_severity(checks[CHECK_NO_REJECTIONS]),
             rejected_sessions[:_REJECTION_LIST_LIMIT],
             **{REJECTION_ROWS: MetadataValue.json(rejections[:_REJECTION_LIST_LIMIT])},
         )
@@ -296,7 +317,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         ).to_dicts()
         yield _check(
             CHECK_SATURATION,
-            AssetCheckSeverity.ERROR,
+            check_severity(checks[CHECK_SATURATION]),
             sorted(set(saturated["session_id"].to_list())) if not saturated.is_empty() else [],
             frames_failing=MetadataValue.int(saturated.height),
             frames=MetadataValue.md(_md_table(saturated_rows, list(saturated_rows[0]) if saturated_rows else [])),
@@ -304,7 +325,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         missing = missing_operating_points(frames)
         yield _check(
             CHECK_OPERATING_POINTS,
-            AssetCheckSeverity.ERROR,
+            check_severity(checks[CHECK_OPERATING_POINTS]),
             sorted({p["session_id"] for p in missing}),
             problems=MetadataValue.md(_md_table(missing, ["session_id", "problem"])),
         )

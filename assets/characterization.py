@@ -14,8 +14,6 @@ from typing import Any
 import polars as pl
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
@@ -29,10 +27,17 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import MODULES_FAILING, choose_workers, emit_progress, png_metadata
+from assets._common import (
+    MODULES_FAILING,
+    check_severity,
+    check_spec,
+    choose_workers,
+    emit_progress,
+    png_metadata,
+)
 from assets.captures import CAPTURES
 from assets.resources import StorageResource
-from assets.table_metadata import table_spec
+from assets.table_metadata import row_count_metadata, table_spec
 from sensorfleet import tables
 from sensorfleet.emva import (
     MIN_FIT_R2,
@@ -49,6 +54,9 @@ from sensorfleet.registry import Bound
 
 GROUP = "characterization"
 OWNER = "team:sensor-characterization"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 PIXEL_MAPS = "pixel_maps"
 MODULE_STATS = "module_stats"
 MODULE_CHANNEL_STATS = "module_channel_stats"
@@ -139,6 +147,24 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
     """The ``pixel_maps``, ``module_stats``, ``module_channel_stats`` and ``pixel_defects``
     assets (one step) on ``partitions_def``, downstream of ``captures``."""
     deps = [AssetDep(CAPTURES)]
+    checks = {
+        spec.name: spec
+        for spec in (
+            check_spec(
+                CHECK_BOUNDS, MODULE_STATS,
+                "Every metric is finite and inside its physical bounds: "
+                + "; ".join(f"{k}: {b.describe()}" for k, b in PHYSICAL_BOUNDS.items())
+                + " (blocking: non-physical metrics must not reach the features).",
+                partitions_def, blocking=True,
+            ),
+            check_spec(
+                CHECK_PTC_FIT, MODULE_STATS,
+                f"Photon-transfer line fit R^2 >= {MIN_FIT_R2} for every session (warning: the "
+                "metrics stay within their bounds; the module is one to look at).",
+                partitions_def,
+            ),
+        )
+    }
 
     @multi_asset(
         name="characterize_sessions",
@@ -146,32 +172,22 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             AssetSpec(
                 PIXEL_MAPS,
                 group_name=GROUP,
+                code_version=CODE_VERSION,
                 deps=deps,
                 kinds={"zarr"},
+                owners=["team:sensor-characterization"],
                 description="Per-pixel maps of every session of the day, zarr "
                 "maps/<day>/<session>.zarr: dark offset (DN), dark current (DN/s), temporal dark "
                 "noise (DN), relative response (PRNU, 1 = median) as float32 (H, W), defect class uint8.",
             ),
-            table_spec(MODULE_STATS, group=GROUP, deps=deps, owner=OWNER,
+            table_spec(MODULE_STATS, group=GROUP, deps=deps, owner=OWNER, code_version=CODE_VERSION,
                        description="Table `module_stats`: EMVA 1288 metrics, one row per session."),
-            table_spec(MODULE_CHANNEL_STATS, group=GROUP, deps=deps, owner=OWNER,
+            table_spec(MODULE_CHANNEL_STATS, group=GROUP, deps=deps, owner=OWNER, code_version=CODE_VERSION,
                        description="Table `module_channel_stats`: per-CFA-channel EMVA 1288 metrics (long)."),
-            table_spec(PIXEL_DEFECTS, group=GROUP, deps=deps, owner=OWNER,
+            table_spec(PIXEL_DEFECTS, group=GROUP, deps=deps, owner=OWNER, code_version=CODE_VERSION,
                        description="Table `pixel_defects`: one row per defective pixel with its class."),
         ],
-        check_specs=[
-            AssetCheckSpec(
-                CHECK_BOUNDS,
-                asset=MODULE_STATS,
-                description="Every metric is finite and inside its physical bounds: "
-                + "; ".join(f"{k}: {b.describe()}" for k, b in PHYSICAL_BOUNDS.items()),
-            ),
-            AssetCheckSpec(
-                CHECK_PTC_FIT,
-                asset=MODULE_STATS,
-                description=f"Photon-transfer line fit R^2 >= {MIN_FIT_R2} for every session.",
-            ),
-        ],
+        check_specs=list(checks.values()),
         partitions_def=partitions_def,
     )
     def characterize_sessions(
@@ -198,6 +214,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
 
         stats_metadata: dict[str, Any] = {
             SESSIONS: MetadataValue.int(stats.height),
+            **row_count_metadata(stats.height, partitioned=True),
             SESSIONS_CHARACTERIZED: MetadataValue.int(len(report.characterized)),
             "sessions_unchanged": MetadataValue.int(len(report.skipped)),
             "sessions_failed": MetadataValue.int(len(report.failed)),
@@ -224,6 +241,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=MODULE_CHANNEL_STATS,
             metadata={
                 "rows": MetadataValue.int(channel_stats.height),
+                **row_count_metadata(channel_stats.height, partitioned=True),
                 "table": MetadataValue.path(str(tables.partition_path(paths.tables, MODULE_CHANNEL_STATS, day))),
             },
         )
@@ -235,6 +253,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=PIXEL_DEFECTS,
             metadata={
                 "defective_pixels": MetadataValue.int(defects.height),
+                **row_count_metadata(defects.height, partitioned=True),
                 "by_class": MetadataValue.json(by_class),
                 "table": MetadataValue.path(str(tables.partition_path(paths.tables, PIXEL_DEFECTS, day))),
             },
@@ -244,7 +263,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=MODULE_STATS,
             check_name=CHECK_BOUNDS,
             passed=not violations,
-            severity=AssetCheckSeverity.ERROR,
+            severity=check_severity(checks[CHECK_BOUNDS]),
             metadata={
                 "violations": MetadataValue.int(len(violations)),
                 MODULES_FAILING: MetadataValue.json(_modules(violations)),
@@ -256,7 +275,7 @@ def build_characterization_assets(partitions_def: PartitionsDefinition) -> Asset
             asset_key=MODULE_STATS,
             check_name=CHECK_PTC_FIT,
             passed=poor_fits.is_empty(),
-            severity=AssetCheckSeverity.ERROR,
+            severity=check_severity(checks[CHECK_PTC_FIT]),
             metadata={
                 "min_r2": MetadataValue.float(MIN_FIT_R2),
                 MODULES_FAILING: MetadataValue.json(_modules(fit_rows)),

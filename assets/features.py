@@ -13,7 +13,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     MaterializeResult,
@@ -22,12 +21,16 @@ from dagster import (
     multi_asset,
 )
 
+from assets._common import check_spec
 from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
 from assets.resources import StorageResource
 from assets.table_metadata import row_count_metadata, table_spec
 from sensorfleet.features import MODULE_FEATURES, feature_quality, materialize_module_features
 
 GROUP = "features"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 CHECK_NULL_RATE = "feature_null_rate"
 CHECK_DRIFT = "feature_drift_psi"
 MAX_NULL_RATE = 0.5
@@ -53,15 +56,16 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         name="materialize_module_features",
         partitions_def=partitions_def,
         specs=[table_spec(
-            MODULE_FEATURES, group=GROUP, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS], owner="team:ml-platform",
+            MODULE_FEATURES, group=GROUP, code_version=CODE_VERSION, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS],
+            owner="team:ml-platform",
             description="Table `module_features`: every module characterized on the day with the default "
                         "feature service's values as known at the end of that day (point-in-time).",
         )],
         check_specs=[
-            AssetCheckSpec(CHECK_NULL_RATE, asset=MODULE_FEATURES,
-                           description=f"No feature is null for more than {MAX_NULL_RATE:.0%} of the day's modules."),
-            AssetCheckSpec(CHECK_DRIFT, asset=MODULE_FEATURES,
-                           description=f"No feature's PSI against the previous 7 days exceeds {MAX_PSI}."),
+            check_spec(CHECK_NULL_RATE, MODULE_FEATURES,
+                       f"No feature is null for more than {MAX_NULL_RATE:.0%} of the day's modules.", partitions_def),
+            check_spec(CHECK_DRIFT, MODULE_FEATURES,
+                       f"No feature's PSI against the previous 7 days exceeds {MAX_PSI}.", partitions_def),
         ],
     )
     def materialize_module_features_step(

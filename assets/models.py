@@ -43,6 +43,8 @@ CHECK_DRIFT = "line_within_training_distribution"
 RETRAIN_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
 """The retrain schedule runs weekly: a model older than 8 days means a missed retrain."""
 MAX_PSI = 0.25
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it (bump when what a step writes changes)."""
 DRIFT_DAYS = 7
 
 
@@ -127,10 +129,10 @@ def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition
         name="score_modules",
         partitions_def=partitions_def,
         specs=[
-            table_spec(ANOMALY_SCORES, group=GROUP, owner=OWNER, deps=[MODULE_FEATURES, ANOMALY_MODEL_ASSET],
+            table_spec(ANOMALY_SCORES, group=GROUP, owner=OWNER, code_version=CODE_VERSION, deps=[MODULE_FEATURES, ANOMALY_MODEL_ASSET],
                        description="Table `anomaly_scores`: each module of the day scored by the anomaly champion "
                                    "(0-1, higher = more anomalous), its rank, alarm and the features that drove it."),
-            table_spec(YIELD_PREDICTIONS, group=GROUP, owner=OWNER, deps=[MODULE_FEATURES, YIELD_MODEL_ASSET],
+            table_spec(YIELD_PREDICTIONS, group=GROUP, owner=OWNER, code_version=CODE_VERSION, deps=[MODULE_FEATURES, YIELD_MODEL_ASSET],
                        description="Table `yield_predictions`: each module of the day's probability of passing final "
                                    "test by the yield champion, and its predicted bin."),
         ],
@@ -158,7 +160,7 @@ def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition
 
 
 @asset(
-    name=MODEL_DRIFT, group_name=GROUP, kinds={"parquet"}, owners=[OWNER],
+    name=MODEL_DRIFT, group_name=GROUP, kinds={"polars"}, owners=[OWNER],
     deps=[MODULE_FEATURES, ANOMALY_SCORES],
     check_specs=[AssetCheckSpec(CHECK_DRIFT, asset=MODEL_DRIFT,
                                 description=f"No feature or score PSI above {MAX_PSI} between the champion's "

@@ -47,8 +47,9 @@ def row_count_metadata(rows: int, partitioned: bool) -> dict[str, MetadataValue]
     return {PARTITION_ROW_COUNT if partitioned else ROW_COUNT: MetadataValue.int(rows)}
 
 
-def table_spec(table: str, *, group: str, owner: str, description: str, deps: Sequence[str | AssetKey | AssetDep] = ()) -> AssetSpec:
-    """The spec of an asset that is one registered parquet table: kind parquet, its owner, and the
-    column schema from the registry."""
+def table_spec(table: str, *, group: str, owner: str, description: str, code_version: str,
+               deps: Sequence[str | AssetKey | AssetDep] = ()) -> AssetSpec:
+    """The spec of an asset that is one registered parquet table: kind parquet, its owner, its
+    layer's code version, and the column schema from the registry."""
     return AssetSpec(table, group_name=group, deps=list(deps), kinds={"parquet"}, owners=[owner],
-                     metadata=definition_metadata(table), description=description)
+                     metadata=definition_metadata(table), description=description, code_version=code_version)

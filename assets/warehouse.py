@@ -16,12 +16,15 @@ from sensorfleet.features import MODULE_FEATURES
 from sensorfleet.warehouse import build_warehouse, run_query
 
 GROUP = "warehouse"
+CODE_VERSION = "1"
+"""Version of this layer's code as Dagster sees it: bump it when a change alters what the
+step writes, and every day materialized with the old one shows as stale in the UI."""
 WAREHOUSE = "warehouse"
 WAREHOUSE_POOL = "warehouse_writer"
 
 
 @asset(
-    name=WAREHOUSE, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=["team:data-engineering"],
+    name=WAREHOUSE, group_name=GROUP, code_version=CODE_VERSION, kinds={"duckdb"}, pool=WAREHOUSE_POOL, owners=["team:data-engineering"],
     deps=[CAPTURES, REJECTIONS, MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, MODULE_FEATURES, FINAL_TEST_ASSET],
     description="warehouse.duckdb under the data root: one DuckDB view per table over its parquet files "
                 "(never a copy) and a `tables` view of every column's type, unit and meaning. "

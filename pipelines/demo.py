@@ -111,7 +111,12 @@ def print_where(paths: Paths, console: Console) -> None:
 
 
 def demo(
-    root: Path = typer.Option(Path("data"), "--root", help="data root (landing, truth and outputs go under it)"),
+    root: Path | None = typer.Option(
+        None, "--root", help="data root: outputs go under it (default SENSORFLEET_ROOT or ./data)"
+    ),
+    landing: Path | None = typer.Option(
+        None, "--landing", help="landing root, the fleet is written there (default SENSORFLEET_LANDING or <root>/landing)"
+    ),
     modules: int = typer.Option(24, "--modules", min=1, help="modules (capture sessions) of the synthetic fleet"),
     seed: int = typer.Option(0, "--seed", help="fleet seed"),
     width: int = typer.Option(640, "--width", min=128, help="sensor width of the synthetic modules (pixels)"),
@@ -119,7 +124,7 @@ def demo(
 ) -> None:
     """Generate a small synthetic fleet (unless one is there), run the pipeline, say where to look."""
     console = Console(soft_wrap=True)
-    paths = resolve_paths(root)
+    paths = resolve_paths(root, landing)
     existing = landing_session_count(paths.landing)
     if existing:
         console.print(f"landing {paths.landing} already holds {existing} session(s): not generating a fleet")

@@ -7,7 +7,13 @@ Partitioned like their assets (Dagster infers it from the selection).
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    define_asset_job,
+    in_process_executor,
+)
 
 DAILY_PIPELINE = "daily_pipeline"
 """Name of the job that ingests and characterizes one capture day (what the sensor requests)."""
@@ -15,11 +21,17 @@ DAILY_PIPELINE = "daily_pipeline"
 REFRESH_WAREHOUSE = "refresh_warehouse"
 """Name of the job that rebuilds the fleet-wide assets: final-test labels, then the warehouse."""
 
+RETRAIN = "retrain"
+"""Name of the job that trains both models, registers them and reports drift (weekly schedule)."""
+SCORES = ("anomaly_scores", "yield_predictions")
+MODELS = ("anomaly_model", "yield_model", "model_drift")
+
 daily_pipeline = define_asset_job(
     DAILY_PIPELINE,
-    selection=AssetSelection.groups("captures", "characterization", "features"),
+    selection=AssetSelection.groups("captures", "characterization", "features") | AssetSelection.assets(*SCORES),
     executor_def=in_process_executor,
-    description="Ingest and characterize one capture day, then its point-in-time features.",
+    description="Ingest and characterize one capture day, then its point-in-time features and its scores "
+    "by the champion models.",
 )
 ingest = define_asset_job(
     "ingest",
@@ -34,6 +46,14 @@ characterize = define_asset_job(
     description="Characterize one capture day from its ingested captures.",
 )
 
+rebuild_features = define_asset_job(
+    "rebuild_features",
+    selection=AssetSelection.groups("features"),
+    executor_def=in_process_executor,
+    description="Rebuild one capture day's point-in-time features from its tables (after a feature "
+    "view changed: backfill the days from the job's Partitions tab).",
+)
+
 refresh_warehouse = define_asset_job(
     REFRESH_WAREHOUSE,
     selection=AssetSelection.groups("labels", "warehouse"),
@@ -41,4 +61,19 @@ refresh_warehouse = define_asset_job(
     description="Ingest the final-test labels and rebuild warehouse.duckdb (after new days or label files).",
 )
 
-JOBS = (daily_pipeline, ingest, characterize, refresh_warehouse)
+retrain = define_asset_job(
+    RETRAIN,
+    selection=AssetSelection.assets(*MODELS),
+    executor_def=in_process_executor,
+    description="Train the anomaly and yield models on the current feature store, register them in MLflow "
+    "(champion only if not worse on the same held-out lots), and report drift. Weekly, and by hand.",
+)
+
+retrain_weekly = ScheduleDefinition(
+    name="retrain_weekly", job=retrain, cron_schedule="0 4 * * 1", execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Retrain both models every Monday 04:00 UTC (the models' freshness policy fails after 8 days).",
+)
+
+JOBS = (daily_pipeline, ingest, characterize, rebuild_features, refresh_warehouse, retrain)
+SCHEDULES = (retrain_weekly,)

@@ -1,23 +1,32 @@
-"""Partitions of the asset graph: one per UTC capture day.
+"""Partitions of the asset graph: one per UTC capture day that has data.
 
 A day is the grain of work whatever the fleet size (100,000 sessions a day is still one
-partition); the sessions of a day are processed in parallel inside the step.
+partition); the sessions of a day are processed in parallel inside the step. The partitions are
+dynamic: the landing sensor and ``pipeline run`` add a day when they first run it, so the UI
+lists the days that hold data, not every calendar day since a fixed start (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-from dagster import DailyPartitionsDefinition
+from datetime import date, datetime
 
-from sensorfleet.capture_days import FIRST_CAPTURE_DAY
+from dagster import DynamicPartitionsDefinition
 
-# The first day is the core's (sensorfleet.capture_days, which files sessions outside the
-# partitions as rejections); ``end_offset=1`` adds the current (still open) UTC day so a session
-# captured today has a partition.
-__all__ = ["FIRST_CAPTURE_DAY", "capture_days"]
+from sensorfleet.capture_days import FIRST_CAPTURE_DAY, in_partitions, outside_reason
 
-capture_days = DailyPartitionsDefinition(
-    start_date=FIRST_CAPTURE_DAY,
-    timezone="UTC",
-    fmt="%Y-%m-%d",
-    end_offset=1,
-)
+__all__ = ["CAPTURE_DAYS", "FIRST_CAPTURE_DAY", "capture_day_problem", "capture_days"]
+
+CAPTURE_DAYS = "capture_days"
+"""Name of the dynamic partitions (the instance stores the days under it)."""
+
+capture_days = DynamicPartitionsDefinition(name=CAPTURE_DAYS)
+
+
+def capture_day_problem(day: str, now: datetime | None = None) -> str | None:
+    """Why ``day`` (``YYYY-MM-DD``) cannot be a capture-day partition, or None when it can (the
+    core's rule, :func:`sensorfleet.capture_days.in_partitions`)."""
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return f"capture day {day!r} is not a date YYYY-MM-DD"
+    return None if in_partitions(day, now) else outside_reason(day, now).replace(" (filed under today)", "")

@@ -7,6 +7,7 @@ and the core's commands start without loading it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ def run_with_display(
     select: Sequence[str] | None = None,
     days: Sequence[str] | None = None,
     console: Console | None = None,
+    force: bool = False,
 ) -> PipelineSummary:
     """Run the pipeline for ``days`` (default: every day with landing data) showing progress.
 
@@ -72,13 +74,19 @@ def run_with_display(
             on_day_start=on_day_start,
             on_day_done=on_day_done,
             on_day_wait=on_day_wait,
+            force=force,
         )
     print_summary(summary, console)
     return summary
 
 
 def _day_line(outcome: DayOutcome) -> str:
-    if outcome.error is not None:
+    if outcome.no_data:
+        return f"- {outcome.day}: no sessions in the landing root or captures: nothing run, nothing written"
+    if outcome.up_to_date:
+        return (f"= {outcome.day}: up to date ({outcome.unchanged} unchanged, {outcome.rejected} rejected; "
+                "landing and code unchanged since its last run): not run")
+    if outcome.error is not None and outcome.run_id is None:
         return f"[red]x[/] {outcome.day}: FAILED: {outcome.error}"
     parts = [
         f"{outcome.ingested + outcome.rewritten} ingested",
@@ -89,6 +97,8 @@ def _day_line(outcome: DayOutcome) -> str:
         parts.append(f"{outcome.characterized} characterized ({outcome.characterized_new} new)")
     if outcome.failed_checks:
         parts.append(f"{len(outcome.failed_checks)} check(s) failed")
+    if outcome.error is not None:  # the run started: say what it did before it stopped
+        return f"[red]x[/] {outcome.day}: " + ", ".join(parts) + f"; FAILED: {outcome.error}"
     return f"[green]v[/] {outcome.day}: " + ", ".join(parts)
 
 
@@ -125,6 +135,8 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
             console.print(
                 f"    - {day} {failure.asset}.{failure.check} [{failure.severity}]: {named}{more}", markup=False
             )
+    elif any(d.up_to_date for d in days):
+        console.print("  checks failed: none in the days run (up-to-date days keep their last results: see the UI)")
     else:
         console.print("  checks failed: none")
     failed = [d for d in days if d.error is not None]
@@ -133,6 +145,8 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
         for d in failed:
             console.print(f"    - {d.day}: {d.error}", markup=False)
     fleet = summary.fleet
+    if summary.fleet_up_to_date:
+        console.print("  final-test labels and warehouse: up to date (no day ran, label files unchanged): not run")
     if fleet is not None:
         if fleet.error is not None:
             console.print(f"  [red]labels/warehouse run failed[/]: {fleet.error}", markup=True)
@@ -140,6 +154,14 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
             console.print(f"  final-test rows: {fleet.label_rows} ({fleet.label_rows_rejected} rejected, table `rejections`)")
             console.print(f"  warehouse: {fleet.warehouse} (query it: sensorfleet sql \"SELECT * FROM tables\")")
     console.print(f"  runs recorded in {summary.dagster_home} (open the UI with `make dev`)")
+
+
+def parse_day(text: str) -> str:
+    """``text`` as a capture day ``YYYY-MM-DD``, or a ``BadParameter`` saying why it is not a date."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD ({exc})", param_hint="--day") from None
 
 
 @pipeline_app.command("run")
@@ -150,14 +172,25 @@ def run(
         None, "--select", help="asset or group names to run (repeatable; default all): captures, characterization, module_stats, ..."
     ),
     day: list[str] | None = typer.Option(None, "--day", help="capture day YYYY-MM-DD (repeatable; default every day with landing data)"),
+    force: bool = typer.Option(
+        False, "--force", help="run the days even when nothing changed since their last run (landing, code versions)"
+    ),
 ) -> None:
     """Materialize the asset graph in-process for every capture day that has landing data.
 
     Exits non-zero only when a run fails; rejected sessions and failed checks are reported.
     """
     paths = resolve_paths(root, landing)
+    # Fail before anything is created (a Dagster home, state files) or Dagster is imported.
+    days = [parse_day(d) for d in day or []]
+    if not paths.landing.is_dir():
+        raise typer.BadParameter(
+            f"landing root {paths.landing} does not exist; give --landing, set SENSORFLEET_LANDING, "
+            "or put the session folders under <root>/landing",
+            param_hint="--landing",
+        )
     try:
-        summary = run_with_display(paths, select=select, days=day)
+        summary = run_with_display(paths, select=select, days=days or None, force=force)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if not summary.ok:

@@ -4,7 +4,8 @@ The runs use the same asset definitions as ``pipelines.definitions.defs`` and ar
 Dagster instance under ``<root>/dagster_home`` (the repo's dagster.yaml copied in), so they show
 up in the UI (``make dev``) afterwards.
 
-``materialize`` executes in this process: the instance's run queue (and the one-run-per-day
+The jobs execute in this process (``execute_in_process`` of ``daily_pipeline`` and
+``refresh_warehouse``, so the UI lists the runs under those names): the instance's run queue (and the one-run-per-day
 limit of dagster.yaml) never sees these runs. Two CLI runs of the same day serialize on a lock
 file instead (:func:`sensorfleet.locks.day_run_lock_file`); the second waits for the first.
 """
@@ -12,7 +13,6 @@ file instead (:func:`sensorfleet.locks.day_run_lock_file`); the second waits for
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, AssetsDefinition, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    DagsterInstance,
+    Definitions,
+    EventLogRecord,
+    JobDefinition,
+    in_process_executor,
+)
 
 from assets._common import (
     MODULES_FAILING,
@@ -32,19 +40,24 @@ from assets._common import (
 )
 from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, SessionCounts
 from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZED
-from assets.labels import FINAL_TEST_ASSET
-from assets.resources import StorageResource
+from assets.labels import FINAL_TEST_ASSET, final_test_files_state
+from assets.landing_state import day_fingerprints
 from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
-from pipelines.jobs import REFRESH_WAREHOUSE
-from pipelines.partitions import capture_days
+from pipelines.instance_config import install_instance_config
+from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
+from pipelines.partitions import CAPTURE_DAYS, capture_day_problem
 from pipelines.resources import run_resources
+from pipelines.up_to_date import (
+    fleet_up_to_date,
+    latest_materialization,
+    metadata_value,
+    up_to_date_days,
+)
 from sensorfleet.config import Paths
 from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.locks import day_run_lock_file, file_lock
-
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
 @dataclass
@@ -72,6 +85,12 @@ class DayOutcome:
     characterized: int | None = None
     characterized_new: int = 0
     failed_checks: list[CheckFailure] = field(default_factory=list)
+    up_to_date: bool = False
+    """Nothing changed since the day's last run (landing fingerprint, code versions): not run;
+    the counts are those its last run recorded (pipelines/up_to_date.py)."""
+    no_data: bool = False
+    """The day has no landing session and no ingested capture: it was not run (no empty
+    partitions are written)."""
 
 
 @dataclass
@@ -81,6 +100,8 @@ class PipelineSummary:
     days: list[DayOutcome]
     dagster_home: Path
     fleet: FleetOutcome | None = None
+    fleet_up_to_date: bool = False
+    """The labels and the warehouse needed no run (no day ran, label files unchanged)."""
 
     @property
     def ok(self) -> bool:
@@ -105,15 +126,7 @@ class FleetOutcome:
 def prepare_instance(paths: Paths) -> DagsterInstance:
     """The persistent Dagster instance under ``<root>/dagster_home`` (dagster.yaml copied in)."""
     home = paths.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
-    if REPO_DAGSTER_YAML.is_file():
-        if not target.is_file() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes():
-            tmp = home / ".dagster.yaml.tmp"
-            shutil.copyfile(REPO_DAGSTER_YAML, tmp)
-            os.replace(tmp, target)
-    elif not target.is_file():
-        raise FileNotFoundError(f"{REPO_DAGSTER_YAML}: the instance configuration is missing and {target} does not exist")
+    install_instance_config(home)
     # dagster.yaml resolves its storage folder from DAGSTER_HOME while the instance is created.
     with _environ("DAGSTER_HOME", str(home)):
         return DagsterInstance.from_config(str(home))
@@ -132,10 +145,23 @@ def _environ(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
-def landing_days(paths: Paths) -> list[str]:
-    """Capture days (``YYYY-MM-DD``) that have at least one session folder in the landing root."""
-    sessions = scan_landing(paths.landing, paths.state)
-    return sorted({s.capture_date for s in sessions})
+def _recorded_outcome(outcome: DayOutcome, instance: DagsterInstance, captured: EventLogRecord) -> None:
+    """Fill ``outcome`` of an up-to-date day from its last run's records: every session it
+    accepted is unchanged, its rejections stand."""
+    outcome.up_to_date = True
+    counts = SessionCounts.from_metadata({k: metadata_value(captured, k) for k in SessionCounts.metadata_keys()})
+    outcome.unchanged = counts.total - counts.rejected
+    outcome.rejected = counts.rejected
+    stats = latest_materialization(instance, AssetKey(MODULE_STATS), outcome.day)
+    if stats is not None:
+        outcome.characterized = int(str(metadata_value(stats, SESSIONS) or 0))
+
+
+def _has_captures(paths: Paths, day: str) -> bool:
+    """True when ``day`` has ingested capture groups (a re-run of its characterization needs no
+    landing data)."""
+    folder = paths.captures / day
+    return folder.is_dir() and any(p.name.endswith(".zarr") for p in folder.iterdir())
 
 
 def resolve_selection(names: Sequence[str] | None, assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
@@ -168,12 +194,15 @@ def run_pipeline(
     on_day_start: Callable[[str], None] | None = None,
     on_day_done: Callable[[DayOutcome], None] | None = None,
     on_day_wait: Callable[[str, Path], None] | None = None,
+    force: bool = False,
 ) -> PipelineSummary:
     """Materialize the selected assets for each day (default: every day with landing data).
 
     Each day is one in-process run tagged ``dagster/partition=<day>``, under the day's run lock
     (``on_day_wait(day, lock_file)`` is called when another run holds it and this one waits);
-    a failed day is recorded in its :class:`DayOutcome` and the other days go on.
+    a failed day is recorded in its :class:`DayOutcome` and the other days go on. Days (and
+    the fleet-wide assets) that nothing changed since their last run are not run unless
+    ``force`` (:mod:`pipelines.up_to_date`).
     """
     assets = pipeline_assets()
     fleet = fleet_assets()
@@ -181,46 +210,59 @@ def run_pipeline(
     fleet_steps = [node for node in steps if node in fleet]
     steps = [node for node in steps if node not in fleet]
     instance = prepare_instance(paths)
-    todo = sorted(set(days)) if days else landing_days(paths)
-    resources = run_resources(paths)
+    jobs = Definitions(
+        assets=[*assets, *fleet], jobs=JOBS, resources=run_resources(paths), executor=in_process_executor
+    )
+    fingerprints = day_fingerprints(scan_landing(paths.landing, paths.state))
+    with_landing = sorted(fingerprints)
+    todo = sorted(set(days)) if days else with_landing
     selection = [key for node in steps for key in node.keys]
+    code_versions = {key: node.code_versions_by_key.get(key) for node in [*assets, *fleet] for key in node.keys}
+    fresh = {} if force else up_to_date_days(
+        instance, {d: fingerprints[d] for d in todo if d in fingerprints}, selection, code_versions
+    )
     outcomes: list[DayOutcome] = []
     for day in todo:
         if on_day_start is not None:
             on_day_start(day)
         outcome = DayOutcome(day=day)
-        if not capture_days.has_partition_key(day):
-            outcome.error = (
-                f"capture day {day} is outside the partitions ({capture_days.get_first_partition_key()} "
-                "to today UTC); check the capture station's clock or the manifests' captured_at"
-            )
+        if day not in with_landing and not _has_captures(paths, day):
+            outcome.no_data = True
+        elif day in fresh:
+            _recorded_outcome(outcome, instance, fresh[day])
+        elif (problem := capture_day_problem(day)) is not None:
+            outcome.error = problem
         else:
+            if not instance.has_dynamic_partition(CAPTURE_DAYS, day):  # the UI lists days with data
+                instance.add_dynamic_partitions(CAPTURE_DAYS, [day])
             with day_run_lock(paths, day, on_day_wait):
-                _run_day(outcome, instance, assets, resources, selection, progress)
+                _run_day(outcome, instance, jobs.resolve_job_def(DAILY_PIPELINE), selection, progress)
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
     summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
-    if fleet_steps and (outcomes or not days):
-        summary.fleet = run_fleet(instance, fleet, resources, [k for node in fleet_steps for k in node.keys])
+    fleet_selection = [k for node in fleet_steps for k in node.keys]
+    ran = any(o.run_id is not None for o in outcomes)
+    if fleet_steps and (any(not o.no_data for o in outcomes) or not days):
+        if not force and not ran and fleet_up_to_date(
+            instance, final_test_files_state(paths.landing), fleet_selection,
+            [k for node in assets for k in node.keys], code_versions,
+        ):
+            summary.fleet_up_to_date = True
+        else:
+            summary.fleet = run_fleet(instance, jobs.resolve_job_def(REFRESH_WAREHOUSE), fleet_selection)
     return summary
 
 
-def run_fleet(
-    instance: DagsterInstance,
-    fleet: Sequence[AssetsDefinition],
-    resources: dict[str, StorageResource],
-    selection: list[AssetKey],
-) -> FleetOutcome:
-    """One in-process run of the fleet-wide assets (labels, then the warehouse), recorded in the
-    instance under the job name ``refresh_warehouse`` as the UI's job would be."""
+def run_fleet(instance: DagsterInstance, job: JobDefinition, selection: list[AssetKey]) -> FleetOutcome:
+    """One in-process run of ``selection`` among the fleet-wide assets (labels, then the
+    warehouse) by ``job`` (``refresh_warehouse``), recorded in the instance under its name."""
     outcome = FleetOutcome()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = materialize(
-                fleet, instance=instance, resources=resources, selection=selection, raise_on_error=False,
-                tags={"sensorfleet/job": REFRESH_WAREHOUSE},
+            result = job.execute_in_process(
+                instance=instance, asset_selection=selection, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         except Exception as exc:  # a definition or instance problem: report it
@@ -262,20 +304,19 @@ def day_run_lock(paths: Paths, day: str, on_wait: Callable[[str, Path], None] | 
 def _run_day(
     outcome: DayOutcome,
     instance: DagsterInstance,
-    assets: Sequence[AssetsDefinition],
-    resources: dict[str, StorageResource],
+    job: JobDefinition,
     selection: list[AssetKey],
     progress: ProgressHook | None,
 ) -> None:
+    """One in-process run of ``selection`` for ``outcome.day`` by ``job`` (``daily_pipeline``):
+    the run is listed under the job's name, not as an ephemeral job."""
     with progress_hook(progress), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = materialize(
-                assets,
+            result = job.execute_in_process(
                 instance=instance,
-                resources=resources,
                 partition_key=outcome.day,
-                selection=selection,
+                asset_selection=selection,
                 tags={PARTITION_TAG: outcome.day},
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
@@ -320,6 +361,8 @@ def _run_day(
 
 
 def _strip_class_path(message: str) -> str:
-    """``dagster._core...Failure: text`` -> ``text`` (the exception's module path helps nobody)."""
+    """``dagster._core...Failure: text`` -> ``text`` (the exception's module path helps nobody),
+    on one line."""
     head, sep, rest = message.partition(": ")
-    return rest if sep and "." in head and " " not in head else message
+    text = rest if sep and "." in head and " " not in head else message
+    return " ".join(text.split())

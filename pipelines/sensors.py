@@ -12,7 +12,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
-    PartitionsDefinition,
+    DynamicPartitionsDefinition,
     RunRequest,
     RunStatusSensorContext,
     SensorDefinition,
@@ -25,9 +25,11 @@ from dagster import (
 
 from assets._common import PARTITION_TAG
 from assets.captures import CAPTURES
+from assets.labels import final_test_files_state
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
 from pipelines.jobs import daily_pipeline, refresh_warehouse
+from pipelines.partitions import capture_day_problem
 from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.labels.final_test import final_test_files
 
@@ -38,7 +40,7 @@ def run_key(day: str, fingerprint: str) -> str:
 
 
 def build_landing_sensor(
-    job_name: str, partitions_def: PartitionsDefinition, minimum_interval_seconds: int = 30
+    job_name: str, partitions_def: DynamicPartitionsDefinition, minimum_interval_seconds: int = 30
 ) -> SensorDefinition:
     """A sensor (running by default) requesting the job ``job_name`` for each day whose landing
     content changed (the job must be in the same ``Definitions``).
@@ -70,7 +72,7 @@ def build_landing_sensor(
         for day, fingerprint in current.items():
             if previous.get(day) == fingerprint:
                 continue
-            if not partitions_def.has_partition_key(day):
+            if capture_day_problem(day) is not None:
                 outside.append(day)
                 continue
             if _materialized_with(context.instance, day, fingerprint):
@@ -80,7 +82,7 @@ def build_landing_sensor(
             )
         if outside:
             context.log.warning(
-                f"capture days outside the partitions ({', '.join(outside)}): no run requested; "
+                f"capture days outside the accepted range ({', '.join(outside)}): no run requested; "
                 "check the stations' clocks"
             )
         # Days whose sessions all vanished are forgotten; new data on them counts as new again.
@@ -90,8 +92,12 @@ def build_landing_sensor(
                 skip_reason=SkipReason(f"{len(sessions)} sessions on {len(current)} days, none new or changed"),
                 cursor=cursor,
             )
-        context.log.info(f"requesting runs for {len(requests)} day(s): {', '.join(r.partition_key or '' for r in requests)}")
-        return SensorResult(run_requests=requests, cursor=cursor)
+        days = [r.partition_key or "" for r in requests]
+        context.log.info(f"requesting runs for {len(requests)} day(s): {', '.join(days)}")
+        # the days join the partitions (only days with data are listed) before their runs start
+        new_days = [d for d in days if not context.instance.has_dynamic_partition(partitions_def.name or "", d)]
+        partition_requests = [partitions_def.build_add_request(new_days)] if new_days else []
+        return SensorResult(run_requests=requests, cursor=cursor, dynamic_partitions_requests=partition_requests)
 
     return landing_sensor
 
@@ -120,9 +126,9 @@ def build_final_test_sensor(job_name: str, minimum_interval_seconds: int = 30) -
         description="Watches <landing>/final_test/; requests the label + warehouse refresh when a file is added or changed.",
     )
     def final_test_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
-        files = final_test_files(storage.paths().landing)
-        state = {p.name: f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files}
-        cursor = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        landing = storage.paths().landing
+        files = final_test_files(landing)
+        cursor = final_test_files_state(landing)
         if not files or cursor == context.cursor:
             return SensorResult(skip_reason=SkipReason(f"{len(files)} final-test file(s), none new or changed"), cursor=cursor)
         return SensorResult(run_requests=[RunRequest(run_key="final_test:" + hashlib.sha256(cursor.encode()).hexdigest()[:20])], cursor=cursor)

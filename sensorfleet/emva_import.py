@@ -41,7 +41,6 @@ from typing import Annotated, Literal
 import numpy as np
 import typer
 
-from sensorfleet import rawio
 from sensorfleet.manifest import MANIFEST_NAME, Manifest, OperatingPoint, parse_manifest
 
 DESCRIPTOR_NAME = "EMVA1288_Data.txt"
@@ -288,6 +287,8 @@ class _ShiftedData(Exception):
 def _to_dn(arr: np.ndarray, desc: EmvaDescriptor, image: EmvaImage, shift: int, alignment: Alignment,
            low_bits_seen: list[int]) -> np.ndarray:
     """One image -> ``(H, W)`` uint16 DN in ``[0, 2**bit_depth)``, checking size and depth."""
+    from sensorfleet import rawio  # the compiled codecs load when a set is imported, not for --help
+
     where = f"{image.path} (descriptor {desc.path.name} line {image.line})"
     if arr.shape != (desc.height, desc.width):
         raise EmvaImportError(
@@ -359,6 +360,8 @@ def import_emva(source: Path, landing: Path, options: ImportOptions | None = Non
     :func:`default_pixel_format`. Raises :class:`EmvaImportError` for a bad data set or an
     existing session folder; nothing is left in the landing root then.
     """
+    from sensorfleet import rawio
+
     opts = options or ImportOptions()
     source = Path(source)
     if source.is_file():
@@ -443,6 +446,8 @@ def import_emva(source: Path, landing: Path, options: ImportOptions | None = Non
 
 def _write_frames(desc: EmvaDescriptor, images: list[tuple[EmvaOperatingPoint, EmvaImage]], staging: Path,
                   pixel_format: str, shift: int, alignment: Alignment) -> list[dict[str, object]]:
+    from sensorfleet import rawio
+
     frames: list[dict[str, object]] = []
     low_bits_seen = [0]
     for index, (point, image) in enumerate(images):
@@ -477,6 +482,7 @@ def import_emva_command(
     alignment: Annotated[str, typer.Option(help="16-bit images: auto, lsb (values as stored) or msb (left-shifted)")] = "auto",
 ) -> None:
     """Import an EMVA 1288 descriptor data set (EMVA1288_Data.txt + images) as one landing session."""
+
     from sensorfleet.config import resolve_paths
 
     if alignment not in ("auto", "lsb", "msb"):

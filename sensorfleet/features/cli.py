@@ -5,13 +5,14 @@ and services."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sensorfleet.features.catalog import SERVICES, VIEWS
-from sensorfleet.features.manifest import SourceChangedError, build_training_set, rebuild
-from sensorfleet.features.model import FeatureView
+if TYPE_CHECKING:
+    from sensorfleet.features.model import FeatureView
+
+# The feature store is imported inside each command: `features --help` lists them without it.
 
 features_app = typer.Typer(help="Feature store: point-in-time training sets, views and services.",
                            no_args_is_help=True, add_completion=False)
@@ -31,6 +32,8 @@ def build_command(
     root: Annotated[Path | None, typer.Option(help="data root (default: SENSORFLEET_ROOT or ./data)")] = None,
 ) -> None:
     """Write the point-in-time training set of SPINE to OUT, with OUT.manifest.json beside it."""
+    from sensorfleet.features.manifest import SourceChangedError, build_training_set
+
     try:
         manifest = build_training_set(spine, out, service, as_of, root)
     except (KeyError, ValueError, SourceChangedError) as err:
@@ -45,6 +48,8 @@ def rebuild_command(
     out: Annotated[Path | None, typer.Option(help="where to write (default: the recorded output)")] = None,
 ) -> None:
     """Write a training set again from its manifest: the same bytes, or a refusal naming what changed."""
+    from sensorfleet.features.manifest import SourceChangedError, rebuild
+
     try:
         path = rebuild(manifest, out)
     except (SourceChangedError, ValueError, FileNotFoundError) as err:
@@ -56,6 +61,8 @@ def rebuild_command(
 @features_app.command("list")
 def list_command() -> None:
     """Feature views and services, one line each."""
+    from sensorfleet.features.catalog import SERVICES, VIEWS
+
     typer.echo("views:")
     for v in VIEWS.values():
         typer.echo(f"  {v.name} v{v.version}  {len(v.features)} features  ttl {_ttl(v)}  {v.description}")
@@ -76,6 +83,8 @@ def _show_view(view: FeatureView, selected: tuple[str, ...] = ()) -> None:
 @features_app.command("show")
 def show_command(name: Annotated[str, typer.Argument(help="a view or service name")]) -> None:
     """A view's or service's features with types, units and TTLs."""
+    from sensorfleet.features.catalog import SERVICES, VIEWS
+
     if name in VIEWS:
         _show_view(VIEWS[name])
     elif name in SERVICES:

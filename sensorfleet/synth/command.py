@@ -11,8 +11,6 @@ from rich.console import Console
 
 from sensorfleet.manifest import CFA_PATTERNS, PIXEL_FORMATS
 from sensorfleet.progress import progress_bar
-from sensorfleet.synth.fleet import FleetConfig
-from sensorfleet.synth.writer import generate_fleet
 
 
 def synth(
@@ -36,6 +34,10 @@ def synth(
     workers: int | None = typer.Option(None, "--workers", min=1, help="worker processes (default: one per CPU)"),
 ) -> None:
     """Write N capture sessions (landing contract), final-test results and the ground truth."""
+    # Imported here, not at the top: `synth --help` starts without the camera model.
+    from sensorfleet.synth.fleet import FleetConfig
+    from sensorfleet.synth.writer import generate_fleet
+
     console = Console(stderr=True)
     try:
         config = FleetConfig(modules=modules, seed=seed, width=width, height=height, pixel_format=pixel_format,

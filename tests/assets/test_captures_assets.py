@@ -6,7 +6,12 @@ from typing import Any
 
 import polars as pl
 from asset_results import materialization_metadata
-from dagster import AssetCheckSeverity, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetCheckSeverity,
+    DailyPartitionsDefinition,
+    ExecuteInProcessResult,
+    materialize,
+)
 from tiny_landing import make_session
 
 from assets.captures import (
@@ -18,16 +23,19 @@ from assets.captures import (
     unexpected_saturation,
 )
 from assets.resources import StorageResource
-from pipelines.partitions import capture_days
+from pipelines.partitions import FIRST_CAPTURE_DAY
 from sensorfleet.config import Paths
 
 DAY = "2024-05-01"
+# The assets alone on calendar days (the location's days are dynamic and need an instance).
+capture_days = DailyPartitionsDefinition(start_date=FIRST_CAPTURE_DAY, fmt="%Y-%m-%d")
 
 
 def _run(paths: Paths) -> ExecuteInProcessResult:
     return materialize(
         [build_capture_assets(capture_days)],
         partition_key=DAY,
+        raise_on_error=False,
         resources={"storage": StorageResource(root=str(paths.root), landing=str(paths.landing))},
         run_config={"ops": {"ingest_captures": {"config": {"workers": 1}}}},
     )
@@ -47,7 +55,11 @@ def test_captures_materialize_with_checks(tiny_paths: Paths) -> None:
     make_session(landing, "other-day", "2024-05-02T10:00:00+00:00", seed=6)
 
     result = _run(tiny_paths)
-    assert result.success
+    # the blocking checks fail the step after its materializations (downstream steps would not run)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message if failure.step_failure_data.error else ""
+    assert "2 blocking asset checks failed" in message, message
     meta = materialization_metadata(result, "captures")
     assert meta["sessions"] == 5  # the other day's session is not in this partition
     assert meta["sessions_ingested"] == 4
@@ -63,8 +75,9 @@ def test_captures_materialize_with_checks(tiny_paths: Paths) -> None:
     checks = _checks(result)
     rejections = checks[CHECK_NO_REJECTIONS]
     assert not rejections.passed and rejections.severity == AssetCheckSeverity.WARN
+    assert {e.partition for e in checks.values()} == {DAY}  # recorded for the day, not partition=None
     saturation = checks[CHECK_SATURATION]
-    assert not saturation.passed
+    assert not saturation.passed and saturation.severity == AssetCheckSeverity.ERROR
     assert saturation.metadata["sessions_failing"].value == ["sat-dark"]
     assert saturation.metadata["frames_failing"].value == 2
     points = checks[CHECK_OPERATING_POINTS]
@@ -80,6 +93,7 @@ def test_captures_materialize_with_checks(tiny_paths: Paths) -> None:
 def test_clean_day_passes_every_check(tiny_paths: Paths) -> None:
     make_session(tiny_paths.landing, "good-1", seed=1)
     result = _run(tiny_paths)
+    assert result.success
     checks = _checks(result)
     assert set(checks) == {CHECK_NO_REJECTIONS, CHECK_SATURATION, CHECK_OPERATING_POINTS}
     assert all(c.passed for c in checks.values())

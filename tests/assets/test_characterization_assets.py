@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 from asset_results import materialization_metadata
-from dagster import materialize
+from dagster import DailyPartitionsDefinition, materialize
 
 from assets.captures import build_capture_assets
 from assets.characterization import (
@@ -21,9 +21,11 @@ from assets.characterization import (
     worst_session,
 )
 from assets.resources import StorageResource
-from pipelines.partitions import capture_days
+from pipelines.partitions import FIRST_CAPTURE_DAY
 
 DAY = "2026-03-02"
+# The assets alone on calendar days (the location's days are dynamic and need an instance).
+capture_days = DailyPartitionsDefinition(start_date=FIRST_CAPTURE_DAY, fmt="%Y-%m-%d")
 PNG_MAGIC = b"\x89PNG"
 
 
@@ -60,6 +62,8 @@ def test_characterization_materializes_tables_plots_and_checks(tmp_path: Path, s
     assert table["gain_k_dn_per_e"].is_between(0.01, 100).all()
     assert materialization_metadata(result, "module_channel_stats")["rows"] == 3 * 4  # RGGB: 4 channels per module
     assert materialization_metadata(result, "pixel_maps")["sessions"] == 3
+    for asset, rows in (("module_stats", 3), ("module_channel_stats", 12)):  # the UI's row counts
+        assert materialization_metadata(result, asset)["dagster/partition_row_count"] == rows
     assert materialization_metadata(result, "pixel_defects")["defective_pixels"] == pl.read_parquet(
         tmp_path / "data" / "tables" / "pixel_defects"
     ).height

@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster import AssetCheckKey, AssetKey, DailyPartitionsDefinition, DefaultSensorStatus
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+)
 
 from pipelines.definitions import defs as load_defs
 
@@ -17,26 +23,40 @@ def test_definitions_load_with_expected_graph() -> None:
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects",
-                    "final_test", "warehouse", "module_features"}
+                    "final_test", "warehouse", "module_features", "anomaly_scores", "yield_predictions",
+                    "anomaly_model", "yield_model", "model_drift"}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {
         "captures": "captures", "rejections": "captures",
         "pixel_maps": "characterization", "module_stats": "characterization",
         "module_channel_stats": "characterization", "pixel_defects": "characterization",
         "final_test": "labels", "warehouse": "warehouse", "module_features": "features",
+        "anomaly_scores": "models", "yield_predictions": "models", "anomaly_model": "models",
+        "yield_model": "models", "model_drift": "models",
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
-        if key.to_user_string() in ("final_test", "warehouse"):
+        if key.to_user_string() in ("final_test", "warehouse", "anomaly_model", "yield_model", "model_drift"):
             assert partitions is None  # over the whole fleet
             continue
-        assert isinstance(partitions, DailyPartitionsDefinition)
-        assert partitions.has_partition_key("2026-03-02")
+        assert isinstance(partitions, DynamicPartitionsDefinition)  # only days with data are listed
+        assert partitions.name == "capture_days"
     assert AssetKey("captures") in graph.get(AssetKey("module_stats")).parent_keys
     assert AssetKey("final_test") in graph.get(AssetKey("warehouse")).parent_keys
     assert graph.get(AssetKey("warehouse")).pools == {"warehouse_writer"}
     schema = graph.get(AssetKey("final_test")).metadata["dagster/column_schema"]
     assert [c.name for c in schema.columns][:3] == ["module_id", "tested_at", "passed"]
+
+    for key in graph.get_all_asset_keys():
+        node, name = graph.get(key), key.to_user_string()
+        assert node.description and node.owners and node.kinds, name
+        if name not in ("anomaly_model", "yield_model", "model_drift", "warehouse"):
+            assert node.code_version, name
+        # the daily tables, and the models (a missed weekly retrain shows)
+        expect_freshness = node.partitions_def is not None or name in ("anomaly_model", "yield_model")
+        assert (node.freshness_policy is not None) == expect_freshness, name
+        if "parquet" in node.kinds:
+            assert "dagster/column_schema" in node.metadata, name
 
     checks = set(graph.asset_check_keys)
     assert checks == {
@@ -48,10 +68,13 @@ def test_definitions_load_with_expected_graph() -> None:
         AssetCheckKey(AssetKey("final_test"), "no_rejected_label_rows"),
         AssetCheckKey(AssetKey("module_features"), "feature_null_rate"),
         AssetCheckKey(AssetKey("module_features"), "feature_drift_psi"),
+        AssetCheckKey(AssetKey("model_drift"), "line_within_training_distribution"),
     }
 
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
-    assert jobs == {"daily_pipeline", "ingest", "characterize", "refresh_warehouse"}
+    assert jobs == {"daily_pipeline", "ingest", "characterize", "rebuild_features", "refresh_warehouse", "retrain"}
+    daily = {k.to_user_string() for k in defs.resolve_job_def("daily_pipeline").asset_layer.selected_asset_keys}
+    assert "anomaly_scores" in daily and not daily & {"anomaly_model", "yield_model"}  # never trains by accident
     for name in jobs:
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
@@ -60,7 +83,9 @@ def test_definitions_load_with_expected_graph() -> None:
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors)
     assert sensors[0].job_name == "daily_pipeline"
     assert sensors[1].job_name == sensors[2].job_name == "refresh_warehouse"
-    assert not list(defs.schedules or [])
+    schedules = list(defs.schedules or [])
+    assert [(s.name, s.job_name, s.default_status) for s in schedules] == [
+        ("retrain_weekly", "retrain", DefaultScheduleStatus.RUNNING)]
     assert set(defs.resources or {}) == {"storage"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -38,3 +39,23 @@ def test_demo_generates_runs_and_reuses_the_fleet(tmp_path: Path) -> None:
     assert "already holds 2 session(s): not generating" in second.output
     assert "sessions skipped as unchanged: 1" in second.output
     assert "sessions rejected: 1" in second.output
+
+
+def test_demo_honours_the_root_and_landing_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``demo`` resolves its roots like every command: SENSORFLEET_ROOT / SENSORFLEET_LANDING."""
+    import pipelines.demo as demo_module
+
+    seen: dict[str, Path] = {}
+    monkeypatch.setenv("SENSORFLEET_ROOT", str(tmp_path / "env-root"))
+    monkeypatch.setenv("SENSORFLEET_LANDING", str(tmp_path / "env-landing"))
+    monkeypatch.setattr(demo_module, "generate_demo_fleet", lambda paths, *a, **k: seen.update(landing=paths.landing))
+    monkeypatch.setattr(demo_module, "add_broken_session", lambda landing, console: None)
+    monkeypatch.setattr(demo_module, "run_with_display", lambda paths, console: seen.update(root=paths.root) or _Ok())
+    monkeypatch.setattr(demo_module, "print_where", lambda paths, console: None)
+    result = CliRunner().invoke(app, ["demo", "--modules", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"landing": tmp_path / "env-landing", "root": tmp_path / "env-root"}
+
+
+class _Ok:
+    ok = True

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "assets"))
 from tiny_landing import make_session  # noqa: E402  (the tiny-session helper of tests/assets)
@@ -30,8 +30,10 @@ def test_pipeline_run_summarizes_rejections_and_failed_checks(
 
     first = runner.invoke(app, args)
     out = first.output
-    assert first.exit_code == 0, out
+    # the bounds check is blocking: the day's features are not built and the run fails
+    assert first.exit_code == 1, out
     assert "2026-03-02: 3 ingested, 0 unchanged, 1 rejected, 3 characterized" in out
+    assert "blocking asset check failed" in out and "metrics_within_physical_bounds" in out
     assert "sessions ingested: 3" in out
     assert "sessions skipped as unchanged: 0" in out
     assert "sessions rejected: 1" in out
@@ -39,18 +41,14 @@ def test_pipeline_run_summarizes_rejections_and_failed_checks(
     assert "module_stats.metrics_within_physical_bounds [ERROR]: CM-1-000000" in out
     assert "captures.no_rejected_sessions [WARN]: broken-session" in out
     assert (root / "dagster_home" / "dagster.yaml").is_file()
+    assert not (root / "tables" / "module_features").exists()
 
+    monkeypatch.undo()  # physical bounds again: the day completes
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert "sessions ingested: 0" in second.output
     assert "sessions skipped as unchanged: 3" in second.output
     assert "computed now" in second.output and "3 characterized (0 new)" in second.output
-
-
-def test_pipeline_run_rejects_unknown_selection(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["pipeline", "run", "--root", str(tmp_path), "--select", "nope"])
-    assert result.exit_code != 0
-    assert "valid choices" in result.output
 
 
 def test_pipeline_run_select_and_day(tmp_path: Path, synth_landing: Path) -> None:
@@ -61,3 +59,46 @@ def test_pipeline_run_select_and_day(tmp_path: Path, synth_landing: Path) -> Non
     assert "sessions ingested: 3" in result.output
     assert "characterized" not in result.output
     assert not (root / "tables" / "module_stats").exists()
+
+
+def _invoke(args: list[str]) -> Result:
+    return CliRunner().invoke(app, args, env={"COLUMNS": "1000"})  # errors on one line, not boxed narrow
+
+
+def _flat(output: str) -> str:
+    return " ".join(output.replace("\u2502", " ").split())
+
+
+def test_pipeline_run_fails_fast_on_a_missing_landing_root(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    result = _invoke(["pipeline", "run", "--root", str(root), "--landing", str(tmp_path / "nope")])
+    assert result.exit_code == 2, result.output
+    assert "landing root" in _flat(result.output) and "does not exist" in _flat(result.output)
+    assert not (root / "dagster_home").exists()  # nothing created before the error
+
+
+def test_pipeline_run_reports_an_unparseable_day_as_a_bad_date(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    result = _invoke(["pipeline", "run", "--root", str(tmp_path), "--day", "2026-13-45"])
+    assert result.exit_code == 2, result.output
+    assert "'2026-13-45' is not a date YYYY-MM-DD" in _flat(result.output)
+    assert "outside the accepted range" not in _flat(result.output)
+    assert not (tmp_path / "dagster_home").exists()
+
+
+def test_pipeline_run_unknown_asset_lists_the_valid_ones(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    result = _invoke(["pipeline", "run", "--root", str(tmp_path), "--select", "modul_stats"])
+    assert result.exit_code == 2, result.output
+    text = _flat(result.output)
+    assert "modul_stats: unknown asset or group" in text and "module_stats" in text and "captures" in text
+    assert not (tmp_path / "dagster_home").exists()
+
+
+def test_a_day_without_data_writes_nothing(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    make_session(landing, "a", "2024-05-01T10:00:00+00:00", seed=1)
+    result = _invoke(["pipeline", "run", "--root", str(tmp_path), "--day", "2024-05-03"])
+    assert result.exit_code == 0, result.output
+    assert "2024-05-03: no sessions in the landing root or captures" in _flat(result.output)
+    assert not (tmp_path / "tables").exists() and not (tmp_path / "captures").exists()

@@ -41,6 +41,8 @@ def test_sensor_requests_new_days_once_and_changed_days_again(tmp_path: Path) ->
     assert [r.partition_key for r in requests] == ["2024-05-01", "2024-05-02"]
     assert [r.tags["dagster/partition"] for r in requests] == ["2024-05-01", "2024-05-02"]
     assert requests[0].run_key != requests[1].run_key
+    (added_days,) = first.dynamic_partitions_requests or []  # the days join the partitions
+    assert sorted(added_days.partition_keys or []) == ["2024-05-01", "2024-05-02"]
     assert (requests[0].run_key or "").startswith("2024-05-01:")
 
     # the same landing content: no request
@@ -85,3 +87,14 @@ def test_sensor_skips_days_already_materialized_from_the_same_content(tmp_path: 
     make_session(paths.landing, "c", "2024-05-01T11:00:00+00:00", seed=3)
     later = _tick(tmp_path, fresh.cursor, instance)
     assert [r.partition_key for r in later.run_requests or []] == ["2024-05-01"]
+
+
+def test_capture_day_range() -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.partitions import capture_day_problem
+
+    today = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    assert capture_day_problem("2026-03-03", today) is None  # a station ahead of UTC
+    assert "outside the accepted range" in (capture_day_problem("2026-03-04", today) or "")
+    assert "outside the accepted range" in (capture_day_problem("2019-12-31", today) or "")
