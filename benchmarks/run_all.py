@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 BENCHMARKS: tuple[str, ...] = (
-    "decode", "chunking", "ingest", "pass_kernel", "characterize", "warehouse", "features", "spatial",
+    "decode", "chunking", "ingest", "pass_kernel", "characterize", "warehouse", "features", "spatial", "sfr",
 )
 """Every ``benchmarks/bench_<name>.py``, cheapest first; each takes ``--quick``."""
 
