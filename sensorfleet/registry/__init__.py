@@ -19,10 +19,12 @@ from sensorfleet.registry.emva_tables import (
 from sensorfleet.registry.ingest_tables import CAPTURES, REJECTIONS, SESSIONS
 from sensorfleet.registry.label_tables import FINAL_TEST
 from sensorfleet.registry.model import Bound, Column, Table
+from sensorfleet.registry.optics_tables import MODULE_OPTICS, SFR
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (SESSIONS, CAPTURES, REJECTIONS, MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, FINAL_TEST)
+    for t in (SESSIONS, CAPTURES, REJECTIONS, MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, SFR, MODULE_OPTICS,
+              FINAL_TEST)
 }
 """Every table of the data root, by name, in the order the docs list them."""
 
@@ -46,6 +48,6 @@ def register(table: Table) -> Table:
 
 
 __all__ = [
-    "CAPTURES", "DEFECT_VALUE_UNITS", "EMVA_METRICS", "FINAL_TEST", "MODULE_CHANNEL_STATS", "MODULE_STATS",
-    "PIXEL_DEFECTS", "REJECTIONS", "SESSIONS", "TABLES", "Bound", "Column", "Table", "get_table", "register",
+    "CAPTURES", "DEFECT_VALUE_UNITS", "EMVA_METRICS", "FINAL_TEST", "MODULE_CHANNEL_STATS", "MODULE_OPTICS",
+    "MODULE_STATS", "PIXEL_DEFECTS", "REJECTIONS", "SESSIONS", "SFR", "TABLES", "Bound", "Column", "Table", "get_table", "register",
 ]
