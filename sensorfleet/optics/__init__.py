@@ -8,6 +8,7 @@ relative illumination and colour shading from the flats. Dagster-free; one job p
 - :mod:`~sensorfleet.optics.module`, :mod:`~sensorfleet.optics.shading`: per-module sharpness; relative
   illumination and colour shading;
 - :mod:`~sensorfleet.optics.session`, :mod:`~sensorfleet.optics.day`: one session, a whole day (tables, curves);
+- :mod:`~sensorfleet.optics.plots`: the MTF50 field map and SFR curves as PNG;
 - :mod:`~sensorfleet.optics.render`: edges and charts rendered with a known PSF (truth, tests).
 """
 

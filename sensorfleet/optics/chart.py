@@ -23,6 +23,10 @@ from sensorfleet.optics.detect import DetectConfig, EdgeRoi, edge_rois, rois_fro
 from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr
 
 NYQUIST_CY_PER_PX = 0.5
+#: an ROI is clipped when more of its pixels than this (count, and share) sit at 0 or the ADC
+#: maximum: a stuck pixel or two are defects, not clipping
+CLIPPED_MIN_PIXELS = 2
+CLIPPED_FRACTION = 0.002
 LUMINANCE = "L"
 MONO = "mono"
 
@@ -153,14 +157,16 @@ def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
 
     ``boxes``: a manifest ROI list ``(x, y, width, height)``, one edge each; None: the squares
     are found. ``sfr_fn``: the e-SFR implementation (the compiled one; the benchmark passes the
-    numpy one). A pixel at 0 or ``max_dn`` in an ROI flags the edge ``clipped``.
+    numpy one). An ROI with more than 2 pixels and 0.2 % of its pixels at 0 or ``max_dn`` flags the
+    edge ``clipped``.
     """
     rois = edge_rois(image, config.detect) if boxes is None else rois_from_manifest(image, boxes, config.detect)
     sites = channel_sites(cfa_pattern)
     out: list[EdgeMeasurement] = []
     for roi in rois:
         patch = image[roi.y0:roi.y1, roi.x0:roi.x1]
-        clipped = bool(patch.size) and (float(patch.max()) >= max_dn - 0.5 or float(patch.min()) <= 0.5)
+        at_limits = int(np.count_nonzero(patch >= max_dn - 0.5) + np.count_nonzero(patch <= 0.5))
+        clipped = at_limits > max(CLIPPED_MIN_PIXELS, CLIPPED_FRACTION * patch.size)
         if not sites:
             out.append(_measure(roi, patch, 1.0, MONO, image.shape, config, sfr_fn, clipped))
             continue

@@ -29,7 +29,7 @@ class DetectConfig:
     downsample: int = 4
     min_side_px: float = 32.0
     #: share of each side's length (centred) used for its ROI, clear of the corners
-    edge_fraction: float = 0.6
+    edge_fraction: float = 0.7
     #: ROI half-width across the edge beyond the edge's own slant
     across_px: int = 20
     #: an ROI closer than this to the image border is flagged ``near_border``

@@ -10,6 +10,9 @@ import numpy as np
 
 from sensorfleet.optics.esfr import (
     MAX_DERIVATIVE_CORRECTION,
+    OUTLIER_FAR_CONTRAST,
+    OUTLIER_NEAR_CONTRAST,
+    OUTLIER_NOISE_MULTIPLE,
     STATUS_NO_EDGE,
     STATUS_OK,
     STATUS_TOO_SHORT,
@@ -42,16 +45,34 @@ def _fit_edge(roi: np.ndarray, sign: float, degree: int) -> np.ndarray:
     return centre
 
 
-def _esf(roi: np.ndarray, edge: np.ndarray, ovs: int) -> np.ndarray:
+def _bins(roi: np.ndarray, edge: np.ndarray, ovs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distance from the edge, bin index) of every pixel."""
+    cols = roi.shape[1]
+    d = np.arange(cols)[None, :] - edge[:, None]
+    return d, np.floor((d + cols / 2.0) * ovs).astype(np.int64)
+
+
+def _esf(roi: np.ndarray, edge: np.ndarray, ovs: int, prev: np.ndarray | None = None,
+         limit_far: float = np.inf, limit_near: float = np.inf) -> np.ndarray:
     cols = roi.shape[1]
     nb = cols * ovs
-    b = np.floor((np.arange(cols)[None, :] - edge[:, None] + cols / 2.0) * ovs).astype(np.int64).ravel()
+    d, b = _bins(roi, edge, ovs)
     keep = (b >= 0) & (b < nb)
-    sums = np.bincount(b[keep], roi.ravel()[keep], minlength=nb)
+    if prev is not None:
+        limit = np.where(np.abs(d) >= cols / 4.0, limit_far, limit_near)
+        keep &= np.abs(roi - prev[np.clip(b, 0, nb - 1)]) <= limit
+    sums = np.bincount(b[keep], roi[keep], minlength=nb)
     counts = np.bincount(b[keep], minlength=nb)
     filled = counts > 0
     idx = np.arange(nb)
     return np.interp(idx, idx[filled], sums[filled] / counts[filled])
+
+
+def _plateau_residuals(roi: np.ndarray, edge: np.ndarray, ovs: int, esf: np.ndarray, limit: float) -> np.ndarray:
+    d, b = _bins(roi, edge, ovs)
+    far = (np.abs(d) >= roi.shape[1] / 4.0) & (b >= 0) & (b < esf.size)
+    resid = np.abs(roi[far] - esf[b[far]])
+    return resid[resid <= limit]
 
 
 def _mtf(esf: np.ndarray, n_freq: int) -> np.ndarray:
@@ -94,13 +115,17 @@ def edge_sfr_numpy(roi: np.ndarray, step: float = 1.0, config: SfrConfig = SfrCo
         return EdgeSfr(STATUS_TOO_SHORT, freq, np.zeros(n_freq), angle, float(edge[mid]), 0.0, 0.0, used)
     r0 = (rows - used) // 2
     sub, sub_edge = roi[r0:r0 + used], edge[r0:r0 + used]
-    esf = _esf(sub, sub_edge, config.oversampling)
-    quarter = esf.size // 4
+    ovs = config.oversampling
+    first = _esf(sub, sub_edge, ovs)
+    quarter = first.size // 4
+    contrast = abs(first[-quarter:].mean() - first[:quarter].mean())
+    resid = _plateau_residuals(sub, sub_edge, ovs, first, np.inf)
+    robust = 1.4826 * float(np.median(resid)) if resid.size else 0.0
+    limit_far = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_FAR_CONTRAST * contrast)
+    limit_near = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_NEAR_CONTRAST * contrast)
+    esf = _esf(sub, sub_edge, ovs, first, limit_far, limit_near)
     contrast = abs(esf[-quarter:].mean() - esf[:quarter].mean())
-    d = np.arange(cols)[None, :] - sub_edge[:, None]
-    b = np.floor((d + cols / 2.0) * config.oversampling).astype(np.int64)
-    far = (np.abs(d) >= cols / 4.0) & (b >= 0) & (b < esf.size)
-    resid = sub[far] - esf[b[far]]
-    noise = float(np.sqrt(np.mean(resid**2))) if resid.size > 1 else 0.0
+    kept = _plateau_residuals(sub, sub_edge, ovs, esf, limit_far)
+    noise = float(np.sqrt(np.mean(kept**2))) if kept.size > 1 else 0.0
     mtf = _mtf(esf if sign > 0 else esf[::-1], n_freq)
     return EdgeSfr(STATUS_OK, freq, mtf, angle, float(edge[mid]), float(contrast), noise, used)

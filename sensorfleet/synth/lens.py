@@ -25,8 +25,10 @@ from sensorfleet.synth.params import LensParams, ModuleParams
 if TYPE_CHECKING:
     from sensorfleet.synth.physics import ModuleMaps
 
-#: the chart every station images: 3 x 3 squares, corner squares at field 0.7, contrast 6:1
-CHART_LAYOUT = ChartLayout(grid=3, extent_field=0.7, side_frac=0.15)
+#: the chart every station images: 3 x 3 squares of 20 % of the height, corner squares centred at field 0.65
+#: (their outer edges near 0.75; every ROI clear of the border at 640 x 480), rotated 4.0-8.8 degrees
+#: (a CFA plane of a 3-degree edge this short keeps too few rows after phase trimming), contrast 6:1
+CHART_LAYOUT = ChartLayout(grid=3, extent_field=0.65, side_frac=0.2, first_rotation_deg=4.0)
 CHART_DARK_REL = 1.0 / 6.0
 CHART_SIDES = ("top", "right", "bottom", "left")
 

@@ -81,3 +81,13 @@ def test_compiled_kernel_equals_numpy_reference() -> None:
 def test_flat_roi_is_not_found_and_short_edge_too_short() -> None:
     assert edge_sfr(np.ones((40, 40))).status == 1
     assert edge_sfr(_edge(12, 40, 5.0, 1.0, True)).status == 2
+
+
+def test_stuck_and_hot_pixels_are_left_out() -> None:
+    rng = np.random.default_rng(9)
+    roi = _edge(128, 48, 5.0, 0.9, True) * 3000 + 64 + rng.normal(0, 15, (128, 48))
+    clean = edge_sfr(roi).mtf50()
+    for y, x, value in ((10, 5, 0.0), (60, 40, 4095.0), (90, 22, 4095.0), (100, 25, 0.0)):
+        roi[y, x] = value
+    for fn in (edge_sfr, edge_sfr_numpy):
+        assert fn(roi).mtf50() == pytest.approx(clean, rel=0.01)
