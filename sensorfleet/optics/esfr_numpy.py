@@ -120,7 +120,7 @@ def edge_sfr_numpy(roi: np.ndarray, step: float = 1.0, config: SfrConfig = SfrCo
     quarter = first.size // 4
     contrast = abs(first[-quarter:].mean() - first[:quarter].mean())
     resid = _plateau_residuals(sub, sub_edge, ovs, first, np.inf)
-    robust = 1.4826 * float(np.median(resid)) if resid.size else 0.0
+    robust = 1.4826 * float(np.median(resid[::max(1, resid.size // 512)])) if resid.size else 0.0
     limit_far = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_FAR_CONTRAST * contrast)
     limit_near = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_NEAR_CONTRAST * contrast)
     esf = _esf(sub, sub_edge, ovs, first, limit_far, limit_near)

@@ -88,16 +88,17 @@ def _not_found_row(manifest: Manifest, ids: dict[str, Any], chart_files: str) ->
 
 
 def _curves(session_id: str, edges: list[EdgeMeasurement]) -> pl.DataFrame:
-    parts = []
-    for m in edges:
-        if m.sfr is None:
-            continue
-        keep = m.sfr.frequency_cy_per_px <= 1.0
-        n = int(keep.sum())
-        parts.append(pl.DataFrame({
-            "session_id": [session_id] * n, "edge_id": [m.roi.edge_id] * n, "channel": [m.channel] * n,
-            "frequency_cy_per_px": m.sfr.frequency_cy_per_px[keep], "mtf": m.sfr.mtf[keep]}, schema=CURVE_SCHEMA))
-    return pl.concat(parts) if parts else pl.DataFrame(schema=CURVE_SCHEMA)
+    good = [(m, m.sfr.frequency_cy_per_px <= 1.0) for m in edges if m.sfr is not None]
+    if not good:
+        return pl.DataFrame(schema=CURVE_SCHEMA)
+    sizes = [int(keep.sum()) for _, keep in good]
+    return pl.DataFrame({
+        "session_id": [session_id] * sum(sizes),
+        "edge_id": np.repeat([m.roi.edge_id for m, _ in good], sizes),
+        "channel": np.repeat([m.channel for m, _ in good], sizes),
+        "frequency_cy_per_px": np.concatenate([m.sfr.frequency_cy_per_px[k] for m, k in good if m.sfr is not None]),
+        "mtf": np.concatenate([m.sfr.mtf[k] for m, k in good if m.sfr is not None]),
+    }, schema=CURVE_SCHEMA)
 
 
 def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
