@@ -4,11 +4,13 @@ its photon-transfer curve ignore them, wherever they sit in the session."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
-from emva_helpers import linear_camera, render_session
+import pytest
+from emva_helpers import linear_camera, render_session, write_captures
 
-from sensorfleet.emva import characterize_frames
+from sensorfleet.emva import CharacterizationConfig, characterize_frames, characterize_session
 from sensorfleet.emva.maps import operating_points
 from sensorfleet.manifest import Manifest, count_operating_points
 
@@ -50,3 +52,15 @@ def test_emva_results_do_not_change_with_chart_frames() -> None:
 def test_count_operating_points_skips_edge_charts() -> None:
     points = [("dark", 0.01, 0.0), ("flat", 0.01, 100.0), ("edge_chart", 0.01, 9000.0), ("flat", 0.01, 100.0)]
     assert count_operating_points(points) == 2
+
+
+def test_banded_zarr_session_with_chart_frames(tmp_path: Path) -> None:
+    """From a captures group (blocks read around the chart frames), with a maps group written."""
+    frames, manifest, _ = render_session(CAMERA, seed=2, ptc_levels=12)
+    plain = characterize_frames(frames, manifest, None)
+    more, with_charts = _with_charts(frames, manifest, 10)
+    group = write_captures(tmp_path / "S.zarr", more, with_charts, chunk_rows=16)
+    result = characterize_session(group, tmp_path / "maps" / "S.zarr",
+                                  CharacterizationConfig(map_band_rows=16))
+    for name in ("gain_k_dn_per_e", "read_noise_e", "dsnu_e", "prnu_pct", "dark_current_e_per_s"):
+        assert result.module_stats[name] == pytest.approx(plain.module_stats[name], rel=1e-6), name
