@@ -23,6 +23,7 @@ from dagster import (
 
 from assets._common import check_spec
 from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
+from assets.optics import MODULE_OPTICS
 from assets.resources import StorageResource
 from assets.table_metadata import row_count_metadata, table_spec
 from sensorfleet.features import MODULE_FEATURES, feature_quality, materialize_module_features
@@ -56,7 +57,7 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         name="materialize_module_features",
         partitions_def=partitions_def,
         specs=[table_spec(
-            MODULE_FEATURES, group=GROUP, code_version=CODE_VERSION, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS],
+            MODULE_FEATURES, group=GROUP, code_version=CODE_VERSION, deps=[MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, MODULE_OPTICS],
             owner="team:ml-platform",
             description="Table `module_features`: every module characterized on the day with the default "
                         "feature service's values as known at the end of that day (point-in-time).",

@@ -28,7 +28,7 @@ MODELS = ("anomaly_model", "yield_model", "model_drift")
 
 daily_pipeline = define_asset_job(
     DAILY_PIPELINE,
-    selection=AssetSelection.groups("captures", "characterization", "features") | AssetSelection.assets(*SCORES),
+    selection=AssetSelection.groups("captures", "characterization", "optics", "features") | AssetSelection.assets(*SCORES),
     executor_def=in_process_executor,
     description="Ingest and characterize one capture day, then its point-in-time features and its scores "
     "by the champion models.",

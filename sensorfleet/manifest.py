@@ -33,7 +33,7 @@ from sensorfleet.strict_json import (
 
 PixelFormat = Literal["raw8", "raw10_mipi", "raw12_mipi", "raw14_mipi", "raw16_le", "npy", "tiff"]
 CfaPattern = Literal["RGGB", "BGGR", "GRBG", "GBRG", "mono"]
-FrameKind = Literal["dark", "flat"]
+FrameKind = Literal["dark", "flat", "edge_chart"]
 
 PIXEL_FORMATS: tuple[str, ...] = PixelFormat.__args__  # type: ignore[attr-defined]
 CFA_PATTERNS: tuple[str, ...] = CfaPattern.__args__  # type: ignore[attr-defined]
@@ -70,6 +70,9 @@ Finite = Annotated[float, _no_coercion("number"), Field(allow_inf_nan=False)]
 """A finite number (the tables' float64 columns); never text or a boolean."""
 Name = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
 """An id or name: 1 to 128 characters, no control characters."""
+
+#: frame kinds that make operating points of the EMVA 1288 analysis (edge charts do not)
+EMVA_FRAME_KINDS: tuple[str, ...] = ("dark", "flat")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,15 @@ class SensorInfo(_Strict):
     pixel_pitch_um: Finite = Field(gt=0, description="pixel pitch in micrometres")
 
 
+class EdgeRegion(_Strict):
+    """One slanted edge's region of interest on an ``edge_chart`` frame (sensor pixels)."""
+
+    x: Int64 = Field(ge=0, description="first column")
+    y: Int64 = Field(ge=0, description="first row")
+    width: Int64 = Field(gt=0, description="columns")
+    height: Int64 = Field(gt=0, description="rows")
+
+
 class FrameEntry(_Strict):
     """One frame file and the operating point it was taken at."""
 
@@ -122,11 +134,15 @@ class FrameEntry(_Strict):
     )
     wavelength_nm: Finite | None = Field(default=None, gt=0)
     analog_gain: Finite | None = Field(default=None, gt=0)
+    roi: list[EdgeRegion] | None = Field(
+        default=None, description="edge_chart only: the edges to analyse; without it the chart's squares are found")
 
     @model_validator(mode="after")
     def _dark_has_no_light(self) -> FrameEntry:
         if self.kind == "dark" and self.photons_per_pixel != 0:
             raise ValueError(f"dark frame {self.file!r} has photons_per_pixel={self.photons_per_pixel}, expected 0")
+        if self.roi is not None and self.kind != "edge_chart":
+            raise ValueError(f"frame {self.file!r} of kind {self.kind!r} has an roi list; only edge_chart frames take one")
         return self
 
     @property
@@ -147,6 +163,15 @@ class Manifest(_Strict):
     sensor: SensorInfo
     pixel_format: PixelFormat
     frames: list[FrameEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _rois_inside_the_sensor(self) -> Manifest:
+        for frame in self.frames:
+            for box in frame.roi or ():
+                if box.x + box.width > self.sensor.width or box.y + box.height > self.sensor.height:
+                    raise ValueError(f"frame {frame.file!r}: roi {box.model_dump()} reaches outside the "
+                                     f"{self.sensor.width}x{self.sensor.height} sensor")
+        return self
 
     @property
     def capture_date(self) -> str:
@@ -172,8 +197,9 @@ class Manifest(_Strict):
 def count_operating_points(points: Iterable[tuple[str, float, float]]) -> int:
     """Operating points of a session: distinct (kind, exposure_s, photons_per_pixel) among its
     frames', wherever they sit in the frame order (a point split in two runs is still one point;
-    the characterization's PTC keeps such runs apart, see ``sensorfleet.emva.maps.operating_points``)."""
-    return len(set(points))
+    the characterization's PTC keeps such runs apart, see ``sensorfleet.emva.maps.operating_points``).
+    ``edge_chart`` frames are no operating point (:data:`EMVA_FRAME_KINDS`)."""
+    return len({point for point in points if point[0] in EMVA_FRAME_KINDS})
 
 
 def capture_date(captured_at: datetime) -> str:

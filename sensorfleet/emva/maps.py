@@ -25,7 +25,7 @@ from sensorfleet.emva import kernels
 from sensorfleet.emva.config import CharacterizationConfig
 from sensorfleet.emva.exposure import same_exposure
 from sensorfleet.emva.mapstore import MapStore, MemoryMapStore
-from sensorfleet.manifest import Manifest
+from sensorfleet.manifest import EMVA_FRAME_KINDS, Manifest
 
 
 class ArrayLike3D(Protocol):
@@ -106,12 +106,17 @@ def operating_points(manifest: Manifest) -> list[OperatingPoint]:
     A point whose frames are not contiguous in manifest order is split into its contiguous runs
     (e.g. an EMVA 1288 data set whose spatial series repeats a temporal point's photon count):
     each run is a point of its own, so a mislabelled series cannot bias another point's mean.
+    ``edge_chart`` frames belong to no point and do not split one.
     """
     pts: list[OperatingPoint] = []
+    # contiguity among the EMVA frames only: chart frames between two frames do not split a run
+    rank = {i: r for r, i in enumerate(i for i, f in enumerate(manifest.frames) if f.kind in EMVA_FRAME_KINDS)}
     for (kind, exp, ph), idx in manifest.operating_points().items():
+        if kind not in EMVA_FRAME_KINDS:  # edge charts are the optics layer's
+            continue
         start = 0
         for k in range(1, len(idx) + 1):
-            if k == len(idx) or idx[k] != idx[k - 1] + 1:
+            if k == len(idx) or rank[idx[k]] != rank[idx[k - 1]] + 1:
                 pts.append(OperatingPoint(kind, exp, ph, tuple(idx[start:k])))
                 start = k
     return sorted(pts, key=lambda p: (p.kind != "dark", p.photons_per_pixel, p.exposure_s, p.indices[0]))

@@ -12,7 +12,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 from sensorfleet.features.model import FeatureService, FeatureView, Selection, Source
-from sensorfleet.registry import EMVA_METRICS, MODULE_CHANNEL_STATS, MODULE_STATS, Column
+from sensorfleet.registry import (
+    EMVA_METRICS,
+    MODULE_CHANNEL_STATS,
+    MODULE_OPTICS,
+    MODULE_STATS,
+    Column,
+)
 
 CHANNELS = ("R", "Gr", "Gb", "B")
 _SESSION = ("session_id",)
@@ -123,8 +129,17 @@ COHORT_7D = FeatureView(
     features=_COHORT_FEATURES,
 )
 
+MODULE_OPTICS_VIEW = FeatureView(
+    name="module_optics", version=1, ttl=timedelta(days=90),
+    description="Lens qualification of the module's latest session: MTF50 at the centre and corners, field "
+    "uniformity, tilt, relative illumination per channel and colour shading (sessions without a chart: "
+    "sharpness null).",
+    source=Source.table("module_optics", (*_TIMES, *(c.name for c in MODULE_OPTICS.features)), _SESSION),
+    features=MODULE_OPTICS.features,
+)
+
 VIEWS: dict[str, FeatureView] = {
-    v.name: v for v in (MODULE_EMVA, CHANNEL_EMVA, MODULE_DEFECTS, CAPTURE_CONDITIONS, COHORT_7D)
+    v.name: v for v in (MODULE_EMVA, CHANNEL_EMVA, MODULE_DEFECTS, CAPTURE_CONDITIONS, COHORT_7D, MODULE_OPTICS_VIEW)
 }
 """Every feature view, by name."""
 

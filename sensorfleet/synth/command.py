@@ -31,6 +31,8 @@ def synth(
                                           help="first capture time, UTC (default 2026-03-02T06:00:00)"),
     span_days: float = typer.Option(21.0, "--span-days", min=0.0, help="captures spread over this many days"),
     truth: Path | None = typer.Option(None, "--truth", help="ground-truth folder (default: OUT/../truth)"),
+    edge_charts: bool = typer.Option(False, "--edge-charts/--no-edge-charts",
+                                     help="add an edge-chart capture per module through its lens (SFR truth, lens faults)"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="worker processes (default: one per CPU)"),
 ) -> None:
     """Write N capture sessions (landing contract), final-test results and the ground truth."""
@@ -44,7 +46,7 @@ def synth(
                              bit_depth=bit_depth, cfa=cfa, frames_per_point=frames_per_point,
                              ptc_levels=ptc_levels, averaging_frames=averaging_frames,
                              fault_fraction=fault_fraction, target_yield=target_yield, span_days=span_days,
-                             workers=workers)
+                             edge_charts=edge_charts, workers=workers)
         if start is not None:
             config = replace(config, start=start.replace(tzinfo=UTC))
     except ValueError as exc:

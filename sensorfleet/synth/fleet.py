@@ -29,6 +29,8 @@ from sensorfleet.synth.params import (
 )
 
 FAULT_CLASSES = ("high_dark_current", "column_defect", "particle", "shading_tilt", "low_qe", "noisy")
+#: lens faults, drawn only in fleets with edge charts (``FleetConfig.edge_charts``)
+LENS_FAULT_CLASSES = ("defocus", "lens_tilt")
 FAIL_BINS = ("pixel_defects", "optics", "sensitivity", "read_noise", "dark_current", "functional")
 
 #: defect densities of a healthy module, per megapixel (hot .. clusters) or per module (lines, blemishes)
@@ -46,6 +48,11 @@ SPEC_DEFECT_PIXELS_PER_MPX = 300.0
 SPEC_DEFECT_PIXELS_MIN = 12.0
 SPEC_BLEMISH_DEPTH_MAX = 0.32
 SPEC_SHADING_CORNER_MIN_REL = 0.78
+#: optics limits of fleets with edge charts: MTF50 (cycles/pixel) at the centre and the worst
+#: corner, colour shading (max deviation of R/G or B/G from the centre, %)
+SPEC_MTF50_CENTER_MIN = 0.17
+SPEC_MTF50_CORNER_MIN = 0.13
+SPEC_COLOUR_SHADING_MAX_PCT = 12.0
 FINAL_TEST_NOISE_REL = 0.03
 
 
@@ -72,6 +79,11 @@ class FleetConfig:
     span_days: float = 21.0
     stations: int = 4
     pixel_pitch_um: float = 2.0
+    #: render an edge-chart capture per module through its lens (field-varying PSF, colour
+    #: shading), add the lens faults and the optics limits of final test. Off by default: a fleet
+    #: without charts is byte-identical to one written before charts existed.
+    edge_charts: bool = False
+    chart_frames: int = 4
     #: worker processes (None: one per CPU, at most the module count); does not change the output
     workers: int | None = field(default=None, compare=False)
 
@@ -94,6 +106,13 @@ class FleetConfig:
             raise ValueError(f"target_yield must be in (0, 1], found {self.target_yield}")
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware (UTC)")
+        if self.edge_charts and self.chart_frames < 1:
+            raise ValueError(f"chart_frames must be >= 1 with edge_charts, found {self.chart_frames}")
+
+    @property
+    def fault_classes(self) -> tuple[str, ...]:
+        """The fault classes drawn: the sensor's, plus the lens faults with edge charts."""
+        return FAULT_CLASSES + LENS_FAULT_CLASSES if self.edge_charts else FAULT_CLASSES
 
     @property
     def resolved_bit_depth(self) -> int:
@@ -144,6 +163,10 @@ def plan_fleet(config: FleetConfig) -> list[ModulePlan]:
         plan = _plan_module(config, structure, i, rng)
         plans.append(plan)
         measured.append(_final_test_measurement(plan.params, rng, structure.scale))
+    if config.edge_charts:  # from a stream of its own: the sensor draws above stay as they were
+        from sensorfleet.synth.lens_fleet import add_lenses
+
+        plans, measured = add_lenses(config, plans, measured, structure.lot_of)
     return _label(plans, measured, config, rng)
 
 
@@ -194,8 +217,9 @@ class _FleetStructure:
         station_gain = rng.normal(1, 0.003, config.stations)
         n_faults = round(config.fault_fraction * n)
         fault_idx = rng.choice(n, size=n_faults, replace=False)
-        order = rng.permutation(len(FAULT_CLASSES))
-        faults = {int(i): FAULT_CLASSES[order[j % len(FAULT_CLASSES)]] for j, i in enumerate(fault_idx)}
+        classes = config.fault_classes
+        order = rng.permutation(len(classes))
+        faults = {int(i): classes[order[j % len(classes)]] for j, i in enumerate(fault_idx)}
         return _FleetStructure(2.0 ** (config.resolved_bit_depth - 12), n_lots, lot_of, lot_fx, wafer_of, die_of,
                                wafer_dark, station_black, station_temperature, station_gain, faults)
 
@@ -282,7 +306,9 @@ def _apply_fault(params: ModuleParams, fault: str, rng: np.random.Generator, are
     if fault == "noisy":
         return replace(params, read_noise_e=params.read_noise_e * rng.uniform(2.2, 3.0),
                        defects=replace(d, noisy=d.noisy * 20 + max(20, int(300 * area_mpx))))
-    raise ValueError(f"unknown fault class {fault!r}; valid: {', '.join(FAULT_CLASSES)}")
+    if fault in LENS_FAULT_CLASSES:
+        return params  # the lens is drawn later (sensorfleet.synth.lens_fleet)
+    raise ValueError(f"unknown fault class {fault!r}; valid: {', '.join(FAULT_CLASSES + LENS_FAULT_CLASSES)}")
 
 
 def corner_relative_illumination(params: ModuleParams) -> float:
@@ -319,13 +345,20 @@ def _final_test_measurement(params: ModuleParams, rng: np.random.Generator, scal
     }
 
 
+def _lens_fails(m: dict[str, float]) -> bool:
+    """The optics limits of fleets with edge charts (absent keys: no lens measured)."""
+    return (m.get("mtf50_center", 1.0) < SPEC_MTF50_CENTER_MIN or m.get("mtf50_corner_min", 1.0) < SPEC_MTF50_CORNER_MIN
+            or m.get("colour_shading_pct", 0.0) > SPEC_COLOUR_SHADING_MAX_PCT)
+
+
 def _label(plans: list[ModulePlan], measured: list[dict[str, float]], config: FleetConfig,
            rng: np.random.Generator) -> list[ModulePlan]:
     bins: list[str | None] = []
     for m in measured:
         if m["bad_lines"] > 0 or m["defect_pixels"] > m["defect_pixel_limit"]:
             bins.append("pixel_defects")
-        elif m["blemish_depth_max"] > SPEC_BLEMISH_DEPTH_MAX or m["shading_corner_rel"] < SPEC_SHADING_CORNER_MIN_REL:
+        elif (m["blemish_depth_max"] > SPEC_BLEMISH_DEPTH_MAX or m["shading_corner_rel"] < SPEC_SHADING_CORNER_MIN_REL
+              or _lens_fails(m)):
             bins.append("optics")
         elif m["quantum_efficiency_g"] < SPEC_QE_G_MIN:
             bins.append("sensitivity")

@@ -58,6 +58,21 @@ class DefectCounts:
 
 
 @dataclass(frozen=True)
+class LensParams:
+    """One module's lens (:mod:`sensorfleet.synth.lens`): Gaussian PSF sigma in focus (px), focus
+    errors in px of blur (a constant defocus, a linear tilt over the normalized field ``u, v``, a
+    quadratic field curvature) and the corner drop of the R and B responses (colour shading)."""
+
+    sigma0_px: float = 0.75
+    defocus_px: float = 0.0
+    tilt_u_px: float = 0.0
+    tilt_v_px: float = 0.0
+    curvature_px: float = 0.0
+    colour_drop_r: float = 0.0
+    colour_drop_b: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModuleParams:
     """True parameters of one camera module at its capture conditions.
 
@@ -102,6 +117,8 @@ class ModuleParams:
     shading_center_dx_frac: float = 0.0
     shading_center_dy_frac: float = 0.0
     defects: DefectCounts = field(default_factory=DefectCounts)
+    #: the lens (PSF over the field, colour shading); None: no lens model (fleets without charts)
+    lens: LensParams | None = None
 
     def __post_init__(self) -> None:
         if self.cfa_pattern not in CFA_PATTERNS:

@@ -440,6 +440,10 @@ def _response_maps(params: ModuleParams, rng: np.random.Generator,
     for colour_name, colour_sites_ in sites.items():
         for oy, ox in colour_sites_:
             response[oy::2, ox::2] *= f32(params.quantum_efficiency(colour_name))
+    if params.lens is not None:  # colour shading of the lens (fleets with edge charts only)
+        from sensorfleet.synth.lens import apply_colour_shading
+
+        apply_colour_shading(response, params, params.lens)
     return prnu, shading, response
 
 
@@ -605,4 +609,25 @@ def simulate_module(params: ModuleParams, plan: CapturePlan, seed: int | Sequenc
     if maps is None:
         maps = build_maps(params, rng, plan.ptc_exposure_s)
     for index, frame in enumerate(plan.frames):
-        yield frame, render_frame(params, maps, frame, index, key)
+        yield frame, render_frame(params, maps_for_frame(params, maps, frame), frame, index, key)
+
+
+class _ChartMapsCache:
+    """The chart maps of the last module asked for (built on its first chart frame)."""
+
+    maps: ModuleMaps | None = None
+    chart: ModuleMaps | None = None
+
+
+def maps_for_frame(params: ModuleParams, maps: ModuleMaps, frame: PlannedFrame) -> ModuleMaps:
+    """The maps a frame is rendered with: the module's own, or for an ``edge_chart`` frame its
+    response times the blurred chart (:func:`sensorfleet.synth.lens.chart_maps`, built once per
+    module)."""
+    if frame.kind != "edge_chart":
+        return maps
+    if _ChartMapsCache.maps is not maps:
+        from sensorfleet.synth.lens import chart_maps
+
+        _ChartMapsCache.maps, _ChartMapsCache.chart = maps, chart_maps(params, maps)
+    assert _ChartMapsCache.chart is not None
+    return _ChartMapsCache.chart

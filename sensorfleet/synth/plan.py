@@ -19,10 +19,13 @@ from typing import Literal
 from sensorfleet.manifest import OperatingPoint
 from sensorfleet.synth.params import NOMINAL_FULL_WELL_E, NOMINAL_QE
 
-Series = Literal["dark_series", "ptc", "averaging_dark", "averaging_flat"]
+Series = Literal["dark_series", "ptc", "averaging_dark", "averaging_flat", "edge_chart"]
 
 #: photons at which a nominal green pixel saturates: full well / QE_G
 NOMINAL_SATURATION_PHOTONS = NOMINAL_FULL_WELL_E / NOMINAL_QE["G"]
+#: the edge chart's light background, as a fraction of nominal green saturation (clear of the
+#: non-linearity knee and of clipping with the fleet's QE and shading spread)
+CHART_BACKGROUND_FRACTION = 0.6
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,14 @@ def ptc_fractions(levels: int) -> list[float]:
 
 def build_plan(*, ptc_levels: int = 13, frames_per_point: int = 2, averaging_frames: int = 16,
                ptc_exposure_s: float = 0.01, dark_exposures_s: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0),
-               saturation_photons: float = NOMINAL_SATURATION_PHOTONS) -> CapturePlan:
+               saturation_photons: float = NOMINAL_SATURATION_PHOTONS, chart_frames: int = 0) -> CapturePlan:
     """Build the station's capture plan.
 
     ``saturation_photons`` is the photons per pixel (EMVA mu_p) at which a nominal pixel saturates;
     the PTC levels are fractions of it (:func:`ptc_fractions`), rounded to 0.1 photon.
+    ``chart_frames`` edge-chart frames (light background at :data:`CHART_BACKGROUND_FRACTION` of
+    saturation, at the PTC exposure) follow the averaging series; 0: none (the plan of fleets
+    without charts, unchanged).
     """
     if frames_per_point < 2:
         raise ValueError(f"frames_per_point must be >= 2 (temporal noise needs pairs), found {frames_per_point}")
@@ -110,4 +116,7 @@ def build_plan(*, ptc_levels: int = 13, frames_per_point: int = 2, averaging_fra
     frames += [PlannedFrame("dark", ptc_exposure_s, 0.0, "averaging_dark")] * averaging_frames
     half = round(0.5 * saturation_photons, 1)
     frames += [PlannedFrame("flat", ptc_exposure_s, half, "averaging_flat")] * averaging_frames
+    if chart_frames:
+        background = round(CHART_BACKGROUND_FRACTION * saturation_photons, 1)
+        frames += [PlannedFrame("edge_chart", ptc_exposure_s, background, "edge_chart")] * chart_frames
     return CapturePlan(frames=tuple(frames), ptc_exposure_s=ptc_exposure_s)

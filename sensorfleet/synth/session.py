@@ -17,7 +17,13 @@ import numpy as np
 
 from sensorfleet.manifest import Manifest
 from sensorfleet.synth.params import ModuleParams
-from sensorfleet.synth.physics import ModuleMaps, build_maps, module_rng, render_frame
+from sensorfleet.synth.physics import (
+    ModuleMaps,
+    build_maps,
+    maps_for_frame,
+    module_rng,
+    render_frame,
+)
 from sensorfleet.synth.plan import CapturePlan
 
 #: file extension of a frame per pixel format
@@ -91,6 +97,6 @@ def simulate_session(params: ModuleParams, plan: CapturePlan, seed: int | Sequen
     maps = build_maps(params, rng, plan.ptc_exposure_s)
     frames = np.empty((len(plan), params.height, params.width), dtype=np.uint16)
     for i, frame in enumerate(plan.frames):
-        render_frame(params, maps, frame, i, key, frames[i])
+        render_frame(params, maps_for_frame(params, maps, frame), frame, i, key, frames[i])
     manifest = Manifest.model_validate(session_manifest(params, plan, identity, "npy"))
     return frames, manifest, maps

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,14 @@ from sensorfleet.manifest import MANIFEST_NAME, parse_manifest
 from sensorfleet.parallel import Outcome, run_each
 from sensorfleet.rawio import write_frame
 from sensorfleet.synth.fleet import FleetConfig, ModulePlan, plan_fleet
-from sensorfleet.synth.physics import build_maps, module_rng, render_frame
+from sensorfleet.synth.lens import edge_truth, module_truth
+from sensorfleet.synth.physics import build_maps, maps_for_frame, module_rng, render_frame
 from sensorfleet.synth.plan import CapturePlan, build_plan
 from sensorfleet.synth.session import SessionIdentity, session_manifest
 
 FINAL_TEST_DIR = "final_test"
+SFR_TRUTH = "sfr_edges.parquet"
+"""Truth of every chart edge of a fleet with edge charts: position, field, PSF sigma, true MTF50."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,16 @@ class _SessionResult:
     nbytes: int
     summary: dict[str, float]
     defects: list[dict[str, Any]]
+    edges: list[dict[str, Any]] = field(default_factory=list)  # chart edges' truth (fleets with charts)
+    optics: dict[str, float] = field(default_factory=dict)  # the module's true optics (fleets with charts)
 
 
 def capture_plan_for(config: FleetConfig) -> CapturePlan:
     """The station's capture plan for a fleet configuration."""
     return build_plan(ptc_levels=config.ptc_levels, frames_per_point=config.frames_per_point,
                       averaging_frames=config.averaging_frames, ptc_exposure_s=config.ptc_exposure_s,
-                      dark_exposures_s=config.dark_exposures_s)
+                      dark_exposures_s=config.dark_exposures_s,
+                      chart_frames=config.chart_frames if config.edge_charts else 0)
 
 
 def _identity(module: ModulePlan) -> SessionIdentity:
@@ -91,7 +97,7 @@ def write_session(config: FleetConfig, module: ModulePlan, landing: Path) -> _Se
         manifest = session_manifest(params, capture, _identity(module), config.pixel_format)
         nbytes = 0
         for i, (frame, entry) in enumerate(zip(capture.frames, manifest["frames"], strict=True)):
-            render_frame(params, maps, frame, i, key, buf)
+            render_frame(params, maps_for_frame(params, maps, frame), frame, i, key, buf)
             nbytes += write_frame(tmp / entry["file"], buf, config.pixel_format)
         text = json.dumps(manifest, indent=1)
         parse_manifest(text, tmp / MANIFEST_NAME)  # the contract holds for everything we write
@@ -105,7 +111,17 @@ def write_session(config: FleetConfig, module: ModulePlan, landing: Path) -> _Se
     defects = [{"session_id": module.session_id, "module_id": module.module_id, "x": d.x, "y": d.y,
                 "class": d.defect_class, "magnitude": d.magnitude, "unit": d.unit, "cluster_id": d.cluster_id,
                 "radius_px": d.radius_px} for d in maps.defects]
-    return _SessionResult(module.index, len(capture.frames), nbytes + len(text), maps.summary, defects)
+    edges, optics = _lens_truth(module)
+    return _SessionResult(module.index, len(capture.frames), nbytes + len(text), maps.summary, defects, edges, optics)
+
+
+def _lens_truth(module: ModulePlan) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    lens = module.params.lens
+    if lens is None:
+        return [], {}
+    ids = {"session_id": module.session_id, "module_id": module.module_id}
+    return ([ids | row for row in edge_truth(module.params, lens)],
+            {f"lens_{k}": v for k, v in asdict(lens).items()} | module_truth(module.params, lens))
 
 
 def _truth_row(module: ModulePlan, result: _SessionResult, seed: int) -> dict[str, Any]:
@@ -143,7 +159,7 @@ def _truth_row(module: ModulePlan, result: _SessionResult, seed: int) -> dict[st
         "n_bad_rows": counts.get("bad_row", 0) // max(p.width, 1), "n_blemishes": counts.get("blemish", 0),
         "n_planned_point_defects": d.total_point_defects, "latent_weakness": module.latent_weakness,
         "tested_at": module.tested_at, "passed": module.passed, "fail_bin": module.fail_bin,
-    }
+    } | result.optics
 
 
 def _write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
@@ -212,6 +228,9 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
     _write_parquet_atomic(final_df, final_test)
     _append_truth(modules_df, truth / "modules.parquet")
     _append_truth(defects_df, truth / "defects.parquet")
+    if config.edge_charts:
+        edges = [e for m in plans for e in results[m.index].edges]
+        _append_truth(pl.DataFrame(edges, infer_schema_length=None), truth / SFR_TRUTH)
 
     faults: dict[str, int] = {}
     bins: dict[str, int] = {}

@@ -99,7 +99,7 @@ def test_default_service_names_every_feature_view_and_feature(tmp_path: Path) ->
     out = get_training_set(spine(("M1", 1)), None, None, tmp_path)
     assert out.height == 1 and out.columns[:3] == ["module_id", "label_time", "row"]
     assert {c.split("__")[0] for c in out.columns[3:]} == {
-        "module_emva", "channel_emva", "module_defects", "capture_conditions", "cohort_7d"}
+        "module_emva", "channel_emva", "module_defects", "capture_conditions", "cohort_7d", "module_optics"}
     assert "channel_emva__prnu_pct_R" in out.columns and out.get_column("module_defects__hot_pixels_per_mp")[0] == 1.0
 
 

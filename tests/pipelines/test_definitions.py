@@ -24,7 +24,7 @@ def test_definitions_load_with_expected_graph() -> None:
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects",
                     "final_test", "warehouse", "module_features", "anomaly_scores", "yield_predictions",
-                    "anomaly_model", "yield_model", "model_drift"}
+                    "anomaly_model", "yield_model", "model_drift", "sfr", "module_optics"}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {
         "captures": "captures", "rejections": "captures",
@@ -32,7 +32,7 @@ def test_definitions_load_with_expected_graph() -> None:
         "module_channel_stats": "characterization", "pixel_defects": "characterization",
         "final_test": "labels", "warehouse": "warehouse", "module_features": "features",
         "anomaly_scores": "models", "yield_predictions": "models", "anomaly_model": "models",
-        "yield_model": "models", "model_drift": "models",
+        "yield_model": "models", "model_drift": "models", "sfr": "optics", "module_optics": "optics",
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
@@ -69,6 +69,8 @@ def test_definitions_load_with_expected_graph() -> None:
         AssetCheckKey(AssetKey("module_features"), "feature_null_rate"),
         AssetCheckKey(AssetKey("module_features"), "feature_drift_psi"),
         AssetCheckKey(AssetKey("model_drift"), "line_within_training_distribution"),
+        AssetCheckKey(AssetKey("module_optics"), "edges_found_per_chart"),
+        AssetCheckKey(AssetKey("sfr"), "mtf50_within_physical_bounds"),
     }
 
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}

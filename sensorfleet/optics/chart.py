@@ -1,0 +1,180 @@
+"""Every edge of one edge-chart image: its ROI, and the e-SFR per CFA channel and on a luminance
+estimate (once for a mono sensor), with a quality flag and reason per edge.
+
+Channels of a CFA sensor: ``R``, ``Gr``, ``Gb``, ``B``, each on its own samples (a plane with a
+sample every 2 sensor pixels, ``step`` 2), and ``L``, a luminance estimate at full resolution:
+each CFA site's samples mapped affinely so that its dark and light levels become 0 and 1 (the
+means of its samples in the lowest and highest quarter of its 2nd..98th percentile range, which
+leaves the transition out whatever share of the ROI is dark). The chart is neutral, so the balanced raw image is a mono
+image of the edge; no demosaicing filter enters the MTF. Frequencies are in cycles per sensor
+pixel for every channel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from sensorfleet.optics.detect import DetectConfig, EdgeRoi, edge_rois, rois_from_manifest
+from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr
+
+NYQUIST_CY_PER_PX = 0.5
+#: an ROI is clipped when more of its pixels than this (count, and share) sit at 0 or the ADC
+#: maximum: a stuck pixel or two are defects, not clipping
+CLIPPED_MIN_PIXELS = 2
+CLIPPED_FRACTION = 0.002
+LUMINANCE = "L"
+MONO = "mono"
+
+SfrFunction = Callable[[np.ndarray, float, SfrConfig], EdgeSfr]
+
+
+@dataclass(frozen=True)
+class ChartConfig:
+    """Edge search, e-SFR and quality limits of a chart analysis."""
+
+    detect: DetectConfig = DetectConfig()
+    sfr: SfrConfig = SfrConfig()
+    #: edges tilted less than this (or more than ``max_angle_deg``) give too few phases
+    min_angle_deg: float = 1.0
+    max_angle_deg: float = 25.0
+
+
+@dataclass(frozen=True)
+class EdgeMeasurement:
+    """One edge in one channel. MTF values are NaN unless ``quality == 'ok'``."""
+
+    roi: EdgeRoi
+    channel: str
+    x_px: float
+    y_px: float
+    field_frac: float  # distance from the sensor centre / half diagonal
+    orientation: str  # vertical or horizontal (the edge's own direction)
+    direction: str  # tangential (edge normal along the radius) or sagittal
+    angle_deg: float
+    mtf50_cy_per_px: float
+    mtf_nyquist4: float
+    mtf_nyquist2: float
+    edge_snr: float
+    quality: str
+    reason: str
+    sfr: EdgeSfr | None
+
+
+def channel_sites(cfa_pattern: str) -> dict[str, tuple[int, int]]:
+    """(row, column) offset of each CFA channel in the 2x2 tile: R, Gr, Gb, B (the G on a red
+    row is Gr); empty for mono."""
+    if cfa_pattern == "mono":
+        return {}
+    sites: dict[str, tuple[int, int]] = {}
+    for i, letter in enumerate(cfa_pattern):
+        oy, ox = divmod(i, 2)
+        name = letter if letter != "G" else ("Gr" if "R" in cfa_pattern[2 * oy:2 * oy + 2] else "Gb")
+        sites[name] = (oy, ox)
+    return {name: sites[name] for name in ("R", "Gr", "Gb", "B")}
+
+
+def balanced_luminance(roi: np.ndarray, y0: int, x0: int, cfa_pattern: str) -> np.ndarray:
+    """The ROI with each CFA site mapped so that its dark and light levels become 0 and 1."""
+    out = np.empty(roi.shape, dtype=np.float64)
+    for oy, ox in channel_sites(cfa_pattern).values():
+        a, b = (oy - y0) % 2, (ox - x0) % 2
+        _balance_plane(np.ascontiguousarray(roi[a::2, b::2], dtype=np.float64), out[a::2, b::2])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _balance_plane(plane: np.ndarray, out: np.ndarray) -> None:
+    """``out = (plane - dark) / (light - dark)``: dark and light the means of the samples in the
+    lowest and highest quarter of the 2nd..98th percentile range (nearest-rank percentiles of at
+    most ~1024 evenly strided samples; the means over all samples)."""
+    values = plane.ravel()
+    if values.size == 0:
+        return
+    sample = np.sort(values[::max(1, values.size // 1024)])
+    n = sample.size
+    p_lo, p_hi = sample[int(0.02 * (n - 1))], sample[int(0.98 * (n - 1))]
+    span = p_hi - p_lo
+    s_lo, n_lo, s_hi, n_hi = 0.0, 0, 0.0, 0
+    for v in values:
+        if v <= p_lo + 0.25 * span:
+            s_lo += v
+            n_lo += 1
+        elif v >= p_hi - 0.25 * span:
+            s_hi += v
+            n_hi += 1
+    dark = s_lo / n_lo if n_lo else p_lo
+    light = s_hi / n_hi if n_hi else p_hi
+    scale = 1.0 / (light - dark) if light > dark else 0.0
+    for i in range(plane.shape[0]):
+        for j in range(plane.shape[1]):
+            out[i, j] = (plane[i, j] - dark) * scale
+
+
+def _geometry(roi: EdgeRoi, shape: tuple[int, int]) -> tuple[float, float, float, str]:
+    h, w = shape
+    x, y = roi.centre
+    dx, dy = x - (w - 1) / 2.0, y - (h - 1) / 2.0
+    field = math.hypot(dx, dy) / math.hypot(w / 2.0, h / 2.0)
+    radial_along_normal = abs(dx) >= abs(dy) if roi.vertical else abs(dy) > abs(dx)
+    return x, y, field, "tangential" if radial_along_normal else "sagittal"
+
+
+def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str, shape: tuple[int, int],
+             config: ChartConfig, sfr_fn: SfrFunction, clipped: bool) -> EdgeMeasurement:
+    x, y, field, direction = _geometry(roi, shape)
+    orientation = "vertical" if roi.vertical else "horizontal"
+    quality, reason, result = roi.quality, "", None
+    if quality == "ok" and clipped:
+        quality, reason = "clipped", "pixels at 0 or the ADC maximum in the ROI"
+    if quality == "ok":
+        result = sfr_fn(patch if roi.vertical else patch.T, step, config.sfr)
+        quality = STATUS_NAMES[result.status]
+        if result.ok and not config.min_angle_deg <= abs(result.angle_deg) <= config.max_angle_deg:
+            quality = "bad_angle"
+            reason = f"edge angle {result.angle_deg:.2f} deg outside {config.min_angle_deg}..{config.max_angle_deg}"
+    elif not reason:
+        reason = {"near_border": "ROI reaches the image border", "too_short": f"edge shorter than "
+                  f"{config.detect.min_edge_length_px} px"}.get(quality, quality)
+    if quality in ("not_found", "too_short") and not reason:
+        reason = "no edge transition in the ROI" if quality == "not_found" else "too few rows after phase trimming"
+    nan = math.nan
+    good = result if quality == "ok" else None
+    return EdgeMeasurement(
+        roi, channel, x, y, field, orientation, direction,
+        result.angle_deg if result is not None else nan,
+        good.mtf50() if good else nan, good.mtf_at(NYQUIST_CY_PER_PX / 4) if good else nan,
+        good.mtf_at(NYQUIST_CY_PER_PX / 2) if good else nan, good.snr if good else nan,
+        quality, reason, good)
+
+
+def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
+                  boxes: Sequence[tuple[int, int, int, int]] | None = None, config: ChartConfig = ChartConfig(),
+                  sfr_fn: SfrFunction = edge_sfr) -> list[EdgeMeasurement]:
+    """Every edge of a chart image ``(H, W)`` (an average of frames, DN) in every channel.
+
+    ``boxes``: a manifest ROI list ``(x, y, width, height)``, one edge each; None: the squares
+    are found. ``sfr_fn``: the e-SFR implementation (the compiled one; the benchmark passes the
+    numpy one). An ROI with more than 2 pixels and 0.2 % of its pixels at 0 or ``max_dn`` flags the
+    edge ``clipped``.
+    """
+    rois = edge_rois(image, config.detect) if boxes is None else rois_from_manifest(image, boxes, config.detect)
+    sites = channel_sites(cfa_pattern)
+    out: list[EdgeMeasurement] = []
+    for roi in rois:
+        patch = image[roi.y0:roi.y1, roi.x0:roi.x1]
+        at_limits = int(np.count_nonzero(patch >= max_dn - 0.5) + np.count_nonzero(patch <= 0.5))
+        clipped = at_limits > max(CLIPPED_MIN_PIXELS, CLIPPED_FRACTION * patch.size)
+        if not sites:
+            out.append(_measure(roi, patch, 1.0, MONO, image.shape, config, sfr_fn, clipped))
+            continue
+        lum = balanced_luminance(patch, roi.y0, roi.x0, cfa_pattern) if patch.size else patch
+        out.append(_measure(roi, lum, 1.0, LUMINANCE, image.shape, config, sfr_fn, clipped))
+        for name, (oy, ox) in sites.items():
+            plane = patch[(oy - roi.y0) % 2::2, (ox - roi.x0) % 2::2]
+            out.append(_measure(roi, plane, 2.0, name, image.shape, config, sfr_fn, clipped))
+    return out

@@ -1,0 +1,111 @@
+"""The optics of a capture day: every complete captures group of the day (its edge chart and
+flats), then the day's ``sfr`` and ``module_optics`` partitions and each session's SFR curves.
+
+Curves go to a sidecar beside the session's maps group, ``maps/<day>/<session_id>.sfr.parquet``
+(``session_id, edge_id, channel, frequency_cy_per_px, mtf``, the good edges up to 1 cycle/pixel):
+the maps group belongs to the characterization step, which publishes it whole by renaming, so a
+second writer inside it would race with that. Every session is recomputed on each run (a 640 x 480
+session costs ~0.1 s); rows whose content is unchanged keep their ``written_at``
+(``tables.publish_partition``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import polars as pl
+
+from sensorfleet.config import Paths
+from sensorfleet.emva.session import open_captures
+from sensorfleet.ingest import list_ingested
+from sensorfleet.optics.chart import ChartConfig
+from sensorfleet.optics.session import CURVE_SCHEMA, SessionOptics, session_optics, write_curves
+from sensorfleet.parallel import Outcome, run_each
+from sensorfleet.tables import publish_partition, sweep_stale_temporaries
+
+SFR_TABLE = "sfr"
+MODULE_OPTICS_TABLE = "module_optics"
+CURVES_SUFFIX = ".sfr.parquet"
+
+
+@dataclass
+class OpticsDayReport:
+    """What :func:`characterize_optics_day` did for one day."""
+
+    day: str
+    sessions: list[str]
+    failed: dict[str, str]
+    sfr: pl.DataFrame
+    module_optics: pl.DataFrame
+    tables: dict[str, Path]
+    curves: dict[str, Path]
+    worst_session_id: str | None
+
+
+def curves_path(paths: Paths, day: str, session_id: str) -> Path:
+    """The SFR curves sidecar of a session."""
+    return paths.maps / day / f"{session_id}{CURVES_SUFFIX}"
+
+
+def read_curves(path: Path) -> pl.DataFrame:
+    """A session's SFR curves (empty, typed, when the file is missing)."""
+    return pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=CURVE_SCHEMA)
+
+
+def _one(written_at: datetime, config: ChartConfig, group: Path) -> SessionOptics:
+    frames, manifest, _attrs = open_captures(group)
+    return session_optics(frames, manifest, written_at, config)
+
+
+def worst_module(module_optics: pl.DataFrame) -> str | None:
+    """The session with the lowest corner MTF50 (else the lowest centre MTF50), or None."""
+    for column in ("mtf50_corner_min_cy_per_px", "mtf50_center_cy_per_px"):
+        if column in module_optics.columns:
+            rows = module_optics.filter(pl.col(column).is_not_null() & pl.col(column).is_not_nan())
+            if rows.height:
+                return str(rows.sort(column)["session_id"][0])
+    return None
+
+
+def characterize_optics_day(paths: Paths, day: str, *, workers: int = 1, config: ChartConfig = ChartConfig(),
+                            progress: Callable[[int, int, str], None] | None = None) -> OpticsDayReport:
+    """Measure every complete captures group of ``day``; write the ``sfr`` and ``module_optics``
+    partitions and the curves. A session that fails is reported in ``failed``; the others go on.
+    ``progress(done, total, session_id)`` is called after each session."""
+    groups = list_ingested(paths, day)
+    if (paths.maps / day).is_dir():
+        sweep_stale_temporaries(paths.maps / day)  # curve files a killed run left unpublished
+    results: dict[str, SessionOptics] = {}
+    failed: dict[str, str] = {}
+
+    def finished(outcome: Outcome[Path, SessionOptics]) -> None:
+        sid = outcome.item.name.removesuffix(".zarr")
+        if outcome.error is not None or outcome.value is None:
+            failed[sid] = outcome.error_text
+        else:
+            results[sid] = outcome.value
+        if progress:
+            progress(len(results) + len(failed), len(groups), sid)
+
+    written_at = datetime.now(UTC)
+    run_each(partial(_one, written_at, config), groups, workers=max(1, min(workers, len(groups) or 1)),
+             on_done=finished)
+    ordered = [results[s] for s in sorted(results)]
+    sfr_parts = [r.sfr for r in ordered if r.sfr.height]
+    sfr = pl.concat(sfr_parts, how="diagonal_relaxed") if sfr_parts else pl.DataFrame()
+    module = pl.DataFrame([r.module for r in ordered], infer_schema_length=None) if ordered else pl.DataFrame()
+    tables = {
+        SFR_TABLE: publish_partition(paths.tables, SFR_TABLE, day, sfr).path,
+        MODULE_OPTICS_TABLE: publish_partition(paths.tables, MODULE_OPTICS_TABLE, day, module).path,
+    }
+    curves = {r.session_id: write_curves(r.curves, curves_path(paths, day, r.session_id)) for r in ordered
+              if r.curves.height}
+    return OpticsDayReport(day, sorted(results), failed, sfr, module, tables, curves, worst_module(module))
+
+
+__all__ = ["CURVES_SUFFIX", "MODULE_OPTICS_TABLE", "SFR_TABLE", "OpticsDayReport", "characterize_optics_day",
+           "curves_path", "read_curves", "worst_module"]

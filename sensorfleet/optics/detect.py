@@ -1,0 +1,152 @@
+"""Find the dark squares of an edge chart and cut a region of interest (ROI) around each edge.
+
+No ROI list is needed: as MTF Mapper does, the image is thresholded halfway between its dark and
+light levels, the dark connected components that look like squares are kept, and each square's
+four corners are the extremes of ``x + y`` and ``x - y`` over its pixels (exact for squares
+tilted less than 45 degrees). The work runs on a ``downsample`` x ``downsample`` block mean
+(which also removes the CFA pattern); the ROIs are then cut at full resolution around the
+central ``edge_fraction`` of each side (clear of the corners), wide enough across the edge for
+its slant over that length plus ``across_px`` on either side. A manifest ROI list replaces the
+search (:func:`rois_from_manifest`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+SIDES = ("top", "right", "bottom", "left")
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Square search and ROI geometry (pixels of the sensor)."""
+
+    downsample: int = 4
+    min_side_px: float = 32.0
+    #: share of each side's length (centred) used for its ROI, clear of the corners
+    edge_fraction: float = 0.7
+    #: ROI half-width across the edge beyond the edge's own slant
+    across_px: int = 20
+    #: an ROI closer than this to the image border is flagged ``near_border``
+    border_px: int = 2
+    #: an ROI shorter than this along its edge is flagged ``too_short``
+    min_edge_length_px: int = 32
+
+
+@dataclass(frozen=True)
+class EdgeRoi:
+    """One edge's region of interest, ``image[y0:y1, x0:x1]`` (sensor pixels, half-open)."""
+
+    edge_id: int
+    square: int  # square index (raster order of the squares' centres); -1 for a manifest ROI
+    side: str  # top, right, bottom, left, or "roi" for a manifest ROI
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    vertical: bool  # the edge runs along the columns: its transition is along x
+    quality: str = "ok"  # ok, near_border or too_short
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """ROI centre (x, y), sensor pixels (pixel centres at integers)."""
+        return (self.x0 + self.x1 - 1) / 2.0, (self.y0 + self.y1 - 1) / 2.0
+
+    @property
+    def length_px(self) -> int:
+        """Extent along the edge."""
+        return self.y1 - self.y0 if self.vertical else self.x1 - self.x0
+
+
+def block_mean(image: np.ndarray, block: int) -> np.ndarray:
+    """Mean of ``block`` x ``block`` tiles (the image cropped to a whole number of tiles)."""
+    h, w = (image.shape[0] // block) * block, (image.shape[1] // block) * block
+    tiles = image[:h, :w].reshape(h // block, block, w // block, block)
+    return tiles.mean(axis=(1, 3), dtype=np.float64)
+
+
+def find_squares(image: np.ndarray, config: DetectConfig = DetectConfig()) -> list[np.ndarray]:
+    """Corners of the dark squares, each ``(4, 2)`` float64 (x, y) in sensor pixels in the order
+    top-left, top-right, bottom-right, bottom-left; squares in raster order of their centres."""
+    ds = config.downsample
+    small = block_mean(image, ds)
+    lo, hi = np.percentile(small[:: max(1, small.shape[0] // 256), :: max(1, small.shape[1] // 256)], (2, 98))
+    if not hi > lo:
+        return []
+    labels, n = ndimage.label(small < 0.5 * (lo + hi), structure=np.ones((3, 3)))
+    min_area = (config.min_side_px / ds) ** 2
+    squares = []
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        ys, xs = np.nonzero(labels[box] == index)
+        bh, bw = box[0].stop - box[0].start, box[1].stop - box[1].start
+        touches = box[0].start == 0 or box[1].start == 0 or box[0].stop == small.shape[0] or box[1].stop == small.shape[1]
+        if touches or ys.size < min_area or ys.size < 0.6 * bh * bw or not 0.7 <= bh / bw <= 1.4:
+            continue
+        xs = xs + box[1].start
+        ys = ys + box[0].start
+        s, d = xs + ys, xs - ys
+        corners = np.array([[xs[np.argmin(s)], ys[np.argmin(s)]], [xs[np.argmax(d)], ys[np.argmax(d)]],
+                            [xs[np.argmax(s)], ys[np.argmax(s)]], [xs[np.argmin(d)], ys[np.argmin(d)]]], dtype=np.float64)
+        squares.append(corners * ds + (ds - 1) / 2.0)
+    squares.sort(key=lambda c: (round(c[:, 1].mean() / (4 * ds)), c[:, 0].mean()))
+    return squares
+
+
+def _side_roi(p0: np.ndarray, p1: np.ndarray, edge_id: int, square: int, side: str, shape: tuple[int, int],
+              config: DetectConfig) -> EdgeRoi:
+    mid = 0.5 * (p0 + p1)
+    dx, dy = p1 - p0
+    side_len = math.hypot(dx, dy)
+    vertical = abs(dy) > abs(dx)
+    along = config.edge_fraction * side_len
+    slant = along * (abs(dx) / abs(dy) if vertical else abs(dy) / abs(dx))
+    half_across = min(config.across_px + 0.5 * slant + config.downsample, 0.45 * side_len)
+    ha, hc = 0.5 * along, half_across
+    if vertical:
+        x0, x1, y0, y1 = mid[0] - hc, mid[0] + hc, mid[1] - ha, mid[1] + ha
+    else:
+        x0, x1, y0, y1 = mid[0] - ha, mid[0] + ha, mid[1] - hc, mid[1] + hc
+    return _roi(edge_id, square, side, x0, y0, x1, y1, vertical, shape, config)
+
+
+def _roi(edge_id: int, square: int, side: str, x0: float, y0: float, x1: float, y1: float, vertical: bool,
+         shape: tuple[int, int], config: DetectConfig) -> EdgeRoi:
+    h, w = shape
+    ix0, iy0, ix1, iy1 = int(round(x0)), int(round(y0)), int(round(x1)) + 1, int(round(y1)) + 1
+    quality = "ok"
+    b = config.border_px
+    if ix0 < b or iy0 < b or ix1 > w - b or iy1 > h - b:
+        quality = "near_border"
+        ix0, iy0, ix1, iy1 = max(ix0, 0), max(iy0, 0), min(ix1, w), min(iy1, h)
+    roi = EdgeRoi(edge_id, square, side, ix0, iy0, ix1, iy1, vertical, quality)
+    if quality == "ok" and roi.length_px < config.min_edge_length_px:
+        roi = EdgeRoi(edge_id, square, side, ix0, iy0, ix1, iy1, vertical, "too_short")
+    return roi
+
+
+def edge_rois(image: np.ndarray, config: DetectConfig = DetectConfig()) -> list[EdgeRoi]:
+    """The ROIs of every edge of every square found, ``edge_id = 4 * square + side``."""
+    rois = []
+    for q, corners in enumerate(find_squares(image, config)):
+        for k, side in enumerate(SIDES):
+            rois.append(_side_roi(corners[k], corners[(k + 1) % 4], 4 * q + k, q, side, image.shape, config))
+    return rois
+
+
+def rois_from_manifest(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]],
+                       config: DetectConfig = DetectConfig()) -> list[EdgeRoi]:
+    """ROIs given as ``(x, y, width, height)``; each edge's orientation from the ROI's gradients."""
+    rois = []
+    for i, (x, y, width, height) in enumerate(boxes):
+        patch = np.asarray(image[y:y + height, x:x + width], dtype=np.float64)
+        gx = np.abs(np.diff(patch, axis=1)).sum() if patch.shape[1] > 1 else 0.0
+        gy = np.abs(np.diff(patch, axis=0)).sum() if patch.shape[0] > 1 else 0.0
+        rois.append(_roi(i, -1, "roi", x, y, x + width - 1, y + height - 1, bool(gx >= gy), image.shape, config))
+    return rois

@@ -1,0 +1,152 @@
+"""The optics of one session: its edge chart (every edge, every channel, the module's sharpness)
+and its flats (relative illumination, colour shading), as table rows and SFR curves.
+
+Inputs from the captures group: the ``edge_chart`` frames, averaged (float64); the flat
+operating point with the most frames (ties: the middle one in photons) and the dark point at its
+exposure, at most :data:`MAX_SHADING_FRAMES` frames each (the 16 x 16 block means need no more).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sensorfleet.ingest.store import FrameReader
+from sensorfleet.manifest import Manifest
+from sensorfleet.optics.chart import LUMINANCE, MONO, ChartConfig, EdgeMeasurement, analyse_chart
+from sensorfleet.optics.module import QUADRANTS, module_sharpness
+from sensorfleet.optics.shading import shading
+
+MAX_SHADING_FRAMES = 4
+CURVE_SCHEMA = {"session_id": pl.String, "edge_id": pl.Int64, "channel": pl.String,
+                "frequency_cy_per_px": pl.Float64, "mtf": pl.Float64}
+
+
+@dataclass(frozen=True)
+class SessionOptics:
+    """The rows of one session: ``sfr`` (DataFrame), ``module_optics`` (one row), the curves."""
+
+    session_id: str
+    sfr: pl.DataFrame
+    module: dict[str, Any]
+    curves: pl.DataFrame
+
+
+def _mean_frames(frames: FrameReader, indices: list[int]) -> np.ndarray:
+    total = np.zeros(frames[indices[0]].shape, dtype=np.float64)
+    for i in indices:
+        total += frames[i]
+    return total / len(indices)
+
+
+def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
+    """(flat, dark) frame indices for the shading; None without a flat or a dark at its exposure."""
+    points = manifest.operating_points()
+    flats = sorted((k for k in points if k[0] == "flat"), key=lambda k: k[2])
+    if not flats:
+        return None
+    most = max(len(points[k]) for k in flats)
+    tied = [k for k in flats if len(points[k]) == most]
+    flat = tied[len(tied) // 2]
+    darks = [k for k in points if k[0] == "dark" and math.isclose(k[1], flat[1], rel_tol=1e-9)]
+    if not darks:
+        return None
+    dark = max(darks, key=lambda k: len(points[k]))
+    return points[flat][:MAX_SHADING_FRAMES], points[dark][:MAX_SHADING_FRAMES]
+
+
+def _sfr_row(m: EdgeMeasurement, ids: dict[str, Any], chart_files: str) -> dict[str, Any]:
+    def value(v: float) -> float | None:
+        return v if math.isfinite(v) else None
+
+    r = m.roi
+    return ids | {
+        "edge_id": r.edge_id, "square": r.square, "side": r.side, "channel": m.channel, "x_px": m.x_px,
+        "y_px": m.y_px, "roi_x0": r.x0, "roi_y0": r.y0, "roi_width": r.x1 - r.x0, "roi_height": r.y1 - r.y0,
+        "field_frac": m.field_frac, "orientation": m.orientation, "direction": m.direction,
+        "angle_deg": value(m.angle_deg), "mtf50_cy_per_px": value(m.mtf50_cy_per_px),
+        "mtf_nyquist4": value(m.mtf_nyquist4), "mtf_nyquist2": value(m.mtf_nyquist2), "edge_snr": value(m.edge_snr),
+        "quality": m.quality, "reason": m.reason, "chart_frames": chart_files,
+    }
+
+
+def _not_found_row(manifest: Manifest, ids: dict[str, Any], chart_files: str) -> dict[str, Any]:
+    channel = MONO if manifest.sensor.cfa_pattern == "mono" else LUMINANCE
+    return ids | {
+        "edge_id": -1, "square": -1, "side": "", "channel": channel, "x_px": None, "y_px": None, "roi_x0": None,
+        "roi_y0": None, "roi_width": None, "roi_height": None, "field_frac": None, "orientation": "", "direction": "",
+        "angle_deg": None, "mtf50_cy_per_px": None, "mtf_nyquist4": None, "mtf_nyquist2": None, "edge_snr": None,
+        "quality": "not_found", "reason": f"no square of the chart found in {chart_files}", "chart_frames": chart_files,
+    }
+
+
+def _curves(session_id: str, edges: list[EdgeMeasurement]) -> pl.DataFrame:
+    good = [(m, m.sfr.frequency_cy_per_px <= 1.0) for m in edges if m.sfr is not None]
+    if not good:
+        return pl.DataFrame(schema=CURVE_SCHEMA)
+    sizes = [int(keep.sum()) for _, keep in good]
+    return pl.DataFrame({
+        "session_id": [session_id] * sum(sizes),
+        "edge_id": np.repeat([m.roi.edge_id for m, _ in good], sizes),
+        "channel": np.repeat([m.channel for m, _ in good], sizes),
+        "frequency_cy_per_px": np.concatenate([m.sfr.frequency_cy_per_px[k] for m, k in good if m.sfr is not None]),
+        "mtf": np.concatenate([m.sfr.mtf[k] for m, k in good if m.sfr is not None]),
+    }, schema=CURVE_SCHEMA)
+
+
+def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
+                frames: FrameReader) -> dict[str, Any]:
+    s = manifest.sensor
+    sharp = module_sharpness(edges, s.width, s.height)
+    row: dict[str, Any] = {
+        "lot_id": s.lot_id, "wafer_id": s.wafer_id, "station_id": manifest.station_id, "cfa_pattern": s.cfa_pattern,
+        "chart_frames": n_chart, "edges_found": sharp.edges_found, "edges_ok": sharp.edges_ok,
+        "mtf50_center_cy_per_px": sharp.mtf50_center, "mtf50_corner_min_cy_per_px": sharp.mtf50_corner_min,
+        **{f"mtf50_corner_{q}_cy_per_px": sharp.corner_mtf50[q] for q in QUADRANTS},
+        "field_uniformity": sharp.field_uniformity, "mtf50_tilt_cy_per_px": sharp.tilt_mtf50_diff,
+        "relative_illumination_r": math.nan, "relative_illumination_g": math.nan, "relative_illumination_b": math.nan,
+        "colour_shading_r_pct": math.nan, "colour_shading_b_pct": math.nan,
+    }
+    chosen = _shading_frames(manifest)
+    if chosen is not None:
+        signal = _mean_frames(frames, chosen[0]) - _mean_frames(frames, chosen[1])
+        sh = shading(signal, s.cfa_pattern)
+        for name, value in sh.relative_illumination.items():
+            row[f"relative_illumination_{'g' if name == MONO else name.lower()}"] = value
+        row["colour_shading_r_pct"], row["colour_shading_b_pct"] = sh.colour_shading_r_pct, sh.colour_shading_b_pct
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime,
+                   config: ChartConfig = ChartConfig()) -> SessionOptics:
+    """Every edge of the session's chart (if any) and its module row, stamped ``written_at``."""
+    ids = {"session_id": manifest.session_id, "module_id": manifest.module_id, "captured_at": manifest.captured_at}
+    charts = [i for i, f in enumerate(manifest.frames) if f.kind == "edge_chart"]
+    chart_files = ", ".join(manifest.frames[i].file for i in charts)
+    edges: list[EdgeMeasurement] = []
+    rows: list[dict[str, Any]] = []
+    if charts:
+        boxes = manifest.frames[charts[0]].roi
+        edges = analyse_chart(_mean_frames(frames, charts), manifest.sensor.cfa_pattern,
+                              float(2**manifest.sensor.bit_depth - 1),
+                              [(b.x, b.y, b.width, b.height) for b in boxes] if boxes else None, config)
+        rows = [_sfr_row(m, ids, chart_files) for m in edges] or [_not_found_row(manifest, ids, chart_files)]
+    sfr = pl.DataFrame([r | {"written_at": written_at} for r in rows], infer_schema_length=None) if rows else pl.DataFrame()
+    module = ids | _module_row(manifest, edges, len(charts), frames) | {"written_at": written_at}
+    return SessionOptics(manifest.session_id, sfr, module, _curves(manifest.session_id, edges))
+
+
+def write_curves(curves: pl.DataFrame, path: Path) -> Path:
+    """Write a session's SFR curves to ``path`` atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # swept by sweep_stale_temporaries if left
+    curves.write_parquet(tmp, compression="zstd")
+    tmp.replace(path)
+    return path

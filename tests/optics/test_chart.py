@@ -1,0 +1,76 @@
+"""Square search, ROIs, channels and quality flags on rendered charts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sensorfleet.optics.chart import analyse_chart, channel_sites
+from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
+
+H, W = 480, 640
+GAINS = {(0, 0): 0.45, (0, 1): 0.62, (1, 0): 0.62, (1, 1): 0.50}  # RGGB response per site
+
+
+def _sigma(x: float, y: float) -> float:
+    field = math.hypot(x - (W - 1) / 2, y - (H - 1) / 2) / math.hypot(W / 2, H / 2)
+    return 0.7 + 0.6 * field
+
+
+def _chart(cfa: bool = True) -> tuple[np.ndarray, list]:
+    squares = ChartLayout().squares(W, H, _sigma)
+    trans = chart_transmission(H, W, squares, 0.16).astype(np.float64)
+    image = 64 + 3000 * trans
+    if cfa:
+        for (oy, ox), g in GAINS.items():
+            image[oy::2, ox::2] = 64 + 5000 * g * trans[oy::2, ox::2]
+    return image, squares
+
+
+def test_channel_sites_name_the_greens_by_their_row() -> None:
+    assert channel_sites("RGGB") == {"R": (0, 0), "Gr": (0, 1), "Gb": (1, 0), "B": (1, 1)}
+    assert channel_sites("GBRG") == {"R": (1, 0), "Gr": (1, 1), "Gb": (0, 0), "B": (0, 1)}
+    assert channel_sites("mono") == {}
+
+
+def test_every_edge_found_and_luminance_mtf50_within_2_percent() -> None:
+    image, squares = _chart()
+    result = analyse_chart(image, "RGGB", 4095)
+    assert len(result) == 9 * 4 * 5  # 9 squares, 4 edges, L + R, Gr, Gb, B
+    lum = [m for m in result if m.channel == "L"]
+    assert all(m.quality == "ok" for m in lum), [(m.roi, m.quality) for m in lum if m.quality != "ok"]
+    for m in lum:
+        sq = squares[m.roi.square]
+        sigma = sq.edge_sigma_px[("top", "right", "bottom", "left").index(m.roi.side)]
+        truth = true_mtf50(sigma, math.radians(m.angle_deg))
+        assert abs(m.mtf50_cy_per_px / truth - 1) < 0.02, m
+        assert abs(abs(m.angle_deg) - sq.rotation_deg) < 0.2
+    corner = [m for m in lum if m.roi.square == 0]
+    assert all(0.55 < m.field_frac < 0.85 for m in corner)
+    assert {m.orientation for m in lum} == {"vertical", "horizontal"}
+    assert {m.direction for m in lum} == {"sagittal", "tangential"}
+
+
+def test_mono_once_per_edge_and_clipped_edges_flagged() -> None:
+    image, _ = _chart(cfa=False)
+    result = analyse_chart(image, "mono", 4095)
+    assert len(result) == 36 and {m.channel for m in result} == {"mono"}
+    assert all(m.quality == "ok" for m in result)
+    clipped = analyse_chart(np.minimum(image, 2000.0), "mono", 2000)  # the light background at the ADC maximum
+    assert all(m.quality == "clipped" and math.isnan(m.mtf50_cy_per_px) for m in clipped)
+
+
+def test_manifest_rois_are_honoured_and_border_rois_flagged() -> None:
+    image, _ = _chart(cfa=False)
+    found = analyse_chart(image, "mono", 4095)
+    centre = [m for m in found if m.roi.square == 4 and m.roi.side == "right"][0].roi
+    box = (centre.x0, centre.y0, centre.x1 - centre.x0, centre.y1 - centre.y0)
+    result = analyse_chart(image, "mono", 4095, boxes=[box, (0, 0, 30, 60)])
+    assert result[0].quality == "ok" and result[0].orientation == "vertical"
+    assert result[0].mtf50_cy_per_px == found[[m.roi for m in found].index(centre)].mtf50_cy_per_px
+    assert result[1].quality == "near_border" and "border" in result[1].reason
+
+
+def test_blank_image_has_no_edges() -> None:
+    assert analyse_chart(np.full((H, W), 3000.0), "RGGB", 4095) == []
