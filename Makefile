@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data
 # Dagster needs an absolute DAGSTER_HOME; every target uses the absolute form.
 override DATA := $(abspath $(DATA))
-DEMO_MODULES ?= 24
+DEMO_MODULES ?= 80
 # The roots every command honours (demo, dev): the environment's, else DATA.
 SENSORFLEET_ROOT ?= $(DATA)
 SENSORFLEET_LANDING ?=

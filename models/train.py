@@ -63,6 +63,12 @@ class TrainingRun:
     model: Any
 
 
+def _ratio(value: float, reference: float) -> float:
+    """``value / reference``, NaN when the reference is not a positive number (a held-out set
+    too small for the reference model to rank anything)."""
+    return value / reference if np.isfinite(reference) and reference > 0 else float("nan")
+
+
 def _truth_or_none(paths: Paths) -> pl.DataFrame | None:
     try:
         return read_truth(paths)
@@ -201,11 +207,11 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
             oracle_p = _oracle(t_train, t_test, config, TRUE_PARAMETERS)
             oracle = probability_metrics(y_fail, oracle_p, config.escape_rate)
             out |= {f"oracle_{k}": v for k, v in oracle.items()}
-            out["roc_auc_vs_oracle"] = metrics["roc_auc"] / oracle["roc_auc"]
+            out["roc_auc_vs_oracle"] = _ratio(metrics["roc_auc"], oracle["roc_auc"])
             ceiling = probability_metrics(y_fail, _oracle(t_train, t_test, config, TRUE_PARAMETERS + CEILING_EXTRA),
                                           config.escape_rate)
             out |= {f"ceiling_{k}": v for k, v in ceiling.items()}
-            out["roc_auc_vs_ceiling"] = metrics["roc_auc"] / ceiling["roc_auc"]
+            out["roc_auc_vs_ceiling"] = _ratio(metrics["roc_auc"], ceiling["roc_auc"])
         out |= {"fail_threshold": model.fail_threshold, "train_modules": float(train.height),
                 "test_modules": float(test.height)}
         with threadpool_limits(limits=1):

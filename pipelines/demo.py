@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from pipelines.run_command import run_with_display
+from pipelines.run_command import run_with_display, train_and_score_with_display
 from sensorfleet.config import Paths, resolve_paths
 from sensorfleet.manifest import MANIFEST_NAME
 from sensorfleet.progress import progress_bar
@@ -36,7 +36,10 @@ def generate_demo_fleet(
     from sensorfleet.synth.fleet import FleetConfig
     from sensorfleet.synth.writer import generate_fleet
 
-    config = FleetConfig(modules=modules, seed=seed, width=width, height=height)
+    # several lots, wafers and stations (so lot and wafer questions have answers and the models
+    # can hold lots out), and an edge chart per module for the lens measurements
+    config = FleetConfig(modules=modules, seed=seed, width=width, height=height, modules_per_lot=DEMO_MODULES_PER_LOT,
+                         edge_charts=True)
     with progress_bar("[bold]synthetic fleet[/]", console) as bar:
         task = bar.add_task("modules", total=modules)
         summary = generate_fleet(
@@ -103,11 +106,13 @@ def print_where(paths: Paths, console: Console) -> None:
         console.print(f"  {name:<{width}}  {path}", markup=False)
     console.print()
     console.print("Open the Dagster UI (asset graph, partitions, checks, plots):  make dev  ->  http://127.0.0.1:3000")
-    console.print(
-        "Query the tables:  .venv/bin/python -c \"import duckdb; print(duckdb.sql("
-        f"\\\"select module_id, gain_k_dn_per_e, read_noise_e, prnu_pct from '{paths.tables}/module_stats/**/*.parquet'\\\"))\"",
-        markup=False,
-    )
+    console.print(f"Query the warehouse:  sensorfleet sql --root {paths.root} \"SELECT * FROM module_stats LIMIT 5\"",
+                  markup=False)
+    console.print(f"The models:  sensorfleet models list --root {paths.root}", markup=False)
+
+
+DEMO_MODULES_PER_LOT = 10
+"""The demo's lot size: 80 modules make 8 lots, enough to hold the latest lots out when training."""
 
 
 def demo(
@@ -117,10 +122,10 @@ def demo(
     landing: Path | None = typer.Option(
         None, "--landing", help="landing root, the fleet is written there (default SENSORFLEET_LANDING or <root>/landing)"
     ),
-    modules: int = typer.Option(24, "--modules", min=1, help="modules (capture sessions) of the synthetic fleet"),
+    modules: int = typer.Option(80, "--modules", min=1, help="modules (capture sessions) of the synthetic fleet"),
     seed: int = typer.Option(0, "--seed", help="fleet seed"),
-    width: int = typer.Option(640, "--width", min=128, help="sensor width of the synthetic modules (pixels)"),
-    height: int = typer.Option(480, "--height", min=96, help="sensor height of the synthetic modules (pixels)"),
+    width: int = typer.Option(320, "--width", min=128, help="sensor width of the synthetic modules (pixels)"),
+    height: int = typer.Option(240, "--height", min=96, help="sensor height of the synthetic modules (pixels)"),
 ) -> None:
     """Generate a small synthetic fleet (unless one is there), run the pipeline, say where to look."""
     console = Console(soft_wrap=True)
@@ -132,7 +137,10 @@ def demo(
         generate_demo_fleet(paths, modules, seed, console, width, height)
         add_broken_session(paths.landing, console)
     summary = run_with_display(paths, console=console)
+    models = train_and_score_with_display(paths, console)
     print_where(paths, console)
     # Rejections are expected (the demo plants one); only a real failure fails the demo.
     if not summary.ok:
         raise typer.Exit(1)
+    if not models.ok:  # a fleet too small to train on: said above, the data products stand
+        console.print("  (the models need a larger fleet: `sensorfleet demo --modules 80` or more)")

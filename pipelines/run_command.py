@@ -19,7 +19,7 @@ from sensorfleet.config import Paths, resolve_paths
 from sensorfleet.progress import progress_bar
 
 if TYPE_CHECKING:
-    from pipelines.runner import DayOutcome, PipelineSummary
+    from pipelines.runner import DayOutcome, ModelsOutcome, PipelineSummary
 
 pipeline_app = typer.Typer(
     help="Run the Dagster asset graph (the same definitions the UI loads).",
@@ -100,6 +100,23 @@ def _day_line(outcome: DayOutcome) -> str:
     if outcome.error is not None:  # the run started: say what it did before it stopped
         return f"[red]x[/] {outcome.day}: " + ", ".join(parts) + f"; FAILED: {outcome.error}"
     return f"[green]v[/] {outcome.day}: " + ", ".join(parts)
+
+
+def train_and_score_with_display(paths: Paths, console: Console) -> ModelsOutcome:
+    """Train both models (the ``retrain`` job), re-score every day with the champions, and say
+    what was registered."""
+    from pipelines.runner import train_models  # Dagster and the models load here
+
+    console.print("[bold]models[/]: training the anomaly and yield models (retrain job), then scoring every day")
+    outcome = train_models(paths)
+    for asset, text in outcome.models.items():
+        console.print(f"  {asset}: {text}", markup=False)
+    if outcome.error:
+        console.print(f"  [red]models failed[/]: {outcome.error}")
+    else:
+        console.print(f"  days re-scored with the champions: {outcome.rescored_days} "
+                      "(tables anomaly_scores, yield_predictions; `sensorfleet models list`)")
+    return outcome
 
 
 def print_summary(summary: PipelineSummary, console: Console) -> None:

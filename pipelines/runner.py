@@ -46,7 +46,7 @@ from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
 from pipelines.instance_config import install_instance_config
-from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
+from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE, RETRAIN, SCORES
 from pipelines.partitions import CAPTURE_DAYS, capture_day_problem
 from pipelines.resources import run_resources
 from pipelines.up_to_date import (
@@ -252,6 +252,56 @@ def run_pipeline(
         else:
             summary.fleet = run_fleet(instance, jobs.resolve_job_def(REFRESH_WAREHOUSE), fleet_selection)
     return summary
+
+
+@dataclass
+class ModelsOutcome:
+    """What a run of the ``retrain`` job did: each model's registered version and alias (or why
+    it could not be trained), and whether the days were re-scored with the champions."""
+
+    run_id: str | None = None
+    error: str | None = None
+    models: dict[str, str] = field(default_factory=dict)  # asset -> "version N (alias): reason"
+    rescored_days: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def train_models(paths: Paths, rescore: bool = True) -> ModelsOutcome:
+    """Run the ``retrain`` job (both models and the drift report) in process, recorded in the
+    instance, then (``rescore``) score every day with the new champions."""
+    from assets import build_model_assets
+
+    outcome = ModelsOutcome()
+    instance = prepare_instance(paths)
+    defs = Definitions(assets=[*pipeline_assets(), *fleet_assets(), *build_model_assets()], jobs=JOBS,
+                       resources=run_resources(paths), executor=in_process_executor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = defs.resolve_job_def(RETRAIN).execute_in_process(  # errors come back in the outcome
+            instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    outcome.run_id = result.run_id
+    if not result.success:
+        outcome.error = "; ".join(
+            _strip_class_path(e.step_failure_data.error.message.strip())
+            for e in result.get_step_failure_events() if e.step_failure_data.error is not None
+        ) or "run failed"
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        meta = metadata_values(materialization.metadata)
+        if "model_version" in meta:
+            outcome.models[materialization.asset_key.to_user_string()] = (
+                f"version {meta['model_version']} ({meta.get('alias')}): {meta.get('promotion')}")
+    if rescore and outcome.ok:
+        scored = run_pipeline(paths, select=list(SCORES), force=True)
+        outcome.rescored_days = sum(d.run_id is not None for d in scored.days)
+        errors = [f"{d.day}: {d.error}" for d in scored.days if d.error]
+        if errors:
+            outcome.error = "scoring failed: " + "; ".join(errors)
+    return outcome
 
 
 def run_fleet(instance: DagsterInstance, job: JobDefinition, selection: list[AssetKey]) -> FleetOutcome:

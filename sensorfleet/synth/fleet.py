@@ -78,6 +78,8 @@ class FleetConfig:
     start: datetime = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     span_days: float = 21.0
     stations: int = 4
+    #: modules per wafer lot (the fleet has ceil(modules / modules_per_lot) lots)
+    modules_per_lot: int = 50
     pixel_pitch_um: float = 2.0
     #: render an edge-chart capture per module through its lens (field-varying PSF, colour
     #: shading), add the lens faults and the optics limits of final test. Off by default: a fleet
@@ -90,6 +92,8 @@ class FleetConfig:
     def __post_init__(self) -> None:
         if self.modules < 1:
             raise ValueError(f"modules must be >= 1, found {self.modules}")
+        if self.modules_per_lot < 1:
+            raise ValueError(f"modules_per_lot must be >= 1, found {self.modules_per_lot}")
         if self.pixel_format not in PIXEL_FORMATS:
             raise ValueError(f"pixel_format {self.pixel_format!r} unknown; valid: {', '.join(PIXEL_FORMATS)}")
         if self.cfa not in CFA_PATTERNS:
@@ -190,7 +194,7 @@ class _FleetStructure:
     @staticmethod
     def draw(config: FleetConfig, rng: np.random.Generator) -> _FleetStructure:
         n = config.modules
-        n_lots = max(1, math.ceil(n / 50))
+        n_lots = max(1, math.ceil(n / config.modules_per_lot))
         lot_of = np.minimum((np.arange(n) * n_lots) // n, n_lots - 1)
         lot_fx = {
             "gain": rng.normal(1, 0.02, n_lots), "qe": rng.normal(1, 0.03, n_lots),

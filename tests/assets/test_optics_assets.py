@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 from asset_results import materialization_metadata
-from dagster import materialize
+from dagster import DailyPartitionsDefinition, materialize
 
 from assets.captures import build_capture_assets
 from assets.optics import (
@@ -19,11 +19,13 @@ from assets.optics import (
     mtf50_violations,
 )
 from assets.resources import StorageResource
-from pipelines.partitions import capture_days
+from pipelines.partitions import FIRST_CAPTURE_DAY
 from sensorfleet.synth.fleet import FleetConfig
 from sensorfleet.synth.writer import generate_fleet
 
 DAY = "2026-03-02"
+# calendar days, as the other asset tests use (the deployment's dynamic partitions need an instance)
+capture_days = DailyPartitionsDefinition(start_date=FIRST_CAPTURE_DAY, fmt="%Y-%m-%d")
 PNG_MAGIC = b"\x89PNG"
 
 

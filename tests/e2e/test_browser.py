@@ -98,11 +98,14 @@ def graphql(port: int, query: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny demo fleet (3 modules over several days + the planted broken session), materialized."""
+    """A small demo fleet (60 modules in 6 lots, 256x192 so the edge charts resolve, over several
+    days + the planted broken session),
+    materialized, with both models trained and every day scored."""
     root = tmp_path_factory.mktemp("e2e") / "data"
-    result = CliRunner().invoke(app, ["demo", "--root", str(root), "--modules", "3", "--width", "128",
-                                      "--height", "96", "--seed", "0"])
+    result = CliRunner().invoke(app, ["demo", "--root", str(root), "--modules", "60", "--width", "256",
+                                      "--height", "192", "--seed", "0"])
     assert result.exit_code == 0, result.output
+    assert "models failed" not in result.output, result.output
     return root
 
 
