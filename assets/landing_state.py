@@ -20,14 +20,16 @@ FINGERPRINT_METADATA_KEY = "landing_fingerprint"
 
 def session_fingerprint(session: LandingSession) -> str:
     """What identifies a session's content for change detection: its folder, id, the manifest's
-    sha256, and the (name, size, mtime_ns) of every file in its folder (one ``scandir``)."""
-    files: list[tuple[str, int, int]] = []
+    sha256, and the (name, size, mtime_ns, ctime_ns, inode) of every file in its folder (one
+    ``scandir``): a file rewritten in place with its size and mtime put back still changes its
+    ctime, so the sensor requests the day (the ingest then compares content hashes)."""
+    files: list[tuple[str, int, int, int, int]] = []
     try:
         with os.scandir(session.session_dir) as entries:
             for entry in entries:
                 if entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
-                    files.append((entry.name, st.st_size, st.st_mtime_ns))
+                    files.append((entry.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     except OSError:
         pass  # vanished or unreadable: the ingest step reports it
     files.sort()
@@ -39,7 +41,7 @@ def session_fingerprint(session: LandingSession) -> str:
 
 def day_fingerprints(sessions: Iterable[LandingSession]) -> dict[str, str]:
     """``{capture day: sha256 hex over its sessions' fingerprints}``; changes iff a session of
-    the day was added, removed or changed (manifest or any file's size or mtime)."""
+    the day was added, removed or changed (manifest or any file's size, mtime, ctime or inode)."""
     per_day: dict[str, list[str]] = defaultdict(list)
     for session in sessions:
         per_day[session.capture_date].append(session_fingerprint(session))

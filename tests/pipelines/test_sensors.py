@@ -98,3 +98,25 @@ def test_capture_day_range() -> None:
     assert capture_day_problem("2026-03-03", today) is None  # a station ahead of UTC
     assert "outside the accepted range" in (capture_day_problem("2026-03-04", today) or "")
     assert "outside the accepted range" in (capture_day_problem("2019-12-31", today) or "")
+
+
+def test_fingerprint_sees_a_change_with_size_and_mtime_put_back(tmp_path: Path) -> None:
+    """A frame rewritten in place, same size, mtime restored: the day's fingerprint still moves
+    (its ctime did), so the sensor requests the day and the ingest compares content."""
+    import os
+
+    from assets.landing_state import day_fingerprints
+    from sensorfleet.ingest.scan import scan_landing
+
+    landing = tmp_path / "landing"
+    session = make_session(landing, "S1")
+    before = day_fingerprints(scan_landing(landing, tmp_path / "state"))
+    frame = sorted(p for p in session.iterdir() if p.name != "manifest.json")[0]
+    st = frame.stat()
+    data = bytearray(frame.read_bytes())
+    data[0] ^= 0xFF
+    frame.write_bytes(bytes(data))
+    os.utime(frame, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert frame.stat().st_size == st.st_size and frame.stat().st_mtime_ns == st.st_mtime_ns
+    after = day_fingerprints(scan_landing(landing, tmp_path / "state"))
+    assert after != before
