@@ -6,11 +6,12 @@ import base64
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -142,3 +143,25 @@ def check_spec(
 def check_severity(spec: AssetCheckSpec) -> AssetCheckSeverity:
     """ERROR for a blocking check (it stops downstream work), WARN for the others."""
     return AssetCheckSeverity.ERROR if spec.blocking else AssetCheckSeverity.WARN
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], limit: int = 50) -> str:
+    """``rows`` as a markdown table of ``columns`` for UI metadata (floats to 4 significant
+    digits, at most ``limit`` rows, then a count of the rest); ``_none_`` when empty."""
+    if not rows:
+        return "_none_"
+
+    def cell(value: Any) -> str:
+        text = f"{value:.4g}" if isinstance(value, float) else str("" if value is None else value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"\n... and {len(rows) - limit} more")
+    return "\n".join(lines)
+
+
+def frame_md(frame: pl.DataFrame, limit: int = 25) -> str:
+    """:func:`md_table` of a polars frame's rows and columns."""
+    return md_table(frame.to_dicts(), frame.columns, limit)

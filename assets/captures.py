@@ -32,6 +32,7 @@ from assets._common import (
     check_spec,
     choose_workers,
     counting_progress,
+    md_table,
 )
 from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
@@ -169,18 +170,6 @@ def missing_operating_points(captures: pl.DataFrame, min_levels: int = MIN_PTC_L
     return problems
 
 
-def _md_table(rows: list[dict[str, Any]], columns: list[str], limit: int = 50) -> str:
-    if not rows:
-        return "_none_"
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows[:limit]:
-        cells = [str(row.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    if len(rows) > limit:
-        lines.append(f"\n... and {len(rows) - limit} more")
-    return "\n".join(lines)
-
-
 def _rejection_rows(report: DayIngestReport) -> list[dict[str, Any]]:
     # an unreadable manifest has no session id: its folder names it
     return [{"session_id": r.label, "file": r.file, "reason": r.reason} for r in report.rejections]
@@ -300,7 +289,7 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
                 **row_count_metadata(len(rejections), partitioned=True),
                 "rejections": MetadataValue.int(len(rejections)),
                 "rejected_sessions": MetadataValue.json(rejected_sessions[:_REJECTION_LIST_LIMIT]),
-                "reasons": MetadataValue.md(_md_table(rejections, ["session_id", "file", "reason"])),
+                "reasons": MetadataValue.md(md_table(rejections, ["session_id", "file", "reason"])),
                 "table": MetadataValue.path(str(tables.partition_path(paths.tables, "rejections", day))),
             },
         )
@@ -320,14 +309,14 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             check_severity(checks[CHECK_SATURATION]),
             sorted(set(saturated["session_id"].to_list())) if not saturated.is_empty() else [],
             frames_failing=MetadataValue.int(saturated.height),
-            frames=MetadataValue.md(_md_table(saturated_rows, list(saturated_rows[0]) if saturated_rows else [])),
+            frames=MetadataValue.md(md_table(saturated_rows, list(saturated_rows[0]) if saturated_rows else [])),
         )
         missing = missing_operating_points(frames)
         yield _check(
             CHECK_OPERATING_POINTS,
             check_severity(checks[CHECK_OPERATING_POINTS]),
             sorted({p["session_id"] for p in missing}),
-            problems=MetadataValue.md(_md_table(missing, ["session_id", "problem"])),
+            problems=MetadataValue.md(md_table(missing, ["session_id", "problem"])),
         )
 
     return ingest_captures

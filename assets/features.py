@@ -21,7 +21,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets._common import check_spec
+from assets._common import check_spec, frame_md
 from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
 from assets.optics import MODULE_OPTICS
 from assets.resources import StorageResource
@@ -40,14 +40,6 @@ MAX_PSI = 0.25
 """PSI above this against the previous 7 days is reported (< 0.1 stable, 0.1-0.25 some shift)."""
 MIN_ROWS_FOR_PSI = 20
 """Fewest rows on each side for a PSI worth reading."""
-
-
-def _md(frame: pl.DataFrame, limit: int = 20) -> str:
-    if frame.is_empty():
-        return "none"
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
-    return head + "".join("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |\n"
-                          for row in frame.head(limit).iter_rows())
 
 
 def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
@@ -86,7 +78,7 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             asset_key=MODULE_FEATURES, check_name=CHECK_NULL_RATE, passed=mostly_null.is_empty(),
             severity=AssetCheckSeverity.WARN,
             metadata={"features_over_limit": MetadataValue.int(mostly_null.height),
-                      "worst": MetadataValue.md(_md(mostly_null.select("feature", "null_rate")))},
+                      "worst": MetadataValue.md(frame_md(mostly_null.select("feature", "null_rate")))},
         )
         readable = quality.psi.filter((pl.col("current_rows") >= MIN_ROWS_FOR_PSI)
                                       & (pl.col("reference_rows") >= MIN_ROWS_FOR_PSI) & pl.col("psi").is_not_null())
@@ -96,7 +88,7 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             severity=AssetCheckSeverity.WARN,
             metadata={"features_compared": MetadataValue.int(readable.height),
                       "features_drifted": MetadataValue.int(drifted.height),
-                      "largest_psi": MetadataValue.md(_md(readable.sort("psi", descending=True).select("feature", "psi")))},
+                      "largest_psi": MetadataValue.md(frame_md(readable.sort("psi", descending=True).select("feature", "psi")))},
         )
 
     return materialize_module_features_step

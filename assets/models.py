@@ -26,7 +26,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets._common import png_metadata
+from assets._common import frame_md, png_metadata
 from assets.features import MODULE_FEATURES
 from assets.labels import FINAL_TEST_ASSET
 from assets.resources import StorageResource
@@ -46,14 +46,6 @@ MAX_PSI = 0.25
 CODE_VERSION = "1"
 """Version of this layer's code as Dagster sees it (bump when what a step writes changes)."""
 DRIFT_DAYS = 7
-
-
-def _md_table(frame: pl.DataFrame, limit: int = 25) -> str:
-    if frame.is_empty():
-        return "none"
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
-    return head + "".join("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |\n"
-                          for row in frame.head(limit).iter_rows())
 
 
 def _plots(paths_root: Path, run_id: str, name: str) -> dict[str, MetadataValue]:
@@ -80,7 +72,7 @@ def _training_metadata(paths_root: Path, run: object, name: str) -> dict[str, Me
         "metrics": MetadataValue.json({k: round(float(v), 5) for k, v in run.metrics.items()}),  # type: ignore[attr-defined]
     }
     for key, frame in run.details.items():  # type: ignore[attr-defined]
-        meta[key] = MetadataValue.md(_md_table(frame))
+        meta[key] = MetadataValue.md(frame_md(frame))
     if registered is not None:
         meta.update({
             "model_version": MetadataValue.text(registered.version), "alias": MetadataValue.text(registered.alias),
@@ -175,7 +167,7 @@ def model_drift(context: AssetExecutionContext, storage: StorageResource) -> Ite
     drifted = report.filter(pl.col("psi") > MAX_PSI).sort("psi", descending=True)
     yield MaterializeResult(metadata={
         "compared": MetadataValue.int(report.height), "drifted": MetadataValue.int(drifted.height),
-        "largest_psi": MetadataValue.md(_md_table(report.sort("psi", descending=True, nulls_last=True))),
+        "largest_psi": MetadataValue.md(frame_md(report.sort("psi", descending=True, nulls_last=True))),
     })
     yield AssetCheckResult(check_name=CHECK_DRIFT, passed=drifted.is_empty(), severity=AssetCheckSeverity.WARN,
-                           metadata={"drifted": MetadataValue.md(_md_table(drifted))})
+                           metadata={"drifted": MetadataValue.md(frame_md(drifted))})

@@ -26,6 +26,7 @@ from dagster import (
     DagsterInstance,
     Definitions,
     EventLogRecord,
+    ExecuteInProcessResult,
     JobDefinition,
     in_process_executor,
 )
@@ -284,11 +285,7 @@ def train_models(paths: Paths, rescore: bool = True) -> ModelsOutcome:
             instance=instance, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     outcome.run_id = result.run_id
-    if not result.success:
-        outcome.error = "; ".join(
-            _strip_class_path(e.step_failure_data.error.message.strip())
-            for e in result.get_step_failure_events() if e.step_failure_data.error is not None
-        ) or "run failed"
+    outcome.error = failure_message(result)
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         meta = metadata_values(materialization.metadata)
@@ -319,11 +316,7 @@ def run_fleet(instance: DagsterInstance, job: JobDefinition, selection: list[Ass
             outcome.error = f"{type(exc).__name__}: {exc}"
             return outcome
     outcome.run_id = result.run_id
-    if not result.success:
-        outcome.error = "; ".join(
-            _strip_class_path(e.step_failure_data.error.message.strip())
-            for e in result.get_step_failure_events() if e.step_failure_data.error is not None
-        ) or "run failed"
+    outcome.error = failure_message(result)
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         meta = metadata_values(materialization.metadata)
@@ -375,13 +368,7 @@ def _run_day(
             outcome.error = f"{type(exc).__name__}: {exc}"
             return
     outcome.run_id = result.run_id
-    if not result.success:
-        messages = [
-            _strip_class_path(event.step_failure_data.error.message.strip())
-            for event in result.get_step_failure_events()
-            if event.step_failure_data.error is not None
-        ]
-        outcome.error = "; ".join(messages) or "run failed"
+    outcome.error = failure_message(result)
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         name = materialization.asset_key.to_user_string()
@@ -408,6 +395,16 @@ def _run_day(
                     modules=[str(m) for m in (meta.get(MODULES_FAILING) or meta.get(SESSIONS_FAILING) or [])],
                 )
             )
+
+
+def failure_message(result: ExecuteInProcessResult) -> str | None:
+    """None for a successful run, else its steps' failure messages on one line."""
+    if result.success:
+        return None
+    return "; ".join(
+        _strip_class_path(event.step_failure_data.error.message.strip())
+        for event in result.get_step_failure_events() if event.step_failure_data.error is not None
+    ) or "run failed"
 
 
 def _strip_class_path(message: str) -> str:
