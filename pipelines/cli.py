@@ -18,7 +18,7 @@ COMMANDS = {
         "Generate a small synthetic fleet (unless one is there), run the pipeline, say where to look.",
     ),
     "models": LazyCommand(
-        "models.cli:models_app", "Train, score, list, show and promote the anomaly and yield models (MLflow registry)."
+        "models.cli:models_app", "Models: anomaly detector and yield predictor, MLflow registry, score tables."
     ),
     "pipeline": LazyCommand(
         "pipelines.run_command:pipeline_app", "Run the Dagster asset graph (the same definitions the UI loads)."

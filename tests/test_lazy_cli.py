@@ -49,4 +49,4 @@ def test_an_unknown_command_lists_the_valid_ones() -> None:
 
     result = CliRunner().invoke(app, ["synht"], env={"COLUMNS": "1000"})
     assert result.exit_code == 2
-    assert "No such command 'synht'; valid commands: demo, features, import-emva, pipeline, sql, synth" in result.output
+    assert "No such command 'synht'; valid commands: demo, features, import-emva, models, pipeline, sql, synth" in result.output

@@ -268,13 +268,26 @@ def _ingest(s: _Session) -> IngestResult:
         return _write(s, manifest, manifest_bytes, manifest_sha, plans, status, history, existing)
 
 
+def discard_temporary(tmp: Path, attempts: int = 50, pause_s: float = 0.02) -> None:
+    """Remove a temporary group for good. A write that failed part-way through zarr's own
+    (asynchronous) chunk writes can still have writes in flight that recreate chunk files just
+    after a first removal, so remove until the folder stays gone (bounded: ~1 s)."""
+    for _ in range(attempts):
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not tmp.exists():
+            time.sleep(pause_s)  # a late write lands here, if any
+            if not tmp.exists():
+                return
+        time.sleep(pause_s)
+
+
 def _write(s: _Session, manifest: Manifest, manifest_bytes: bytes, manifest_sha: str, plans: list[FramePlan],
            status: IngestStatus, history: list[dict[str, Any]], existing: list[Path]) -> IngestResult:
     tmp = store.new_temp_path(s.paths, manifest.capture_date, manifest.session_id)
     try:
         return _write_group(s, tmp, manifest, manifest_bytes, manifest_sha, plans, status, history, existing)
     except Exception as exc:  # (a kill leaves the temp group to the next run's recovery)
-        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays, and its space is freed
+        discard_temporary(tmp)  # nothing half-written stays, and its space is freed
         if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
             raise storage_error(exc, tmp) from exc
         raise
@@ -336,7 +349,7 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
             "saturated_fraction": stats.saturated_fraction,
         })
     if problems:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_temporary(tmp)
         return s.result(sid, day, "rejected", problems=problems)
 
     target = store.group_path(s.paths, day, sid)

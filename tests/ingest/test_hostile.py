@@ -113,9 +113,9 @@ CASES: list[tuple[str, Callable[[Path], None], str, list[tuple[str, str]]]] = [
     ("frame-fifo", _special("frame_001.raw", os.mkfifo), DAY, [("frame_001.raw", "not a regular file")]),
     ("frame-dev-zero", _special("frame_001.raw", _to_dev_zero), DAY, [("frame_001.raw", "resolves outside the session folder")]),
     ("year-2099", _set(["captured_at"], "2099-01-01T00:00:00Z"), TODAY,
-     [("manifest.json", r"capture day 2099-01-01 is outside the partitions \(2020-01-01 to ")]),
+     [("manifest.json", r"capture day 2099-01-01 is outside the accepted range \(2020-01-01 to ")]),
     ("year-2019", _set(["captured_at"], "2019-12-31T23:59:59Z"), TODAY,
-     [("manifest.json", "capture day 2019-12-31 is outside the partitions")]),
+     [("manifest.json", "capture day 2019-12-31 is outside the accepted range")]),
     ("old-garbage", _old_garbage, TODAY, [("manifest.json", "not valid JSON")]),
 ]
 
