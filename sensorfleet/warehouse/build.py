@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-import sensorfleet.features  # noqa: F401  (registers the feature tables, which get views too)
+import sensorfleet.features.daily  # noqa: F401  (registers the feature tables, which get views too)
 from sensorfleet.config import Paths
 from sensorfleet.registry import TABLES, Table
 from sensorfleet.tables import sweep_stale_temporaries
