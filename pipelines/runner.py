@@ -298,6 +298,11 @@ def train_models(paths: Paths, rescore: bool = True) -> ModelsOutcome:
         errors = [f"{d.day}: {d.error}" for d in scored.days if d.error]
         if errors:
             outcome.error = "scoring failed: " + "; ".join(errors)
+        # the score tables may have had no file when the warehouse was last built (an empty
+        # view then): rebuild it so their views read the new files
+        refreshed = run_fleet(instance, defs.resolve_job_def(REFRESH_WAREHOUSE), [AssetKey(WAREHOUSE)])
+        if refreshed.error and outcome.error is None:
+            outcome.error = f"warehouse refresh failed: {refreshed.error}"
     return outcome
 
 

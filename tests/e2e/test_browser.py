@@ -106,6 +106,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                       "--height", "192", "--seed", "0"])
     assert result.exit_code == 0, result.output
     assert "models failed" not in result.output, result.output
+    from sensorfleet.config import resolve_paths
+    from sensorfleet.warehouse import run_query
+
+    scored = run_query(resolve_paths(root), "SELECT count(DISTINCT module_id) AS n FROM anomaly_scores")["n"][0]
+    predicted = run_query(resolve_paths(root), "SELECT count(DISTINCT module_id) AS n FROM yield_predictions")["n"][0]
+    assert scored == predicted == 60  # every module scored, and the warehouse's views see it
     return root
 
 
