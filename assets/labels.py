@@ -26,7 +26,7 @@ from assets.captures import CAPTURES
 from assets.resources import StorageResource
 from assets.table_metadata import row_count_metadata, table_spec
 from sensorfleet.labels import ingest_final_test
-from sensorfleet.labels.final_test import final_test_files
+from sensorfleet.labels.final_test import file_fingerprint, final_test_files
 from sensorfleet.registry import FINAL_TEST
 
 GROUP = "labels"
@@ -40,9 +40,10 @@ FILES_STATE_METADATA_KEY = "files_state"
 
 
 def final_test_files_state(landing: Path) -> str:
-    """The label files under ``<landing>/final_test/`` as ``{name: "size:mtime_ns"}`` JSON: changes
-    iff a file is added, removed or rewritten (what the sensor and the CLI's no-change path compare)."""
-    state = {p.name: f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in final_test_files(landing)}
+    """The label files under ``<landing>/final_test/`` as ``{name: fingerprint}`` JSON, with the
+    fingerprint the ingest's cache uses: changes iff a file is added, removed or rewritten (what
+    the sensor and the CLI's no-change path compare)."""
+    state = {p.name: file_fingerprint(p) for p in final_test_files(landing)}
     return json.dumps(state, sort_keys=True, separators=(",", ":"))
 
 

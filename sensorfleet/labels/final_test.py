@@ -111,14 +111,16 @@ def read_final_test_file(path: Path) -> pl.DataFrame:
     ).cast(_PARSED)
 
 
-def _fingerprint(path: Path) -> str:
+def file_fingerprint(path: Path) -> str:
+    """``size:mtime_ns:inode`` of a label file: what decides whether it is read again (the
+    ingest's cache) and whether the sensor requests a refresh."""
     st = path.stat()
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
 
 def _parse_cached(path: Path, cache: Path, index: dict[str, str], read: list[str], reused: list[str]) -> pl.DataFrame:
     """Parsed rows of ``path``, from the cache when its fingerprint is unchanged."""
-    fingerprint = _fingerprint(path)
+    fingerprint = file_fingerprint(path)
     cached = cache / (hashlib.sha256(path.name.encode()).hexdigest()[:32] + ".parquet")
     if index.get(path.name) == fingerprint and cached.is_file():
         reused.append(path.name)
