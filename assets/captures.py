@@ -19,6 +19,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
@@ -38,7 +39,7 @@ from assets.landing_state import FINGERPRINT_METADATA_KEY, day_fingerprints
 from assets.resources import StorageResource
 from assets.table_metadata import definition_metadata, row_count_metadata
 from sensorfleet import tables
-from sensorfleet.ingest import DayIngestReport, ingest_day, sessions_for_day
+from sensorfleet.ingest import DayIngestReport, IngestError, ingest_day, sessions_for_day
 
 GROUP = "captures"
 CODE_VERSION = "1"
@@ -249,12 +250,17 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
         landing_sessions = sessions_for_day(paths.landing, day, cache_dir=paths.state)
         n_landing = len(landing_sessions)
         fingerprint = day_fingerprints(landing_sessions).get(day, "")
-        report = ingest_day(
-            paths,
-            day,
-            workers=choose_workers(config.workers, n_landing),
-            progress=counting_progress("captures", day, n_landing),
-        )
+        try:
+            report = ingest_day(
+                paths,
+                day,
+                workers=choose_workers(config.workers, n_landing),
+                progress=counting_progress("captures", day, n_landing),
+            )
+        except IngestError as exc:
+            # what the run did publish travels with the failure, so the CLI's summary counts it
+            counts_so_far = SessionCounts.of(exc.report) if exc.report is not None else SessionCounts()
+            raise Failure(description=str(exc), metadata=counts_so_far.metadata()) from exc
         counts = SessionCounts.of(report)
         rejections = _rejection_rows(report)
         context.log.info(

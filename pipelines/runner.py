@@ -387,6 +387,7 @@ def _run_day(
         elif name == MODULE_STATS:
             outcome.characterized = int(meta.get(SESSIONS, 0))
             outcome.characterized_new = int(meta.get(SESSIONS_CHARACTERIZED, 0))
+    _counts_of_a_failed_ingest(outcome, result)
     for evaluation in result.get_asset_check_evaluations():
         meta = metadata_values(evaluation.metadata)
         if evaluation.check_name == CHECK_NO_REJECTIONS:
@@ -400,6 +401,19 @@ def _run_day(
                     modules=[str(m) for m in (meta.get(MODULES_FAILING) or meta.get(SESSIONS_FAILING) or [])],
                 )
             )
+
+
+def _counts_of_a_failed_ingest(outcome: DayOutcome, result: ExecuteInProcessResult) -> None:
+    """A failed ingest publishes what it could and says so in its failure's metadata
+    (assets/captures.py): count those sessions instead of reporting 0."""
+    keys = set(SessionCounts.metadata_keys())
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data.user_failure_data
+        if data is None or not keys & set(data.metadata):
+            continue
+        counts = SessionCounts.from_metadata(metadata_values(data.metadata))
+        outcome.ingested, outcome.rewritten = counts.ingested, counts.rewritten
+        outcome.unchanged, outcome.rejected = counts.unchanged, counts.rejected
 
 
 def failure_message(result: ExecuteInProcessResult) -> str | None:

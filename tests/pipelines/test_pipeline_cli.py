@@ -102,3 +102,31 @@ def test_a_day_without_data_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "2024-05-03: no sessions in the landing root or captures" in _flat(result.output)
     assert not (tmp_path / "tables").exists() and not (tmp_path / "captures").exists()
+
+
+def test_a_failed_ingest_still_counts_what_it_published(
+    tmp_path: Path, synth_landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that fails for a reason other than its input (here: no space left on device)
+    fails the day's run, and the summary counts the sessions the run did publish."""
+    import errno
+
+    import sensorfleet.ingest.day as ingest_day_module
+
+    real = ingest_day_module.ingest_session
+    victim = sorted(p.name for p in synth_landing.iterdir() if p.is_dir())[0]
+
+    def full_disk_for_one(session_dir: Path, **kwargs: object) -> object:
+        if session_dir.name == victim:
+            raise OSError(errno.ENOSPC, "No space left on device", str(session_dir))
+        return real(session_dir, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_day_module, "ingest_session", full_disk_for_one)
+    root = tmp_path / "data"
+    args = ["pipeline", "run", "--root", str(root), "--landing", str(synth_landing),
+            "--select", "captures", "--day", "2026-03-02"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "no space left on device" in result.output.lower()
+    assert "2026-03-02: 2 ingested" in result.output, result.output
+    assert "sessions ingested: 2" in result.output
