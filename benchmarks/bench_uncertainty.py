@@ -75,7 +75,8 @@ def module_z_scores(config: FleetConfig, index: int, characterization: Character
         name = "module" if group == 0 else str(row["channel"])
         for metric, true in truth.items():
             column = "prnu_pct" if metric == FITTED_SCALE else metric
-            value, u = float(row[column]), float(row[f"{column}_u"])  # type: ignore[arg-type]
+            value, u_or_none = float(row[column]), row[f"{column}_u"]  # type: ignore[arg-type]
+            u = math.nan if u_or_none is None else float(u_or_none)  # type: ignore[arg-type]
             z = (value - true) / u if u > 0 and math.isfinite(u) else math.nan
             out.append({"session_id": module.session_id, "group": name, "metric": metric, "measured": value,
                         "realised": true, "u": u, "z": z})
@@ -129,7 +130,8 @@ def markdown_table(table: pl.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="24 modules of 160 x 120; write no result file")
+    ap.add_argument("--quick", action="store_true",
+                    help="24 modules of 160 x 120 (too few to judge: exit 0); write no result file")
     ap.add_argument("--modules", type=int, default=120)
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
@@ -149,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         write_results("uncertainty" if args.cfa == "RGGB" else f"uncertainty_{args.cfa}", {"modules": args.modules, "width": args.width, "height": args.height,
                                       "seed": args.seed, "cfa": args.cfa, "seconds": seconds, "machine": machine_info(),
                                       "table": table.to_dicts()})
+    if args.quick:  # 24 modules only check that it runs: a mean of 24 z-scores scatters by 0.2
+        return 0
     judged = table.filter(~pl.col("metric").is_in(list(KNOWN_BIAS)))
     return 0 if bool(judged["calibrated"].all()) else 1
 

@@ -116,8 +116,8 @@ def is_current(maps_group: Path, source_content_hash: str | None) -> bool:
 
 
 def _restore(value: object, key: str) -> object:
-    if value is None:
-        return math.nan if key not in ("station_id", "lot_id", "wafer_id") else None
+    if value is None:  # a metric's NaN; an identity's or an uncertainty's null stays null
+        return math.nan if key not in ("station_id", "lot_id", "wafer_id") and not key.endswith("_u") else None
     if key == "captured_at" and isinstance(value, str):
         return datetime.fromisoformat(value)
     return value

@@ -25,7 +25,12 @@ from sensorfleet.emva.metrics import (
     spatial_stats,
 )
 from sensorfleet.emva.steps import BandedAnalysis, DefectSummary
-from sensorfleet.emva.uncertainty import SpatialInputs, metric_uncertainties, quadratic_mean_u
+from sensorfleet.emva.uncertainty import (
+    SpatialInputs,
+    metric_uncertainties,
+    null_when_unknown,
+    quadratic_mean_u,
+)
 from sensorfleet.manifest import Manifest
 from sensorfleet.registry import PIXEL_DEFECTS
 
@@ -163,7 +168,7 @@ def metric_rows(analysis: BandedAnalysis, config: CharacterizationConfig, mono: 
             rows[0][key] = float(np.sqrt(np.mean(values**2)))
             u = np.array([float(r[f"{key}_u"]) for r in rows[1:]])  # type: ignore[arg-type]
             rows[0][f"{key}_u"] = quadratic_mean_u(values, u)
-    return MetricRows(rows, analyses[0])
+    return MetricRows([null_when_unknown(row) for row in rows], analyses[0])
 
 
 def module_row(analysis: BandedAnalysis, manifest: Manifest, config: CharacterizationConfig, metrics: Row) -> Row:

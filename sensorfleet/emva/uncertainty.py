@@ -364,3 +364,10 @@ def metric_uncertainties(pts: PtcPoints, ptc: PtcAnalysis, good: GoodPixelSums, 
                          (values["dark_current_dn_per_s"], out["dark_current_dn_per_s_u"]), inputs.spatial_dark_exposure_s)
     out |= ptc_metric_u(ptc, pts, pu, u_var0, config)
     return out | in_electrons_u(values, out)
+
+
+def null_when_unknown(row: Mapping[str, object]) -> dict[str, object]:
+    """``row`` with every non-finite ``<metric>_u`` as None: an uncertainty the data cannot give is
+    null in the tables (a NaN would read as a failed measurement to the bounds check)."""
+    return {k: None if k.endswith("_u") and isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in row.items()}
