@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -13,9 +15,15 @@ from emva_helpers import linear_camera, render_session
 
 from benchmarks.bench_uncertainty import FITTED_SCALE, MEAN_BOUND, STD_BOUNDS, fleet_z_scores
 from sensorfleet.emva import characterize_frames
+from sensorfleet.emva.analysis import analyse
+from sensorfleet.emva.config import CharacterizationConfig
+from sensorfleet.emva.mapsgroup import load_session_rows
+from sensorfleet.emva.mapstore import MemoryMapStore
+from sensorfleet.emva.metrics import analyse_ptc, ptc_points
 from sensorfleet.emva.uncertainty import (
     line_weights,
     propagate,
+    ptc_u,
     quadratic_mean_u,
     slope_weights,
     spatial_var_u2,
@@ -101,3 +109,31 @@ def test_uncertainties_are_calibrated_on_a_fleet() -> None:
         assert n >= 100, metric
         assert STD_BOUNDS[0] <= std <= STD_BOUNDS[1], (metric, mean, std)
         assert abs(mean) <= MEAN_BOUND, (metric, mean, std)
+
+
+def test_unknown_uncertainties_stay_null_through_the_maps_group(tmp_path: Path) -> None:
+    params = linear_camera(64, 48, cfa_pattern="RGGB")
+    frames, manifest, _ = render_session(params, seed=6)
+    computed = characterize_frames(frames, manifest, tmp_path / "s.zarr")
+    stored = load_session_rows(tmp_path / "s.zarr")
+    for before, after in zip([computed.module_stats, *computed.channel_stats],
+                             [stored.module_stats, *stored.channel_stats], strict=True):
+        assert before["saturation_photons_u"] is None and after["saturation_photons_u"] is None
+        assert after["gain_k_dn_per_e_u"] == before["gain_k_dn_per_e_u"]
+
+
+def test_gain_u_grows_with_the_fit_residuals() -> None:
+    """Points scattered well beyond their modelled noise scale u(K) by the Birge ratio."""
+    params = linear_camera(96, 80)
+    frames, manifest, _ = render_session(params, seed=8)
+    result = analyse(frames, manifest, CharacterizationConfig(), MemoryMapStore(80, 96)).result
+    points = ptc_points(result, [0, 1, 2, 3])
+    ptc = analyse_ptc(points, CharacterizationConfig())
+    clean = ptc_u(points, ptc)
+    wobble = 1.0 + 0.05 * np.where(np.arange(points.flat_var_dn2.size) % 2, 1.0, -1.0)
+    noisy_points = replace(points, flat_var_dn2=points.flat_var_dn2 * wobble)
+    noisy_ptc = analyse_ptc(noisy_points, CharacterizationConfig())
+    noisy = ptc_u(noisy_points, noisy_ptc)
+    assert clean.birge_ratio < 3.0
+    assert noisy.birge_ratio > 5.0
+    assert noisy.gain > 3.0 * clean.gain
