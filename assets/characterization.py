@@ -54,7 +54,7 @@ from sensorfleet.registry import Bound
 
 GROUP = "characterization"
 OWNER = "team:sensor-characterization"
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: module_stats / module_channel_stats carry <metric>_u
 """Version of this layer's code as Dagster sees it: bump it when a change alters what the
 step writes, and every day materialized with the old one shows as stale in the UI."""
 PIXEL_MAPS = "pixel_maps"

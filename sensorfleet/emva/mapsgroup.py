@@ -27,8 +27,8 @@ from sensorfleet.emva.rows import DEFECT_SCHEMA, SessionCharacterization
 from sensorfleet.ingest.store import read_group_attrs
 from sensorfleet.manifest import Manifest
 
-MAPS_FORMAT_VERSION = 3
-"""3: ``module_stats.n_operating_points`` counts distinct (kind, exposure_s, photons_per_pixel), as
+MAPS_FORMAT_VERSION = 4
+"""4: the metric rows carry each metric's standard uncertainty ``<metric>_u``; 3: ``module_stats.n_operating_points`` counts distinct (kind, exposure_s, photons_per_pixel), as
 ``sessions`` does (2: the analysis' contiguous runs); 2: the table rows as parquet files in the
 group folder (1: zarr column arrays). A group of an older version is recomputed."""
 ROWS_GROUP = "rows"  # subgroup of the maps group whose folder holds the session's table rows:
@@ -116,8 +116,8 @@ def is_current(maps_group: Path, source_content_hash: str | None) -> bool:
 
 
 def _restore(value: object, key: str) -> object:
-    if value is None:
-        return math.nan if key not in ("station_id", "lot_id", "wafer_id") else None
+    if value is None:  # a metric's NaN; an identity's or an uncertainty's null stays null
+        return math.nan if key not in ("station_id", "lot_id", "wafer_id") and not key.endswith("_u") else None
     if key == "captured_at" and isinstance(value, str):
         return datetime.fromisoformat(value)
     return value

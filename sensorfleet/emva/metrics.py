@@ -36,6 +36,7 @@ class PtcPoints:
     dark_n_frames: np.ndarray
     dark_index: np.ndarray  # index of each dark point in PassResult.points
     flat_index: np.ndarray
+    n_pixels: float = math.nan  # pixels behind each mean and variance (the sites' pixel count)
 
 
 def all_point_stats(result: PassResult, sites: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +102,7 @@ def ptc_points(result: PassResult, sites: list[int]) -> PtcPoints:
         dark_n_frames=d[:, 3].astype(int),
         dark_index=d[:, 4].astype(int),
         flat_index=f[:, 5].astype(int),
+        n_pixels=float(result.pixels_per_site[sites].sum()),
     )
 
 
@@ -138,6 +140,7 @@ class PtcAnalysis:
     noise_dn2: np.ndarray  # sigma_y^2 - sigma_y.dark^2 (sorted)
     mean_dark_dn: np.ndarray
     used_in_fit: np.ndarray  # bool (sorted)
+    used_in_linearity: np.ndarray  # bool (sorted): the points of the linearity fit
     saturation_index: int
     system_gain_dn_per_e: float  # K
     fit_r2: float
@@ -170,18 +173,23 @@ def _fit_origin(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return m, r2
 
 
-def _linearity(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Section 6.5: fit y = a x + b minimising the squared *relative* deviations; return
-    (LE, min, max) of 100 (y - fit) / fit in %, LE = (max - min) / 2."""
-    if x.size < 2:
-        return math.nan, math.nan, math.nan
+def linearity_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Section 6.5: fit y = a x + b minimising the squared *relative* deviations (needs >= 2
+    points); return (fit, 100 (y - fit) / fit in %), both shaped like ``y``."""
     w = 1.0 / y
     # minimise sum(((a x + b) / y - 1)^2): normal equations in (a, b)
     A = np.stack([x * w, w], axis=1)
     ata = A.T @ A
     coef = np.linalg.solve(ata, A.T @ np.ones_like(y))
     fit = coef[0] * x + coef[1]
-    dev = 100.0 * (y - fit) / fit
+    return fit, 100.0 * (y - fit) / fit
+
+
+def _linearity(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(LE, min, max) of the relative deviations of :func:`linearity_fit` in %, LE = (max - min) / 2."""
+    if x.size < 2:
+        return math.nan, math.nan, math.nan
+    _, dev = linearity_fit(x, y)
     return float((dev.max() - dev.min()) / 2.0), float(dev.min()), float(dev.max())
 
 
@@ -249,6 +257,7 @@ def analyse_ptc(
         noise_dn2=noise,
         mean_dark_dn=mu_d,
         used_in_fit=used,
+        used_in_linearity=lin_sel,
         saturation_index=sat,
         system_gain_dn_per_e=k,
         fit_r2=r2,
@@ -313,17 +322,34 @@ class GoodPixelSums:
         return n, float(self.shifts[q]) + mean, (s2 - n * mean * mean) / (n - 1)
 
 
-def _row_col(g: GoodPixelSums, mu: float, var_mean: float, n_frames: int, s2: float) -> tuple[float, float]:
-    """Row and column variance components of a 2-D average image (section 8, R4.0 split)."""
+def line_variances(g: GoodPixelSums, mu: float, var_mean: float, n_frames: int) -> tuple[float, float]:
+    """(s^2_cav, s^2_rav): variance of the column means and of the row means of the L-frame average
+    about ``mu`` (DN^2), each less the temporal noise left in a line mean (section 8, R4.0)."""
     m, n = g.plane_shape
     with np.errstate(invalid="ignore"):
         s2_cav = float(np.nanmean((g.col_means - mu) ** 2)) - var_mean / (n_frames * m)
         s2_rav = float(np.nanmean((g.row_means - mu) ** 2)) - var_mean / (n_frames * n)
+    return s2_cav, s2_rav
+
+
+def row_col_split(s2: float, s2_rav: float, s2_cav: float, m: int, n: int) -> tuple[float, float]:
+    """(s^2_row, s^2_col): the R4.0 split of the spatial variance ``s2`` of an (m, n) image into its
+    row and column parts from the variances of its row and column means (unclamped; NaN when
+    m n - m - n <= 0)."""
     den = m * n - m - n
     if den <= 0:
         return math.nan, math.nan
     s2_col = (m * n - m) / den * s2_cav - n / den * (s2 - s2_rav)
     s2_row = (m * n - n) / den * s2_rav - m / den * (s2 - s2_cav)
+    return s2_row, s2_col
+
+
+def _row_col(g: GoodPixelSums, mu: float, var_mean: float, n_frames: int, s2: float) -> tuple[float, float]:
+    """Row and column fixed-pattern noise (DN) of a 2-D average image (section 8, R4.0 split)."""
+    s2_cav, s2_rav = line_variances(g, mu, var_mean, n_frames)
+    s2_row, s2_col = row_col_split(s2, s2_rav, s2_cav, *g.plane_shape)
+    if math.isnan(s2_row):
+        return math.nan, math.nan
     return math.sqrt(max(s2_row, 0.0)), math.sqrt(max(s2_col, 0.0))
 
 

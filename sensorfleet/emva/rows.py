@@ -25,6 +25,12 @@ from sensorfleet.emva.metrics import (
     spatial_stats,
 )
 from sensorfleet.emva.steps import BandedAnalysis, DefectSummary
+from sensorfleet.emva.uncertainty import (
+    SpatialInputs,
+    metric_uncertainties,
+    null_when_unknown,
+    quadratic_mean_u,
+)
 from sensorfleet.manifest import Manifest
 from sensorfleet.registry import PIXEL_DEFECTS
 
@@ -130,6 +136,11 @@ def metric_rows(analysis: BandedAnalysis, config: CharacterizationConfig, mono: 
     result = analysis.result
     dark_spatial = result.points[result.dark_spatial]
     flat_frames = result.points[result.flat_spatial].n_frames if result.flat_spatial is not None else 0
+    dark_points = ptc_points(result, ALL_SITES)
+    inputs = SpatialInputs(dark_frames=dark_spatial.n_frames, flat_frames=flat_frames,
+                           dark_exposure_s=dark_points.dark_exposure_s, dark_n_frames=dark_points.dark_n_frames,
+                           spatial_dark_exposure_s=dark_spatial.exposure_s, have_flat=analysis.have_flat,
+                           have_shading=analysis.shading is not None)
     rows: list[Row] = []
     analyses: list[PtcAnalysis] = []
     for group, sites in enumerate([ALL_SITES] + ([] if mono else [[0], [1], [2], [3]])):
@@ -146,7 +157,8 @@ def metric_rows(analysis: BandedAnalysis, config: CharacterizationConfig, mono: 
             dark_var -= ptc.system_gain_dn_per_e * max(spatial.dark_current_dn_per_s, 0.0) * dark_spatial.exposure_s
         if dark_spatial.n_frames >= 2:
             ptc = analyse_ptc(points, config, dark_var0_dn2=dark_var)
-        rows.append(metric_row(ptc, spatial))
+        row = metric_row(ptc, spatial)
+        rows.append(row | metric_uncertainties(points, ptc, good, row, config, inputs))
         analyses.append(ptc)
     if not mono:
         # the whole-sensor flat mixes colours of different QE: PRNU of a CFA sensor is the
@@ -154,7 +166,9 @@ def metric_rows(analysis: BandedAnalysis, config: CharacterizationConfig, mono: 
         for key in ("prnu_pct", "prnu_uncorrected_pct"):
             values = np.array([float(r[key]) for r in rows[1:]])  # type: ignore[arg-type]
             rows[0][key] = float(np.sqrt(np.mean(values**2)))
-    return MetricRows(rows, analyses[0])
+            u = np.array([float(r[f"{key}_u"]) for r in rows[1:]])  # type: ignore[arg-type]
+            rows[0][f"{key}_u"] = quadratic_mean_u(values, u)
+    return MetricRows([null_when_unknown(row) for row in rows], analyses[0])
 
 
 def module_row(analysis: BandedAnalysis, manifest: Manifest, config: CharacterizationConfig, metrics: Row) -> Row:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sensorfleet.registry.emva_tables import (
     DEFECT_VALUE_UNITS,
     EMVA_METRICS,
+    EMVA_UNCERTAINTIES,
     MODULE_CHANNEL_STATS,
     MODULE_STATS,
     PIXEL_DEFECTS,
@@ -49,7 +50,7 @@ def register(table: Table) -> Table:
 
 
 __all__ = [
-    "ANOMALY_SCORES", "CAPTURES", "DEFECT_VALUE_UNITS", "EMVA_METRICS", "FINAL_TEST", "MODULE_CHANNEL_STATS",
+    "ANOMALY_SCORES", "CAPTURES", "DEFECT_VALUE_UNITS", "EMVA_METRICS", "EMVA_UNCERTAINTIES", "FINAL_TEST", "MODULE_CHANNEL_STATS",
     "MODULE_OPTICS", "MODULE_STATS", "PIXEL_DEFECTS", "REJECTIONS", "SESSIONS", "SFR", "TABLES", "YIELD_PREDICTIONS",
     "Bound", "Column", "Table", "get_table", "register",
 ]

@@ -64,6 +64,36 @@ EMVA_METRICS: tuple[Column, ...] = (
     Column("ptc_points_in_fit", "i64", "photon transfer points used in the K fit", feature=True),
 )
 
+UNCERTAIN_METRICS: tuple[str, ...] = tuple(
+    c.name for c in EMVA_METRICS if c.dtype == "f64" and c.name != "ptc_fit_r2"
+)
+"""Metrics with a standard uncertainty column ``<metric>_u`` (the fit's R^2 and point count are
+statistics of the fit, not measurements of the module)."""
+
+_NOT_CALIBRATED = {
+    "saturation_photons": "always null: the photon count of a level of the plan, chosen, not estimated",
+    "saturation_signal_dn": "conditional on the chosen saturation point",
+    "saturation_capacity_e": "conditional on the chosen saturation point",
+    "snr_max_db": "conditional on the chosen saturation point",
+    "dynamic_range_db": "conditional on the chosen saturation point",
+    "linearity_error_pct": "conditional on which points are the extremes",
+    "linearity_error_min_pct": "conditional on which point is the extreme",
+    "linearity_error_max_pct": "conditional on which point is the extreme",
+}
+
+
+def _uncertainty(metric: Column) -> Column:
+    note = _NOT_CALIBRATED.get(metric.name, "")
+    return Column(f"{metric.name}_u", "f64",
+                  f"standard uncertainty of {metric.name} from this session's data"
+                  + (f" ({note}; not calibrated)" if note else ""),
+                  metric.unit, f"u({metric.symbol})" if metric.symbol else "", metric.section, _NON_NEGATIVE)
+
+
+EMVA_UNCERTAINTIES: tuple[Column, ...] = tuple(_uncertainty(c) for c in EMVA_METRICS if c.name in UNCERTAIN_METRICS)
+"""``<metric>_u`` of every metric in :data:`UNCERTAIN_METRICS`: same unit, null where the data
+cannot give it; formulas and calibration in docs/metrics.md ("Uncertainty"). Not model features."""
+
 _DEFECT_CLASSES = ("hot", "warm", "dead", "stuck", "noisy", "cluster", "bad_column", "bad_row")
 
 MODULE_STATS = Table(
@@ -77,6 +107,7 @@ MODULE_STATS = Table(
         Column("width_px", "i64", "pixels per row", "px"),
         Column("height_px", "i64", "rows", "px"),
         *EMVA_METRICS,
+        *EMVA_UNCERTAINTIES,
         *(Column(f"{name}_pixels", "i64", f"pixels classified {name.replace('_', ' ')}", "px", section=_SPATIAL,
                  bound=_NON_NEGATIVE, feature=True) for name in _DEFECT_CLASSES),
         Column("defect_pixels_total", "i64", "pixels of any defect class (blemishes excluded)", "px", section=_SPATIAL,
@@ -112,6 +143,7 @@ MODULE_CHANNEL_STATS = Table(
         SESSION_ID, MODULE_ID, CAPTURED_AT,
         Column("channel", "str", "CFA channel: R, Gr, Gb or B"),
         *EMVA_METRICS,
+        *EMVA_UNCERTAINTIES,
         Column("defect_pixels_total", "i64", "defect pixels of this channel", "px", bound=_NON_NEGATIVE, feature=True),
         WRITTEN_AT,
     ),
