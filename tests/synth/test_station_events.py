@@ -18,7 +18,6 @@ from sensorfleet.synth.fleet import FleetConfig, plan_fleet
 from sensorfleet.synth.physics import build_maps, module_rng, render_frame
 from sensorfleet.synth.plan import PlannedFrame
 from sensorfleet.synth.stations import StationEvent, as_measured, parse_station_event
-from sensorfleet.synth.writer import generate_fleet
 
 DIM = StationEvent("ST02", "light_dimming", date(2026, 3, 10), 0.05)
 HOT = StationEvent("ST03", "temperature_excess", date(2026, 3, 12), 7.0)
