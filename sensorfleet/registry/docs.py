@@ -51,8 +51,7 @@ def render_table(table: Table) -> str:
         "",
         _cell(table.description),
         "",
-        f"Key: {', '.join(f'`{k}`' for k in table.key)}. Event time "
-        f"{f'`{table.event_time}`' if table.event_time else 'the partition day'}, created time "
+        f"Key: {', '.join(f'`{k}`' for k in table.key)}. Event time `{table.event_time}`, created time "
         f"`{table.created_time}`. Partition `{table.partition_column}` ({table.partition_meaning})."
         + (f" Volatile (kept with an unchanged row): {', '.join(f'`{v}`' for v in table.volatile)}." if table.volatile else "")
         + (f" Written by {table.produced_by}." if table.produced_by else ""),

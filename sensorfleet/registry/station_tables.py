@@ -1,7 +1,7 @@
 """Tables of the station watch (``sensorfleet.stations``): ``station_spc``, one row per station,
 metric and capture day (the control chart), and ``station_alarms``, one row per station and
 metric out of its limits that day. Partitioned by the capture day the chart point belongs to;
-the day is the event time (no timestamp column: a point summarizes the whole day)."""
+the event time is the capture time of the station's last module of that day."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ _EWMA = Column("ewma", "f64", "EWMA of the standardized daily values since the b
 _LIMIT = Column("limit", "f64", "control limit of the EWMA, +-limit, with the uncertainty of the baseline's centre; "
                 "null in the baseline", "z", bound=Bound(0.0))
 _MODULES = Column("modules", "i64", "the station's modules of the day behind the ratio")
+_LAST = Column("last_captured_at", "ts", "event time: capture time of the station's last module of the day, UTC")
 _FIRST = Column("first_alarm_day", "date", "first day of the run of alarms this day belongs to (UTC capture day)")
 _DAYS = Column("days_in_alarm", "i64", "days with data in that run so far, this one included")
 
@@ -30,9 +31,9 @@ STATION_SPC = Table(
     grain="one row per (station, metric, capture day with data)",
     produced_by="stations (asset `station_spc`)",
     key=("station_id", "metric"),
-    event_time="",
+    event_time=_LAST.name,
     columns=(
-        _STATION, _METRIC, _MODULES,
+        _STATION, _METRIC, _LAST, _MODULES,
         Column("reference_modules", "i64", "modules of the other stations behind the day's reference"),
         Column("reference_stations", "i64", "other stations behind the day's reference (median of their medians)"),
         _RATIO,
@@ -54,9 +55,9 @@ STATION_ALARMS = Table(
     grain="one row per (station, metric) in alarm on the capture day",
     produced_by="stations (asset `station_alarms`)",
     key=("station_id", "metric"),
-    event_time="",
+    event_time=_LAST.name,
     columns=(
-        _STATION, _METRIC,
+        _STATION, _METRIC, _LAST,
         Column("direction", "str", "low or high: the side of the limits the EWMA crossed"),
         Column("meaning", "str", "what the direction suggests at the station (e.g. light source dimmer than the "
                "manifest states)"),

@@ -50,7 +50,7 @@ def alarm_rows(points: pl.DataFrame) -> pl.DataFrame:
     meaning = pl.col("metric").replace_strict(
         {m: [v.low_means, v.high_means] for m, v in METRICS.items()}, return_dtype=pl.List(pl.String))
     return points.filter(pl.col("state").str.starts_with("alarm")).select(
-        "station_id", "metric", pl.when(low).then(pl.lit("low")).otherwise(pl.lit("high")).alias("direction"),
+        "station_id", "metric", "last_captured_at", pl.when(low).then(pl.lit("low")).otherwise(pl.lit("high")).alias("direction"),
         meaning.list.get(pl.when(low).then(0).otherwise(1)).alias("meaning"),
         "ratio", "ewma", "limit", "modules", "first_alarm_day", "days_in_alarm")
 

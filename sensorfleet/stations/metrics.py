@@ -61,7 +61,7 @@ MODULE_COLUMNS = ("session_id", "station_id", "captured_at", "temperature_c", "q
 
 def module_values(modules: pl.DataFrame) -> pl.DataFrame:
     """Long frame of every module's metric values: ``day`` (UTC date of ``captured_at``),
-    ``station_id``, ``session_id``, ``metric``, ``y`` (natural log, see the module docstring).
+    ``station_id``, ``session_id``, ``captured_at``, ``metric``, ``y`` (natural log, see the module docstring).
 
     ``modules`` holds :data:`MODULE_COLUMNS`; rows without a positive finite value (a session
     without photon counts, a dark current at or below 0) are left out of that metric.
@@ -71,15 +71,15 @@ def module_values(modules: pl.DataFrame) -> pl.DataFrame:
         raise ValueError(f"module rows for the station metrics lack columns {missing}; need {list(MODULE_COLUMNS)}")
     base = modules.select(
         pl.col("captured_at").dt.convert_time_zone("UTC").dt.date().alias("day"),
-        pl.col("station_id"), pl.col("session_id"),
+        pl.col("station_id"), pl.col("session_id"), pl.col("captured_at").dt.convert_time_zone("UTC"),
         pl.col("quantum_efficiency").cast(pl.Float64).alias("qe"),
         pl.col("dark_current_e_per_s").cast(pl.Float64).alias("dc"),
         pl.col("temperature_c").cast(pl.Float64).alias("t"),
     ).filter(pl.col("station_id").is_not_null() & pl.col("day").is_not_null())
     photon = base.filter(pl.col("qe").is_finite() & (pl.col("qe") > 0)).select(
-        "day", "station_id", "session_id", pl.lit("photon_response").alias("metric"), pl.col("qe").log().alias("y"))
+        "day", "station_id", "session_id", "captured_at", pl.lit("photon_response").alias("metric"), pl.col("qe").log().alias("y"))
     dark = base.filter(pl.col("dc").is_finite() & (pl.col("dc") > 0) & pl.col("t").is_finite()).select(
-        "day", "station_id", "session_id", pl.lit("dark_current_25c").alias("metric"),
+        "day", "station_id", "session_id", "captured_at", pl.lit("dark_current_25c").alias("metric"),
         (pl.col("dc").log() - math.log(2.0) * (pl.col("t") - 25.0) / DARK_CURRENT_DOUBLING_C).alias("y"))
     return pl.concat([photon, dark])
 

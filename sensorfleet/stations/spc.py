@@ -71,7 +71,8 @@ def daily_statistics(resid: pl.DataFrame, config: SpcConfig) -> pl.DataFrame:
     residuals, each clipped to ``centre +- clip_scales * scale`` (one faulty module on a day of
     one or two cannot move the day by more than that)."""
     days = (resid.group_by(*SERIES, "day")
-            .agg(pl.len().cast(pl.Int64).alias("modules"), pl.col("reference_modules").first(),
+            .agg(pl.len().cast(pl.Int64).alias("modules"), pl.col("captured_at").max().alias("last_captured_at"),
+                 pl.col("reference_modules").first(),
                  pl.col("reference_stations").first())
             .sort(*SERIES, "day"))
     before = pl.col("modules").cum_sum().over(SERIES) - pl.col("modules")
@@ -137,7 +138,7 @@ def run_charts(resid: pl.DataFrame, config: SpcConfig = SpcConfig()) -> pl.DataF
     """The charts of every station and metric on every day it measured.
 
     ``resid``: :func:`sensorfleet.stations.metrics.residuals`. Returns one row per (station,
-    metric, day): ``day``, ``modules``, ``reference_modules``, ``ratio`` (exp of the day's mean
+    metric, day): ``day``, ``last_captured_at`` (the station's last module of the day), ``modules``, ``reference_modules``, ``ratio`` (exp of the day's mean
     residual: 0.97 = 3 % below the other stations), ``centre_ratio``, ``z``, ``ewma``, ``limit``
     (z units; null in the baseline), ``state`` (:data:`STATES`), ``first_alarm_day`` and
     ``days_in_alarm`` (of the alarm run the day belongs to; null / 0 when not in alarm).
@@ -180,14 +181,15 @@ def _alarm_runs(days: pl.DataFrame) -> pl.DataFrame:
         pl.when(alarm).then(pl.int_range(1, pl.len() + 1).over(*SERIES, "__run")).otherwise(0)
         .cast(pl.Int64).alias("days_in_alarm"))
     return days.select(
-        *SERIES, "day", "modules", "reference_modules", "reference_stations", pl.col("x").exp().alias("ratio"),
+        *SERIES, "day", "last_captured_at", "modules", "reference_modules", "reference_stations", pl.col("x").exp().alias("ratio"),
         pl.col("centre").exp().alias("centre_ratio"), "z", "ewma", "limit", "state", "first_alarm_day",
         "days_in_alarm")
 
 
 def _empty_chart() -> pl.DataFrame:
     return pl.DataFrame(schema={
-        "station_id": pl.String, "metric": pl.String, "day": pl.Date, "modules": pl.Int64,
+        "station_id": pl.String, "metric": pl.String, "day": pl.Date,
+        "last_captured_at": pl.Datetime("us", "UTC"), "modules": pl.Int64,
         "reference_modules": pl.Int64, "reference_stations": pl.Int64, "ratio": pl.Float64, "centre_ratio": pl.Float64, "z": pl.Float64,
         "ewma": pl.Float64, "limit": pl.Float64, "state": pl.String, "first_alarm_day": pl.Date,
         "days_in_alarm": pl.Int64})
