@@ -9,12 +9,15 @@ One chart per (station, metric) over the days the station measured (:mod:`.metri
    residuals (a station slightly brighter than the others is its own normal) and its module
    scale ``s`` their MAD x 1.4826 (robust: a faulty module or two do not widen the limits);
 3. each day is standardized with its own module count n and its reference (a median of the
-   other stations' medians): ``z = (x - centre) / (s * sqrt(1/n + v_ref))``, then divided by the baseline days' over-dispersion (robust sd of their
-   z, clipped to 1..``max_overdispersion``): days vary by more than their modules when lots or
-   reference counts change;
+   other stations' medians): ``z = (x - centre) / (s * sqrt(1/n + v_ref))``, then divided by
+   the baseline days' over-dispersion (robust sd of their z, clipped to
+   1..``max_overdispersion``): days vary by more than their modules when lots or reference
+   counts change;
 4. after the baseline (phase II) ``E_t = lambda z_t + (1 - lambda) E_{t-1}``, ``E_0 = 0``, with
-   the exact time-varying limits ``+-L sqrt(lambda / (2 - lambda) (1 - (1 - lambda)^(2t)))``;
-   a day with ``|E_t|`` beyond them is an alarm (``alarm_low`` / ``alarm_high``).
+   the time-varying limits ``+-L sqrt(lambda / (2 - lambda) (1 - (1 - lambda)^(2t)) +
+   (1 - (1 - lambda)^t)^2 / B)``, B the baseline days: the second term is the variance of the
+   estimated centre, which every monitored day shares; a day with ``|E_t|`` beyond them is an
+   alarm (``alarm_low`` / ``alarm_high``).
 
 The limits stay those of the baseline: a station that drifted stays in alarm until it is
 fixed and a new baseline is taken. Everything is a polars expression over all stations and
