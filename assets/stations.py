@@ -25,7 +25,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import check_spec, frame_md, png_metadata
+from assets._common import STATIONS_FAILING, check_spec, frame_md, png_metadata
 from assets.characterization import MODULE_STATS
 from assets.resources import StorageResource
 from assets.table_metadata import row_count_metadata, table_spec
@@ -106,6 +106,8 @@ def build_station_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             severity=AssetCheckSeverity.WARN,
             metadata={"alarms": MetadataValue.int(alarms.height),
                       "stations_in_alarm": MetadataValue.json(sorted(set(alarms["station_id"].to_list()))),
+                      STATIONS_FAILING: MetadataValue.json([f"{r['station_id']} {r['metric']} {r['direction']}"
+                                                            for r in alarms.iter_rows(named=True)]),
                       "details": MetadataValue.md(frame_md(alarms))},
         )
 

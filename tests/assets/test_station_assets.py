@@ -42,4 +42,5 @@ def test_station_charts_tables_figure_and_warning(tmp_path: Path) -> None:
     before, after = checks.values()
     assert before.passed and before.metadata["alarms"].value == 0
     assert not after.passed and after.metadata["stations_in_alarm"].value == ["ST03"]
+    assert after.metadata["stations_failing"].value == ["ST03 photon_response low"]  # what `pipeline run` prints
     assert "light source dimmer" in after.metadata["details"].value
