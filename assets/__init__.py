@@ -14,6 +14,7 @@ from assets.features import build_feature_assets
 from assets.labels import build_label_assets
 from assets.models import anomaly_model, build_score_assets, model_drift, yield_model
 from assets.optics import build_optics_assets
+from assets.stations import build_station_assets
 from assets.warehouse import warehouse
 
 
@@ -23,6 +24,7 @@ def build_assets(partitions_def: PartitionsDefinition) -> list[AssetsDefinition]
         build_capture_assets(partitions_def),
         build_characterization_assets(partitions_def),
         build_optics_assets(partitions_def),
+        build_station_assets(partitions_def),
         build_feature_assets(partitions_def),
         build_score_assets(partitions_def),
     ]
@@ -41,5 +43,5 @@ def build_model_assets() -> list[AssetsDefinition]:
 
 __all__ = [
     "build_assets", "build_capture_assets", "build_characterization_assets", "build_feature_assets", "build_fleet_assets",
-    "build_label_assets", "build_model_assets", "build_optics_assets", "build_score_assets", "warehouse",
+    "build_label_assets", "build_model_assets", "build_optics_assets", "build_score_assets", "build_station_assets", "warehouse",
 ]

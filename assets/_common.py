@@ -30,7 +30,9 @@ queued run of the same day only the ingest's per-session locks and atomic publis
 
 SESSIONS_FAILING = "sessions_failing"
 MODULES_FAILING = "modules_failing"
-"""Metadata keys of a failed check's list of sessions or modules (the CLI summary names them)."""
+STATIONS_FAILING = "stations_failing"
+"""Metadata keys of a failed check's list of sessions, modules or test stations (the CLI summary
+names them)."""
 
 
 def metadata_values(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,10 +28,10 @@ MODELS = ("anomaly_model", "yield_model", "model_drift")
 
 daily_pipeline = define_asset_job(
     DAILY_PIPELINE,
-    selection=AssetSelection.groups("captures", "characterization", "optics", "features") | AssetSelection.assets(*SCORES),
+    selection=AssetSelection.groups("captures", "characterization", "optics", "stations", "features") | AssetSelection.assets(*SCORES),
     executor_def=in_process_executor,
-    description="Ingest and characterize one capture day, then its point-in-time features and its scores "
-    "by the champion models.",
+    description="Ingest and characterize one capture day, then its station charts, its point-in-time features "
+    "and its scores by the champion models.",
 )
 ingest = define_asset_job(
     "ingest",

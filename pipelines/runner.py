@@ -35,6 +35,7 @@ from assets._common import (
     MODULES_FAILING,
     PARTITION_TAG,
     SESSIONS_FAILING,
+    STATIONS_FAILING,
     ProgressHook,
     metadata_values,
     progress_hook,
@@ -398,7 +399,8 @@ def _run_day(
                     asset=evaluation.asset_key.to_user_string(),
                     check=evaluation.check_name,
                     severity=evaluation.severity.value,
-                    modules=[str(m) for m in (meta.get(MODULES_FAILING) or meta.get(SESSIONS_FAILING) or [])],
+                    modules=[str(m) for m in (meta.get(MODULES_FAILING) or meta.get(SESSIONS_FAILING)
+                                              or meta.get(STATIONS_FAILING) or [])],
                 )
             )
 

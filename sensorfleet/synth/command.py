@@ -33,11 +33,16 @@ def synth(
     truth: Path | None = typer.Option(None, "--truth", help="ground-truth folder (default: OUT/../truth)"),
     edge_charts: bool = typer.Option(False, "--edge-charts/--no-edge-charts",
                                      help="add an edge-chart capture per module through its lens (SFR truth, lens faults)"),
+    station_event: list[str] | None = typer.Option(
+        None, "--station-event", help="STATION:KIND:YYYY-MM-DD:MAGNITUDE, repeatable: from that UTC day the station's "
+        "light source delivers 1-MAGNITUDE of the nominal photons (light_dimming) or its die runs MAGNITUDE degC above "
+        "the recorded temperature (temperature_excess); truth in TRUTH/station_events.parquet"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="worker processes (default: one per CPU)"),
 ) -> None:
     """Write N capture sessions (landing contract), final-test results and the ground truth."""
     # Imported here, not at the top: `synth --help` starts without the camera model.
     from sensorfleet.synth.fleet import FleetConfig
+    from sensorfleet.synth.stations import parse_station_event
     from sensorfleet.synth.writer import generate_fleet
 
     console = Console(stderr=True)
@@ -46,7 +51,8 @@ def synth(
                              bit_depth=bit_depth, cfa=cfa, frames_per_point=frames_per_point,
                              ptc_levels=ptc_levels, averaging_frames=averaging_frames,
                              fault_fraction=fault_fraction, target_yield=target_yield, span_days=span_days,
-                             edge_charts=edge_charts, workers=workers)
+                             edge_charts=edge_charts, workers=workers,
+                             station_events=tuple(parse_station_event(text) for text in station_event or ()))
         if start is not None:
             config = replace(config, start=start.replace(tzinfo=UTC))
     except ValueError as exc:

@@ -27,6 +27,12 @@ from sensorfleet.synth.params import (
     DefectCounts,
     ModuleParams,
 )
+from sensorfleet.synth.stations import (
+    StationEvent,
+    apply_station_events,
+    check_stations,
+    station_id,
+)
 
 FAULT_CLASSES = ("high_dark_current", "column_defect", "particle", "shading_tilt", "low_qe", "noisy")
 #: lens faults, drawn only in fleets with edge charts (``FleetConfig.edge_charts``)
@@ -86,6 +92,10 @@ class FleetConfig:
     #: without charts is byte-identical to one written before charts existed.
     edge_charts: bool = False
     chart_frames: int = 4
+    #: station events (:mod:`sensorfleet.synth.stations`): a station's light source dimming or its
+    #: temperature control failing from a given day. None by default: the fleet is byte-identical
+    #: to one written before events existed.
+    station_events: tuple[StationEvent, ...] = ()
     #: worker processes (None: one per CPU, at most the module count); does not change the output
     workers: int | None = field(default=None, compare=False)
 
@@ -112,6 +122,7 @@ class FleetConfig:
             raise ValueError("start must be timezone-aware (UTC)")
         if self.edge_charts and self.chart_frames < 1:
             raise ValueError(f"chart_frames must be >= 1 with edge_charts, found {self.chart_frames}")
+        check_stations(self.station_events, self.stations)
 
     @property
     def fault_classes(self) -> tuple[str, ...]:
@@ -171,7 +182,8 @@ def plan_fleet(config: FleetConfig) -> list[ModulePlan]:
         from sensorfleet.synth.lens_fleet import add_lenses
 
         plans, measured = add_lenses(config, plans, measured, structure.lot_of)
-    return _label(plans, measured, config, rng)
+    # after every draw: events change what the station shows, never the modules or their labels
+    return apply_station_events(_label(plans, measured, config, rng), config.station_events)
 
 
 @dataclass(frozen=True)
@@ -281,7 +293,7 @@ def _plan_module(config: FleetConfig, fleet: _FleetStructure, i: int, rng: np.ra
     return ModulePlan(
         index=i, module_id=module_id, session_id=f"{module_id}-{captured:%Y%m%dT%H%M%S}",
         lot_id=f"LOT-{config.seed}-{lot + 1:02d}", wafer_id=f"W{int(fleet.wafer_of[i]):02d}", die_x=dx, die_y=dy,
-        die_radius_frac=round(math.sqrt(r2), 4), station_id=f"ST{station + 1:02d}", captured_at=captured,
+        die_radius_frac=round(math.sqrt(r2), 4), station_id=station_id(station), captured_at=captured,
         fault_class=fault, latent_weakness=weak, params=params,
         tested_at=captured + timedelta(seconds=int(rng.uniform(1, 10) * 86400)), passed=True, fail_bin=None,
     )

@@ -119,6 +119,12 @@ class ModuleParams:
     defects: DefectCounts = field(default_factory=DefectCounts)
     #: the lens (PSF over the field, colour shading); None: no lens model (fleets without charts)
     lens: LensParams | None = None
+    #: the station's light source: photons actually delivered over the manifest's nominal
+    #: ``photons_per_pixel`` (1.0: as stated; a dimmed source, :mod:`sensorfleet.synth.stations`, < 1)
+    light_source_factor: float = 1.0
+    #: die temperature above the recorded ``temperature_c`` (degC; a failing temperature control):
+    #: the dark current follows the actual temperature, the manifest states the recorded one
+    temperature_excess_c: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cfa_pattern not in CFA_PATTERNS:
@@ -131,12 +137,15 @@ class ModuleParams:
             raise ValueError(f"shading_corner_rel must be in (0, 1], found {self.shading_corner_rel}")
         if not 0 < self.nonlinearity_knee_frac <= 1 or not 0 <= self.nonlinearity_loss_frac <= 0.5:
             raise ValueError("nonlinearity_knee_frac must be in (0, 1] and nonlinearity_loss_frac in [0, 0.5]")
+        if not self.light_source_factor > 0:
+            raise ValueError(f"light_source_factor must be > 0, found {self.light_source_factor}")
 
     @property
     def dark_current_e_per_s(self) -> float:
-        """Mean dark current of healthy pixels at ``temperature_c`` (e-/s), doubling every
-        ``dark_current_doubling_c`` degrees above 25 C."""
-        return self.dark_current_25c_e_per_s * 2.0 ** ((self.temperature_c - 25.0) / self.dark_current_doubling_c)
+        """Mean dark current of healthy pixels at the actual die temperature ``temperature_c +
+        temperature_excess_c`` (e-/s), doubling every ``dark_current_doubling_c`` degrees above 25 C."""
+        actual_c = self.temperature_c + self.temperature_excess_c
+        return self.dark_current_25c_e_per_s * 2.0 ** ((actual_c - 25.0) / self.dark_current_doubling_c)
 
     @property
     def max_dn(self) -> int:

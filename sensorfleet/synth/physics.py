@@ -271,7 +271,7 @@ def render_frame(params: ModuleParams, maps: ModuleMaps, frame: PlannedFrame, fr
         if params.nonlinearity_knee_frac < 1.0 else 0.0
     _render(out.reshape(-1), maps.response_e_per_photon.reshape(-1), maps.dark_current_e_per_s.reshape(-1),
             maps.offset_dn.reshape(-1), maps.rts_index, maps.rts_amplitude_e, maps.stuck_index, maps.stuck_value_dn,
-            float(frame.photons_per_pixel), float(frame.exposure_s), params.system_gain_dn_per_e,
+            float(frame.photons_per_pixel) * params.light_source_factor, float(frame.exposure_s), params.system_gain_dn_per_e,
             params.read_noise_e, params.full_well_e, knee, coef, float(params.max_dn),
             np.uint64(_frame_base(np.uint64(key), frame_index)), _PPF_TABLE, _INV_K)
     return out

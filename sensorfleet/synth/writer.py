@@ -29,6 +29,7 @@ from sensorfleet.synth.lens import edge_truth, module_truth
 from sensorfleet.synth.physics import build_maps, maps_for_frame, module_rng, render_frame
 from sensorfleet.synth.plan import CapturePlan, build_plan
 from sensorfleet.synth.session import SessionIdentity, session_manifest
+from sensorfleet.synth.stations import STATION_EVENTS_TRUTH, events_frame
 
 FINAL_TEST_DIR = "final_test"
 SFR_TRUTH = "sfr_edges.parquet"
@@ -179,7 +180,8 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
                    progress: Callable[[int, int], None] | None = None) -> FleetSummary:
     """Write ``config.modules`` capture sessions under ``landing``, final-test results under
     ``landing/final_test/final_test_seed<seed>.parquet`` and the truth tables
-    ``truth/modules.parquet`` and ``truth/defects.parquet`` (appended to when they exist).
+    ``truth/modules.parquet`` and ``truth/defects.parquet`` (appended to when they exist), plus
+    ``truth/station_events.parquet`` when the fleet has station events.
 
     Refuses (FileExistsError naming the paths) when a session folder or the final-test file of this
     fleet already exists. ``progress(done, total)`` is called after each module.
@@ -211,6 +213,9 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
              stop_on_error=True)
 
     rows = [_truth_row(m, results[m.index], config.seed) for m in plans]
+    if config.station_events:  # columns of fleets with events only: the others keep their bytes
+        rows = [row | {"station_light_factor": m.params.light_source_factor,
+                       "station_temperature_excess_c": m.params.temperature_excess_c} for row, m in zip(rows, plans, strict=True)]
     defects = [d for m in plans for d in results[m.index].defects]
     modules_df = pl.DataFrame(rows, infer_schema_length=None).with_columns(
         pl.col("captured_at", "tested_at").dt.convert_time_zone("UTC"))
@@ -228,6 +233,8 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
     _write_parquet_atomic(final_df, final_test)
     _append_truth(modules_df, truth / "modules.parquet")
     _append_truth(defects_df, truth / "defects.parquet")
+    if config.station_events:
+        _append_truth(events_frame(config.station_events, config.seed), truth / STATION_EVENTS_TRUTH)
     if config.edge_charts:
         edges = [e for m in plans for e in results[m.index].edges]
         _append_truth(pl.DataFrame(edges, infer_schema_length=None), truth / SFR_TRUTH)

@@ -24,7 +24,8 @@ def test_definitions_load_with_expected_graph() -> None:
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects",
                     "final_test", "warehouse", "module_features", "anomaly_scores", "yield_predictions",
-                    "anomaly_model", "yield_model", "model_drift", "sfr", "module_optics"}
+                    "anomaly_model", "yield_model", "model_drift", "sfr", "module_optics", "station_spc",
+                    "station_alarms"}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {
         "captures": "captures", "rejections": "captures",
@@ -33,6 +34,7 @@ def test_definitions_load_with_expected_graph() -> None:
         "final_test": "labels", "warehouse": "warehouse", "module_features": "features",
         "anomaly_scores": "models", "yield_predictions": "models", "anomaly_model": "models",
         "yield_model": "models", "model_drift": "models", "sfr": "optics", "module_optics": "optics",
+        "station_spc": "stations", "station_alarms": "stations",
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
@@ -71,12 +73,14 @@ def test_definitions_load_with_expected_graph() -> None:
         AssetCheckKey(AssetKey("model_drift"), "line_within_training_distribution"),
         AssetCheckKey(AssetKey("module_optics"), "edges_found_per_chart"),
         AssetCheckKey(AssetKey("sfr"), "mtf50_within_physical_bounds"),
+        AssetCheckKey(AssetKey("station_alarms"), "stations_within_limits"),
     }
 
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
     assert jobs == {"daily_pipeline", "ingest", "characterize", "rebuild_features", "refresh_warehouse", "retrain"}
     daily = {k.to_user_string() for k in defs.resolve_job_def("daily_pipeline").asset_layer.selected_asset_keys}
     assert "anomaly_scores" in daily and not daily & {"anomaly_model", "yield_model"}  # never trains by accident
+    assert {"station_spc", "station_alarms"} <= daily
     for name in jobs:
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
