@@ -23,6 +23,8 @@ from sensorfleet.optics.detect import DetectConfig, EdgeRoi, edge_rois, rois_fro
 from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr
 
 NYQUIST_CY_PER_PX = 0.5
+#: the MTF is reported at Nyquist / 4 and Nyquist / 2
+NYQUIST_FRACTIONS = (NYQUIST_CY_PER_PX / 4, NYQUIST_CY_PER_PX / 2)
 #: an ROI is clipped when more of its pixels than this (count, and share) sit at 0 or the ADC
 #: maximum: a stuck pixel or two are defects, not clipping
 CLIPPED_MIN_PIXELS = 2
@@ -154,12 +156,10 @@ def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str, shape: 
         reason = "no edge transition in the ROI" if quality == "not_found" else "too few rows after phase trimming"
     nan = math.nan
     good = result if quality == "ok" else None
+    mtf50, mtf_n4, mtf_n2 = good.figures(NYQUIST_FRACTIONS) if good else (nan, nan, nan)
     return EdgeMeasurement(
-        roi, channel, x, y, field, orientation, direction,
-        result.angle_deg if result is not None else nan,
-        good.mtf50() if good else nan, good.mtf_at(NYQUIST_CY_PER_PX / 4) if good else nan,
-        good.mtf_at(NYQUIST_CY_PER_PX / 2) if good else nan, good.snr if good else nan,
-        quality, reason, good)
+        roi, channel, x, y, field, orientation, direction, result.angle_deg if result is not None else nan,
+        mtf50, mtf_n4, mtf_n2, good.snr if good else nan, quality, reason, good)
 
 
 def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,

@@ -92,24 +92,65 @@ class EdgeSfr:
         return self.contrast / self.noise if self.noise > 0 else math.inf
 
     def mtf_at(self, frequency_cy_per_px: float) -> float:
-        """MTF at one frequency (linear interpolation); NaN when not measured."""
+        """MTF at one frequency (linear interpolation, as ``np.interp``); NaN when not measured."""
         if not self.ok:
             return math.nan
-        return float(np.interp(frequency_cy_per_px, self.frequency_cy_per_px, self.mtf, right=math.nan))
+        return float(_interp(frequency_cy_per_px, self.frequency_cy_per_px, self.mtf))
 
     def mtf50(self) -> float:
         """MTF50: the first frequency where the MTF falls to 0.5 (cycles per sensor pixel)."""
         return crossing(self.frequency_cy_per_px, self.mtf, 0.5) if self.ok else math.nan
 
+    def figures(self, at_cy_per_px: tuple[float, float]) -> tuple[float, float, float]:
+        """(MTF50, MTF at ``at_cy_per_px[0]``, at ``at_cy_per_px[1]``) in one compiled call: the
+        values of :meth:`mtf50` and :meth:`mtf_at`; NaN when not measured."""
+        if not self.ok:
+            return math.nan, math.nan, math.nan
+        f = self.frequency_cy_per_px
+        return _figures(f, self.mtf, at_cy_per_px[0], at_cy_per_px[1])
+
 
 def crossing(frequency: np.ndarray, mtf: np.ndarray, level: float) -> float:
     """First frequency where ``mtf`` falls below ``level`` (linear interpolation); NaN if never."""
-    below = np.flatnonzero(mtf < level)
-    if below.size == 0 or below[0] == 0:
-        return math.nan
-    k = int(below[0])
-    f0, f1, m0, m1 = frequency[k - 1], frequency[k], mtf[k - 1], mtf[k]
-    return float(f0 + (m0 - level) * (f1 - f0) / (m0 - m1))
+    return float(_crossing(frequency, mtf, level))
+
+
+@numba.njit(cache=True, nogil=True)
+def _crossing(frequency: np.ndarray, mtf: np.ndarray, level: float) -> float:
+    for k in range(mtf.size):
+        if mtf[k] < level:
+            if k == 0:
+                return np.nan
+            f0, f1, m0, m1 = frequency[k - 1], frequency[k], mtf[k - 1], mtf[k]
+            return f0 + (m0 - level) * (f1 - f0) / (m0 - m1)
+    return np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
+    """``np.interp(x, xp, fp, right=nan)`` for increasing ``xp``: numpy's own steps and rounding."""
+    n = xp.size
+    if not x <= xp[n - 1]:
+        return np.nan
+    if x < xp[0]:
+        return fp[0]
+    j = np.searchsorted(xp, x, side="right") - 1
+    if j >= n - 1:
+        return fp[n - 1]
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    v = slope * (x - xp[j]) + fp[j]
+    if math.isnan(v):
+        v = slope * (x - xp[j + 1]) + fp[j + 1]
+        if math.isnan(v) and fp[j] == fp[j + 1]:
+            v = fp[j]
+    return v
+
+
+@numba.njit(cache=True, nogil=True)
+def _figures(frequency: np.ndarray, mtf: np.ndarray, at_a: float, at_b: float) -> tuple[float, float, float]:
+    return _crossing(frequency, mtf, 0.5), _interp(at_a, frequency, mtf), _interp(at_b, frequency, mtf)
 
 
 def edge_sfr(roi: np.ndarray, step: float = 1.0, config: SfrConfig = SfrConfig()) -> EdgeSfr:
