@@ -156,6 +156,6 @@ def write_curves(curves: pl.DataFrame, path: Path) -> Path:
     """Write a session's SFR curves to ``path`` atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # swept by sweep_stale_temporaries if left
-    curves.write_parquet(tmp, compression="zstd")
+    curves.write_parquet(tmp, compression="lz4")
     tmp.replace(path)
     return path

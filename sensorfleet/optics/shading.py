@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sensorfleet.optics.chart import channel_sites
@@ -63,14 +64,29 @@ def _site_block_sums(frame_sum: np.ndarray, cfa_pattern: str, grid: int) -> dict
     grid of :func:`channel_planes`' plane, int64 (exact for integer frame sums)."""
     sites = channel_sites(cfa_pattern)
     h, w = frame_sum.shape
-    planes = {"mono": frame_sum} if not sites else {
-        name: frame_sum[oy:(h // 2) * 2:2, ox:(w // 2) * 2:2] for name, (oy, ox) in sites.items()}
-    out = {}
-    for name, plane in planes.items():
-        ys, xs = _block_edges(plane.shape[0], grid), _block_edges(plane.shape[1], grid)
-        rows = np.add.reduceat(plane, ys[:-1], axis=0, dtype=np.int64)
-        out[name] = np.add.reduceat(rows, xs[:-1], axis=1, dtype=np.int64)
-    return out
+    step = 2 if sites else 1
+    ph, pw = h // step, w // step  # the plane's size
+    # block index of every plane row and column (the ``linspace`` edges of _blocks)
+    by = np.repeat(np.arange(grid), np.diff(_block_edges(ph, grid)))
+    bx = np.repeat(np.arange(grid), np.diff(_block_edges(pw, grid)))
+    offsets = np.array(list(sites.values()) or [(0, 0)], dtype=np.int64)
+    out = np.zeros((len(offsets), grid, grid), dtype=np.int64)
+    _block_sums(np.ascontiguousarray(frame_sum), step, offsets, by, bx, out)
+    return dict(zip(sites or ("mono",), out, strict=True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_sums(image: np.ndarray, step: int, offsets: np.ndarray, by: np.ndarray, bx: np.ndarray,
+                out: np.ndarray) -> None:
+    """``out[s, by[i], bx[j]] += image[oy + step i, ox + step j]`` for each site ``s`` at
+    ``offsets[s] = (oy, ox)``, over the ``by.size x bx.size`` samples of its plane."""
+    for s in range(offsets.shape[0]):
+        oy, ox = offsets[s, 0], offsets[s, 1]
+        for i in range(by.size):
+            row = image[oy + step * i]
+            acc = out[s, by[i]]
+            for j in range(bx.size):
+                acc[bx[j]] += row[ox + step * j]
 
 
 def flat_block_means(flat_sum: np.ndarray, n_flat: int, dark_sum: np.ndarray, n_dark: int, cfa_pattern: str,
