@@ -79,6 +79,7 @@ def _timed_day(run: Callable[[Callable[[int, int, str], None]], object]) -> tupl
 def child(captures: Path, root: Path, repeats: int) -> dict[str, Any]:
     """Time the two day runners of whatever ``sensorfleet`` this process imports (one warm-up run
     each, then ``repeats`` interleaved runs); per-module seconds of each run."""
+    import sensorfleet
     from sensorfleet.config import Paths
     from sensorfleet.emva import characterize_day
     from sensorfleet.optics import characterize_optics_day
@@ -88,7 +89,7 @@ def child(captures: Path, root: Path, repeats: int) -> dict[str, Any]:
     root.mkdir(parents=True)
     (root / "captures").symlink_to(captures.resolve(), target_is_directory=True)
     paths = Paths(root=root, landing=root / "landing")
-    out: dict[str, list[Any]] = {"emva": [], "optics": []}
+    out: dict[str, Any] = {"emva": [], "optics": [], "sensorfleet": str(sensorfleet.__file__)}
 
     def emva(progress: Callable[[int, int, str], None]) -> object:
         return characterize_day(paths, DAY, workers=1, progress=progress)
@@ -125,10 +126,14 @@ def _variant_source(ref: str, into: Path) -> Path:
 def run_child(source: Path, captures: Path, root: Path, repeats: int) -> dict[str, Any]:
     """:func:`child` in a fresh process importing ``sensorfleet`` from ``source``."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(source), str(REPO)]))
+    # run from the root, not the repository: ``-m`` puts the working directory first on sys.path
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_optics_cost", "--child", str(captures),
                            "--child-root", str(root), "--repeats", str(repeats)],
-                          check=True, capture_output=True, text=True, env=env, cwd=str(REPO))
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+                          check=True, capture_output=True, text=True, env=env, cwd=str(root.parent))
+    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if Path(result["sensorfleet"]).resolve().parent.parent != source.resolve():
+        raise RuntimeError(f"the child imported {result['sensorfleet']}, expected the package under {source}")
+    return result
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
