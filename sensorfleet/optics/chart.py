@@ -23,6 +23,8 @@ from sensorfleet.optics.detect import DetectConfig, EdgeRoi, edge_rois, rois_fro
 from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr
 
 NYQUIST_CY_PER_PX = 0.5
+#: the MTF is reported at Nyquist / 4 and Nyquist / 2
+NYQUIST_FRACTIONS = (NYQUIST_CY_PER_PX / 4, NYQUIST_CY_PER_PX / 2)
 #: an ROI is clipped when more of its pixels than this (count, and share) sit at 0 or the ADC
 #: maximum: a stuck pixel or two are defects, not clipping
 CLIPPED_MIN_PIXELS = 2
@@ -81,23 +83,33 @@ def channel_sites(cfa_pattern: str) -> dict[str, tuple[int, int]]:
 def balanced_luminance(roi: np.ndarray, y0: int, x0: int, cfa_pattern: str) -> np.ndarray:
     """The ROI with each CFA site mapped so that its dark and light levels become 0 and 1."""
     out = np.empty(roi.shape, dtype=np.float64)
-    for oy, ox in channel_sites(cfa_pattern).values():
-        a, b = (oy - y0) % 2, (ox - x0) % 2
-        _balance_plane(np.ascontiguousarray(roi[a::2, b::2], dtype=np.float64), out[a::2, b::2])
+    offsets = np.array([((oy - y0) % 2, (ox - x0) % 2) for oy, ox in channel_sites(cfa_pattern).values()], np.int64)
+    if roi.size:
+        _balance_sites(np.asarray(roi, dtype=np.float64), offsets, out)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _balance_sites(roi: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_balance_plane` on each CFA site's samples, ``offsets[s]`` its (row, column) in the ROI."""
+    for s in range(offsets.shape[0]):
+        a, b = offsets[s, 0], offsets[s, 1]
+        _balance_plane(np.ascontiguousarray(roi[a::2, b::2]), out[a::2, b::2])
 
 
 @numba.njit(cache=True, nogil=True)
 def _balance_plane(plane: np.ndarray, out: np.ndarray) -> None:
     """``out = (plane - dark) / (light - dark)``: dark and light the means of the samples in the
     lowest and highest quarter of the 2nd..98th percentile range (nearest-rank percentiles of at
-    most ~1024 evenly strided samples; the means over all samples)."""
+    most ~1024 evenly strided samples, found by selection; the means over all samples)."""
     values = plane.ravel()
     if values.size == 0:
         return
-    sample = np.sort(values[::max(1, values.size // 1024)])
+    sample = values[::max(1, values.size // 1024)]
     n = sample.size
-    p_lo, p_hi = sample[int(0.02 * (n - 1))], sample[int(0.98 * (n - 1))]
+    k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
+    p_lo = np.partition(sample, k_lo)[k_lo]
+    p_hi = np.partition(sample, k_hi)[k_hi]
     span = p_hi - p_lo
     s_lo, n_lo, s_hi, n_hi = 0.0, 0, 0.0, 0
     for v in values:
@@ -144,12 +156,10 @@ def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str, shape: 
         reason = "no edge transition in the ROI" if quality == "not_found" else "too few rows after phase trimming"
     nan = math.nan
     good = result if quality == "ok" else None
+    mtf50, mtf_n4, mtf_n2 = good.figures(NYQUIST_FRACTIONS) if good else (nan, nan, nan)
     return EdgeMeasurement(
-        roi, channel, x, y, field, orientation, direction,
-        result.angle_deg if result is not None else nan,
-        good.mtf50() if good else nan, good.mtf_at(NYQUIST_CY_PER_PX / 4) if good else nan,
-        good.mtf_at(NYQUIST_CY_PER_PX / 2) if good else nan, good.snr if good else nan,
-        quality, reason, good)
+        roi, channel, x, y, field, orientation, direction, result.angle_deg if result is not None else nan,
+        mtf50, mtf_n4, mtf_n2, good.snr if good else nan, quality, reason, good)
 
 
 def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,

@@ -92,24 +92,65 @@ class EdgeSfr:
         return self.contrast / self.noise if self.noise > 0 else math.inf
 
     def mtf_at(self, frequency_cy_per_px: float) -> float:
-        """MTF at one frequency (linear interpolation); NaN when not measured."""
+        """MTF at one frequency (linear interpolation, as ``np.interp``); NaN when not measured."""
         if not self.ok:
             return math.nan
-        return float(np.interp(frequency_cy_per_px, self.frequency_cy_per_px, self.mtf, right=math.nan))
+        return float(_interp(frequency_cy_per_px, self.frequency_cy_per_px, self.mtf))
 
     def mtf50(self) -> float:
         """MTF50: the first frequency where the MTF falls to 0.5 (cycles per sensor pixel)."""
         return crossing(self.frequency_cy_per_px, self.mtf, 0.5) if self.ok else math.nan
 
+    def figures(self, at_cy_per_px: tuple[float, float]) -> tuple[float, float, float]:
+        """(MTF50, MTF at ``at_cy_per_px[0]``, at ``at_cy_per_px[1]``) in one compiled call: the
+        values of :meth:`mtf50` and :meth:`mtf_at`; NaN when not measured."""
+        if not self.ok:
+            return math.nan, math.nan, math.nan
+        f = self.frequency_cy_per_px
+        return _figures(f, self.mtf, at_cy_per_px[0], at_cy_per_px[1])
+
 
 def crossing(frequency: np.ndarray, mtf: np.ndarray, level: float) -> float:
     """First frequency where ``mtf`` falls below ``level`` (linear interpolation); NaN if never."""
-    below = np.flatnonzero(mtf < level)
-    if below.size == 0 or below[0] == 0:
-        return math.nan
-    k = int(below[0])
-    f0, f1, m0, m1 = frequency[k - 1], frequency[k], mtf[k - 1], mtf[k]
-    return float(f0 + (m0 - level) * (f1 - f0) / (m0 - m1))
+    return float(_crossing(frequency, mtf, level))
+
+
+@numba.njit(cache=True, nogil=True)
+def _crossing(frequency: np.ndarray, mtf: np.ndarray, level: float) -> float:
+    for k in range(mtf.size):
+        if mtf[k] < level:
+            if k == 0:
+                return np.nan
+            f0, f1, m0, m1 = frequency[k - 1], frequency[k], mtf[k - 1], mtf[k]
+            return f0 + (m0 - level) * (f1 - f0) / (m0 - m1)
+    return np.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
+    """``np.interp(x, xp, fp, right=nan)`` for increasing ``xp``: numpy's own steps and rounding."""
+    n = xp.size
+    if not x <= xp[n - 1]:
+        return np.nan
+    if x < xp[0]:
+        return fp[0]
+    j = np.searchsorted(xp, x, side="right") - 1
+    if j >= n - 1:
+        return fp[n - 1]
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    v = slope * (x - xp[j]) + fp[j]
+    if math.isnan(v):
+        v = slope * (x - xp[j + 1]) + fp[j + 1]
+        if math.isnan(v) and fp[j] == fp[j + 1]:
+            v = fp[j]
+    return v
+
+
+@numba.njit(cache=True, nogil=True)
+def _figures(frequency: np.ndarray, mtf: np.ndarray, at_a: float, at_b: float) -> tuple[float, float, float]:
+    return _crossing(frequency, mtf, 0.5), _interp(at_a, frequency, mtf), _interp(at_b, frequency, mtf)
 
 
 def edge_sfr(roi: np.ndarray, step: float = 1.0, config: SfrConfig = SfrConfig()) -> EdgeSfr:
@@ -197,20 +238,27 @@ def _row_centroids(roi: np.ndarray, sign: float, centre: np.ndarray, out: np.nda
     half = cols / 2.0
     step = math.pi / half
     sc, ss = math.cos(step), math.sin(step)
+    num = np.zeros(rows)
+    den = np.zeros(rows)
+    pc = np.empty(rows)
+    ps = np.empty(rows)
     for r in range(rows):
-        num = 0.0
-        den = 0.0
         # cos(pi u) along the row by a rotating phasor: two trig calls per row, not per pixel
         angle = math.pi * (0.5 - centre[r]) / half
-        pc, ps = math.cos(angle), math.sin(angle)
-        for j in range(cols - 1):
-            pos = j + 0.5
+        pc[r], ps[r] = math.cos(angle), math.sin(angle)
+    # the rows are the inner loop: their independent recurrences run side by side (each row's own
+    # sequence of operations, hence its centroid, is unchanged)
+    for j in range(cols - 1):
+        pos = j + 0.5
+        for r in range(rows):
+            c, s = pc[r], ps[r]
             if abs(pos - centre[r]) < half:
-                d = sign * (roi[r, j + 1] - roi[r, j]) * (0.54 + 0.46 * pc)
-                num += d * pos
-                den += d
-            pc, ps = pc * sc - ps * ss, pc * ss + ps * sc
-        out[r] = num / den if den > 0.0 else np.nan
+                d = sign * (roi[r, j + 1] - roi[r, j]) * (0.54 + 0.46 * c)
+                num[r] += d * pos
+                den[r] += d
+            pc[r], ps[r] = c * sc - s * ss, c * ss + s * sc
+    for r in range(rows):
+        out[r] = num[r] / den[r] if den[r] > 0.0 else np.nan
 
 
 @numba.njit(cache=True, nogil=True)
@@ -305,23 +353,35 @@ def _lsf_mtf(esf: np.ndarray, mtf: np.ndarray) -> None:
     dc = 0.0
     for k in range(nb):
         dc += lsf[k]
-    for i in range(mtf.size):
-        # the DFT term by term with a rotating phasor (two trig calls per frequency, not per term)
-        re = 0.0
-        im = 0.0
+    # the DFT term by term with a rotating phasor per frequency (two trig calls per frequency, not
+    # per term); the frequencies are the inner loop, so their independent recurrences run side by
+    # side in SIMD lanes (each frequency's own sequence of operations, hence its value, is unchanged)
+    n = mtf.size
+    re = np.zeros(n)
+    im = np.zeros(n)
+    pc = np.empty(n)
+    ps = np.empty(n)
+    step_c = np.empty(n)
+    step_s = np.empty(n)
+    for i in range(n):
         w = 2.0 * math.pi * i / nb
-        step_c, step_s = math.cos(w), math.sin(w)
-        pc, ps = math.cos(-w * peak), math.sin(-w * peak)
-        for k in range(nb):
-            re += lsf[k] * pc
-            im += lsf[k] * ps
-            pc, ps = pc * step_c - ps * step_s, pc * step_s + ps * step_c
+        step_c[i], step_s[i] = math.cos(w), math.sin(w)
+        pc[i], ps[i] = math.cos(-w * peak), math.sin(-w * peak)
+    for k in range(nb):
+        v = lsf[k]
+        for i in range(n):
+            c, s = pc[i], ps[i]
+            re[i] += v * c
+            im[i] += v * s
+            pc[i] = c * step_c[i] - s * step_s[i]
+            ps[i] = c * step_s[i] + s * step_c[i]
+    for i in range(n):
         nu = i / nb
         corr = 1.0
         if i > 0:
             corr = math.sin(2.0 * math.pi * nu) / (2.0 * math.pi * nu) * math.sin(math.pi * nu) / (math.pi * nu)
             corr = max(corr, 1.0 / MAX_DERIVATIVE_CORRECTION)
-        mtf[i] = math.sqrt(re * re + im * im) / abs(dc) / corr if dc != 0.0 else np.nan
+        mtf[i] = math.sqrt(re[i] * re[i] + im[i] * im[i]) / abs(dc) / corr if dc != 0.0 else np.nan
 
 
 @numba.njit(cache=True, nogil=True)

@@ -22,7 +22,7 @@ from sensorfleet.ingest.store import FrameReader
 from sensorfleet.manifest import Manifest
 from sensorfleet.optics.chart import LUMINANCE, MONO, ChartConfig, EdgeMeasurement, analyse_chart
 from sensorfleet.optics.module import QUADRANTS, module_sharpness
-from sensorfleet.optics.shading import shading
+from sensorfleet.optics.shading import flat_block_means, shading_of_blocks
 
 MAX_SHADING_FRAMES = 4
 CURVE_SCHEMA = {"session_id": pl.String, "edge_id": pl.Int64, "channel": pl.String,
@@ -39,11 +39,18 @@ class SessionOptics:
     curves: pl.DataFrame
 
 
-def _mean_frames(frames: FrameReader, indices: list[int]) -> np.ndarray:
-    total = np.zeros(frames[indices[0]].shape, dtype=np.float64)
+def _frame_sum(frames: FrameReader, indices: list[int]) -> np.ndarray:
+    """The sum ``(H, W)`` of the frames ``indices``, one frame at a time, in unsigned integers
+    (uint32: exact for fewer than 65537 uint16 frames)."""
+    total = np.zeros(frames.shape[1:], dtype=np.uint32 if len(indices) < 65537 else np.uint64)
     for i in indices:
-        total += frames[i]
-    return total / len(indices)
+        np.add(total, frames[i], out=total)
+    return total
+
+
+def _mean_frames(frames: FrameReader, indices: list[int]) -> np.ndarray:
+    """The mean ``(H, W)`` float64 of the frames ``indices`` (the integer sum, divided once)."""
+    return _frame_sum(frames, indices) / len(indices)
 
 
 def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
@@ -92,13 +99,14 @@ def _curves(session_id: str, edges: list[EdgeMeasurement]) -> pl.DataFrame:
     if not good:
         return pl.DataFrame(schema=CURVE_SCHEMA)
     sizes = [int(keep.sum()) for _, keep in good]
-    return pl.DataFrame({
-        "session_id": [session_id] * sum(sizes),
-        "edge_id": np.repeat([m.roi.edge_id for m, _ in good], sizes),
-        "channel": np.repeat([m.channel for m, _ in good], sizes),
-        "frequency_cy_per_px": np.concatenate([m.sfr.frequency_cy_per_px[k] for m, k in good if m.sfr is not None]),
-        "mtf": np.concatenate([m.sfr.mtf[k] for m, k in good if m.sfr is not None]),
-    }, schema=CURVE_SCHEMA)
+    idx = np.repeat(np.arange(len(good)), sizes)  # the curve of each row
+    return pl.DataFrame([
+        pl.repeat(session_id, int(idx.size), dtype=pl.String, eager=True).alias("session_id"),
+        pl.Series("edge_id", np.array([m.roi.edge_id for m, _ in good], dtype=np.int64)[idx]),
+        pl.Series("channel", [m.channel for m, _ in good], dtype=pl.String).gather(idx),
+        pl.Series("frequency_cy_per_px", np.concatenate([m.sfr.frequency_cy_per_px[k] for m, k in good if m.sfr is not None])),
+        pl.Series("mtf", np.concatenate([m.sfr.mtf[k] for m, k in good if m.sfr is not None])),
+    ])
 
 
 def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
@@ -116,8 +124,9 @@ def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
     }
     chosen = _shading_frames(manifest)
     if chosen is not None:
-        signal = _mean_frames(frames, chosen[0]) - _mean_frames(frames, chosen[1])
-        sh = shading(signal, s.cfa_pattern)
+        flat, dark = chosen
+        sh = shading_of_blocks(flat_block_means(_frame_sum(frames, flat), len(flat), _frame_sum(frames, dark),
+                                                len(dark), s.cfa_pattern))
         for name, value in sh.relative_illumination.items():
             row[f"relative_illumination_{'g' if name == MONO else name.lower()}"] = value
         row["colour_shading_r_pct"], row["colour_shading_b_pct"] = sh.colour_shading_r_pct, sh.colour_shading_b_pct
@@ -147,6 +156,6 @@ def write_curves(curves: pl.DataFrame, path: Path) -> Path:
     """Write a session's SFR curves to ``path`` atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # swept by sweep_stale_temporaries if left
-    curves.write_parquet(tmp, compression="zstd")
+    curves.write_parquet(tmp, compression="lz4")
     tmp.replace(path)
     return path

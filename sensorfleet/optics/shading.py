@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sensorfleet.optics.chart import channel_sites
@@ -47,12 +48,64 @@ def channel_planes(signal: np.ndarray, cfa_pattern: str) -> dict[str, np.ndarray
     return {"R": plane("R"), "G": 0.5 * (plane("Gr") + plane("Gb")), "B": plane("B")}
 
 
+def _block_edges(n: int, grid: int) -> np.ndarray:
+    return np.linspace(0, n, grid + 1).astype(int)
+
+
 def _blocks(plane: np.ndarray, grid: int) -> np.ndarray:
     h, w = plane.shape
-    ys = np.linspace(0, h, grid + 1).astype(int)
-    xs = np.linspace(0, w, grid + 1).astype(int)
+    ys, xs = _block_edges(h, grid), _block_edges(w, grid)
     rows = np.add.reduceat(plane, ys[:-1], axis=0) / np.diff(ys)[:, None]
     return np.add.reduceat(rows, xs[:-1], axis=1) / np.diff(xs)[None, :]
+
+
+def _site_block_sums(frame_sum: np.ndarray, cfa_pattern: str, grid: int) -> dict[str, np.ndarray]:
+    """Per CFA site (``R``, ``Gr``, ``Gb``, ``B``; mono: ``mono``) its samples' sums over the block
+    grid of :func:`channel_planes`' plane, int64 (exact for integer frame sums)."""
+    sites = channel_sites(cfa_pattern)
+    h, w = frame_sum.shape
+    step = 2 if sites else 1
+    ph, pw = h // step, w // step  # the plane's size
+    # block index of every plane row and column (the ``linspace`` edges of _blocks)
+    by = np.repeat(np.arange(grid), np.diff(_block_edges(ph, grid)))
+    bx = np.repeat(np.arange(grid), np.diff(_block_edges(pw, grid)))
+    offsets = np.array(list(sites.values()) or [(0, 0)], dtype=np.int64)
+    out = np.zeros((len(offsets), grid, grid), dtype=np.int64)
+    _block_sums(np.ascontiguousarray(frame_sum), step, offsets, by, bx, out)
+    return dict(zip(sites or ("mono",), out, strict=True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_sums(image: np.ndarray, step: int, offsets: np.ndarray, by: np.ndarray, bx: np.ndarray,
+                out: np.ndarray) -> None:
+    """``out[s, by[i], bx[j]] += image[oy + step i, ox + step j]`` for each site ``s`` at
+    ``offsets[s] = (oy, ox)``, over the ``by.size x bx.size`` samples of its plane."""
+    for s in range(offsets.shape[0]):
+        oy, ox = offsets[s, 0], offsets[s, 1]
+        for i in range(by.size):
+            row = image[oy + step * i]
+            acc = out[s, by[i]]
+            for j in range(bx.size):
+                acc[bx[j]] += row[ox + step * j]
+
+
+def flat_block_means(flat_sum: np.ndarray, n_flat: int, dark_sum: np.ndarray, n_dark: int, cfa_pattern: str,
+                     grid: int = GRID) -> dict[str, np.ndarray]:
+    """The ``(grid, grid)`` block means (DN) of each colour plane (R, G, B; mono: mono) of the
+    dark-subtracted mean flat, from the sums ``(H, W)`` of ``n_flat`` flat and ``n_dark`` dark frames
+    (integers). The blocks of :func:`shading` on ``flat_sum / n_flat - dark_sum / n_dark``, to float
+    rounding: the block sums are taken on the integer frame sums, exactly, and divided once."""
+    flat = _site_block_sums(flat_sum, cfa_pattern, grid)
+    dark = _site_block_sums(dark_sum, cfa_pattern, grid)
+    means = {}
+    half = 1 if "mono" in flat else 2
+    ys, xs = _block_edges(flat_sum.shape[0] // half, grid), _block_edges(flat_sum.shape[1] // half, grid)
+    count = np.diff(ys)[:, None] * np.diff(xs)[None, :]  # samples per block of every plane
+    for name, f in flat.items():
+        means[name] = (f / n_flat - dark[name] / n_dark) / count
+    if "mono" in means:
+        return means
+    return {"R": means["R"], "G": 0.5 * (means["Gr"] + means["Gb"]), "B": means["B"]}
 
 
 def _centre(blocks: np.ndarray) -> float:
@@ -63,7 +116,12 @@ def _centre(blocks: np.ndarray) -> float:
 
 def shading(signal: np.ndarray, cfa_pattern: str, grid: int = GRID) -> Shading:
     """Relative illumination and colour shading of a dark-subtracted flat ``(H, W)``."""
-    blocks = {name: _blocks(p, grid) for name, p in channel_planes(signal, cfa_pattern).items()}
+    return shading_of_blocks({name: _blocks(p, grid) for name, p in channel_planes(signal, cfa_pattern).items()})
+
+
+def shading_of_blocks(blocks: dict[str, np.ndarray]) -> Shading:
+    """Relative illumination and colour shading from the block means of the colour planes (R, G, B;
+    mono: mono), e.g. :func:`flat_block_means`."""
     ri = {}
     for name, b in blocks.items():
         corners = (b[0, 0] + b[0, -1] + b[-1, 0] + b[-1, -1]) / 4.0
@@ -77,4 +135,4 @@ def shading(signal: np.ndarray, cfa_pattern: str, grid: int = GRID) -> Shading:
     return Shading(ri, out[0], out[1])
 
 
-__all__ = ["GRID", "Shading", "channel_planes", "shading"]
+__all__ = ["GRID", "Shading", "channel_planes", "flat_block_means", "shading", "shading_of_blocks"]

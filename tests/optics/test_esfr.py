@@ -91,3 +91,16 @@ def test_stuck_and_hot_pixels_are_left_out() -> None:
         roi[y, x] = value
     for fn in (edge_sfr, edge_sfr_numpy):
         assert fn(roi).mtf50() == pytest.approx(clean, rel=0.01)
+
+
+def test_figures_equal_numpy_interpolation_and_the_first_crossing() -> None:
+    rng = np.random.default_rng(5)
+    for angle, sigma, step in ((2.5, 0.6, 1.0), (6.0, 1.4, 2.0), (9.5, 2.5, 1.0)):
+        result = edge_sfr(_edge(96, 48, angle, sigma, True) + rng.normal(0, 0.02, (96, 48)), step)
+        f, m = result.frequency_cy_per_px, result.mtf
+        below = int(np.flatnonzero(m < 0.5)[0])
+        mtf50 = f[below - 1] + (m[below - 1] - 0.5) * (f[below] - f[below - 1]) / (m[below - 1] - m[below])
+        expected = (mtf50, float(np.interp(0.125, f, m, right=np.nan)), float(np.interp(0.25, f, m, right=np.nan)))
+        assert result.figures((0.125, 0.25)) == expected
+        assert (result.mtf50(), result.mtf_at(0.125), result.mtf_at(0.25)) == expected
+    assert math.isnan(edge_sfr(_edge(96, 48, 5.0, 1.0, True)).mtf_at(float(f[-1]) + 1.0))

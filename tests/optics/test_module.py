@@ -11,7 +11,7 @@ import pytest
 from sensorfleet.optics.chart import analyse_chart
 from sensorfleet.optics.module import module_sharpness
 from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
-from sensorfleet.optics.shading import shading
+from sensorfleet.optics.shading import channel_planes, flat_block_means, shading, shading_of_blocks
 
 H, W = 480, 640
 
@@ -54,3 +54,27 @@ def test_shading_of_a_known_flat() -> None:
     assert result.colour_shading_b_pct < 0.1
     mono = shading(flat, "mono")
     assert set(mono.relative_illumination) == {"mono"} and math.isnan(mono.colour_shading_r_pct)
+
+
+@pytest.mark.parametrize(("cfa", "height", "width"), [("RGGB", 48, 64), ("GBRG", 51, 77), ("mono", 37, 50)])
+def test_flat_block_means_from_frame_sums_are_the_blocks_of_the_mean_flat(cfa: str, height: int, width: int) -> None:
+    rng = np.random.default_rng(3)
+    flats = rng.integers(1500, 4095, (4, height, width), dtype=np.uint16)
+    darks = rng.integers(60, 70, (3, height, width), dtype=np.uint16)
+    signal = flats.astype(np.float64).mean(axis=0) - darks.astype(np.float64).mean(axis=0)
+    expected = {name: _reference_blocks(plane, 8) for name, plane in channel_planes(signal, cfa).items()}
+    got = flat_block_means(flats.sum(axis=0, dtype=np.uint32), 4, darks.sum(axis=0, dtype=np.uint32), 3, cfa, 8)
+    assert set(got) == set(expected)
+    for name, blocks in expected.items():
+        np.testing.assert_allclose(got[name], blocks, rtol=1e-12)
+    a, b = shading(signal, cfa, 8), shading_of_blocks(got)
+    assert a.relative_illumination == pytest.approx(b.relative_illumination, rel=1e-12)
+    assert np.allclose([a.colour_shading_r_pct, a.colour_shading_b_pct], [b.colour_shading_r_pct, b.colour_shading_b_pct],
+                       rtol=1e-10, equal_nan=True)
+
+
+def _reference_blocks(plane: np.ndarray, grid: int) -> np.ndarray:
+    """Block means by an explicit loop over the blocks (``linspace`` edges, as the docstring says)."""
+    ys = np.linspace(0, plane.shape[0], grid + 1).astype(int)
+    xs = np.linspace(0, plane.shape[1], grid + 1).astype(int)
+    return np.array([[plane[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].mean() for j in range(grid)] for i in range(grid)])

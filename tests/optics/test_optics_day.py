@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
 from sensorfleet.config import Paths
-from sensorfleet.ingest import ingest_day
+from sensorfleet.emva.session import open_captures
+from sensorfleet.ingest import ingest_day, list_ingested
 from sensorfleet.optics import characterize_optics_day
+from sensorfleet.optics.chart import analyse_chart
 from sensorfleet.optics.day import read_curves
+from sensorfleet.optics.session import _shading_frames
+from sensorfleet.optics.shading import shading
 from sensorfleet.synth.fleet import FleetConfig
 from sensorfleet.synth.writer import generate_fleet
 from sensorfleet.tables import read_partition
@@ -71,3 +77,32 @@ def test_a_rerun_keeps_the_rows_and_their_written_at(day_run: tuple) -> None:
     characterize_optics_day(paths, DAY)
     after = read_partition(paths.tables, "module_optics", DAY)
     assert after.equals(before)
+
+
+def test_module_rows_equal_the_mean_frames_path(day_run: tuple) -> None:
+    """The day runner sums frames in integers and takes the flat's block means from the sums: its
+    rows equal those of float64 mean frames (the chart analysed as before, :func:`shading` on the
+    dark-subtracted mean flat) to float rounding."""
+    paths, _, report = day_run
+    module = read_partition(paths.tables, "module_optics", DAY)
+    sfr = read_partition(paths.tables, "sfr", DAY)
+    for group in list_ingested(paths, DAY):
+        frames, manifest, _ = open_captures(group)
+
+        def mean(indices: list[int], frames: object = frames) -> np.ndarray:
+            return np.mean([frames[i].astype(np.float64) for i in indices], axis=0)  # type: ignore[index]
+
+        row = module.filter(pl.col("session_id") == manifest.session_id).row(0, named=True)
+        flat, dark = _shading_frames(manifest) or ([], [])
+        expected = shading(mean(flat) - mean(dark), manifest.sensor.cfa_pattern)
+        for name, value in expected.relative_illumination.items():
+            assert row[f"relative_illumination_{'g' if name == 'mono' else name.lower()}"] == pytest.approx(value, rel=1e-12)
+        assert row["colour_shading_r_pct"] == pytest.approx(expected.colour_shading_r_pct, rel=1e-10)
+        assert row["colour_shading_b_pct"] == pytest.approx(expected.colour_shading_b_pct, rel=1e-10)
+        charts = [i for i, f in enumerate(manifest.frames) if f.kind == "edge_chart"]
+        if charts and manifest.sensor.width == 640:
+            edges = analyse_chart(mean(charts), manifest.sensor.cfa_pattern, 4095.0)
+            mine = sfr.filter(pl.col("session_id") == manifest.session_id).sort("edge_id", "channel")
+            assert mine["mtf50_cy_per_px"].to_list() == [
+                None if math.isnan(m.mtf50_cy_per_px) else m.mtf50_cy_per_px
+                for m in sorted(edges, key=lambda m: (m.roi.edge_id, m.channel))]
