@@ -21,7 +21,7 @@ LANDING_ENV = "SENSORFLEET_LANDING"
 MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 STAGING_ENV = "SENSORFLEET_STAGING"
 DEFAULT_ROOT = Path("data")
-OBJECT_ROOT_COMMANDS = ("synth", "pipeline run", "sql", "features build-training-set")
+OBJECT_ROOT_COMMANDS = ("synth", "pipeline run", "sql", "features build-training-set", "models")
 """The commands that take ``s3://`` roots (docs/operations.md); every other one refuses them."""
 
 
@@ -132,6 +132,15 @@ def staging_folder(url: ObjectUrl) -> Path:
     return base.expanduser().resolve() / url.bucket / url.prefix
 
 
+def staged_url(folder: Path) -> ObjectUrl | None:
+    """The object-store URL whose :func:`staging_folder` ``folder`` is, else None (a local root)."""
+    base = staging_folder(ObjectUrl("_", "")).parent
+    if not folder.is_relative_to(base) or folder == base:
+        return None
+    bucket, *prefix = folder.relative_to(base).parts
+    return ObjectUrl(bucket, "/".join(prefix))
+
+
 def resolve_roots(root: str | Path | None = None, landing: str | Path | None = None) -> Roots:
     """Like :func:`resolve_paths`, but a root may be an ``s3://bucket/prefix`` URL (mapped to its
     :func:`staging_folder`); other schemes still raise ``LocationError``."""
@@ -173,15 +182,20 @@ class Tracking:
     tracking server's own artifact store)."""
 
     uri: str
-    artifacts: Path | None
+    artifacts: Path | str | None
+    """A local folder, an ``s3://`` URL (the staging folder of an object root: MLflow puts the
+    artifacts in the store itself), or None."""
 
 
 def resolve_tracking(root: str | Path | None = None) -> Tracking:
     """MLflow tracking for the data root: ``MLFLOW_TRACKING_URI`` when set, else a SQLite file
-    ``<root>/mlflow/mlflow.db``. Artifacts go under ``<root>/mlflow/artifacts`` unless the URI
+    ``<root>/mlflow/mlflow.db``. Artifacts go under ``<root>/mlflow/artifacts`` (for the staging
+    folder of an ``s3://`` root: under that URL, written by MLflow's own S3 client) unless the URI
     names a tracking server (``http(s)://``, ``databricks``), whose artifact store then decides."""
     paths = resolve_paths(root)
     folder = paths.root / "mlflow"
     uri = os.environ.get(MLFLOW_ENV) or f"sqlite:///{folder / 'mlflow.db'}"
     served = uri.startswith(("http://", "https://", "databricks"))
-    return Tracking(uri=uri, artifacts=None if served else folder / "artifacts")
+    staged = staged_url(paths.root)
+    artifacts = f"{staged.child('mlflow/artifacts')}" if staged else folder / "artifacts"
+    return Tracking(uri=uri, artifacts=None if served else artifacts)

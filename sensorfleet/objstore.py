@@ -175,6 +175,17 @@ def local_listing(folder: Path, exclude: Iterable[str] = (),
     return listing
 
 
+def _prune(folder: Path, directory: Path) -> None:
+    """Remove ``directory`` and its parents up to ``folder`` while they are empty (a group the
+    store withdrew leaves no empty ``<session>.zarr`` folder a reader could list)."""
+    while directory != folder and directory.is_relative_to(folder):
+        try:
+            directory.rmdir()
+        except OSError:  # not empty
+            return
+        directory = directory.parent
+
+
 class SyncRecord:
     """What the staging folder last exchanged with the store: per relative path the local
     (size, mtime_ns) and the object's ETag, so an unchanged file is neither sent nor fetched."""
@@ -213,6 +224,7 @@ def pull(fs: Any, url: ObjectUrl, folder: Path, exclude: Iterable[str] = (), ses
     for relative in set(local) - keep:
         (folder / relative).unlink()
         record.entries.pop(relative, None)
+        _prune(folder, (folder / relative).parent)
     if wanted:
         for relative in wanted:
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -254,15 +266,18 @@ def plan_publish(local: Mapping[str, tuple[int, int]], remote: Mapping[str, Any]
 
 
 def publish(fs: Any, folder: Path, url: ObjectUrl, exclude: Iterable[str] = (), last: Iterable[str] = (),
-            sessions: bool = False, before_step: Callable[[str], None] | None = None) -> PublishPlan:
+            sessions: bool = False, before_step: Callable[[str], None] | None = None,
+            include: Iterable[str] | None = None) -> PublishPlan:
     """Make ``url`` hold the files of ``folder`` (hidden and excluded ones aside), each unit
     committed last (module doc; ``sessions``: a landing root, whose sessions are committed by their
     ``manifest.json``). ``before_step(name)`` runs before each step of the plan (a test
-    injects a failure there). Returns the plan carried out."""
+    injects a failure there). ``include``: only those paths (what a partial pull brought down;
+    the rest of the store is left alone). Returns the plan carried out."""
     exclude = tuple(exclude)
+    include = None if include is None else tuple(include)
     record = SyncRecord(folder)
-    local = local_listing(folder, exclude)
-    plan = plan_publish(local, remote_listing(fs, url, exclude), record, last, sessions)
+    local = local_listing(folder, exclude, include)
+    plan = plan_publish(local, remote_listing(fs, url, exclude, include), record, last, sessions)
 
     def step(name: str, items: tuple[str, ...], action: Callable[[list[str]], None]) -> None:
         if items:
@@ -276,7 +291,9 @@ def publish(fs: Any, folder: Path, url: ObjectUrl, exclude: Iterable[str] = (), 
     step("markers", plan.markers,
          lambda items: fs.put([str(folder / r) for r in items], [f"{url.path}/{r}" for r in items]))
     step("last", plan.last, lambda items: fs.put([str(folder / r) for r in items], [f"{url.path}/{r}" for r in items]))
-    etags = remote_listing(fs, url, exclude)
-    record.entries = {r: [*local[r], etags[r]["etag"]] for r in local if r in etags}
+    etags = remote_listing(fs, url, exclude, include)
+    record.entries.update({r: [*local[r], etags[r]["etag"]] for r in local if r in etags})
+    for relative in plan.delete:
+        record.entries.pop(relative, None)
     record.save()
     return plan

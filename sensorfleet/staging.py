@@ -18,9 +18,10 @@ from sensorfleet import objstore
 from sensorfleet.config import Paths, Roots, object_store_options
 from sensorfleet.objstore import LocationError, ObjectUrl, parse_location
 
-NOT_PUBLISHED = ("dagster_home", "state/locks")
-"""Under a data root, never published: the Dagster instance of the staging machine (production
-keeps its runs in an instance database) and the local file locks."""
+NOT_PUBLISHED = ("dagster_home", "state/locks", "mlflow/artifacts")
+"""Under a data root, never synced: the Dagster instance of the staging machine (production
+keeps its runs in an instance database), the local file locks, and the model artifacts, which
+MLflow writes to the store itself (:func:`sensorfleet.config.resolve_tracking`)."""
 PUBLISHED_LAST = ("warehouse.duckdb",)
 """Put after every other object: the warehouse's views read the tables."""
 
@@ -73,19 +74,20 @@ def _publish(fs: Any, roots: Roots, stage: Stage) -> None:
         objstore.publish(fs, paths.landing, roots.landing_url, sessions=True)
         objstore.publish(fs, paths.truth, _sibling(roots.landing_url, "truth"))
     if roots.root_url is not None and stage.publish_root:
-        publish_root(paths, fs)
+        publish_root(paths, fs, stage.root_parts)
 
 
-def publish_root(paths: Paths, fs: Any = None) -> None:
+def publish_root(paths: Paths, fs: Any = None, parts: tuple[str, ...] | None = None) -> None:
     """Publish the staging folder of an object root (``paths.root_url``) now, ``warehouse.duckdb``
     last; nothing for a local root. The warehouse build calls it first, so the views it creates
-    over the store's ``tables/`` bind to the tables of this run."""
+    over the store's ``tables/`` bind to the tables of this run. ``parts``: only those paths of
+    the root (a command that pulled only them must not delete the rest)."""
     if paths.root_url is None:
         return
     url = parse_location(paths.root_url, "data root")
     assert isinstance(url, ObjectUrl)
     fs = fs if fs is not None else objstore.filesystem(object_store_options())
-    objstore.publish(fs, paths.root, url, _root_exclude(paths), last=PUBLISHED_LAST)
+    objstore.publish(fs, paths.root, url, _root_exclude(paths), last=PUBLISHED_LAST, include=parts)
 
 
 def _sibling(url: ObjectUrl, name: str) -> ObjectUrl:

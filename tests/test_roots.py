@@ -1,5 +1,6 @@
 """A URL root is never taken for a local folder: every command family either works on an
-``s3://`` root (synth, pipeline run, sql, features build-training-set: tests/test_objstore.py)
+``s3://`` root (synth, pipeline run, sql, features build-training-set, models:
+tests/test_objstore.py)
 or refuses it, and refuses other schemes, before it creates anything."""
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ REFUSED = [
     (["features", "build-training-set", "--spine", "SPINE", "--out", "s3://bucket/set.parquet", "--root", "ROOT"], "--out"),
     (["features", "build-training-set", "--spine", "SPINE", "--out", "OUT", "--root", "gs://b/d"], "'gs'"),
     (["features", "rebuild", "s3://bucket/set.parquet.manifest.json"], "manifest"),
-    (["models", "list", "--root", "s3://bucket/data"], "object-store URL"),
-    (["models", "train", "--root", "s3://bucket/data"], "object-store URL"),
+    (["models", "list", "--root", "gs://bucket/data"], "'gs'"),
+    (["models", "train", "--root", "https://host/data"], "'https'"),
     (["models", "score", "--root", "gs://bucket/data"], "'gs'"),
     (["import-emva", "SOURCE", "--landing", "s3://bucket/landing"], "object-store URL"),
 ]
