@@ -267,17 +267,22 @@ def plan_publish(local: Mapping[str, tuple[int, int]], remote: Mapping[str, Any]
 
 def publish(fs: Any, folder: Path, url: ObjectUrl, exclude: Iterable[str] = (), last: Iterable[str] = (),
             sessions: bool = False, before_step: Callable[[str], None] | None = None,
-            include: Iterable[str] | None = None) -> PublishPlan:
+            include: Iterable[str] | None = None, delete: bool = True) -> PublishPlan:
     """Make ``url`` hold the files of ``folder`` (hidden and excluded ones aside), each unit
     committed last (module doc; ``sessions``: a landing root, whose sessions are committed by their
     ``manifest.json``). ``before_step(name)`` runs before each step of the plan (a test
     injects a failure there). ``include``: only those paths (what a partial pull brought down;
-    the rest of the store is left alone). Returns the plan carried out."""
+    the rest of the store is left alone). ``delete`` False: objects the folder does not hold are
+    kept (a landing root: input is never deleted, and a session a station is still uploading has
+    no manifest yet, so it was not pulled). Returns the plan carried out."""
     exclude = tuple(exclude)
     include = None if include is None else tuple(include)
     record = SyncRecord(folder)
     local = local_listing(folder, exclude, include)
-    plan = plan_publish(local, remote_listing(fs, url, exclude, include), record, last, sessions)
+    remote = remote_listing(fs, url, exclude, include)
+    if not delete:
+        remote = {r: info for r, info in remote.items() if r in local}
+    plan = plan_publish(local, remote, record, last, sessions)
 
     def step(name: str, items: tuple[str, ...], action: Callable[[list[str]], None]) -> None:
         if items:

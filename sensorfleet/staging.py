@@ -71,8 +71,8 @@ def _pull(fs: Any, roots: Roots, stage: Stage) -> None:
 def _publish(fs: Any, roots: Roots, stage: Stage) -> None:
     paths = roots.paths
     if roots.landing_url is not None and stage.publish_landing:
-        objstore.publish(fs, paths.landing, roots.landing_url, sessions=True)
-        objstore.publish(fs, paths.truth, _sibling(roots.landing_url, "truth"))
+        objstore.publish(fs, paths.landing, roots.landing_url, sessions=True, delete=False)
+        objstore.publish(fs, paths.truth, _sibling(roots.landing_url, "truth"), delete=False)
     if roots.root_url is not None and stage.publish_root:
         publish_root(paths, fs, stage.root_parts)
 

@@ -172,6 +172,11 @@ def test_a_landing_session_is_taken_only_with_its_manifest(s3: object, tmp_path:
     objstore.pull(fs, ObjectUrl(BUCKET, "landing"), folder, session_markers=True)
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
                   and not p.name.startswith(".")) == ["S1/dark_000.raw", "S1/manifest.json", "final_test/ft.csv"]
+    (folder / "S3").mkdir()
+    (folder / "S3" / "manifest.json").write_text("{}")
+    objstore.publish(fs, folder, ObjectUrl(BUCKET, "landing"), sessions=True, delete=False)
+    # a landing publish (synth) never deletes: S2, still being uploaded, stays
+    assert set(fs.find(f"{BUCKET}/landing")) >= {f"{BUCKET}/landing/S2/dark_000.raw", f"{BUCKET}/landing/S3/manifest.json"}
 
 
 # Columns that describe the run (when, which folder) rather than the data: the rest must agree.
