@@ -265,3 +265,11 @@ def test_model_artifacts_go_to_the_store_and_survive_a_publish(s3: object, tmp_p
     listed = CliRunner().invoke(app, ["models", "list", "--root", f"s3://{BUCKET}/data"])
     assert listed.exit_code == 0, listed.output
     assert "anomaly" not in listed.output  # experiments, not registered models: an empty registry
+
+
+def test_a_missing_bucket_is_a_usage_error_before_anything_is_created(s3: object, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["pipeline", "run", "--root", "s3://no-such-bucket/data",
+                                      "--landing", f"s3://{BUCKET}/landing"])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "bucket 'no-such-bucket' does not exist" in said, result.output
+    assert not (tmp_path / "staging").exists()
