@@ -109,8 +109,11 @@ def staged(roots: Roots, stage: Stage) -> Iterator[Paths]:
     _pull(fs, roots, stage)
     try:
         yield roots.paths
-    except Exception:
-        _publish(fs, roots, stage)  # what finished is published, as a local run leaves it
+    except Exception as failure:
+        try:  # what finished is published, as a failed local run leaves it
+            _publish(fs, roots, stage)
+        except Exception as publish_failure:
+            failure.add_note(f"publishing to {roots.root_url or roots.landing_url} after it failed too: {publish_failure}")
         raise
     _publish(fs, roots, stage)
 

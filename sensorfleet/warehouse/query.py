@@ -25,8 +25,9 @@ class ReadOnlyQueryError(ValueError):
 
 
 def connect_read_only(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse of ``paths`` (built first when missing) that can
-    read nothing but the data root's tables and change no setting."""
+    """A read-only connection to the warehouse of ``paths`` (built first when missing on a local
+    root) that can read nothing but the data root's tables (the local folder, or the ``s3://``
+    prefix of an object root, read through s3fs) and change no setting."""
     path = warehouse_path(paths)
     if not path.is_file():
         if paths.root_url is not None:
