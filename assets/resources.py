@@ -26,12 +26,15 @@ class StorageResource(ConfigurableResource):  # type: ignore[misc]
 
     root: str | None = None
     landing: str | None = None
+    root_url: str | None = None
+    """The ``s3://`` URL a CLI run's (staging) ``root`` mirrors; ``root`` itself is always local
+    (a URL there is refused: the UI's runs work on local roots)."""
 
     @classmethod
     def for_paths(cls, paths: Paths) -> StorageResource:
         """The resource pointing at the (already resolved) roots of ``paths``."""
-        return cls(root=str(paths.root), landing=str(paths.landing))
+        return cls(root=str(paths.root), landing=str(paths.landing), root_url=paths.root_url)
 
     def paths(self) -> Paths:
         """Absolute folders (root, landing, tables, captures, maps, state) of this deployment."""
-        return resolve_paths(self.root, self.landing)
+        return resolve_paths(self.root, self.landing, root_url=self.root_url)

@@ -41,5 +41,5 @@ def warehouse(context: AssetExecutionContext, storage: StorageResource) -> Mater
         "path": MetadataValue.path(str(built.path)),
         "rows_per_view": MetadataValue.json(rows),
         "empty_views": MetadataValue.json(list(built.empty_views)),
-        "query": MetadataValue.md(f"`sensorfleet sql --root {paths.root} \"SELECT * FROM tables\"`"),
+        "query": MetadataValue.md(f"`sensorfleet sql --root {paths.root_url or paths.root} \"SELECT * FROM tables\"`"),
     })

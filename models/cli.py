@@ -4,18 +4,31 @@ promote a version by hand, print the per-lot yield forecast."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from sensorfleet.config import resolve_paths
+from sensorfleet.config import Paths, resolve_roots
+from sensorfleet.staging import Stage, staged
 
 models_app = typer.Typer(help="Models: anomaly detector and yield predictor, MLflow registry, score tables.",
                          no_args_is_help=True, add_completion=False)
 
 RootOption = Annotated[Path | None, typer.Option(help="data root (default: SENSORFLEET_ROOT or ./data)")]
 KINDS = ("anomaly", "yield")
+REGISTRY = ("mlflow",)
+"""The part of a data root the registry commands read (the tracking database)."""
+
+
+@contextmanager
+def _root(root: Path | None, parts: tuple[str, ...] | None = None, publish: bool = True) -> Iterator[Paths]:
+    """The local paths of ``root``; an ``s3://`` root is staged (``parts`` of it pulled, what
+    changed published after); model artifacts go to the store through MLflow itself."""
+    with staged(resolve_roots(root), Stage(root_parts=parts, publish_root=publish)) as paths:
+        yield paths
 
 
 def _kinds(kind: str) -> tuple[str, ...]:
@@ -39,12 +52,13 @@ def train_command(
     from models.train import train_anomaly, train_yield
     from models.yield_model import YieldConfig
 
-    paths = resolve_paths(root)
-    for kind in _kinds(model):
-        run = train_anomaly(paths, AnomalyConfig(seed=seed)) if kind == "anomaly" else train_yield(paths, YieldConfig(seed=seed))
-        assert run.registered is not None
-        r = run.registered
-        typer.echo(f"{r.name} v{r.version} -> {r.alias}: {r.reason} (run {r.run_id})")
+    kinds = _kinds(model)
+    with _root(root) as paths:
+        for kind in kinds:
+            run = train_anomaly(paths, AnomalyConfig(seed=seed)) if kind == "anomaly" else train_yield(paths, YieldConfig(seed=seed))
+            assert run.registered is not None
+            r = run.registered
+            typer.echo(f"{r.name} v{r.version} -> {r.alias}: {r.reason} (run {r.run_id})")
 
 
 @models_app.command("score")
@@ -60,21 +74,28 @@ def score_command(
     from sensorfleet.features import MODULE_FEATURES
     from sensorfleet.tables import list_partitions
 
-    paths = resolve_paths(root)
-    days = day or list_partitions(paths.tables, MODULE_FEATURES)
-    for kind in _kinds(model):
-        write = score_anomalies_day if kind == "anomaly" else predict_yield_day
-        for d in days:
-            result = write(paths, d, version)
-            typer.echo(f"{kind} {d}: {result.rows} rows{'' if result.rewritten else ' (unchanged)'} -> {result.path}")
+    kinds = _kinds(model)
+    with _root(root) as paths:
+        days = day or list_partitions(paths.tables, MODULE_FEATURES)
+        for kind in kinds:
+            write = score_anomalies_day if kind == "anomaly" else predict_yield_day
+            for d in days:
+                result = write(paths, d, version)
+                typer.echo(f"{kind} {d}: {result.rows} rows{'' if result.rewritten else ' (unchanged)'} -> {result.path}")
 
 
 @models_app.command("list")
 def list_command(root: RootOption = None) -> None:
     """Registered models, each version with its aliases and promotion reason."""
-    from models.tracking import REASON_TAG, connect
+    from models.tracking import connect
 
-    client = connect(resolve_paths(root).root)
+    with _root(root, REGISTRY, publish=False) as paths:
+        _list_versions(connect(paths.root))
+
+
+def _list_versions(client: Any) -> None:
+    from models.tracking import REASON_TAG
+
     for registered in client.search_registered_models():
         typer.echo(registered.name)
         aliases: dict[str, list[str]] = {}
@@ -94,15 +115,15 @@ def show_command(
     """One version: aliases, tags, and its training run's params and metrics."""
     from models.tracking import connect, resolve_version
 
-    paths = resolve_paths(root)
-    client = connect(paths.root)
-    try:
-        number = resolve_version(name, version, paths.root)
-        v = client.get_model_version(name, number)
-    except Exception as err:  # MlflowException: unknown model, version or alias
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    run = client.get_run(v.run_id)
+    with _root(root, REGISTRY, publish=False) as paths:
+        client = connect(paths.root)
+        try:
+            number = resolve_version(name, version, paths.root)
+            v = client.get_model_version(name, number)
+        except Exception as err:  # MlflowException: unknown model, version or alias
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        run = client.get_run(v.run_id)
     typer.echo(f"{name} v{v.version}  aliases: {', '.join(v.aliases) or '-'}  run: {v.run_id}")
     for key, value in sorted(v.tags.items()):
         typer.echo(f"  tag {key} = {value}")
@@ -125,11 +146,12 @@ def promote_command(
     """Make VERSION the champion of NAME."""
     from models.tracking import promote
 
-    try:
-        promote(name, version, reason, resolve_paths(root).root)
-    except Exception as err:  # MlflowException: unknown model or version
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    with _root(root, REGISTRY) as paths:
+        try:
+            promote(name, version, reason, paths.root)
+        except Exception as err:  # MlflowException: unknown model or version
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(f"{name} v{version} -> champion")
 
 
@@ -140,5 +162,5 @@ def forecast_command(root: RootOption = None) -> None:
 
     from models.scores import lot_yield_forecast
 
-    with pl.Config(tbl_rows=-1, tbl_cols=-1):
-        typer.echo(lot_yield_forecast(resolve_paths(root)))
+    with _root(root, ("tables",), publish=False) as paths, pl.Config(tbl_rows=-1, tbl_cols=-1):
+        typer.echo(lot_yield_forecast(paths))

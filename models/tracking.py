@@ -57,6 +57,8 @@ def experiment(client: Any, name: str, root: str | Path | None = None) -> str:
     artifacts = resolve_tracking(root).artifacts
     if artifacts is None:
         return str(client.create_experiment(name))
+    if isinstance(artifacts, str):  # an object root: s3://.../mlflow/artifacts, MLflow writes there
+        return str(client.create_experiment(name, artifact_location=f"{artifacts}/{name}"))
     location = artifacts / name
     location.mkdir(parents=True, exist_ok=True)
     return str(client.create_experiment(name, artifact_location=location.as_uri()))

@@ -26,7 +26,8 @@ import sys
 from pathlib import Path
 
 from pipelines.instance_config import install_instance_config
-from sensorfleet.config import LANDING_ENV, ROOT_ENV
+from sensorfleet.config import LANDING_ENV, ROOT_ENV, resolve_paths
+from sensorfleet.objstore import LocationError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PORT = 3000
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing", type=Path, default=None, help="landing root (SENSORFLEET_LANDING)")
     parser.add_argument("--home", type=Path, default=None, help="DAGSTER_HOME (default <root>/dagster_home)")
     args = parser.parse_args(argv)
+    try:  # before the port probe and anything created: `make dev` serves local roots only
+        resolve_paths(args.root, args.landing)
+    except LocationError as exc:
+        print(f"make dev: {exc}", file=sys.stderr)
+        return 2
 
     if not port_is_free(args.host, args.port):
         print(

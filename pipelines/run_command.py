@@ -15,8 +15,9 @@ import typer
 from rich.console import Console
 from rich.progress import TaskID
 
-from sensorfleet.config import Paths, resolve_paths
+from sensorfleet.config import Paths, resolve_roots
 from sensorfleet.progress import progress_bar
+from sensorfleet.staging import Stage, staged
 
 if TYPE_CHECKING:
     from pipelines.runner import DayOutcome, ModelsOutcome, PipelineSummary
@@ -197,18 +198,26 @@ def run(
 
     Exits non-zero only when a run fails; rejected sessions and failed checks are reported.
     """
-    paths = resolve_paths(root, landing)
-    # Fail before anything is created (a Dagster home, state files) or Dagster is imported.
+    # Fail before anything is created (a Dagster home, state files) or Dagster is imported; an
+    # s3:// root or landing is staged locally, the outputs published when the runs end.
+    roots = resolve_roots(root, landing)
     days = [parse_day(d) for d in day or []]
-    if not paths.landing.is_dir():
-        raise typer.BadParameter(
-            f"landing root {paths.landing} does not exist; give --landing, set SENSORFLEET_LANDING, "
-            "or put the session folders under <root>/landing",
-            param_hint="--landing",
-        )
-    try:
-        summary = run_with_display(paths, select=select, days=days or None, force=force)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    if roots.landing_url is None and not roots.paths.landing.is_dir():
+        _no_landing(roots.paths.landing)
+    with staged(roots, Stage(pull_landing=True)) as paths:
+        if not paths.landing.is_dir():
+            _no_landing(roots.landing_url or paths.landing)
+        try:
+            summary = run_with_display(paths, select=select, days=days or None, force=force)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _no_landing(landing: object) -> None:
+    raise typer.BadParameter(
+        f"landing root {landing} does not exist (or holds no session with a manifest.json); give --landing, "
+        "set SENSORFLEET_LANDING, or put the session folders under <root>/landing",
+        param_hint="--landing",
+    )

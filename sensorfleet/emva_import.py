@@ -491,7 +491,7 @@ def import_emva_command(
         when = parse_captured_at(captured_at) if captured_at else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--captured-at") from None
-    landing_root = landing if landing is not None else resolve_paths().landing
+    landing_root = resolve_paths(landing=landing).landing  # refuses a URL before anything is written
     options = ImportOptions(
         session_id=session_id, module_id=module_id, station_id=station_id, captured_at=when,
         temperature_c=temperature_c, pixel_pitch_um=pixel_pitch_um, lot_id=lot_id, wafer_id=wafer_id,

@@ -17,6 +17,8 @@ import typer
 import typer.core
 import typer.main
 
+from sensorfleet.objstore import LocationError
+
 # typer 0.29 vendors click (``typer._click``, private): contexts, commands and formatters are
 # typed ``Any`` here rather than naming a private module.
 
@@ -67,6 +69,14 @@ class LazyGroup(typer.core.TyperGroup):
         if name is not None and not name.startswith("-") and name not in self.list_commands(ctx):
             ctx.fail(f"No such command {name!r}; valid commands: {', '.join(self.list_commands(ctx))}")
         return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        # A URL root a command cannot use, or a bad one, is a usage error (exit 2, no traceback),
+        # raised before the command creates anything.
+        try:
+            return super().invoke(ctx)
+        except LocationError as exc:
+            raise typer.BadParameter(str(exc)) from None
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True

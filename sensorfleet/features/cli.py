@@ -32,10 +32,15 @@ def build_command(
     root: Annotated[Path | None, typer.Option(help="data root (default: SENSORFLEET_ROOT or ./data)")] = None,
 ) -> None:
     """Write the point-in-time training set of SPINE to OUT, with OUT.manifest.json beside it."""
+    from sensorfleet.config import local_path, resolve_roots
     from sensorfleet.features.manifest import SourceChangedError, build_training_set
+    from sensorfleet.staging import Stage, staged
 
+    spine, out = local_path(spine, "--spine"), local_path(out, "--out")
+    roots = resolve_roots(root)  # an s3:// root: its tables are fetched into the staging folder
     try:
-        manifest = build_training_set(spine, out, service, as_of, root)
+        with staged(roots, Stage(root_parts=("tables",), publish_root=False)) as paths:
+            manifest = build_training_set(spine, out, service, as_of, paths.root)
     except (KeyError, ValueError, SourceChangedError) as err:
         typer.echo(f"error: {err.args[0] if err.args else err}", err=True)
         raise typer.Exit(2) from None
@@ -48,8 +53,11 @@ def rebuild_command(
     out: Annotated[Path | None, typer.Option(help="where to write (default: the recorded output)")] = None,
 ) -> None:
     """Write a training set again from its manifest: the same bytes, or a refusal naming what changed."""
+    from sensorfleet.config import local_path
     from sensorfleet.features.manifest import SourceChangedError, rebuild
 
+    manifest = local_path(manifest, "manifest")
+    out = None if out is None else local_path(out, "--out")
     try:
         path = rebuild(manifest, out)
     except (SourceChangedError, ValueError, FileNotFoundError) as err:

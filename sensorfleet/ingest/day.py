@@ -121,9 +121,10 @@ def _manifest_columns(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def session_rows(groups: Iterable[Path], results: Iterable[IngestResult], day: str,
-                 written_at: datetime) -> pl.DataFrame:
+                 written_at: datetime, locate: Callable[[Path], str] = str) -> pl.DataFrame:
     """``sessions`` rows: one per complete group of the day, plus one per session rejected by
-    this run that has no group and a readable manifest."""
+    this run that has no group and a readable manifest. ``locate``: a group's ``zarr_path`` as
+    readers see it (its ``s3://`` URL on an object root)."""
     by_id: dict[str | None, IngestResult] = {r.session_id: r for r in results if r.session_id is not None}
     rows = []
     stored = set()
@@ -136,7 +137,7 @@ def session_rows(groups: Iterable[Path], results: Iterable[IngestResult], day: s
             **_manifest_columns(a["manifest"]),
             "n_frames": a.get("n_frames"), "status": "ingested",
             "last_run": run.status if run else None, "n_rejections": len(run.rejections) if run else 0,
-            "zarr_path": str(g), "content_hash": a.get("content_hash"),
+            "zarr_path": locate(g), "content_hash": a.get("content_hash"),
             "manifest_sha256": a.get("manifest_sha256"), "bytes_in": a.get("bytes_in"),
             "bytes_stored": a.get("bytes_stored"), "source_dir": a.get("source_dir"),
             "ingested_at": _ts(a.get("ingested_at")), "n_rewrites": len(a.get("history") or []),
@@ -188,6 +189,12 @@ def rejection_rows(results: Iterable[IngestResult], day: str, written_at: dateti
     return pl.DataFrame(rows, schema=REJECTIONS_SCHEMA)
 
 
+def _locator(paths: Paths) -> Callable[[Path], str]:
+    if paths.root_url is None:
+        return str
+    return lambda group: paths.location(group.relative_to(paths.root).as_posix())
+
+
 def write_day_tables(paths: Paths, day: str, results: Iterable[IngestResult]) -> dict[str, Path]:
     """Rebuild the ``day`` partitions of ``sessions``, ``captures`` and ``rejections`` (under the
     day's tables lock: a session moving away from the day meanwhile waits, so no row is written
@@ -197,7 +204,7 @@ def write_day_tables(paths: Paths, day: str, results: Iterable[IngestResult]) ->
         groups = store.list_ingested(paths, day)
         now = datetime.now(UTC)
         return {
-            "sessions": write_partition(paths.tables, "sessions", day, session_rows(groups, results, day, now)),
+            "sessions": write_partition(paths.tables, "sessions", day, session_rows(groups, results, day, now, _locator(paths))),
             "captures": write_partition(paths.tables, "captures", day, capture_rows(groups, now)),
             "rejections": write_partition(paths.tables, "rejections", day, rejection_rows(results, day, now)),
         }

@@ -44,7 +44,7 @@ SESSIONS = Table(
                "what the run that last changed this row did: ingested, rewritten, unchanged or rejected; "
                "null when the landing folder was not seen (e.g. removed after ingest)"),
         Column("n_rejections", "i64", "problems found by the latest run (> 0 with status ingested: a later change of the folder was refused)"),
-        Column("zarr_path", "str", "absolute path of `<session_id>.zarr`; null when rejected"),
+        Column("zarr_path", "str", "absolute path of `<session_id>.zarr` (its `s3://` URL on an object-store root); null when rejected"),
         Column("content_hash", "str", "`xxh3_128:` + hex XXH3-128 over the manifest bytes and each frame file's digest (detects change)"),
         Column("manifest_sha256", "str", "hex sha256 of manifest.json"),
         Column("bytes_in", "i64", "sum of the frame files (raw input)", "B"),

@@ -9,8 +9,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from sensorfleet.config import local_path, resolve_roots
 from sensorfleet.manifest import CFA_PATTERNS, PIXEL_FORMATS
 from sensorfleet.progress import progress_bar
+from sensorfleet.staging import Stage, staged
 
 
 def synth(
@@ -57,9 +59,14 @@ def synth(
             config = replace(config, start=start.replace(tzinfo=UTC))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    landing = out.expanduser().resolve()
-    truth_dir = (truth.expanduser().resolve() if truth is not None else landing.parent / "truth")
-    with progress_bar("[bold]synth[/]", console, transient=False, eta=True) as bar:
+    roots = resolve_roots(landing=out)  # an s3:// OUT: written to its staging folder, then published
+    if roots.landing_url is not None and truth is not None:
+        raise typer.BadParameter("with an s3:// --out the truth goes beside it (<out>/../truth); drop --truth",
+                                 param_hint="--truth")
+    landing = roots.paths.landing
+    truth_dir = local_path(truth, "--truth").expanduser().resolve() if truth is not None else roots.paths.truth
+    with staged(roots, Stage(pull_landing=True, publish_root=False, publish_landing=True)), \
+            progress_bar("[bold]synth[/]", console, transient=False, eta=True) as bar:
         task = bar.add_task("modules", total=modules)
 
         def progress(done: int, total: int) -> None:
@@ -73,7 +80,7 @@ def synth(
     faults = ", ".join(f"{k} {v}" for k, v in sorted(summary.fault_counts.items())) or "none"
     console.print(
         f"wrote {summary.modules} sessions, {summary.frames} frames, {summary.bytes_written / 1e6:.1f} MB "
-        f"to {landing} in {summary.wall_s:.1f} s\n"
+        f"to {roots.landing_url or landing} in {summary.wall_s:.1f} s\n"
         f"final test: yield {summary.yield_fraction:.1%} -> {summary.final_test}\n"
         f"faults: {faults}\ntruth: {truth_dir}"
     )

@@ -19,6 +19,7 @@ import duckdb
 import sensorfleet.features.daily  # noqa: F401  (registers the feature tables, which get views too)
 from sensorfleet.config import Paths
 from sensorfleet.registry import TABLES, Table
+from sensorfleet.staging import publish_root, register_object_store
 from sensorfleet.tables import sweep_stale_temporaries
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -37,13 +38,14 @@ def _has_files(folder: Path) -> bool:
     return folder.is_dir() and any(folder.glob("*/[!.]*.parquet"))
 
 
-def view_sql(table: Table, tables_root: Path) -> str:
+def view_sql(table: Table, tables_root: Path, location: str | None = None) -> str:
     """``CREATE VIEW`` of one table: over its parquet files with the hive partition column typed
     as a date, or, while the table has no file yet, an empty view with the registry's columns (so
-    every query an analyst writes binds on a new root too)."""
+    every query an analyst writes binds on a new root too). ``location``: where readers find
+    ``tables_root`` (its ``s3://`` URL for an object root; default the local folder)."""
     folder = tables_root / table.name
     if _has_files(folder):
-        glob = _literal(str(folder / "*" / "*.parquet"))
+        glob = _literal(f"{location or tables_root}/{table.name}/*/*.parquet")
         source = (
             f"SELECT * FROM read_parquet({glob}, hive_partitioning = true, union_by_name = true, "
             f"hive_types = {{{_literal(table.partition_column)}: 'DATE'}})"
@@ -85,14 +87,16 @@ def build_warehouse(paths: Paths) -> WarehouseBuild:
     holds. Safe while analysts hold the old file open (read-only) in other processes."""
     target = warehouse_path(paths)
     target.parent.mkdir(parents=True, exist_ok=True)
+    publish_root(paths)  # an object root: the tables go up first, the views bind to them
     sweep_stale_temporaries(target.parent)
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     empty = []
     try:
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False})
         try:
+            register_object_store(con, paths)
             for table in TABLES.values():
-                statement = view_sql(table, paths.tables)
+                statement = view_sql(table, paths.tables, paths.location("tables"))
                 if "WHERE false" in statement:
                     empty.append(table.name)
                 con.sql(statement)

@@ -32,16 +32,21 @@ def sql_command(
     Statements that would change a table or write a file are refused."""
     import duckdb
 
-    from sensorfleet.config import resolve_paths
+    from sensorfleet.config import local_path, resolve_roots
+    from sensorfleet.staging import Stage, staged
+    from sensorfleet.warehouse.build import WAREHOUSE_FILE
     from sensorfleet.warehouse.query import ReadOnlyQueryError, run_query
 
     if query is None or query == "-":
         query = sys.stdin.read()
     if output_format is OutputFormat.parquet and output is None:
         raise typer.BadParameter("--format parquet needs --output FILE", param_hint="--output")
+    output = None if output is None else local_path(output, "--output")
+    roots = resolve_roots(root)  # an s3:// root: its warehouse.duckdb is fetched, its views read the store
     try:
-        frame = run_query(resolve_paths(root), query)
-    except (ReadOnlyQueryError, duckdb.Error) as exc:
+        with staged(roots, Stage(root_parts=(WAREHOUSE_FILE,), publish_root=False)) as paths:
+            frame = run_query(paths, query)
+    except (ReadOnlyQueryError, duckdb.Error, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     if output_format is OutputFormat.parquet:

@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from sensorfleet.config import Paths
+from sensorfleet.staging import register_object_store
 from sensorfleet.warehouse.build import build_warehouse, warehouse_path
 
 ALLOWED_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -24,15 +25,20 @@ class ReadOnlyQueryError(ValueError):
 
 
 def connect_read_only(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse of ``paths`` (built first when missing) that can
-    read nothing but the data root's tables and change no setting."""
+    """A read-only connection to the warehouse of ``paths`` (built first when missing on a local
+    root) that can read nothing but the data root's tables (the local folder, or the ``s3://``
+    prefix of an object root, read through s3fs) and change no setting."""
     path = warehouse_path(paths)
     if not path.is_file():
+        if paths.root_url is not None:
+            raise FileNotFoundError(f"no warehouse at {paths.root_url}/{path.name}: run `sensorfleet pipeline run "
+                                    f"--root {paths.root_url}` first")
         build_warehouse(paths)
     con = duckdb.connect(str(path), read_only=True, config={
         "autoinstall_known_extensions": False, "autoload_known_extensions": False,
     })
-    con.sql(f"SET allowed_directories = ['{str(paths.tables).replace(chr(39), chr(39) * 2)}/']")
+    register_object_store(con, paths)
+    con.sql(f"SET allowed_directories = ['{paths.location('tables').replace(chr(39), chr(39) * 2)}/']")
     con.sql("SET enable_external_access = false")
     con.sql("SET lock_configuration = true")
     return con

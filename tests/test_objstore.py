@@ -1,0 +1,278 @@
+"""Object-store roots against a real S3-compatible server (moto's, on a free loopback port):
+commit markers last, a killed writer leaves nothing a reader takes for whole, and synth ->
+pipeline -> warehouse -> training set on ``s3://`` roots equals the same run on local disk."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+import zarr
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from sensorfleet import objstore
+from sensorfleet.config import object_store_options, resolve_paths, resolve_roots
+from sensorfleet.objstore import ObjectUrl
+from sensorfleet.registry import TABLES
+from sensorfleet.staging import Stage, staged
+from sensorfleet.warehouse.build import WAREHOUSE_FILE
+from sensorfleet.warehouse.query import run_query
+
+pytestmark = pytest.mark.objstore
+BUCKET = "fleet"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1, stopped at teardown whatever the tests did."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start on port {port}") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+    """The standard AWS variables pointing at the server, a fresh bucket, staging under tmp_path;
+    returns the s3fs filesystem."""
+    for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                        "AWS_DEFAULT_REGION": "eu-west-1", "SENSORFLEET_STAGING": str(tmp_path / "staging")}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which resolve_tracking honours: an
+    # earlier test's pipeline run in this process must not lend its root's tracking database
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    fs = objstore.filesystem(object_store_options())
+    if fs.exists(BUCKET):
+        fs.rm(BUCKET, recursive=True)
+    fs.mkdir(BUCKET)
+    return fs
+
+
+def _write_group(folder: Path, value: int) -> Path:
+    group_path = folder / "captures" / "2026-03-02" / "S1.zarr"
+    group = zarr.open_group(group_path, mode="w")
+    frames = group.create_array("frames", shape=(4, 8, 8), chunks=(1, 8, 8), dtype="uint16")
+    frames[:] = np.full((4, 8, 8), value, dtype=np.uint16)
+    group.attrs["complete"] = True
+    return group_path
+
+
+def _open_remote(endpoint: str, url: str) -> zarr.Group:
+    return zarr.open_group(url, mode="r", storage_options={"endpoint_url": endpoint, "key": "test", "secret": "test"})
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from sensorfleet import objstore
+    from sensorfleet.config import object_store_options
+
+    def die(step):
+        if step == sys.argv[3]:
+            os.kill(os.getpid(), signal.SIGKILL)  # killed between two object puts
+
+    objstore.publish(objstore.filesystem(object_store_options()), Path(sys.argv[1]),
+                     objstore.ObjectUrl("fleet", sys.argv[2]), before_step=die)
+""")
+
+
+def _killed_publish(folder: Path, prefix: str, step: str) -> None:
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(folder), prefix, step],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+
+
+def test_a_killed_writer_leaves_no_group_a_reader_takes_for_whole(s3: object, s3_endpoint: str, tmp_path: Path) -> None:
+    fs, url = s3, ObjectUrl(BUCKET, "root")
+    writer = tmp_path / "writer"
+    group = _write_group(writer, 1)
+    (writer / "tables" / "t" / "capture_date=2026-03-02").mkdir(parents=True)
+    (writer / "tables" / "t" / "capture_date=2026-03-02" / "part-0.parquet").write_bytes(b"PAR1")
+
+    _killed_publish(writer, "root", "markers")  # chunks put, the group's zarr.json not yet
+    listing = objstore.remote_listing(fs, url)
+    assert "captures/2026-03-02/S1.zarr/frames/c/0/0/0" in listing and "captures/2026-03-02/S1.zarr/zarr.json" not in listing
+    assert not any(r.startswith("captures/") for r in objstore.committed(listing))
+    reader = tmp_path / "reader"
+    objstore.pull(fs, url, reader)
+    assert not (reader / "captures").exists() and (reader / "tables" / "t").is_dir()
+    with pytest.raises(FileNotFoundError):
+        _open_remote(s3_endpoint, f"s3://{BUCKET}/root/captures/2026-03-02/S1.zarr")
+
+    objstore.publish(fs, writer, url)  # the next publish completes it
+    objstore.pull(fs, url, reader)
+    assert np.array_equal(zarr.open_group(reader / "captures/2026-03-02/S1.zarr", mode="r")["frames"][:], np.ones((4, 8, 8)))
+
+    _write_group(writer, 2)  # a rewrite, killed after the old marker is withdrawn and new chunks are put
+    _killed_publish(writer, "root", "markers")
+    assert "captures/2026-03-02/S1.zarr/zarr.json" not in objstore.remote_listing(fs, url)
+    objstore.pull(fs, url, reader)
+    assert not (reader / "captures").exists()  # never a mix of old and new chunks
+    objstore.publish(fs, writer, url)
+    remote = _open_remote(s3_endpoint, f"s3://{BUCKET}/root/captures/2026-03-02/S1.zarr")
+    assert np.array_equal(remote["frames"][:], np.full((4, 8, 8), 2)) and remote.attrs["complete"] is True
+    assert group.is_dir()
+
+
+def test_publish_puts_only_what_changed_and_removes_what_is_gone(s3: object, tmp_path: Path) -> None:
+    fs, url = s3, ObjectUrl(BUCKET, "r")
+    folder = tmp_path / "w"
+    _write_group(folder, 1)
+    (folder / ".hidden.0123.tmp").write_text("a temporary of a local atomic write")
+    (folder / WAREHOUSE_FILE).write_bytes(b"db")
+    first = objstore.publish(fs, folder, url, last=(WAREHOUSE_FILE,))
+    assert first.last == (WAREHOUSE_FILE,) and first.markers == ("captures/2026-03-02/S1.zarr/zarr.json",)
+    assert ".hidden.0123.tmp" not in objstore.remote_listing(fs, url)
+    again = objstore.publish(fs, folder, url, last=(WAREHOUSE_FILE,))
+    assert again.put == again.markers == again.last == again.delete == ()
+    import shutil
+
+    shutil.rmtree(folder / "captures")
+    gone = objstore.publish(fs, folder, url)
+    assert gone.withdraw == ("captures/2026-03-02/S1.zarr/zarr.json",) and gone.delete
+    assert list(objstore.remote_listing(fs, url)) == [WAREHOUSE_FILE]
+
+
+def test_a_landing_session_is_taken_only_with_its_manifest(s3: object, tmp_path: Path) -> None:
+    fs = s3
+    fs.pipe({f"{BUCKET}/landing/S1/dark_000.raw": b"x", f"{BUCKET}/landing/S1/manifest.json": b"{}",
+             f"{BUCKET}/landing/S2/dark_000.raw": b"y", f"{BUCKET}/landing/final_test/ft.csv": b"z"})
+    folder = tmp_path / "landing"
+    objstore.pull(fs, ObjectUrl(BUCKET, "landing"), folder, session_markers=True)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+                  and not p.name.startswith(".")) == ["S1/dark_000.raw", "S1/manifest.json", "final_test/ft.csv"]
+    (folder / "S3").mkdir()
+    (folder / "S3" / "manifest.json").write_text("{}")
+    objstore.publish(fs, folder, ObjectUrl(BUCKET, "landing"), sessions=True, delete=False)
+    # a landing publish (synth) never deletes: S2, still being uploaded, stays
+    assert set(fs.find(f"{BUCKET}/landing")) >= {f"{BUCKET}/landing/S2/dark_000.raw", f"{BUCKET}/landing/S3/manifest.json"}
+
+
+# Columns that describe the run (when, which folder) rather than the data: the rest must agree.
+RUN_COLUMNS = {"written_at", "ingested_at", "rejected_at", "scored_at", "predicted_at", "last_run",
+               "source_dir", "session_dir"}
+
+
+def _table(paths_root: str | Path, table: str, root_text: str) -> pl.DataFrame:
+    if str(paths_root).startswith("s3://"):
+        roots = resolve_roots(str(paths_root))
+        with staged(roots, Stage(root_parts=(WAREHOUSE_FILE,), publish_root=False)) as paths:
+            frame = run_query(paths, f"SELECT * FROM {table}")
+    else:
+        frame = run_query(resolve_paths(paths_root), f"SELECT * FROM {table}")
+    spec = TABLES[table]
+    frame = frame.drop([c for c in frame.columns if c in RUN_COLUMNS or c in spec.volatile])
+    if "zarr_path" in frame.columns:
+        frame = frame.with_columns(pl.col("zarr_path").str.replace(root_text, "<root>", literal=True))
+    return frame.sort(frame.columns)
+
+
+def _run(args: list[str]) -> str:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_synth_pipeline_warehouse_training_set_on_s3_equal_local(s3: object, s3_endpoint: str,
+                                                                  tmp_path: Path) -> None:
+    fleet = ["-n", "3", "--width", "128", "--height", "96", "--span-days", "0.2", "--workers", "1", "--seed", "1"]
+    local = tmp_path / "local"
+    _run(["synth", *fleet, "--out", str(local / "landing")])
+    _run(["synth", *fleet, "--out", f"s3://{BUCKET}/landing"])
+    _run(["pipeline", "run", "--root", str(local / "data"), "--landing", str(local / "landing")])
+    _run(["pipeline", "run", "--root", f"s3://{BUCKET}/data", "--landing", f"s3://{BUCKET}/landing"])
+
+    # every table, read by a fresh reader through the published warehouse (DuckDB over s3://)
+    (tmp_path / "staging").rename(tmp_path / "staging-of-the-runs")
+    compared = 0
+    for table in TABLES:
+        remote = _table(f"s3://{BUCKET}/data", table, f"s3://{BUCKET}/data")
+        here = _table(local / "data", table, str(local / "data"))
+        assert remote.equals(here), table
+        compared += remote.height
+    assert compared > 0 and _table(f"s3://{BUCKET}/data", "module_stats", "").height == 3
+    with staged(resolve_roots(f"s3://{BUCKET}/data"), Stage(root_parts=(WAREHOUSE_FILE,), publish_root=False)) as paths:
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):  # the read-only guards hold on s3://
+            run_query(paths, f"SELECT * FROM read_parquet('s3://{BUCKET}/landing/final_test/*.parquet')")
+
+    # the frames through zarr's fsspec store equal the local group's
+    sessions = _table(local / "data", "sessions", str(local / "data"))
+    first = sessions["zarr_path"][0].replace("<root>", "")
+    remote_frames = _open_remote(s3_endpoint, f"s3://{BUCKET}/data{first}")["frames"]
+    assert np.array_equal(remote_frames[:], zarr.open_group(f"{local / 'data'}{first}", mode="r")["frames"][:])
+
+    # the point-in-time training set of the final-test spine, from the store's tables
+    spine = tmp_path / "spine.parquet"
+    labels = _table(local / "data", "final_test", str(local / "data"))
+    labels.select("module_id", pl.col("tested_at").alias("label_time")).write_parquet(spine)
+    _run(["features", "build-training-set", "--spine", str(spine), "--out", str(tmp_path / "s3.parquet"),
+          "--root", f"s3://{BUCKET}/data"])
+    _run(["features", "build-training-set", "--spine", str(spine), "--out", str(tmp_path / "local.parquet"),
+          "--root", str(local / "data")])
+    remote_set, local_set = pl.read_parquet(tmp_path / "s3.parquet"), pl.read_parquet(tmp_path / "local.parquet")
+    assert remote_set.height == 3 and remote_set.equals(local_set)
+
+
+def test_model_artifacts_go_to_the_store_and_survive_a_publish(s3: object, tmp_path: Path) -> None:
+    import mlflow
+
+    from models.tracking import connect, experiment
+
+    fs, url = s3, ObjectUrl(BUCKET, "data")
+    roots = resolve_roots(f"s3://{BUCKET}/data")
+    with staged(roots, Stage()) as paths:
+        client = connect(paths.root)
+        exp = experiment(client, "anomaly", paths.root)
+        assert client.get_experiment(exp).artifact_location == f"s3://{BUCKET}/data/mlflow/artifacts/anomaly"
+        with mlflow.start_run(experiment_id=exp):
+            mlflow.log_text("threshold 0.5", "threshold.txt")
+    listing = objstore.remote_listing(fs, url)
+    assert any(k.startswith("mlflow/artifacts/anomaly/") and k.endswith("threshold.txt") for k in listing)
+    assert "mlflow/mlflow.db" in listing  # the tracking database is published with the root, and that
+    # publish (at the end of `staged`, after the artifact was logged) left the artifacts alone
+    assert not (paths.root / "mlflow" / "artifacts").exists()
+    listed = CliRunner().invoke(app, ["models", "list", "--root", f"s3://{BUCKET}/data"])
+    assert listed.exit_code == 0, listed.output
+    assert "anomaly" not in listed.output  # experiments, not registered models: an empty registry
+
+
+def test_a_missing_bucket_is_a_usage_error_before_anything_is_created(s3: object, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["pipeline", "run", "--root", "s3://no-such-bucket/data",
+                                      "--landing", f"s3://{BUCKET}/landing"])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "bucket 'no-such-bucket' does not exist" in said, result.output
+    assert not (tmp_path / "staging").exists()
