@@ -7,15 +7,17 @@ same held-out data, else ``challenger`` with the reason as a version tag.
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sensorfleet.config import resolve_tracking
+from sensorfleet.config import MLFLOW_ENV, resolve_tracking
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -44,9 +46,23 @@ def connect(root: str | Path | None = None) -> Any:
     tracking = resolve_tracking(root)
     if tracking.uri.startswith("sqlite:///"):
         Path(tracking.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_registry_uri(tracking.uri)
+    with _environment_kept(MLFLOW_ENV):  # set_tracking_uri also exports MLFLOW_TRACKING_URI,
+        mlflow.set_tracking_uri(tracking.uri)  # which resolve_tracking would then take as the
+        mlflow.set_registry_uri(tracking.uri)  # user's choice for every later root
     return MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+
+
+@contextmanager
+def _environment_kept(name: str) -> Iterator[None]:
+    """Restore environment variable ``name`` as it was before the block."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def experiment(client: Any, name: str, root: str | Path | None = None) -> str:

@@ -72,9 +72,7 @@ def s3(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> obj
                         "AWS_DEFAULT_REGION": "eu-west-1", "SENSORFLEET_STAGING": str(tmp_path / "staging")}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which resolve_tracking honours: an
-    # earlier test's pipeline run in this process must not lend its root's tracking database
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the root's own tracking database
     fs = objstore.filesystem(object_store_options())
     if fs.exists(BUCKET):
         fs.rm(BUCKET, recursive=True)

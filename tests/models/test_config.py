@@ -23,3 +23,13 @@ def test_the_environment_wins_and_a_server_keeps_its_artifacts(tmp_path: Path, m
     assert tracking.uri == "http://127.0.0.1:5000" and tracking.artifacts is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'x.db'}")
     assert resolve_tracking(tmp_path).artifacts == tmp_path.resolve() / "mlflow" / "artifacts"
+
+
+def test_connecting_to_one_root_does_not_pin_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI; connect must not leave it behind,
+    or every later root in the process would use the first root's tracking database."""
+    from models.tracking import connect
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    connect(tmp_path / "a")
+    assert resolve_tracking(tmp_path / "b").uri == f"sqlite:///{(tmp_path / 'b').resolve() / 'mlflow' / 'mlflow.db'}"
