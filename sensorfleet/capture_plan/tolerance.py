@@ -19,8 +19,9 @@ from sensorfleet.registry import MODULE_STATS
 
 
 def metric_columns() -> list[str]:
-    """The ``module_stats`` columns a tolerance may name: every numeric feature column."""
-    return [c.name for c in MODULE_STATS.features if c.dtype in ("f64", "i64")]
+    """The ``module_stats`` columns a tolerance may name: every numeric feature column but the
+    die temperature (a capture condition, not a measurement)."""
+    return [c.name for c in MODULE_STATS.features if c.dtype in ("f64", "i64") and c.name != "temperature_c"]
 
 
 @dataclass(frozen=True)
