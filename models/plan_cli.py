@@ -14,6 +14,13 @@ from sensorfleet.config import resolve_paths
 plan_app = typer.Typer(help="Capture plans: the shortest plan whose metrics and model decisions match the full one.",
                        no_args_is_help=True, add_completion=False)
 
+
+
+@plan_app.callback()
+def _group() -> None:
+    """A group even with one command (``plan study``), however it is invoked."""
+
+
 DEFAULT_MODULES = 50
 """Modules studied by default, spread evenly over capture time: enough for a 95 % quantile and a
 2 % decision share to mean something, a few minutes on two cores at 320 x 240."""
