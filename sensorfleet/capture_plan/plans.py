@@ -32,9 +32,9 @@ from sensorfleet.emva.maps import OperatingPoint, choose_spatial, operating_poin
 from sensorfleet.manifest import EMVA_FRAME_KINDS, Manifest
 
 DEFAULT_FRAME_OVERHEAD_S = 0.05
-"""Per-frame overhead of a station (s) when nothing else is known: one frame period at 20 fps,
-readout of a 12 MP frame over a 4-lane MIPI link plus settling (docs/capture-plan.md). The
-landing manifest (schema 1) carries no readout time, so this is a setting."""
+"""Per-frame overhead of a station (s) when nothing else is known: one frame period at 20 fps, a
+common full-resolution rate of 12 MP modules (docs/capture-plan.md). The landing manifest
+(schema 1) carries no readout time, so this is a setting."""
 
 FRAME_CAPS = (8, 4, 2)
 """Frames-per-point caps tried (each only where some point holds more)."""
