@@ -38,7 +38,7 @@ from sensorfleet.emva.session import characterize_subset, open_captures
 from sensorfleet.ingest.store import is_complete
 from sensorfleet.parallel import Outcome, Threads, run_each
 from sensorfleet.registry import CAPTURE_PLANS
-from sensorfleet.tables import PartitionWrite, publish_partition, read_table
+from sensorfleet.tables import PartitionWrite, list_partitions, publish_partition, read_partition
 
 NO_CHAMPION = "no champion model: metrics only"
 
@@ -91,13 +91,11 @@ class StudySession:
 def study_sessions(paths: Paths, days: int | None = None, modules: int | None = None) -> list[StudySession]:
     """Each module's latest characterized session (of the latest ``days`` capture days) whose
     captures group is complete, at most ``modules`` of them spread evenly over capture time."""
-    stats = read_table(paths.tables, "module_stats")
-    if stats.is_empty() or "session_id" not in stats.columns:
+    wanted = list_partitions(paths.tables, "module_stats")[-days if days is not None else 0:]
+    parts = [p for p in (read_partition(paths.tables, "module_stats", day) for day in wanted) if "session_id" in p.columns]
+    if not parts:
         raise ValueError(f"no module_stats rows under {paths.tables / 'module_stats'}: characterize a day first")
-    stats = stats.with_columns(pl.col("capture_date").cast(pl.String).alias("day"))
-    if days is not None:
-        kept = sorted(set(stats["day"].to_list()))[-days:]
-        stats = stats.filter(pl.col("day").is_in(kept))
+    stats = pl.concat(parts, how="diagonal_relaxed").with_columns(pl.col("capture_date").cast(pl.String).alias("day"))
     latest = stats.sort("module_id", "captured_at").group_by("module_id", maintain_order=True).last()
     latest = latest.sort("captured_at", "module_id")
     found = [StudySession(r["day"], r["session_id"], r["module_id"], paths.captures / r["day"] / f"{r['session_id']}.zarr")
