@@ -41,6 +41,9 @@ from sensorfleet.registry import CAPTURE_PLANS
 from sensorfleet.tables import PartitionWrite, list_partitions, publish_partition, read_partition
 
 NO_CHAMPION = "no champion model: metrics only"
+POOL_MIN_SESSIONS = 4
+"""Fewest studied sessions for which worker processes are started: a spawned worker costs seconds
+of imports, one session's plans about as much."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +153,12 @@ class Characterized:
 
 def characterize_all(sessions: Sequence[StudySession], choices: Sequence[PlanChoice],
                      settings: StudySettings) -> Characterized:
-    """:func:`characterize_plans` for every session, in ``settings.workers`` processes."""
+    """:func:`characterize_plans` for every session, in ``settings.workers`` processes (in this
+    one below :data:`POOL_MIN_SESSIONS` sessions)."""
     work = partial(characterize_plans, settings.config, settings.frame_overhead_s, tuple(choices))
-    threads = Threads(numba=max(1, (os.cpu_count() or 1) // max(1, settings.workers)))
-    outcomes: list[Outcome[StudySession, PlanRows]] = run_each(work, sessions, workers=settings.workers,
-                                                               threads=threads)
+    workers = settings.workers if len(sessions) >= POOL_MIN_SESSIONS else 1
+    threads = Threads(numba=max(1, (os.cpu_count() or 1) // max(1, workers)))
+    outcomes: list[Outcome[StudySession, PlanRows]] = run_each(work, sessions, workers=workers, threads=threads)
     modules: list[dict[str, Any]] = []
     channels: list[dict[str, Any]] = []
     failures = {c.plan_id: 0 for c in choices}
