@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagster import AssetsDefinition, PartitionsDefinition
 
+from assets.capture_plans import capture_plans
 from assets.captures import build_capture_assets
 from assets.characterization import build_characterization_assets
 from assets.features import build_feature_assets
@@ -41,7 +42,13 @@ def build_model_assets() -> list[AssetsDefinition]:
     return [anomaly_model, yield_model, model_drift]
 
 
+def build_plan_assets() -> list[AssetsDefinition]:
+    """The capture-plan study: unpartitioned, materialized by its own weekly job (or by hand)."""
+    return [capture_plans]
+
+
 __all__ = [
     "build_assets", "build_capture_assets", "build_characterization_assets", "build_feature_assets", "build_fleet_assets",
-    "build_label_assets", "build_model_assets", "build_optics_assets", "build_score_assets", "build_station_assets", "warehouse",
+    "build_label_assets", "build_model_assets", "build_optics_assets", "build_plan_assets", "build_score_assets",
+    "build_station_assets", "warehouse",
 ]

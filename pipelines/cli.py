@@ -23,6 +23,10 @@ COMMANDS = {
     "pipeline": LazyCommand(
         "pipelines.run_command:pipeline_app", "Run the Dagster asset graph (the same definitions the UI loads)."
     ),
+    "plan": LazyCommand(
+        "models.plan_cli:plan_app",
+        "Capture plans: the shortest plan whose metrics and model decisions match the full one.",
+    ),
 }
 
 app = lazy_app(core.HELP, {**core.COMMANDS, **COMMANDS})

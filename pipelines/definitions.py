@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from assets import build_assets, build_fleet_assets, build_model_assets
+from assets import build_assets, build_fleet_assets, build_model_assets, build_plan_assets
 from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE, SCHEDULES
 from pipelines.partitions import capture_days
 from pipelines.resources import deployment_resources
@@ -41,7 +41,7 @@ def fleet_assets() -> list[dg.AssetsDefinition]:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*pipeline_assets(), *fleet_assets(), *build_model_assets()],
+        assets=[*pipeline_assets(), *fleet_assets(), *build_model_assets(), *build_plan_assets()],
         resources=deployment_resources(),
         jobs=JOBS,
         schedules=SCHEDULES,

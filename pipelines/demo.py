@@ -15,7 +15,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from pipelines.run_command import run_with_display, train_and_score_with_display
+from pipelines.run_command import (
+    run_with_display,
+    study_capture_plans_with_display,
+    train_and_score_with_display,
+)
 from sensorfleet.config import Paths, resolve_paths
 from sensorfleet.manifest import MANIFEST_NAME
 from sensorfleet.progress import progress_bar
@@ -111,6 +115,9 @@ def print_where(paths: Paths, console: Console) -> None:
     console.print(f"The models:  sensorfleet models list --root {paths.root}", markup=False)
 
 
+DEMO_STUDY_MODULES = 12
+"""Modules the demo's capture-plan study re-characterizes: enough to show the table and the plot
+in the UI in a few seconds; `sensorfleet plan study` takes 50 by default."""
 DEMO_MODULES_PER_LOT = 10
 """The demo's lot size: 80 modules make 8 lots, enough to hold the latest lots out when training."""
 
@@ -138,9 +145,11 @@ def demo(
         add_broken_session(paths.landing, console)
     summary = run_with_display(paths, console=console)
     models = train_and_score_with_display(paths, console)
+    # the study compares the champions' decisions: only once they exist
+    studied = study_capture_plans_with_display(paths, console, DEMO_STUDY_MODULES) if models.ok else True
     print_where(paths, console)
     # Rejections are expected (the demo plants one); only a real failure fails the demo.
-    if not summary.ok:
+    if not (summary.ok and studied):
         raise typer.Exit(1)
     if not models.ok:  # a fleet too small to train on: said above, the data products stand
         console.print("  (the models need a larger fleet: `sensorfleet demo --modules 80` or more)")

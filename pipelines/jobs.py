@@ -23,6 +23,8 @@ REFRESH_WAREHOUSE = "refresh_warehouse"
 
 RETRAIN = "retrain"
 """Name of the job that trains both models, registers them and reports drift (weekly schedule)."""
+CAPTURE_PLAN_STUDY = "capture_plan_study"
+"""Name of the job that runs the capture-plan study (weekly, after the retrain)."""
 SCORES = ("anomaly_scores", "yield_predictions")
 MODELS = ("anomaly_model", "yield_model", "model_drift")
 
@@ -75,5 +77,20 @@ retrain_weekly = ScheduleDefinition(
     description="Retrain both models every Monday 04:00 UTC (the models' freshness policy fails after 8 days).",
 )
 
-JOBS = (daily_pipeline, ingest, characterize, rebuild_features, refresh_warehouse, retrain)
-SCHEDULES = (retrain_weekly,)
+capture_plan_study = define_asset_job(
+    CAPTURE_PLAN_STUDY,
+    selection=AssetSelection.assets("capture_plans"),
+    executor_def=in_process_executor,
+    description="Re-characterize a sample of modules on shorter capture plans from their stored frames and "
+    "recommend the shortest plan whose metrics and champion decisions match the full one. Weekly, after the retrain.",
+)
+
+capture_plan_study_weekly = ScheduleDefinition(
+    name="capture_plan_study_weekly", job=capture_plan_study, cron_schedule="0 6 * * 1", execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="The capture-plan study every Monday 06:00 UTC, two hours after the retrain (its decisions are the "
+    "new champions').",
+)
+
+JOBS = (daily_pipeline, ingest, characterize, rebuild_features, refresh_warehouse, retrain, capture_plan_study)
+SCHEDULES = (retrain_weekly, capture_plan_study_weekly)

@@ -120,6 +120,22 @@ def train_and_score_with_display(paths: Paths, console: Console) -> ModelsOutcom
     return outcome
 
 
+def study_capture_plans_with_display(paths: Paths, console: Console, modules: int) -> bool:
+    """Run the capture-plan study on a sample of ``modules`` modules (the ``capture_plan_study``
+    job) and say what it recommends; False when it failed."""
+    from pipelines.runner import study_capture_plans  # Dagster and the study load here
+
+    console.print(f"[bold]capture plans[/]: the shortest plan that decides the same, on {modules} modules' stored "
+                  "frames (capture_plan_study job)")
+    outcome = study_capture_plans(paths, modules)
+    if outcome.error:
+        console.print(f"  [red]capture-plan study failed[/]: {outcome.error}")
+        return False
+    console.print(f"  recommended: {outcome.recommended}", markup=False)
+    console.print("  (table capture_plans, docs/capture-plan.md; `sensorfleet plan study` for more modules)")
+    return True
+
+
 def print_summary(summary: PipelineSummary, console: Console) -> None:
     """The closing summary: sessions ingested / unchanged / rejected (with reasons), modules
     outside the checks, failed days, and where the runs are recorded."""

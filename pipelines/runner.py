@@ -40,6 +40,7 @@ from assets._common import (
     metadata_values,
     progress_hook,
 )
+from assets.capture_plans import CAPTURE_PLANS_ASSET
 from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, SessionCounts
 from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZED
 from assets.labels import FINAL_TEST_ASSET, final_test_files_state
@@ -48,7 +49,14 @@ from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
 from pipelines.instance_config import install_instance_config
-from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE, RETRAIN, SCORES
+from pipelines.jobs import (
+    CAPTURE_PLAN_STUDY,
+    DAILY_PIPELINE,
+    JOBS,
+    REFRESH_WAREHOUSE,
+    RETRAIN,
+    SCORES,
+)
 from pipelines.partitions import CAPTURE_DAYS, capture_day_problem
 from pipelines.resources import run_resources
 from pipelines.up_to_date import (
@@ -271,15 +279,21 @@ class ModelsOutcome:
         return self.error is None
 
 
+def _fleet_level_definitions(paths: Paths) -> Definitions:
+    """Every asset and job of the location, with a CLI run's resources (the fleet-level jobs:
+    retrain, capture-plan study)."""
+    from assets import build_model_assets, build_plan_assets
+
+    return Definitions(assets=[*pipeline_assets(), *fleet_assets(), *build_model_assets(), *build_plan_assets()],
+                       jobs=JOBS, resources=run_resources(paths), executor=in_process_executor)
+
+
 def train_models(paths: Paths, rescore: bool = True) -> ModelsOutcome:
     """Run the ``retrain`` job (both models and the drift report) in process, recorded in the
     instance, then (``rescore``) score every day with the new champions."""
-    from assets import build_model_assets
-
     outcome = ModelsOutcome()
     instance = prepare_instance(paths)
-    defs = Definitions(assets=[*pipeline_assets(), *fleet_assets(), *build_model_assets()], jobs=JOBS,
-                       resources=run_resources(paths), executor=in_process_executor)
+    defs = _fleet_level_definitions(paths)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = defs.resolve_job_def(RETRAIN).execute_in_process(  # errors come back in the outcome
@@ -304,6 +318,37 @@ def train_models(paths: Paths, rescore: bool = True) -> ModelsOutcome:
         refreshed = run_fleet(instance, defs.resolve_job_def(REFRESH_WAREHOUSE), [AssetKey(WAREHOUSE)])
         if refreshed.error and outcome.error is None:
             outcome.error = f"warehouse refresh failed: {refreshed.error}"
+    return outcome
+
+
+@dataclass
+class StudyOutcome:
+    """What a run of the ``capture_plan_study`` job did: the recommended plan in words, or why not."""
+
+    run_id: str | None = None
+    error: str | None = None
+    recommended: str | None = None
+
+
+def study_capture_plans(paths: Paths, modules: int) -> StudyOutcome:
+    """Run the ``capture_plan_study`` job in process over at most ``modules`` modules, recorded in
+    the instance (the demo shows the study with a small sample; the weekly run takes the asset's
+    default)."""
+    instance = prepare_instance(paths)
+    job = _fleet_level_definitions(paths).resolve_job_def(CAPTURE_PLAN_STUDY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config={
+            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+            "ops": {CAPTURE_PLANS_ASSET: {"config": {"modules": modules}}}})
+    outcome = StudyOutcome(result.run_id, failure_message(result))
+    for event in result.get_asset_materialization_events():
+        meta = metadata_values(event.step_materialization_data.materialization.metadata)
+        if "recommended_plan" in meta:
+            outcome.recommended = (f"{meta['recommended_plan']} ({meta['recommended_description']}): "
+                                   f"{meta['recommended_station_time_s']:.2f} s per module, "
+                                   f"{meta['station_time_saved_pct']:.0f}% less than the full plan "
+                                   f"({meta['modules_studied']} modules; {meta['models']})")
     return outcome
 
 

@@ -25,7 +25,8 @@ def test_declared_help_is_the_commands_own(name: str) -> None:
     assert own.startswith(lazy.help), f"{name}: declared {lazy.help!r}, its own help is {own!r}"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["sql", "--help"], ["features", "--help"], ["pipeline", "run", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["sql", "--help"], ["features", "--help"], ["pipeline", "run", "--help"],
+                                  ["plan", "study", "--help"]])
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
     probe = (
         "import sys\nfrom pipelines.cli import app\n"
@@ -49,4 +50,4 @@ def test_an_unknown_command_lists_the_valid_ones() -> None:
 
     result = CliRunner().invoke(app, ["synht"], env={"COLUMNS": "1000"})
     assert result.exit_code == 2
-    assert "No such command 'synht'; valid commands: demo, features, import-emva, models, pipeline, sql, synth" in result.output
+    assert "No such command 'synht'; valid commands: demo, features, import-emva, models, pipeline, plan, sql, synth" in result.output

@@ -10,6 +10,7 @@ A whole day: :mod:`sensorfleet.emva.day`.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sensorfleet.emva.mapsgroup import TemporaryMapsGroup, maps_group_attrs
 from sensorfleet.emva.mapstore import MemoryMapStore, ZarrMapStore
 from sensorfleet.emva.rows import SessionCharacterization, table_rows
 from sensorfleet.emva.steps import BandedAnalysis
+from sensorfleet.emva.subset import select_frames
 from sensorfleet.ingest.store import FrameReader
 from sensorfleet.manifest import Manifest
 
@@ -67,6 +69,20 @@ def characterize_frames(
         if temporary is not None:
             temporary.discard()
     return replace(rows, timings=timings)
+
+
+def characterize_subset(
+    frames: ArrayLike3D,
+    manifest: Manifest,
+    indices: Sequence[int],
+    config: CharacterizationConfig = CharacterizationConfig(),
+) -> SessionCharacterization:
+    """Characterize the session as if only frames ``indices`` (strictly increasing, manifest
+    order) had been taken: the frames are read through a view (:mod:`sensorfleet.emva.subset`),
+    never copied, and no maps group is written. Every frame selected: the same rows as
+    :func:`characterize_frames` on ``frames``, bit for bit."""
+    view, selected = select_frames(frames, manifest, indices)
+    return characterize_frames(view, selected, None, config)
 
 
 def _timings(analysis: BandedAnalysis, seconds: float) -> dict[str, float]:

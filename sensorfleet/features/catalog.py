@@ -169,3 +169,9 @@ def get_service(name: str | None) -> FeatureService:
         return SERVICES[name or "default"]
     except KeyError:
         raise KeyError(f"unknown feature service {name!r}; services: {', '.join(SERVICES)}") from None
+
+SESSION_VIEWS: tuple[FeatureView, ...] = (MODULE_EMVA, CHANNEL_EMVA, MODULE_DEFECTS)
+"""The views whose rows are computed from one session's own characterization rows
+(``module_stats``, ``module_channel_stats``) alone: what a re-characterization of that session
+changes (:func:`sensorfleet.features.session_features.session_features`). The cohort view reads
+other modules, the conditions and optics views no EMVA result."""

@@ -28,6 +28,13 @@ class Source:
     sql: str
     key: tuple[str, ...]
 
+    def render(self, relations: dict[str, str]) -> str:
+        """The SQL with each ``{table}`` placeholder replaced by its relation in ``relations``."""
+        sql = self.sql
+        for table in self.tables:
+            sql = sql.replace("{" + table + "}", relations[table])
+        return sql
+
     @staticmethod
     def table(name: str, columns: tuple[str, ...], key: tuple[str, ...]) -> Source:
         """A registry table itself, projected to ``columns``."""

@@ -71,15 +71,13 @@ def _source_sql(view: FeatureView, features: list[str], relations: dict[str, str
     proj = _projection(view.source)
     if proj is not None:  # read only the columns the joined views need
         needed = [view.entity, view.event_time, view.created_time, *view.source.key, *features]
-        sql = Source.table(proj[0], tuple(dict.fromkeys(needed)), view.source.key).sql
+        source = Source.table(proj[0], tuple(dict.fromkeys(needed)), view.source.key)
     else:
-        sql = view.source.sql
-    for table in view.source.tables:
-        relation = relations[table]
-        if as_of is not None:
-            relation = f"(SELECT * FROM {relation} WHERE written_at <= {timestamp_literal(as_of)})"
-        sql = sql.replace("{" + table + "}", relation)
-    return sql
+        source = view.source
+    if as_of is not None:
+        cut = timestamp_literal(as_of)
+        relations = {t: f"(SELECT * FROM {relations[t]} WHERE written_at <= {cut})" for t in source.tables}
+    return source.render(relations)
 
 
 def _order_key(view: FeatureView) -> str:

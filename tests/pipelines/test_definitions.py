@@ -25,7 +25,7 @@ def test_definitions_load_with_expected_graph() -> None:
     assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects",
                     "final_test", "warehouse", "module_features", "anomaly_scores", "yield_predictions",
                     "anomaly_model", "yield_model", "model_drift", "sfr", "module_optics", "station_spc",
-                    "station_alarms"}
+                    "station_alarms", "capture_plans"}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {
         "captures": "captures", "rejections": "captures",
@@ -35,10 +35,12 @@ def test_definitions_load_with_expected_graph() -> None:
         "anomaly_scores": "models", "yield_predictions": "models", "anomaly_model": "models",
         "yield_model": "models", "model_drift": "models", "sfr": "optics", "module_optics": "optics",
         "station_spc": "stations", "station_alarms": "stations",
+        "capture_plans": "capture_plans",
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
-        if key.to_user_string() in ("final_test", "warehouse", "anomaly_model", "yield_model", "model_drift"):
+        if key.to_user_string() in ("final_test", "warehouse", "anomaly_model", "yield_model", "model_drift",
+                                    "capture_plans"):
             assert partitions is None  # over the whole fleet
             continue
         assert isinstance(partitions, DynamicPartitionsDefinition)  # only days with data are listed
@@ -77,10 +79,14 @@ def test_definitions_load_with_expected_graph() -> None:
     }
 
     jobs = {j.name for j in defs.resolve_all_job_defs()} - {"__ASSET_JOB"}
-    assert jobs == {"daily_pipeline", "ingest", "characterize", "rebuild_features", "refresh_warehouse", "retrain"}
+    assert jobs == {"daily_pipeline", "ingest", "characterize", "rebuild_features", "refresh_warehouse", "retrain",
+                    "capture_plan_study"}
     daily = {k.to_user_string() for k in defs.resolve_job_def("daily_pipeline").asset_layer.selected_asset_keys}
     assert "anomaly_scores" in daily and not daily & {"anomaly_model", "yield_model"}  # never trains by accident
     assert {"station_spc", "station_alarms"} <= daily
+    assert "capture_plans" not in daily  # the study is weekly, in its own job
+    study = {k.to_user_string() for k in defs.resolve_job_def("capture_plan_study").asset_layer.selected_asset_keys}
+    assert study == {"capture_plans"}
     for name in jobs:
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
@@ -91,7 +97,8 @@ def test_definitions_load_with_expected_graph() -> None:
     assert sensors[1].job_name == sensors[2].job_name == "refresh_warehouse"
     schedules = list(defs.schedules or [])
     assert [(s.name, s.job_name, s.default_status) for s in schedules] == [
-        ("retrain_weekly", "retrain", DefaultScheduleStatus.RUNNING)]
+        ("retrain_weekly", "retrain", DefaultScheduleStatus.RUNNING),
+        ("capture_plan_study_weekly", "capture_plan_study", DefaultScheduleStatus.RUNNING)]
     assert set(defs.resources or {}) == {"storage"}
 
 
