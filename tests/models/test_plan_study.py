@@ -21,7 +21,12 @@ from models.plan_study import decision_check, plan_features, run_plan_study
 from models.train import train_anomaly, train_yield
 from models.yield_model import YieldConfig
 from sensorfleet.capture_plan.plans import FULL
-from sensorfleet.capture_plan.study import NO_CHAMPION, StudySettings, characterize_all, study_sessions
+from sensorfleet.capture_plan.study import (
+    NO_CHAMPION,
+    StudySettings,
+    characterize_all,
+    study_sessions,
+)
 from sensorfleet.config import Paths
 from sensorfleet.features.catalog import SESSION_VIEWS
 from sensorfleet.features.daily import MODULE_FEATURES
