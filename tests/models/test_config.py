@@ -23,3 +23,21 @@ def test_the_environment_wins_and_a_server_keeps_its_artifacts(tmp_path: Path, m
     assert tracking.uri == "http://127.0.0.1:5000" and tracking.artifacts is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'x.db'}")
     assert resolve_tracking(tmp_path).artifacts == tmp_path.resolve() / "mlflow" / "artifacts"
+
+
+def test_no_model_before_the_store_exists_without_creating_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the first training the root has no tracking database: asking for a champion says
+    so without creating the database (scoring a day before any training stays cheap)."""
+    from models.tracking import NoSuchModelError, resolve_version, store_missing
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    db = tmp_path.resolve() / "mlflow" / "mlflow.db"
+    assert store_missing(tmp_path) == db
+    with pytest.raises(NoSuchModelError, match=r"model 'm' has no version with alias 'champion' yet.*no model store at"):
+        resolve_version("m", "champion", tmp_path)
+    assert not db.exists()
+    db.parent.mkdir(parents=True)
+    db.touch()
+    assert store_missing(tmp_path) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert store_missing(tmp_path) is None  # a server: only asking it can tell
