@@ -23,7 +23,7 @@ import polars as pl
 import zarr
 
 from sensorfleet.emva.config import DEFECT_CODES, CharacterizationConfig
-from sensorfleet.emva.rows import DEFECT_SCHEMA, SessionCharacterization
+from sensorfleet.emva.rows import DEFECT_SCHEMA, NULL_WITHOUT_DATA, SessionCharacterization
 from sensorfleet.ingest.store import read_group_attrs
 from sensorfleet.manifest import Manifest
 
@@ -116,8 +116,8 @@ def is_current(maps_group: Path, source_content_hash: str | None) -> bool:
 
 
 def _restore(value: object, key: str) -> object:
-    if value is None:
-        return math.nan if key not in ("station_id", "lot_id", "wafer_id") else None
+    if value is None:  # JSON holds NaN as null: restore it, except where null is the value
+        return math.nan if key not in ("station_id", "lot_id", "wafer_id", *NULL_WITHOUT_DATA) else None
     if key == "captured_at" and isinstance(value, str):
         return datetime.fromisoformat(value)
     return value

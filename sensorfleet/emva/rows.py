@@ -91,6 +91,11 @@ def identity(manifest: Manifest) -> Row:
     }
 
 
+NULL_WITHOUT_DATA = ("dark_current_dn_per_s", "dark_current_e_per_s")
+"""Metrics stored as null (not NaN) when the session's data cannot define them: one dark exposure
+time gives no dark current."""
+
+
 def metric_row(ptc: PtcAnalysis, spatial: SpatialStats) -> Row:
     """The EMVA 1288 metric columns of one pixel group (whole sensor or a CFA channel)."""
     gain = ptc.system_gain_dn_per_e
