@@ -300,7 +300,7 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
     sensor = manifest.sensor
     limit = 1 << sensor.bit_depth
     group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width)
-    writer = store.FrameWriter(arr, background=True)
+    writer = store.FrameWriter(arr)
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
     digests: list[bytes] = []
@@ -348,7 +348,6 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
             "mean_dn": stats.mean_dn, "std_dn": stats.std_dn, "min_dn": stats.min_dn, "max_dn": stats.max_dn,
             "saturated_fraction": stats.saturated_fraction,
         })
-    writer.flush()  # every chunk on disk (and a write's error raised) before anything else
     if problems:
         discard_temporary(tmp)
         return s.result(sid, day, "rejected", problems=problems)

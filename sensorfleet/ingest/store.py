@@ -20,7 +20,7 @@ import shutil
 import uuid
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -187,14 +187,9 @@ class FrameWriter:
     key as a plain file: zarr's async write path costs about as much CPU again as the
     compression itself (docs/storage.md). Other stores go through ``arr[i] = frame``. The
     result reads back through zarr like any other array (tests check it bit for bit).
-
-    With ``background`` a frame is compressed and written on a worker thread while the caller
-    decodes the next one (c-blosc called through ctypes releases the GIL): at most one frame in
-    flight, copied into one of two buffers; :meth:`flush` waits for it and raises its error.
-    On set 003 (302 PNG frames) the PNG inflate and the compression then overlap on two cores.
     """
 
-    def __init__(self, arr: zarr.Array, *, background: bool = False) -> None:
+    def __init__(self, arr: zarr.Array) -> None:
         self.arr = arr
         _, self.h, self.w = arr.shape
         self.rows = arr.chunks[1]
@@ -205,13 +200,6 @@ class FrameWriter:
         self._compress = ctx[0] if ctx is not None else None
         self._out = np.empty(self.rows * self.w * 2 + _BLOSC_MAX_OVERHEAD, dtype=np.uint8)  # reused
         self._dirs: set[Path] = set()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
-        self._buffers: list[np.ndarray] = []
-        if background and self.folder is not None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="frame-writer")
-            weakref.finalize(self, self._pool.shutdown, wait=True)
-            self._buffers = [np.empty((self.h, self.w), np.uint16) for _ in range(2)]
 
     def encode(self, chunk: np.ndarray) -> bytes | memoryview:
         """Blosc-compress one C-contiguous ``(rows, W) uint16`` chunk; the result is valid until
@@ -225,27 +213,10 @@ class FrameWriter:
         return self._out[:n].data
 
     def write(self, index: int, frame: np.ndarray) -> None:
-        """Store ``frame`` ((H, W) uint16, DN) as frame ``index`` (in the background: the caller
-        may reuse ``frame`` at once; call :meth:`flush` before relying on the files)."""
+        """Store ``frame`` ((H, W) uint16, DN) as frame ``index``."""
         if self.folder is None:
             self.arr[index] = frame
             return
-        if self._pool is None:
-            self._write_chunks(index, frame)
-            return
-        self.flush()
-        buf = self._buffers[index % 2]
-        np.copyto(buf, frame)
-        self._pending = self._pool.submit(self._write_chunks, index, buf)
-
-    def flush(self) -> None:
-        """Wait for the frame in flight, if any; raises the error its write raised."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def _write_chunks(self, index: int, frame: np.ndarray) -> None:
-        assert self.folder is not None
         frame = np.ascontiguousarray(frame, dtype=np.uint16)
         for band, y0 in enumerate(range(0, self.h, self.rows)):
             chunk = frame[y0:y0 + self.rows]

@@ -259,28 +259,6 @@ def test_frame_writer_matches_zarr(tmp_path: Path, height: int) -> None:
     assert np.array_equal(back[:, 500:530, :], frames[:, 500:530, :])
 
 
-def test_background_frame_writer_lets_the_caller_reuse_its_frame(tmp_path: Path) -> None:
-    """In the background, each frame is copied before the call returns: one buffer overwritten
-    by the next frame at once still gives every frame; a failed write is raised by flush."""
-    import zarr
-
-    rng = np.random.default_rng(5)
-    frames = rng.integers(0, 4096, size=(5, 600, 48), dtype=np.uint16)
-    _, arr = store.create_frames_group(tmp_path / "bg.zarr", 5, 600, 48)
-    writer = store.FrameWriter(arr, background=True)
-    buf = np.empty((600, 48), np.uint16)
-    for i, f in enumerate(frames):
-        buf[...] = f
-        writer.write(i, buf)
-    writer.flush()
-    assert np.array_equal(zarr.open_array(str(tmp_path / "bg.zarr" / "frames"), mode="r")[:], frames)
-    shutil.rmtree(tmp_path / "bg.zarr")  # the chunk folder is gone: the next write fails
-    writer.write(0, frames[0])
-    with pytest.raises(FileNotFoundError):
-        writer.flush()
-    writer.flush()  # the error is raised once
-
-
 @pytest.mark.parametrize("reuse_buffer", [True, False])
 def test_frame_writer_chunk_bytes_equal_numcodecs(tmp_path: Path, reuse_buffer: bool) -> None:
     """The chunk files hold exactly what numcodecs' Blosc (zarr's codec) makes of each band,
