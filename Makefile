@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip check
+	# compile every numba kernel into its cache now, in parallel processes, so that the first run
+	# does not (sensorfleet/warmup.py; docs/architecture.md)
+	$(BIN)/python -m sensorfleet.warmup
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -135,7 +135,9 @@ def missing_operating_points(captures: pl.DataFrame, min_levels: int = MIN_PTC_L
     Three problems per session are reported: a flat-field exposure time with no dark operating
     point at the same exposure (no dark reference to subtract), fewer than two dark exposure
     times (no dark-current slope), and fewer than ``min_levels`` distinct flat-field levels
-    (``exposure_s``, ``photons_per_pixel``) for the photon-transfer fit.
+    (``exposure_s``, ``photons_per_pixel``) for the photon-transfer fit. ``blocking`` is False
+    for the second alone: the analysis runs without a dark current (the EMVA 1288 reference data
+    set 003 has one dark exposure time), the others leave it nothing to fit.
     """
     problems: list[dict[str, Any]] = []
     if captures.is_empty():
@@ -151,6 +153,7 @@ def missing_operating_points(captures: pl.DataFrame, min_levels: int = MIN_PTC_L
                     "session_id": session_id,
                     "problem": "no dark operating point at flat exposure(s) "
                     + ", ".join(f"{e:g} s" for e in no_dark),
+                    "blocking": True,
                 }
             )
         if len(dark_exposures) < 2:
@@ -158,6 +161,7 @@ def missing_operating_points(captures: pl.DataFrame, min_levels: int = MIN_PTC_L
                 {
                     "session_id": session_id,
                     "problem": f"{len(dark_exposures)} dark exposure time(s), expected at least 2 for the dark current",
+                    "blocking": False,
                 }
             )
         levels = flats.select(["exposure_s", "photons_per_pixel"]).unique().height
@@ -166,6 +170,7 @@ def missing_operating_points(captures: pl.DataFrame, min_levels: int = MIN_PTC_L
                 {
                     "session_id": session_id,
                     "problem": f"{levels} flat-field levels, expected at least {min_levels} for the photon-transfer fit",
+                    "blocking": True,
                 }
             )
     return problems
@@ -208,7 +213,8 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
                 CHECK_OPERATING_POINTS, CAPTURES,
                 "Every flat exposure has a dark point at the same exposure, every session has at least "
                 f"2 dark exposure times and {MIN_PTC_LEVELS} flat-field levels (blocking: without them "
-                "the EMVA 1288 analysis cannot run).",
+                "the EMVA 1288 analysis cannot run; a single dark exposure time only warns, the "
+                "analysis then runs without a dark current).",
                 partitions_def, blocking=True,
             ),
         )
@@ -318,9 +324,11 @@ def build_capture_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             frames=MetadataValue.md(md_table(saturated_rows, list(saturated_rows[0]) if saturated_rows else [])),
         )
         missing = missing_operating_points(frames)
+        # one dark exposure time only costs the dark current: a warning, the analysis goes on
+        blocking = any(p["blocking"] for p in missing)
         yield _check(
             CHECK_OPERATING_POINTS,
-            check_severity(checks[CHECK_OPERATING_POINTS]),
+            check_severity(checks[CHECK_OPERATING_POINTS]) if blocking else AssetCheckSeverity.WARN,
             sorted({p["session_id"] for p in missing}),
             problems=MetadataValue.md(md_table(missing, ["session_id", "problem"])),
         )

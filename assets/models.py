@@ -113,6 +113,12 @@ def yield_model(context: AssetExecutionContext, storage: StorageResource) -> Mat
     return MaterializeResult(metadata=_training_metadata(paths.root, run, YIELD_MODEL_ASSET))
 
 
+def _not_scored(context: AssetExecutionContext, asset_key: str, reason: Exception) -> MaterializeResult:
+    context.log.warning(f"{asset_key}: {reason}")
+    return MaterializeResult(asset_key=asset_key, metadata={
+        "scored": MetadataValue.bool(False), "reason": MetadataValue.text(str(reason))})
+
+
 def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
     """The day's ``anomaly_scores`` and ``yield_predictions`` by each model's champion (one step,
     after the day's features). Without a champion yet, nothing is written and the metadata says so."""
@@ -130,19 +136,25 @@ def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition
         ],
     )
     def score_modules(context: AssetExecutionContext, storage: StorageResource) -> Iterator[MaterializeResult]:
-        from models.scores import predict_yield_day, score_anomalies_day
-        from models.train import ANOMALY_MODEL, YIELD_MODEL
+        from models.tracking import NoSuchModelError, store_missing
 
         paths = storage.paths()
         day = context.partition_key
+        if (missing := store_missing(paths.root)) is not None:  # before the first training: no import of
+            for asset_key in (ANOMALY_SCORES, YIELD_PREDICTIONS):  # scikit-learn or MLflow, no database made
+                yield _not_scored(context, asset_key, NoSuchModelError(
+                    f"no model trained yet (no model store at {missing}): run the retrain job first "
+                    "(or `sensorfleet models train`)"))
+            return
+        from models.scores import predict_yield_day, score_anomalies_day
+        from models.train import ANOMALY_MODEL, YIELD_MODEL
+
         for asset_key, model_name, score in ((ANOMALY_SCORES, ANOMALY_MODEL, score_anomalies_day),
                                              (YIELD_PREDICTIONS, YIELD_MODEL, predict_yield_day)):
             try:
                 written = score(paths, day)
             except LookupError as exc:  # no champion registered yet: run the retrain job first
-                context.log.warning(f"{asset_key}: {exc}")
-                yield MaterializeResult(asset_key=asset_key, metadata={
-                    "scored": MetadataValue.bool(False), "reason": MetadataValue.text(str(exc))})
+                yield _not_scored(context, asset_key, exc)
                 continue
             yield MaterializeResult(asset_key=asset_key, metadata={
                 **row_count_metadata(written.rows, partitioned=True), "scored": MetadataValue.bool(True),

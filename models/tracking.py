@@ -197,6 +197,22 @@ class NoSuchModelError(LookupError):
     training run: no champion yet)."""
 
 
+def store_missing(root: str | Path | None = None) -> Path | None:
+    """The root's SQLite tracking file when it does not exist yet (no model was ever trained
+    there), else None. Answers without importing MLflow or creating its database: a day scored
+    before the first training run (the demo's first pipeline run) paid ~1-2 s per day for both."""
+    uri = resolve_tracking(root).uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    return None if path.exists() else path
+
+
+def no_model_yet(name: str, version_or_alias: str, why: str) -> NoSuchModelError:
+    return NoSuchModelError(f"model {name!r} has no version with alias {version_or_alias!r} yet: train one first "
+                            f"(the retrain job, or `sensorfleet models train`) ({why})")
+
+
 def resolve_version(name: str, version_or_alias: str = CHAMPION, root: str | Path | None = None) -> str:
     """The version number behind a version or alias; NoSuchModelError when the model or the
     alias does not exist."""
@@ -204,13 +220,12 @@ def resolve_version(name: str, version_or_alias: str = CHAMPION, root: str | Pat
 
     if str(version_or_alias).isdigit():
         return str(version_or_alias)
+    if (missing := store_missing(root)) is not None:
+        raise no_model_yet(name, version_or_alias, f"no model store at {missing}")
     try:
         return str(connect(root).get_model_version_by_alias(name, version_or_alias).version)
     except MlflowException as exc:
-        raise NoSuchModelError(
-            f"model {name!r} has no version with alias {version_or_alias!r} yet: train one first "
-            f"(the retrain job, or `sensorfleet models train`) ({exc.message})"
-        ) from None
+        raise no_model_yet(name, version_or_alias, exc.message) from None
 
 
 def registered_at(name: str, version: str, root: str | Path | None = None) -> datetime:

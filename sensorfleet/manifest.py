@@ -31,7 +31,7 @@ from sensorfleet.strict_json import (
     read_bounded,
 )
 
-PixelFormat = Literal["raw8", "raw10_mipi", "raw12_mipi", "raw14_mipi", "raw16_le", "npy", "tiff"]
+PixelFormat = Literal["raw8", "raw10_mipi", "raw12_mipi", "raw14_mipi", "raw16_le", "npy", "tiff", "png"]
 CfaPattern = Literal["RGGB", "BGGR", "GRBG", "GBRG", "mono"]
 FrameKind = Literal["dark", "flat", "edge_chart"]
 

@@ -9,7 +9,9 @@ the least significant bits. Values are stored LSB-aligned (a 10-bit ADC gives 0.
 ``raw8`` is one byte per pixel, ``raw16_le`` one little-endian uint16 per pixel, rows
 top to bottom with no padding. ``npy`` holds a 2-D uint8/uint16 array; ``tiff`` a 2-D
 uint8/uint16 image; for a DNG the raw CFA image (photometric CFA, often in a SubIFD behind a
-thumbnail) is preferred over any other page of the right shape.
+thumbnail) is preferred over any other page of the right shape. ``png`` is a non-interlaced
+8- or 16-bit grayscale PNG (what EMVA 1288 data sets hold), inflated with libdeflate and
+unfiltered by a compiled kernel: no image library on the ingest's path.
 
 The packed formats are (un)packed by compiled kernels (:mod:`sensorfleet.rawio_kernels`).
 Decoding checks sizes and shapes, not values: :func:`check_bit_depth` checks the value range.
@@ -20,7 +22,10 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ _PACKED: dict[str, tuple[int, int, int]] = {
 }
 _CONTAINER_BITS: dict[str, int] = {
     "raw8": 8, "raw10_mipi": 10, "raw12_mipi": 12, "raw14_mipi": 14, "raw16_le": 16, "npy": 16, "tiff": 16,
+    "png": 16,
 }
 _UNPACK: dict[str, Callable[[np.ndarray, np.ndarray, int], None]] = {
     "raw10_mipi": _k.unpack_raw10,
@@ -67,7 +73,7 @@ def container_bits(pixel_format: str) -> int:
 
 
 def row_nbytes(pixel_format: str, width: int) -> int | None:
-    """Bytes of one packed row, or None for self-describing containers (npy, tiff)."""
+    """Bytes of one packed row, or None for self-describing containers (npy, tiff, png)."""
     _check_format(pixel_format)
     if pixel_format == "raw8":
         return width
@@ -80,7 +86,7 @@ def row_nbytes(pixel_format: str, width: int) -> int | None:
 
 
 def expected_nbytes(pixel_format: str, width: int, height: int) -> int | None:
-    """Exact file size in bytes a raw frame of this format must have (None for npy/tiff)."""
+    """Exact file size in bytes a raw frame of this format must have (None for npy/tiff/png)."""
     row = row_nbytes(pixel_format, width)
     return None if row is None else row * height
 
@@ -167,6 +173,8 @@ def encode_frame(frame: np.ndarray, pixel_format: str) -> bytes:
         buf = io.BytesIO()
         tifffile.imwrite(buf, img, photometric="minisblack")
         return buf.getvalue()
+    if pixel_format == "png":
+        return encode_png(img)
     return pack_mipi(img, pixel_format).tobytes()
 
 
@@ -229,6 +237,8 @@ def decode_frame(data: bytes | bytearray | memoryview | np.ndarray, pixel_format
         return _into(_decode_npy(data, width, height, path), out, width, height)
     if pixel_format == "tiff":
         return _into(_decode_tiff(data, width, height, path), out, width, height)
+    if pixel_format == "png":
+        return decode_png(data, width, height, path, out)
     raw = _as_bytes_array(data)
     if raw.size != expected_nbytes(pixel_format, width, height):
         raise _size_error(path, pixel_format, width, height, raw.size)
@@ -305,6 +315,127 @@ def _decode_tiff(data: bytes | bytearray | memoryview | np.ndarray, width: int, 
     raise FrameFormatError(
         path, f"wrong shape for tiff: expected one single-channel (H, W) = ({height}, {width}) image, found pages {found}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# png
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(tag: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """A ``(H, W) uint16`` frame (DN) as a 16-bit grayscale PNG (filter None on every row)."""
+    h, w = img.shape
+    rows = np.zeros((h, 1 + 2 * w), np.uint8)
+    rows[:, 1:] = np.ascontiguousarray(img, dtype=">u2").view(np.uint8).reshape(h, 2 * w)
+    header = struct.pack(">IIBBBBB", w, h, 16, 0, 0, 0, 0)
+    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+            + _png_chunk(b"IEND", b""))
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """A PNG's IHDR fields (PNG specification, section 11.2.2)."""
+
+    width: int
+    height: int
+    bit_depth: int
+    color_type: int
+    interlace: int
+
+    def unsupported(self) -> str | None:
+        """Why the ``png`` pixel format cannot hold this image, or None when it can."""
+        if self.color_type != 0:
+            return f"colour type {self.color_type}, expected 0 (grayscale)"
+        if self.bit_depth not in (8, 16):
+            return f"bit depth {self.bit_depth}, expected 8 or 16"
+        if self.interlace != 0:
+            return "Adam7 interlaced, expected non-interlaced"
+        return None
+
+
+def _ihdr(buf: memoryview, path: Path | str) -> PngHeader:
+    """The IHDR fields from the first 33 bytes of a PNG (the signature, then IHDR, the first chunk)."""
+    if bytes(buf[:8]) != PNG_SIGNATURE:
+        raise FrameFormatError(path, "not a PNG file (no PNG signature)")
+    if len(buf) < 33 or bytes(buf[8:16]) != b"\x00\x00\x00\rIHDR":
+        raise FrameFormatError(path, "truncated PNG: no IHDR header after the signature")
+    width, height, bit_depth, color_type = struct.unpack_from(">IIBB", buf, 16)
+    return PngHeader(width, height, bit_depth, color_type, buf[28])
+
+
+def _png_chunks(buf: memoryview, path: Path | str) -> tuple[PngHeader, list[memoryview]]:
+    """The IHDR fields and the IDAT payloads of a PNG file's bytes (chunk CRCs are not checked:
+    the zlib stream's Adler-32 covers the image data)."""
+    header = _ihdr(buf, path)
+    pos, idat = 33, []
+    while pos + 8 <= len(buf):
+        length, tag = struct.unpack_from(">I4s", buf, pos)
+        body = buf[pos + 8:pos + 8 + length]
+        if len(body) != length:
+            raise FrameFormatError(path, f"truncated PNG: chunk {tag!r} at byte {pos} needs {length} bytes")
+        if tag == b"IDAT":
+            idat.append(body)
+        elif tag == b"IEND":
+            break
+        pos += 12 + length
+    if not idat:
+        raise FrameFormatError(path, "truncated PNG: no IDAT image data")
+    return header, idat
+
+
+def png_header(path: Path) -> PngHeader:
+    """The IHDR fields of the PNG file at ``path`` (reads its first 33 bytes); raises
+    :class:`FrameFormatError` naming it for a file that is not a PNG."""
+    with open(path, "rb") as f:
+        return _ihdr(memoryview(f.read(33)), path)
+
+
+def _inflate(data: bytes, size: int, path: Path | str) -> bytes | bytearray:
+    raw: bytes | bytearray
+    try:
+        import deflate  # libdeflate: ~2x zlib's inflate speed here (benchmarks/bench_characterize.py)
+
+        try:
+            raw = deflate.zlib_decompress(data, size)
+        except deflate.DeflateError as exc:
+            raise FrameFormatError(path, f"PNG image data do not inflate to {size} bytes ({exc})") from None
+    except ImportError:
+        try:
+            raw = zlib.decompress(data)
+        except zlib.error as exc:
+            raise FrameFormatError(path, f"PNG image data do not inflate ({exc})") from None
+    if len(raw) != size:
+        raise FrameFormatError(path, f"PNG image data inflate to {len(raw)} bytes, expected {size}")
+    return raw
+
+
+def decode_png(data: bytes | bytearray | memoryview | np.ndarray, width: int, height: int,
+               path: Path | str = "<bytes>", out: np.ndarray | None = None) -> np.ndarray:
+    """Decode a non-interlaced 8- or 16-bit grayscale PNG into ``(height, width) uint16`` (DN).
+
+    Raises :class:`FrameFormatError` naming ``path`` for another kind of PNG, a wrong size, or
+    image data that do not inflate or unfilter.
+    """
+    buf = memoryview(_as_bytes_array(data).data if isinstance(data, np.ndarray) else data).cast("B")
+    header, idat = _png_chunks(buf, path)
+    why = header.unsupported()
+    if why is not None:
+        raise FrameFormatError(path, f"PNG {why}: the png pixel format holds single-channel 8- or 16-bit images")
+    if (header.height, header.width) != (height, width):
+        raise FrameFormatError(path, f"wrong shape for png: expected (H, W) = ({height}, {width}), "
+                                     f"found ({header.height}, {header.width})")
+    bpp = header.bit_depth // 8
+    raw = _inflate(bytes(idat[0]) if len(idat) == 1 else b"".join(idat), height * (1 + width * bpp), path)
+    result = _output(out, width, height)
+    bad_row = _k.png_unfilter(np.frombuffer(raw, np.uint8), result, bpp)
+    if bad_row >= 0:
+        raise FrameFormatError(path, f"PNG row {bad_row} has an unknown filter type; expected 0-4")
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

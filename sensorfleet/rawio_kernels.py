@@ -174,3 +174,55 @@ def first_at_least(frame: np.ndarray, limit: int) -> tuple[int, int]:
             if int(row[x]) >= limit:
                 return y, x
     return -1, -1
+
+
+@numba.njit(cache=True, nogil=True)
+def png_unfilter(raw: np.ndarray, out: np.ndarray, bytes_per_pixel: int) -> int:
+    """Undo PNG row filters of a non-interlaced grayscale image and store it as DN.
+
+    ``raw`` is the inflated image data, ``height`` rows of one filter-type byte followed by
+    ``width * bytes_per_pixel`` bytes (1: 8-bit, 2: 16-bit big-endian samples); ``out`` is the
+    ``(height, width) uint16`` result. Filter types 0-4 (None, Sub, Up, Average, Paeth) as in
+    the PNG specification, section 9. Returns -1, or the first row with an unknown filter type.
+    """
+    h, w = out.shape
+    stride = w * bytes_per_pixel
+    prev = np.zeros(stride, np.uint8)
+    cur = np.empty(stride, np.uint8)
+    bpp = bytes_per_pixel
+    for y in range(h):
+        o = y * (stride + 1)
+        ftype = raw[o]
+        src = raw[o + 1:o + 1 + stride]
+        if ftype == 0:
+            cur[:] = src
+        elif ftype == 1:
+            for i in range(stride):
+                left = cur[i - bpp] if i >= bpp else np.uint8(0)
+                cur[i] = np.uint8((np.int32(src[i]) + left) & 0xFF)
+        elif ftype == 2:
+            for i in range(stride):
+                cur[i] = np.uint8((np.int32(src[i]) + prev[i]) & 0xFF)
+        elif ftype == 3:
+            for i in range(stride):
+                left = np.int32(cur[i - bpp]) if i >= bpp else 0
+                cur[i] = np.uint8((np.int32(src[i]) + ((left + np.int32(prev[i])) >> 1)) & 0xFF)
+        elif ftype == 4:
+            for i in range(stride):
+                a = np.int32(cur[i - bpp]) if i >= bpp else 0
+                b = np.int32(prev[i])
+                c = np.int32(prev[i - bpp]) if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
+                cur[i] = np.uint8((np.int32(src[i]) + pred) & 0xFF)
+        else:
+            return y
+        if bpp == 2:
+            for x in range(w):
+                out[y, x] = (np.uint16(cur[2 * x]) << 8) | np.uint16(cur[2 * x + 1])
+        else:
+            for x in range(w):
+                out[y, x] = cur[x]
+        prev, cur = cur, prev
+    return -1

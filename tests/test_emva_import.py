@@ -79,7 +79,7 @@ def test_reference_manifest(reference_import: tuple[Path, dict[str, tuple[int, i
     assert m.captured_at == WHEN and m.capture_date == "2024-05-01"
     assert (m.sensor.width, m.sensor.height, m.sensor.bit_depth, m.sensor.cfa_pattern) == (640, 480, 12, "mono")
     assert (m.sensor.lot_id, m.sensor.wafer_id, m.sensor.die_x, m.sensor.die_y) == ("EMVA", "EMVA", 0, 0)
-    assert m.pixel_format == "raw12_mipi"
+    assert m.pixel_format == "png"  # LSB-aligned 16-bit grayscale PNGs: copied, not re-encoded
     assert len(m.frames) == 302
 
     expected = []
@@ -98,8 +98,9 @@ def test_reference_manifest(reference_import: tuple[Path, dict[str, tuple[int, i
     assert len(points[("flat", 0.001, 1659.7)]) == 2
     assert max(f.photons_per_pixel for f in m.frames) == 82983.0
     assert all(f.exposure_s == 0.001 for f in m.frames)
-    for f in m.frames:
-        assert (session / f.file).stat().st_size == rawio.expected_nbytes("raw12_mipi", 640, 480)
+    provenance_frames = json.loads((session / "emva1288_import.json").read_text())["frames"]
+    for f, prov in zip(m.frames, provenance_frames, strict=True):
+        assert (session / f.file).read_bytes() == Path(prov["source"]).read_bytes()
 
     provenance = json.loads((session / "emva1288_import.json").read_text())
     assert provenance["alignment"] == "lsb" and provenance["right_shift_bits"] == 0
@@ -167,7 +168,9 @@ def test_8bit_png_and_10bit_tiff_sets(tmp_path: Path) -> None:
     imgs8 = [rng.integers(0, 256, (4, 9), dtype=np.uint8) for _ in range(4)]
     src = make_set(tmp_path / "s8", 8, {"d 1000": imgs8[:2], "b 1000 10": imgs8[2:]})
     r = import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN))
-    assert r.manifest.pixel_format == "raw8" and r.manifest.sensor.bit_depth == 8
+    assert r.manifest.pixel_format == "png" and r.manifest.sensor.bit_depth == 8
+    np.testing.assert_array_equal(rawio.read_frame(r.session_dir / r.manifest.frames[3].file, "png", 9, 4), imgs8[3])
+    r = import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN, session_id="s8-raw", pixel_format="raw8"))
     np.testing.assert_array_equal(rawio.read_frame(r.session_dir / r.manifest.frames[3].file, "raw8", 9, 4), imgs8[3])
 
     imgs10 = [rng.integers(0, 1024, (6, 5), dtype=np.uint16) for _ in range(2)]
@@ -184,8 +187,9 @@ def test_8bit_png_and_10bit_tiff_sets(tmp_path: Path) -> None:
 def test_raw16_for_odd_bit_depths_and_explicit_format(tmp_path: Path) -> None:
     imgs = [np.full((3, 3), 2047, np.uint16), np.zeros((3, 3), np.uint16)]
     src = make_set(tmp_path / "s11", 11, {"d 10": imgs})
-    r = import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN))
+    r = import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN, pixel_format="raw16_le"))
     assert r.manifest.pixel_format == "raw16_le"
+    assert import_emva(src, tmp_path / "landing", ImportOptions(session_id="s11-tiff-default")).manifest.pixel_format == "png"
     r2 = import_emva(src, tmp_path / "landing", ImportOptions(captured_at=WHEN, session_id="as-npy", pixel_format="npy"))
     np.testing.assert_array_equal(rawio.read_frame(r2.session_dir / r2.manifest.frames[0].file, "npy", 3, 3), imgs[0])
     with pytest.raises(EmvaImportError, match="pixel format raw10_mipi holds 10 bits, the data set has 11"):
@@ -258,15 +262,36 @@ def test_bad_structure_names_line(tmp_path: Path, text: str, line: int | None, m
 def test_lsb_alignment_refuses_shifted_data_and_msb_refuses_unshifted(tmp_path: Path) -> None:
     src = make_set(tmp_path / "s", 12, {"d 5": [GOOD << 6, GOOD << 6]})
     with pytest.raises(EmvaImportError, match=r"values exceed bit_depth 12 \(max 4095\): max found 6400"):
-        import_emva(src, tmp_path / "l", ImportOptions(alignment="lsb"))
+        import_emva(src, tmp_path / "l", ImportOptions(alignment="lsb", pixel_format="raw12_mipi"))
     src = make_set(tmp_path / "t", 12, {"d 5": [GOOD, GOOD + 1]})
     with pytest.raises(EmvaImportError, match=r"img_001.png is not left-shifted by 4 bits"):
         import_emva(src, tmp_path / "l", ImportOptions(alignment="msb"))
     # auto: a shifted image after an unshifted one (low bits seen) is an error, not a shift
     src = make_set(tmp_path / "u", 12, {"d 5": [GOOD + 1, GOOD << 6]})
     with pytest.raises(EmvaImportError, match=r":5: image img_002.png: values exceed bit_depth 12"):
-        import_emva(src, tmp_path / "l", ImportOptions())
+        import_emva(src, tmp_path / "l", ImportOptions(pixel_format="raw12_mipi"))
     assert not list((tmp_path / "l").iterdir())
+
+
+def test_copied_pngs_with_values_out_of_range_are_rejected_by_the_ingest(tmp_path: Path) -> None:
+    """PNGs copied as they are get their values checked by the ingest: the session is refused,
+    naming the frame file and the largest value; the sample of the brightest point is checked at
+    import."""
+    from sensorfleet.config import Paths
+    from sensorfleet.ingest.session import ingest_session
+
+    flat = np.full((4, 6), 3000, np.uint16)
+    src = make_set(tmp_path / "u", 12, {"d 5": [GOOD + 1, GOOD << 6], "b 5 100": [flat, flat], "b 5 200": [flat + 1, flat]})
+    result = import_emva(src, tmp_path / "l", ImportOptions(captured_at=datetime.now(UTC)))
+    assert result.manifest.pixel_format == "png"
+    ingested = ingest_session(result.session_dir, Paths(root=tmp_path / "data", landing=tmp_path / "l"))
+    assert ingested.status == "rejected"
+    [rejection] = ingested.rejections
+    assert rejection.file == result.manifest.frames[1].file and rejection.file.endswith("_img_002.png")
+    assert "pixel values exceed bit_depth 12: expected <= 4095 DN, found max 6400 DN" in rejection.reason
+    bright = make_set(tmp_path / "v", 12, {"d 5": [GOOD, GOOD], "b 5 100": [flat, flat], "b 5 200": [(flat << 4) + 1, flat]})
+    with pytest.raises(EmvaImportError, match=r":10: image img_005.png: values exceed bit_depth 12 \(max 4095\)"):
+        import_emva(bright, tmp_path / "l")
 
 
 def test_existing_session_is_not_overwritten(tmp_path: Path) -> None:
@@ -333,7 +358,7 @@ def test_version_line_is_accepted_and_recorded(tmp_path: Path) -> None:
     assert provenance["descriptor_version"] == "4.0"
     assert [f["descriptor_line"] for f in provenance["frames"]] == [5, 6, 8, 9]
     for f, truth in zip(result.manifest.frames, imgs, strict=True):
-        np.testing.assert_array_equal(rawio.read_frame(result.session_dir / f.file, "raw12_mipi", 6, 4), truth)
+        np.testing.assert_array_equal(rawio.read_frame(result.session_dir / f.file, result.manifest.pixel_format, 6, 4), truth)
 
     plain = make_set(tmp_path / "plain", 12, {"d 5": imgs[:2]})
     assert parse_descriptor(plain / "EMVA1288_Data.txt").version is None

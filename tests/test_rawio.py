@@ -299,3 +299,72 @@ def test_encode_refuses_values_beyond_the_container(pixel_format: str) -> None:
 def test_unknown_format_lists_valid_ones() -> None:
     with pytest.raises(ValueError, match="unknown pixel_format 'raw11'; valid: raw8, raw10_mipi"):
         rawio.decode_frame(b"", "raw11", 1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# png
+
+
+def _filtered_png(img: np.ndarray, filters: list[int]) -> bytes:
+    """A grayscale PNG of ``img`` (uint8 or uint16) whose row ``y`` uses filter ``filters[y]``,
+    filtered here in plain Python from the PNG specification (section 9), independently of the
+    decoder under test."""
+    import struct
+    import zlib
+
+    bpp = img.dtype.itemsize
+    rows = [bytes(r) for r in np.ascontiguousarray(img, dtype=img.dtype.newbyteorder(">")).view(np.uint8).reshape(img.shape[0], -1)]
+    out = bytearray()
+    prev = bytes(len(rows[0]))
+    for row, f in zip(rows, filters, strict=True):
+        enc = bytearray()
+        for i, x in enumerate(row):
+            a = row[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            p = a + b - c
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else (b if abs(p - b) <= abs(p - c) else c)
+            pred = (0, a, b, (a + b) // 2, paeth)[f] if f <= 4 else 0  # 5: an invalid type, for refusals
+            enc.append((x - pred) & 0xFF)
+        out += bytes([f]) + enc
+        prev = row
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    header = struct.pack(">IIBBBBB", img.shape[1], img.shape[0], 8 * bpp, 0, 0, 0, 0)
+    return rawio.PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(out))) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_every_filter_type_decodes_to_the_pixels(dtype: type) -> None:
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, np.iinfo(dtype).max, (10, 13), dtype=dtype)
+    data = _filtered_png(img, [0, 1, 2, 3, 4, 4, 3, 2, 1, 0])
+    np.testing.assert_array_equal(rawio.decode_frame(data, "png", 13, 10), img.astype(np.uint16))
+    from PIL import Image  # and Pillow reads the same file the same way
+
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))).astype(np.uint16), img.astype(np.uint16))
+
+
+def test_png_encode_round_trip_and_refusals(tmp_path: Path) -> None:
+    img = np.arange(35, dtype=np.uint16).reshape(5, 7) * 1000
+    data = rawio.encode_frame(img, "png")
+    np.testing.assert_array_equal(rawio.decode_frame(data, "png", 7, 5), img)
+    (tmp_path / "f.png").write_bytes(data)
+    assert rawio.png_header(tmp_path / "f.png") == rawio.PngHeader(7, 5, 16, 0, 0)
+    with pytest.raises(rawio.FrameFormatError, match=r"wrong shape for png: expected \(H, W\) = \(5, 8\), found \(5, 7\)"):
+        rawio.decode_frame(data, "png", 8, 5, "f.png")
+    with pytest.raises(rawio.FrameFormatError, match="not a PNG file"):
+        rawio.decode_frame(b"GIF89a" + bytes(40), "png", 7, 5)
+    with pytest.raises(rawio.FrameFormatError, match="truncated PNG"):
+        rawio.decode_frame(data[:40], "png", 7, 5)
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(buf, format="PNG")
+    with pytest.raises(rawio.FrameFormatError, match=r"PNG colour type 2, expected 0 \(grayscale\)"):
+        rawio.decode_frame(buf.getvalue(), "png", 7, 5)
+    bad = bytearray(_filtered_png(img, [0, 0, 5, 0, 0]))
+    with pytest.raises(rawio.FrameFormatError, match="PNG row 2 has an unknown filter type"):
+        rawio.decode_frame(bytes(bad), "png", 7, 5)

@@ -23,7 +23,7 @@ import polars as pl
 import zarr
 
 from sensorfleet.emva.config import DEFECT_CODES, CharacterizationConfig
-from sensorfleet.emva.rows import DEFECT_SCHEMA, SessionCharacterization
+from sensorfleet.emva.rows import DEFECT_SCHEMA, NULL_WITHOUT_DATA, SessionCharacterization
 from sensorfleet.ingest.store import read_group_attrs
 from sensorfleet.manifest import Manifest
 
@@ -116,8 +116,10 @@ def is_current(maps_group: Path, source_content_hash: str | None) -> bool:
 
 
 def _restore(value: object, key: str) -> object:
-    if value is None:  # a metric's NaN; an identity's or an uncertainty's null stays null
-        return math.nan if key not in ("station_id", "lot_id", "wafer_id") and not key.endswith("_u") else None
+    if value is None:  # JSON holds NaN as null: restore it, except where null is the value
+        # (an identity, an uncertainty, a metric the data cannot give)
+        keep_null = key in ("station_id", "lot_id", "wafer_id", *NULL_WITHOUT_DATA) or key.endswith("_u")
+        return None if keep_null else math.nan
     if key == "captured_at" and isinstance(value, str):
         return datetime.fromisoformat(value)
     return value

@@ -97,9 +97,17 @@ def identity(manifest: Manifest) -> Row:
     }
 
 
+NULL_WITHOUT_DATA = ("dark_current_dn_per_s", "dark_current_e_per_s")
+"""Metrics stored as null (not NaN) when the session's data cannot define them: one dark exposure
+time gives no dark current."""
+
+
 def metric_row(ptc: PtcAnalysis, spatial: SpatialStats) -> Row:
     """The EMVA 1288 metric columns of one pixel group (whole sensor or a CFA channel)."""
     gain = ptc.system_gain_dn_per_e
+    # one dark exposure time: no dark current, stored as null (not NaN, which the bounds check
+    # rightly refuses as a failed computation)
+    dark_current = spatial.dark_current_dn_per_s if math.isfinite(spatial.dark_current_dn_per_s) else None
     return {
         "gain_k_dn_per_e": gain,
         "quantum_efficiency": ptc.quantum_efficiency,
@@ -108,8 +116,8 @@ def metric_row(ptc: PtcAnalysis, spatial: SpatialStats) -> Row:
         "temporal_dark_noise_dn": ptc.temporal_dark_noise_dn,
         "read_noise_dn": ptc.read_noise_dn,
         "read_noise_e": ptc.read_noise_e,
-        "dark_current_dn_per_s": spatial.dark_current_dn_per_s,
-        "dark_current_e_per_s": spatial.dark_current_dn_per_s / gain,
+        "dark_current_dn_per_s": dark_current,
+        "dark_current_e_per_s": dark_current / gain if dark_current is not None else None,
         "dsnu_dn": spatial.dsnu_dn,
         "dsnu_e": spatial.dsnu_dn / gain,
         "prnu_pct": spatial.prnu_pct,

@@ -71,7 +71,7 @@ class FleetConfig:
     width: int = 640
     height: int = 480
     pixel_format: str = "raw12_mipi"
-    #: ADC bits; None: 8/10/12/14 for raw8/raw10/raw12/raw14, 12 for raw16_le, npy and tiff
+    #: ADC bits; None: 8/10/12/14 for raw8/raw10/raw12/raw14, 12 for raw16_le, npy, tiff and png
     bit_depth: int | None = None
     cfa: str = "RGGB"
     frames_per_point: int = 2

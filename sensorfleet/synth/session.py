@@ -28,7 +28,7 @@ from sensorfleet.synth.plan import CapturePlan
 
 #: file extension of a frame per pixel format
 FRAME_EXTENSIONS = {"raw8": "raw8", "raw10_mipi": "raw10", "raw12_mipi": "raw12", "raw14_mipi": "raw14",
-                    "raw16_le": "raw16", "npy": "npy", "tiff": "tif"}
+                    "raw16_le": "raw16", "npy": "npy", "tiff": "tif", "png": "png"}
 #: wavelength of the flat-field light source (nm), written for every flat frame
 FLAT_WAVELENGTH_NM = 530.0
 

@@ -127,6 +127,8 @@ def test_missing_dark_point_is_named() -> None:
     assert len(problems) == 2
     assert "no dark operating point at flat exposure(s) 0.02 s" in problems[0]
     assert "1 dark exposure time(s)" in problems[1]
+    # one dark exposure time alone warns (the analysis runs without a dark current); the rest block
+    assert [p["blocking"] for p in missing_operating_points(frames)] == [True, False]
     darks = pl.DataFrame(
         {"session_id": ["s"] * 2, "kind": ["dark"] * 2, "exposure_s": [0.02, 0.04], "photons_per_pixel": [0.0, 0.0]}
     )

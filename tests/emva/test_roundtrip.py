@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,12 +112,18 @@ def test_band_and_block_size_do_not_change_results(mono: tuple) -> None:
     assert small.defects.sort("y", "x").equals(res.defects.sort("y", "x"))
 
 
-def test_single_dark_exposure_gives_no_dark_current() -> None:
+def test_single_dark_exposure_gives_no_dark_current(tmp_path: Path) -> None:
+    """No dark current from one dark exposure time: null in the row, and still null when the day's
+    table is rebuilt from the maps group (JSON null is NaN for the other metrics)."""
+    from sensorfleet.emva.mapsgroup import load_session_rows
+
     p = linear_camera(96, 64)
     p = replace(p, defects=replace(p.defects, hot=0, warm=0, clusters=0, blemishes=0))
     frames, manifest, _truth = render_session(p, seed=2, dark_exposures_s=(0.01,))
-    res = characterize_frames(frames, manifest, None)
-    assert math.isnan(float(res.module_stats["dark_current_dn_per_s"]))  # type: ignore[arg-type]
+    res = characterize_frames(frames, manifest, tmp_path / "maps.zarr")
+    assert res.module_stats["dark_current_dn_per_s"] is None and res.module_stats["dark_current_e_per_s"] is None
+    stored = load_session_rows(tmp_path / "maps.zarr").module_stats
+    assert stored["dark_current_dn_per_s"] is None and stored["dark_current_e_per_s"] is None
     assert rel(res.module_stats["gain_k_dn_per_e"], p.system_gain_dn_per_e) < 0.02
 
 

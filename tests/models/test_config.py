@@ -33,3 +33,21 @@ def test_connecting_to_one_root_does_not_pin_the_next(tmp_path: Path, monkeypatc
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     connect(tmp_path / "a")
     assert resolve_tracking(tmp_path / "b").uri == f"sqlite:///{(tmp_path / 'b').resolve() / 'mlflow' / 'mlflow.db'}"
+
+
+def test_no_model_before_the_store_exists_without_creating_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the first training the root has no tracking database: asking for a champion says
+    so without creating the database (scoring a day before any training stays cheap)."""
+    from models.tracking import NoSuchModelError, resolve_version, store_missing
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    db = tmp_path.resolve() / "mlflow" / "mlflow.db"
+    assert store_missing(tmp_path) == db
+    with pytest.raises(NoSuchModelError, match=r"model 'm' has no version with alias 'champion' yet.*no model store at"):
+        resolve_version("m", "champion", tmp_path)
+    assert not db.exists()
+    db.parent.mkdir(parents=True)
+    db.touch()
+    assert store_missing(tmp_path) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert store_missing(tmp_path) is None  # a server: only asking it can tell
