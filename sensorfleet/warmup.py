@@ -44,6 +44,7 @@ KERNEL_MODULES: tuple[str, ...] = (
     "sensorfleet.emva.defects",
     "sensorfleet.optics.chart",
     "sensorfleet.optics.esfr",
+    "sensorfleet.optics.shading",
 )
 """Every module of the package that defines ``cache=True`` kernels (the test finds them all)."""
 NOT_IN_RUNS: tuple[str, ...] = (
@@ -114,7 +115,7 @@ def codecs(work: Path) -> None:
 STEPS: tuple[tuple[Callable[[Path], None], tuple[str, ...]], ...] = (
     (synthesize_and_ingest, ("sensorfleet.synth.physics", "sensorfleet.rawio_kernels", "sensorfleet.ingest.framestats")),
     (characterize, ("sensorfleet.emva.kernels", "sensorfleet.emva.band_kernels", "sensorfleet.emva.defects")),
-    (optics, ("sensorfleet.optics.chart", "sensorfleet.optics.esfr")),
+    (optics, ("sensorfleet.optics.chart", "sensorfleet.optics.esfr", "sensorfleet.optics.shading")),
     (codecs, ("sensorfleet.rawio_kernels", "sensorfleet.ingest.framestats")),
 )
 """The warm-up's steps and the kernel modules each compiles; the first runs before the others
