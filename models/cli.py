@@ -9,20 +9,22 @@ from typing import Annotated
 
 import typer
 
-from sensorfleet.config import resolve_paths
+from sensorfleet.config import Paths, resolve_paths
+from sensorfleet.tables import PartitionWrite
 
 models_app = typer.Typer(help="Models: anomaly detector and yield predictor, MLflow registry, score tables.",
                          no_args_is_help=True, add_completion=False)
 
 RootOption = Annotated[Path | None, typer.Option(help="data root (default: SENSORFLEET_ROOT or ./data)")]
 KINDS = ("anomaly", "yield")
+SPATIAL = "spatial"
 
 
 def _kinds(kind: str) -> tuple[str, ...]:
     if kind == "both":
         return KINDS
-    if kind not in KINDS:
-        typer.echo(f"error: unknown model {kind!r}; valid: anomaly, yield, both", err=True)
+    if kind not in (*KINDS, SPATIAL):
+        typer.echo(f"error: unknown model {kind!r}; valid: anomaly, yield, spatial, both", err=True)
         raise typer.Exit(2)
     return (kind,)
 
@@ -30,7 +32,7 @@ def _kinds(kind: str) -> tuple[str, ...]:
 @models_app.command("train")
 def train_command(
     root: RootOption = None,
-    model: Annotated[str, typer.Option(help="anomaly, yield or both")] = "both",
+    model: Annotated[str, typer.Option(help="anomaly, yield, spatial, or both (anomaly and yield)")] = "both",
     seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
 ) -> None:
     """Train on the feature store's point-in-time training set, evaluate on held-out lots, log and
@@ -41,7 +43,12 @@ def train_command(
 
     paths = resolve_paths(root)
     for kind in _kinds(model):
-        run = train_anomaly(paths, AnomalyConfig(seed=seed)) if kind == "anomaly" else train_yield(paths, YieldConfig(seed=seed))
+        if kind == SPATIAL:
+            from models.spatial_run import train_spatial_run
+
+            run = train_spatial_run(paths, seed=seed)
+        else:
+            run = train_anomaly(paths, AnomalyConfig(seed=seed)) if kind == "anomaly" else train_yield(paths, YieldConfig(seed=seed))
         assert run.registered is not None
         r = run.registered
         typer.echo(f"{r.name} v{r.version} -> {r.alias}: {r.reason} (run {r.run_id})")
@@ -52,21 +59,29 @@ def score_command(
     root: RootOption = None,
     day: Annotated[list[str] | None, typer.Option(help="capture day YYYY-MM-DD (repeatable; default every day "
                                                        "with module features)")] = None,
-    model: Annotated[str, typer.Option(help="anomaly, yield or both")] = "both",
+    model: Annotated[str, typer.Option(help="anomaly, yield, spatial, or both (anomaly and yield)")] = "both",
     version: Annotated[str, typer.Option(help="version number or alias")] = "champion",
 ) -> None:
-    """Score days' modules into anomaly_scores / yield_predictions with a registered version."""
-    from models.scores import predict_yield_day, score_anomalies_day
+    """Score days' modules into anomaly_scores / yield_predictions / spatial_scores with a registered version."""
     from sensorfleet.features import MODULE_FEATURES
     from sensorfleet.tables import list_partitions
 
     paths = resolve_paths(root)
     days = day or list_partitions(paths.tables, MODULE_FEATURES)
     for kind in _kinds(model):
-        write = score_anomalies_day if kind == "anomaly" else predict_yield_day
         for d in days:
-            result = write(paths, d, version)
+            result = _score_day(kind, paths, d, version)
             typer.echo(f"{kind} {d}: {result.rows} rows{'' if result.rewritten else ' (unchanged)'} -> {result.path}")
+
+
+def _score_day(kind: str, paths: Paths, day: str, version: str) -> PartitionWrite:
+    from models.scores import predict_yield_day, score_anomalies_day
+
+    if kind == SPATIAL:
+        from models.spatial_run import score_spatial_day
+
+        return score_spatial_day(paths, day, version).write
+    return (score_anomalies_day if kind == "anomaly" else predict_yield_day)(paths, day, version)
 
 
 @models_app.command("list")

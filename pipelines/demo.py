@@ -111,6 +111,11 @@ def print_where(paths: Paths, console: Console) -> None:
     console.print(f"The models:  sensorfleet models list --root {paths.root}", markup=False)
 
 
+DEMO_SPATIAL_EPOCHS = 40
+"""The demo's spatial training run: 40 epochs instead of the retrain job's 150 (280 optimizer steps
+on the demo's ~54 known-good training modules), to keep the demo's added time within seconds
+(docs/models-spatial.md); the weekly retrain trains the full run."""
+
 DEMO_MODULES_PER_LOT = 10
 """The demo's lot size: 80 modules make 8 lots, enough to hold the latest lots out when training."""
 
@@ -137,7 +142,7 @@ def demo(
         generate_demo_fleet(paths, modules, seed, console, width, height)
         add_broken_session(paths.landing, console)
     summary = run_with_display(paths, console=console)
-    models = train_and_score_with_display(paths, console)
+    models = train_and_score_with_display(paths, console, spatial_epochs=DEMO_SPATIAL_EPOCHS)
     print_where(paths, console)
     # Rejections are expected (the demo plants one); only a real failure fails the demo.
     if not summary.ok:

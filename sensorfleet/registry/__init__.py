@@ -20,12 +20,12 @@ from sensorfleet.registry.ingest_tables import CAPTURES, REJECTIONS, SESSIONS
 from sensorfleet.registry.label_tables import FINAL_TEST
 from sensorfleet.registry.model import Bound, Column, Table
 from sensorfleet.registry.optics_tables import MODULE_OPTICS, SFR
-from sensorfleet.registry.score_tables import ANOMALY_SCORES, YIELD_PREDICTIONS
+from sensorfleet.registry.score_tables import ANOMALY_SCORES, SPATIAL_SCORES, YIELD_PREDICTIONS
 
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (SESSIONS, CAPTURES, REJECTIONS, MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, SFR, MODULE_OPTICS,
-              FINAL_TEST, ANOMALY_SCORES, YIELD_PREDICTIONS)
+              FINAL_TEST, ANOMALY_SCORES, SPATIAL_SCORES, YIELD_PREDICTIONS)
 }
 """Every table of the data root, by name, in the order the docs list them."""
 
@@ -50,6 +50,6 @@ def register(table: Table) -> Table:
 
 __all__ = [
     "ANOMALY_SCORES", "CAPTURES", "DEFECT_VALUE_UNITS", "EMVA_METRICS", "FINAL_TEST", "MODULE_CHANNEL_STATS",
-    "MODULE_OPTICS", "MODULE_STATS", "PIXEL_DEFECTS", "REJECTIONS", "SESSIONS", "SFR", "TABLES", "YIELD_PREDICTIONS",
+    "MODULE_OPTICS", "MODULE_STATS", "PIXEL_DEFECTS", "REJECTIONS", "SESSIONS", "SFR", "SPATIAL_SCORES", "TABLES", "YIELD_PREDICTIONS",
     "Bound", "Column", "Table", "get_table", "register",
 ]
