@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,11 @@ from models.scores import day_sessions, publish_scores
 from models.tracking import (
     CHAMPION,
     Candidate,
-    download_version,
+    download_source,
     log_and_register,
     register_folder,
     resolve_version,
+    version_source,
 )
 from models.train import (
     HOLDOUT,
@@ -83,12 +85,19 @@ def spatial_split(paths: Paths, holdout: float = HOLDOUT) -> SpatialSplit:
     return SpatialSplit(train["session_id"].to_list(), frame.filter(is_test), split.train_lots, split.test_lots)
 
 
-def load_version(name: str, version: str, root: str | Path | None = None) -> Any:
-    """The ``SpatialModel`` registered as ``version`` of ``name``."""
+def load_version(name: str, version: str, root: str | Path) -> Any:
+    """The ``SpatialModel`` registered as ``version`` of ``name`` in the root's tracking store;
+    kept in memory by its artifact URI (unique to its run, and a registered version's files never
+    change): re-scoring every day in one process downloaded the same files once a day."""
+    return _load_source(version_source(name, version, root))
+
+
+@lru_cache(maxsize=4)
+def _load_source(source: str) -> Any:
     from models.spatial import load
 
     with tempfile.TemporaryDirectory(prefix="spatial-model-") as tmp:
-        return load(download_version(name, version, Path(tmp), root))
+        return load(download_source(source, Path(tmp)))
 
 
 def _errors(model: Any, modules: Sequence[Any]) -> pl.DataFrame:
@@ -136,7 +145,7 @@ def train_spatial_run(paths: Paths, config: Any = None, seed: int = 0, register:
         candidate = Candidate(
             name=SPATIAL_MODEL, model=model, metrics=metrics, primary="roc_auc", evaluate=evaluate,
             example=None, output=None, figures=figures, log_model=_log_model,
-            loader=lambda name, version: load_version(name, version),
+            loader=lambda name, version: load_version(name, version, paths.root),
             params={**asdict(config), "seed": seed, "train_lots": ",".join(split.train_lots),
                     "test_lots": ",".join(split.test_lots), "input_shape": str(model.metadata.input_shape),
                     "evaluated_against": "truth fault_class" if truth is not None else "final_test"},
@@ -188,7 +197,6 @@ def anomaly_map_figure(model: Any, paths: Paths, session_id: str) -> Any:
     """Two panels over the sensor (pixels of the full sensor on both axes): the module's anomaly
     map (the smoothed, scaled sum of squared residuals whose maximum is its error) and the
     normalized input map with the largest share at the worst block, the worst block marked."""
-    from models.plots import _figure
     from models.spatial import CHANNELS, load_module_maps
     from models.spatial.anomaly_map import anomaly_maps
     from models.spatial.maps import maps_group_path, stack
@@ -203,32 +211,32 @@ def anomaly_map_figure(model: Any, paths: Paths, session_id: str) -> Any:
     extent = (0, cols * module.block_px, rows * module.block_px, 0)
     channel = int(result.worst_channel[0])
     x, y = module.block_centre_px(int(result.worst[0][0]), int(result.worst[0][1]))
-    fig, _ = _figure()
-    fig.clear()
-    fig.set_size_inches(9, 3.6)
-    fig.set_dpi(80)  # the UI shows it inline; tight_layout and 100 dpi cost 2x the time on the demo's 22 days
-    for i, (image, title) in enumerate(((result.anomaly[0], f"anomaly map (error {result.error[0]:.2f})"),
-                                        (normalized[0, channel], f"{CHANNELS[channel]} (normalized)"))):
-        ax = fig.add_subplot(1, 2, i + 1)
-        shown = ax.imshow(image[:rows, :cols].numpy(), extent=extent, cmap="magma" if i == 0 else "coolwarm")
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, half the time
+
+    # no colour bars (the titles give the range): axes drawing was most of the 0.45 s a figure
+    # took, and the day's asset draws one on every re-score of every day
+    fig = Figure(figsize=(8, 3.4), dpi=80)
+    for ax, image, cmap, title in zip(fig.subplots(1, 2), (result.anomaly[0], normalized[0, channel]),
+                                      ("magma", "coolwarm"), ("anomaly map", f"{CHANNELS[channel]} (normalized)"),
+                                      strict=True):
+        values = image[:rows, :cols].numpy()
+        ax.imshow(values, extent=extent, cmap=cmap)
         ax.plot([x], [y], marker="o", markersize=14, markerfacecolor="none", markeredgecolor="cyan")
-        ax.set(title=title, xlabel="x (px)", ylabel="y (px)")
-        fig.colorbar(shown, ax=ax, fraction=0.04)
-    fig.suptitle(f"{module.module_id} ({session_id}): worst residual at x={x:.0f}, y={y:.0f} px in {CHANNELS[channel]}",
-                 fontsize=9)
-    fig.subplots_adjust(left=0.07, right=0.95, bottom=0.14, top=0.83, wspace=0.3)
+        ax.set_title(f"{title}: {values.min():.2g} to {values.max():.2g}", fontsize=9)
+        ax.set(xlabel="x (px)", ylabel="y (px)")
+        ax.locator_params(nbins=4)
+    fig.suptitle(f"{module.module_id} ({session_id}): worst residual at x={x:.0f}, y={y:.0f} px in {CHANNELS[channel]}, "
+                 f"error {result.error[0]:.2f}", fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.82, wspace=0.25)
     return fig
 
 
 def figure_png(figure: Any) -> bytes:
-    """The figure as PNG bytes (closed afterwards)."""
+    """The figure as PNG bytes."""
     import io
-
-    import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
     return buffer.getvalue()
 
 

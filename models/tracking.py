@@ -160,7 +160,7 @@ def log_sklearn_model(candidate: Candidate) -> str:
 def register_folder(name: str, folder: Path, artifact_path: str = "model") -> str:
     """Log the files of ``folder`` as the active run's ``artifact_path`` and register them as a
     new version of ``name`` (created when missing): for models kept in their own file format
-    (the spatial model's ``weights.pt`` + ``metadata.json``, read back by :func:`download_version`)."""
+    (the spatial model's ``weights.pt`` + ``metadata.json``, read back by :func:`download_source`)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -176,12 +176,16 @@ def register_folder(name: str, folder: Path, artifact_path: str = "model") -> st
     return str(version.version)
 
 
-def download_version(name: str, version: str, target: Path, root: str | Path | None = None) -> Path:
-    """The files of version ``version`` of ``name`` (registered by :func:`register_folder`),
+def version_source(name: str, version: str, root: str | Path | None = None) -> str:
+    """The artifact URI registered as version ``version`` of ``name`` (names its run: unique)."""
+    return str(connect(root).get_model_version(name, version).source)
+
+
+def download_source(source: str, target: Path) -> Path:
+    """The files at a :func:`version_source` URI (registered by :func:`register_folder`),
     downloaded into ``target``; returns the folder holding them."""
     import mlflow
 
-    source = connect(root).get_model_version(name, version).source
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(target)))
 
 

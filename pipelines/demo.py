@@ -111,8 +111,8 @@ def print_where(paths: Paths, console: Console) -> None:
     console.print(f"The models:  sensorfleet models list --root {paths.root}", markup=False)
 
 
-DEMO_SPATIAL_EPOCHS = 40
-"""The demo's spatial training run: 40 epochs instead of the retrain job's 150 (280 optimizer steps
+DEMO_SPATIAL_EPOCHS = 30
+"""The demo's spatial training run: 30 epochs instead of the retrain job's 150 (210 optimizer steps
 on the demo's ~54 known-good training modules), to keep the demo's added time within seconds
 (docs/models-spatial.md); the weekly retrain trains the full run."""
 
