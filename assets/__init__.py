@@ -13,7 +13,14 @@ from assets.captures import build_capture_assets
 from assets.characterization import build_characterization_assets
 from assets.features import build_feature_assets
 from assets.labels import build_label_assets
-from assets.models import anomaly_model, build_score_assets, model_drift, yield_model
+from assets.models import (
+    anomaly_model,
+    build_score_assets,
+    build_spatial_scores_asset,
+    model_drift,
+    spatial_model,
+    yield_model,
+)
 from assets.optics import build_optics_assets
 from assets.stations import build_station_assets
 from assets.warehouse import warehouse
@@ -28,6 +35,7 @@ def build_assets(partitions_def: PartitionsDefinition) -> list[AssetsDefinition]
         build_station_assets(partitions_def),
         build_feature_assets(partitions_def),
         build_score_assets(partitions_def),
+        build_spatial_scores_asset(partitions_def),
     ]
 
 
@@ -39,7 +47,7 @@ def build_fleet_assets() -> list[AssetsDefinition]:
 def build_model_assets() -> list[AssetsDefinition]:
     """The models and their drift report: unpartitioned, materialized by the retrain job (or by
     hand), never by a day's run."""
-    return [anomaly_model, yield_model, model_drift]
+    return [anomaly_model, yield_model, spatial_model, model_drift]
 
 
 def build_plan_assets() -> list[AssetsDefinition]:
@@ -50,5 +58,5 @@ def build_plan_assets() -> list[AssetsDefinition]:
 __all__ = [
     "build_assets", "build_capture_assets", "build_characterization_assets", "build_feature_assets", "build_fleet_assets",
     "build_label_assets", "build_model_assets", "build_optics_assets", "build_plan_assets", "build_score_assets",
-    "build_station_assets", "warehouse",
+    "build_spatial_scores_asset", "build_station_assets", "warehouse",
 ]

@@ -8,8 +8,10 @@ Thin over ``models`` (training, MLflow registry, scoring) and ``sensorfleet.feat
 # No `from __future__ import annotations`: Dagster reads the resource annotation at decoration time.
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from dagster import (
@@ -18,6 +20,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
+    Config,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
@@ -25,12 +28,18 @@ from dagster import (
     asset,
     multi_asset,
 )
+from pydantic import Field
 
 from assets._common import frame_md, png_metadata
+from assets.characterization import MODULE_STATS, PIXEL_MAPS
 from assets.features import MODULE_FEATURES
 from assets.labels import FINAL_TEST_ASSET
 from assets.resources import StorageResource
-from assets.table_metadata import row_count_metadata, table_spec
+from assets.table_metadata import definition_metadata, row_count_metadata, table_spec
+
+if TYPE_CHECKING:
+    from models.spatial_run import SpatialDay
+    from sensorfleet.config import Paths
 
 GROUP = "models"
 OWNER = "team:ml-platform"
@@ -38,6 +47,8 @@ ANOMALY_MODEL_ASSET = "anomaly_model"
 YIELD_MODEL_ASSET = "yield_model"
 ANOMALY_SCORES = "anomaly_scores"
 YIELD_PREDICTIONS = "yield_predictions"
+SPATIAL_MODEL_ASSET = "spatial_model"
+SPATIAL_SCORES = "spatial_scores"
 MODEL_DRIFT = "model_drift"
 CHECK_DRIFT = "line_within_training_distribution"
 RETRAIN_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
@@ -46,6 +57,12 @@ MAX_PSI = 0.25
 CODE_VERSION = "1"
 """Version of this layer's code as Dagster sees it (bump when what a step writes changes)."""
 DRIFT_DAYS = 7
+
+
+def _model_asset(name: str, kinds: set[str], deps: list[str], description: str) -> Any:
+    """The decorator of a model-training asset: the models group and owner, the retrain freshness."""
+    return asset(name=name, group_name=GROUP, kinds=kinds, owners=[OWNER], deps=deps,
+                 freshness_policy=RETRAIN_FRESHNESS, description=description)
 
 
 def _plots(paths_root: Path, run_id: str, name: str) -> dict[str, MetadataValue]:
@@ -82,9 +99,8 @@ def _training_metadata(paths_root: Path, run: object, name: str) -> dict[str, Me
     return meta
 
 
-@asset(
-    name=ANOMALY_MODEL_ASSET, group_name=GROUP, kinds={"scikit-learn", "mlflow"}, owners=[OWNER],
-    deps=[MODULE_FEATURES, FINAL_TEST_ASSET], freshness_policy=RETRAIN_FRESHNESS,
+@_model_asset(
+    ANOMALY_MODEL_ASSET, {"scikit-learn", "mlflow"}, [MODULE_FEATURES, FINAL_TEST_ASSET],
     description="Module-level anomaly detector (PyOD ensemble on the default feature service, combined by rank, "
                 "threshold at 1 % false alarms on normal modules), trained on known-good modules of the earlier "
                 "lots, evaluated on held-out later lots, registered in MLflow; champion only if not worse.",
@@ -98,9 +114,8 @@ def anomaly_model(context: AssetExecutionContext, storage: StorageResource) -> M
     return MaterializeResult(metadata=_training_metadata(paths.root, run, ANOMALY_MODEL_ASSET))
 
 
-@asset(
-    name=YIELD_MODEL_ASSET, group_name=GROUP, kinds={"scikit-learn", "mlflow"}, owners=[OWNER],
-    deps=[MODULE_FEATURES, FINAL_TEST_ASSET], freshness_policy=RETRAIN_FRESHNESS,
+@_model_asset(
+    YIELD_MODEL_ASSET, {"scikit-learn", "mlflow"}, [MODULE_FEATURES, FINAL_TEST_ASSET],
     description="Yield predictor: calibrated HistGradientBoostingClassifier on the yield feature service, "
                 "validated by lot and time beside chance and an oracle given the truth; registered in MLflow.",
 )
@@ -117,6 +132,81 @@ def _not_scored(context: AssetExecutionContext, asset_key: str, reason: Exceptio
     context.log.warning(f"{asset_key}: {reason}")
     return MaterializeResult(asset_key=asset_key, metadata={
         "scored": MetadataValue.bool(False), "reason": MetadataValue.text(str(reason))})
+
+
+class SpatialTrainingRunConfig(Config):  # type: ignore[misc]
+    """Launchpad settings of a spatial training run (the defaults are what the retrain job runs)."""
+
+    epochs: int = Field(default=150, ge=1, description="training epochs over the known-good modules")
+    seed: int = Field(default=0, description="seed of the weights' initialization and the batch order")
+
+
+@_model_asset(
+    SPATIAL_MODEL_ASSET, {"pytorch", "mlflow"}, [PIXEL_MAPS, FINAL_TEST_ASSET],
+    description="Spatial anomaly model: convolutional autoencoder on each module's block-reduced maps (dark "
+                "current, shading-corrected flat, shading, defects), trained on known-good modules of the earlier "
+                "lots, evaluated on held-out later lots, registered in MLflow; champion only if not worse.",
+)
+def spatial_model(context: AssetExecutionContext, config: SpatialTrainingRunConfig,
+                  storage: StorageResource) -> MaterializeResult:
+    from models.spatial_run import SPATIAL_MODEL, default_config, train_spatial_run
+
+    paths = storage.paths()
+    run = train_spatial_run(paths, replace(default_config(), epochs=config.epochs), seed=config.seed)
+    context.log.info(f"{SPATIAL_MODEL}: {run.registered} in {run.metrics['training_seconds']:.1f} s")
+    meta = _training_metadata(paths.root, run, SPATIAL_MODEL_ASSET)
+    meta["seed"] = MetadataValue.int(run.model.metadata.seed)
+    meta["training_seconds"] = MetadataValue.float(float(run.metrics["training_seconds"]))
+    return MaterializeResult(metadata=meta)
+
+
+def build_spatial_scores_asset(partitions_def: PartitionsDefinition) -> AssetsDefinition:
+    """The day's ``spatial_scores`` by the spatial champion (after characterization: it reads the
+    maps), with the worst module's anomaly map as a plot. Without a champion, nothing is written."""
+
+    @asset(
+        name=SPATIAL_SCORES, group_name=GROUP, kinds={"pytorch", "parquet"}, owners=[OWNER], code_version=CODE_VERSION,
+        partitions_def=partitions_def, deps=[PIXEL_MAPS, MODULE_STATS, SPATIAL_MODEL_ASSET],
+        metadata=definition_metadata(SPATIAL_SCORES),
+        description="Table `spatial_scores`: each module of the day scored by the spatial champion (0-1, higher = "
+                    "more anomalous: the share of known-good training modules it reconstructs worse than), its rank, "
+                    "alarm and where its worst residual lies (x, y in sensor pixels, which map).",
+    )
+    def spatial_scores(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+        from models.spatial_run import SPATIAL_MODEL, score_spatial_day
+
+        paths = storage.paths()
+        try:
+            scored = score_spatial_day(paths, context.partition_key)
+        except LookupError as exc:  # no champion registered yet: run the retrain job first
+            context.log.warning(f"{SPATIAL_SCORES}: {exc}")
+            return MaterializeResult(metadata={"scored": MetadataValue.bool(False), "reason": MetadataValue.text(str(exc))})
+        meta: dict[str, MetadataValue] = {
+            **row_count_metadata(scored.write.rows, partitioned=True), "scored": MetadataValue.bool(True),
+            "model": MetadataValue.text(SPATIAL_MODEL), "table": MetadataValue.path(str(scored.write.path))}
+        if scored.model is not None and scored.rows.height:
+            meta.update(_worst_module_metadata(paths, context.partition_key, scored))
+        return MaterializeResult(metadata=meta)
+
+    return spatial_scores
+
+
+def _worst_module_metadata(paths: "Paths", day: str, scored: "SpatialDay") -> dict[str, MetadataValue]:
+    """The day's top-ranked modules and the anomaly-map plot of the worst one."""
+    from models.spatial_run import anomaly_map_figure, figure_png
+
+    rows = scored.rows
+    worst = rows.row(0, named=True)  # rows are sorted by rank
+    png = figure_png(anomaly_map_figure(scored.model, paths, worst["session_id"]))
+    inline, path = png_metadata(png, paths.root / "plots" / "models" / SPATIAL_SCORES / f"{day}.png",
+                                f"worst module {worst['module_id']}")
+    return {
+        "model_version": MetadataValue.text(str(worst["model_version"])),
+        "alarms": MetadataValue.int(int(rows["is_alarm"].sum())),
+        "top_modules": MetadataValue.md(frame_md(rows.select(
+            "rank", "module_id", "score", "error", "is_alarm", "worst_x_px", "worst_y_px", "worst_map").head(10))),
+        "plot_worst_anomaly_map": inline, "plot_worst_anomaly_map_path": path,
+    }
 
 
 def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:

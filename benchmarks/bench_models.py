@@ -110,6 +110,9 @@ def main() -> None:
         print(f"yield ROC-AUC / oracle's: {ym.get('roc_auc_vs_oracle', float('nan')):.3f}, "
               f"/ ceiling's: {ym.get('roc_auc_vs_ceiling', float('nan')):.3f}")
         print("top permutation importance:", yielded.details["permutation_importance"].head(5).to_dicts())
+        print(f"predicted_bin per final-test bin (bin accuracy {ym['bin_accuracy']:.3f}, right bin among caught "
+              f"failures {ym['failure_bin_accuracy']:.3f}):")
+        print_table(yielded.details["per_bin"].to_dicts(), ["bin", "support", "predicted", "precision", "recall"])
         days = sorted({p.name.split("=")[1] for p in (paths.tables / "module_features").glob("*=*")})
         sample = day_modules(paths, days[-1])
         for d in days[-4:-1]:
@@ -129,6 +132,7 @@ def main() -> None:
                    "train_anomaly_s": anomaly_s, "train_yield_s": yield_s, "anomaly": anomaly.metrics,
                    "anomaly_per_fault_class": per_class.to_dicts(), "yield": ym,
                    "permutation_importance_top10": yielded.details["permutation_importance"].head(10).to_dicts(),
+                   "yield_per_bin": yielded.details["per_bin"].to_dicts(),
                    "scoring": scoring}
         print(f"wrote {write_results('models', payload)}")
 

@@ -13,12 +13,14 @@ import typer
 
 from sensorfleet.config import Paths, resolve_roots
 from sensorfleet.staging import Stage, staged
+from sensorfleet.tables import PartitionWrite
 
 models_app = typer.Typer(help="Models: anomaly detector and yield predictor, MLflow registry, score tables.",
                          no_args_is_help=True, add_completion=False)
 
 RootOption = Annotated[Path | None, typer.Option(help="data root (default: SENSORFLEET_ROOT or ./data)")]
 KINDS = ("anomaly", "yield")
+SPATIAL = "spatial"
 REGISTRY = ("mlflow",)
 """The part of a data root the registry commands read (the tracking database)."""
 
@@ -34,8 +36,8 @@ def _root(root: Path | None, parts: tuple[str, ...] | None = None, publish: bool
 def _kinds(kind: str) -> tuple[str, ...]:
     if kind == "both":
         return KINDS
-    if kind not in KINDS:
-        typer.echo(f"error: unknown model {kind!r}; valid: anomaly, yield, both", err=True)
+    if kind not in (*KINDS, SPATIAL):
+        typer.echo(f"error: unknown model {kind!r}; valid: anomaly, yield, spatial, both", err=True)
         raise typer.Exit(2)
     return (kind,)
 
@@ -43,7 +45,7 @@ def _kinds(kind: str) -> tuple[str, ...]:
 @models_app.command("train")
 def train_command(
     root: RootOption = None,
-    model: Annotated[str, typer.Option(help="anomaly, yield or both")] = "both",
+    model: Annotated[str, typer.Option(help="anomaly, yield, spatial, or both (anomaly and yield)")] = "both",
     seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
 ) -> None:
     """Train on the feature store's point-in-time training set, evaluate on held-out lots, log and
@@ -55,7 +57,12 @@ def train_command(
     kinds = _kinds(model)
     with _root(root) as paths:
         for kind in kinds:
-            run = train_anomaly(paths, AnomalyConfig(seed=seed)) if kind == "anomaly" else train_yield(paths, YieldConfig(seed=seed))
+            if kind == SPATIAL:
+                from models.spatial_run import train_spatial_run
+
+                run = train_spatial_run(paths, seed=seed)
+            else:
+                run = train_anomaly(paths, AnomalyConfig(seed=seed)) if kind == "anomaly" else train_yield(paths, YieldConfig(seed=seed))
             assert run.registered is not None
             r = run.registered
             typer.echo(f"{r.name} v{r.version} -> {r.alias}: {r.reason} (run {r.run_id})")
@@ -66,11 +73,10 @@ def score_command(
     root: RootOption = None,
     day: Annotated[list[str] | None, typer.Option(help="capture day YYYY-MM-DD (repeatable; default every day "
                                                        "with module features)")] = None,
-    model: Annotated[str, typer.Option(help="anomaly, yield or both")] = "both",
+    model: Annotated[str, typer.Option(help="anomaly, yield, spatial, or both (anomaly and yield)")] = "both",
     version: Annotated[str, typer.Option(help="version number or alias")] = "champion",
 ) -> None:
-    """Score days' modules into anomaly_scores / yield_predictions with a registered version."""
-    from models.scores import predict_yield_day, score_anomalies_day
+    """Score days' modules into anomaly_scores / yield_predictions / spatial_scores with a registered version."""
     from sensorfleet.features import MODULE_FEATURES
     from sensorfleet.tables import list_partitions
 
@@ -78,10 +84,19 @@ def score_command(
     with _root(root) as paths:
         days = day or list_partitions(paths.tables, MODULE_FEATURES)
         for kind in kinds:
-            write = score_anomalies_day if kind == "anomaly" else predict_yield_day
             for d in days:
-                result = write(paths, d, version)
+                result = _score_day(kind, paths, d, version)
                 typer.echo(f"{kind} {d}: {result.rows} rows{'' if result.rewritten else ' (unchanged)'} -> {result.path}")
+
+
+def _score_day(kind: str, paths: Paths, day: str, version: str) -> PartitionWrite:
+    from models.scores import predict_yield_day, score_anomalies_day
+
+    if kind == SPATIAL:
+        from models.spatial_run import score_spatial_day
+
+        return score_spatial_day(paths, day, version).write
+    return (score_anomalies_day if kind == "anomaly" else predict_yield_day)(paths, day, version)
 
 
 @models_app.command("list")

@@ -80,3 +80,18 @@ def chance_metrics(y_fail: np.ndarray, train_fail_rate: float, escape_rate: floa
     p = np.full(len(y), train_fail_rate)
     out = probability_metrics(y, p, escape_rate)
     return out | {"roc_auc": 0.5, "pr_auc": float(y.mean())}
+
+
+def per_bin_metrics(true_bins: np.ndarray, predicted_bins: np.ndarray) -> list[dict[str, float | str]]:
+    """Per bin (every bin true or predicted, sorted): ``support`` (true count), ``predicted``
+    (predicted count), ``precision`` (correct among predicted; NaN when never predicted) and
+    ``recall`` (correct among true; NaN without a true member)."""
+    true_bins, predicted_bins = np.asarray(true_bins, dtype=str), np.asarray(predicted_bins, dtype=str)
+    rows: list[dict[str, float | str]] = []
+    for name in sorted(set(true_bins) | set(predicted_bins)):
+        is_true, is_pred = true_bins == name, predicted_bins == name
+        hit = float((is_true & is_pred).sum())
+        rows.append({"bin": name, "support": float(is_true.sum()), "predicted": float(is_pred.sum()),
+                     "precision": hit / is_pred.sum() if is_pred.any() else float("nan"),
+                     "recall": hit / is_true.sum() if is_true.any() else float("nan")})
+    return rows

@@ -22,19 +22,29 @@ from sensorfleet.registry import ANOMALY_SCORES, YIELD_PREDICTIONS, Table
 from sensorfleet.tables import PartitionWrite, publish_partition, read_partition, read_table
 
 
+def day_sessions(paths: Paths, day: str) -> pl.DataFrame:
+    """Each module's latest characterized session of the day (``module_id``, ``session_id``,
+    ``captured_at``, ``lot_id`` from ``module_stats``), by module; empty when the day has none."""
+    stats = read_partition(paths.tables, "module_stats", day)
+    if stats.is_empty():
+        return pl.DataFrame()
+    return (stats.sort("module_id", "captured_at").group_by("module_id", maintain_order=True).last()
+            .select("module_id", "session_id", "captured_at", "lot_id"))
+
+
 def day_modules(paths: Paths, day: str) -> pl.DataFrame:
     """The day's ``module_features`` rows joined to each module's latest session of the day
     (``session_id``, ``captured_at``, ``lot_id``); empty when the day has none."""
     features = read_partition(paths.tables, MODULE_FEATURES, day)
-    stats = read_partition(paths.tables, "module_stats", day)
-    if features.is_empty() or stats.is_empty():
+    sessions = day_sessions(paths, day)
+    if features.is_empty() or sessions.is_empty():
         return pl.DataFrame()
-    sessions = (stats.sort("module_id", "captured_at").group_by("module_id", maintain_order=True).last()
-                .select("module_id", "session_id", "captured_at", "lot_id"))
     return features.join(sessions, on="module_id", how="inner").sort("module_id")
 
 
-def _publish(paths: Paths, table: Table, day: str, rows: pl.DataFrame) -> PartitionWrite:
+def publish_scores(paths: Paths, table: Table, day: str, rows: pl.DataFrame) -> PartitionWrite:
+    """Publish the day's partition of a score table (an empty one, with the table's schema, when
+    the day has no rows)."""
     return publish_partition(paths.tables, table.name, day, rows if rows.height else table.empty())
 
 
@@ -56,10 +66,10 @@ def _scored(paths: Paths, day: str, name: str, version_or_alias: str, table: Tab
             rows: Callable[[pl.DataFrame, object, str, datetime], pl.DataFrame]) -> PartitionWrite:
     frame = day_modules(paths, day)
     if frame.is_empty():
-        return _publish(paths, table, day, pl.DataFrame())
+        return publish_scores(paths, table, day, pl.DataFrame())
     version = resolve_version(name, version_or_alias, paths.root)
     model = load_model(name, version, paths.root)
-    return _publish(paths, table, day, rows(frame, model, version, now or datetime.now(UTC)))
+    return publish_scores(paths, table, day, rows(frame, model, version, now or datetime.now(UTC)))
 
 
 def score_anomalies_day(paths: Paths, day: str, version_or_alias: str = CHAMPION,
@@ -71,10 +81,10 @@ def score_anomalies_day(paths: Paths, day: str, version_or_alias: str = CHAMPION
 
 def yield_rows(frame: pl.DataFrame, model: YieldModel, version: str, now: datetime) -> pl.DataFrame:
     """Prediction rows for ``frame`` (module_id, session_id, captured_at, lot_id, features)."""
-    p_pass = model.probability_pass(matrix(frame, model.feature_names))
+    x = matrix(frame, model.feature_names)
     return frame.select("module_id", "session_id", "captured_at", "lot_id").with_columns(
-        probability_pass=pl.Series(p_pass),
-        predicted_bin=pl.Series(np.where(1 - p_pass > model.fail_threshold, "fail", "pass"), dtype=pl.String),
+        probability_pass=pl.Series(model.probability_pass(x)),
+        predicted_bin=pl.Series(model.predict_bin(x), dtype=pl.String),
         model_name=pl.lit(YIELD_MODEL), model_version=pl.lit(version),
         predicted_at=pl.lit(now, pl.Datetime("us", "UTC")), written_at=pl.lit(now, pl.Datetime("us", "UTC")))
 

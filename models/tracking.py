@@ -84,7 +84,10 @@ def experiment(client: Any, name: str, root: str | Path | None = None) -> str:
 class Candidate:
     """What a training run logs. ``primary``: the metric promotion compares (higher is better);
     ``evaluate``: the same metric of any loaded model on this run's held-out data (used on the
-    champion); ``example``: a pandas frame of model input for the signature."""
+    champion); ``example``: a pandas frame of model input for the signature. ``log_model``: logs
+    the model in the active run and registers it, returning the new version (default: the
+    scikit-learn flavour saved as skops); ``loader``: ``(name, version) -> model`` for the
+    champion (default :func:`load_model`)."""
 
     name: str
     model: Any
@@ -97,6 +100,8 @@ class Candidate:
     figures: dict[str, Any] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    log_model: Callable[[Candidate], str] | None = None
+    loader: Callable[[str, str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,12 +140,9 @@ def log_and_register(candidate: Candidate, root: str | Path | None = None, toler
     """Log ``candidate`` as a run of experiment ``candidate.name``, register its model as a new
     version of the registered model of that name, and give it an alias (see module doc)."""
     import mlflow
-    from mlflow.models import infer_signature
 
     client = connect(root)
     exp = experiment(client, candidate.name, root)
-    signature = infer_signature(candidate.example, candidate.output)
-    requirements = [f"{p}=={metadata.version(p)}" for p in ("scikit-learn", "pyod", "numpy")]
     with mlflow.start_run(experiment_id=exp) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in candidate.params.items()})
         mlflow.log_metrics(_finite(candidate.metrics))
@@ -149,11 +151,7 @@ def log_and_register(candidate: Candidate, root: str | Path | None = None, toler
             mlflow.log_figure(figure, f"plots/{fname}")
         for path in candidate.artifacts:
             mlflow.log_artifact(str(path), "training_set")
-        info = mlflow.sklearn.log_model(candidate.model, name="model", signature=signature,
-                                        registered_model_name=candidate.name, pip_requirements=requirements,
-                                        serialization_format="skops",
-                                        skops_trusted_types=trusted_types(candidate.model))
-        version = str(info.registered_model_version)
+        version = (candidate.log_model or log_sklearn_model)(candidate)
         alias, reason, champion_value = decide_alias(client, candidate, version, tolerance)
         if champion_value is not None:
             mlflow.log_metric(f"champion_{candidate.primary}", champion_value)
@@ -161,6 +159,52 @@ def log_and_register(candidate: Candidate, root: str | Path | None = None, toler
     client.set_model_version_tag(candidate.name, version, REASON_TAG, reason)
     client.set_model_version_tag(candidate.name, version, candidate.primary, f"{candidate.metrics[candidate.primary]:.6f}")
     return Registered(candidate.name, version, run.info.run_id, alias, reason, candidate.metrics)
+
+
+def log_sklearn_model(candidate: Candidate) -> str:
+    """Log ``candidate.model`` (scikit-learn flavour, skops format, with its signature) in the
+    active run, registered under ``candidate.name``; returns the new version."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(candidate.example, candidate.output)
+    requirements = [f"{p}=={metadata.version(p)}" for p in ("scikit-learn", "pyod", "numpy")]
+    info = mlflow.sklearn.log_model(candidate.model, name="model", signature=signature,
+                                    registered_model_name=candidate.name, pip_requirements=requirements,
+                                    serialization_format="skops", skops_trusted_types=trusted_types(candidate.model))
+    return str(info.registered_model_version)
+
+
+def register_folder(name: str, folder: Path, artifact_path: str = "model") -> str:
+    """Log the files of ``folder`` as the active run's ``artifact_path`` and register them as a
+    new version of ``name`` (created when missing): for models kept in their own file format
+    (the spatial model's ``weights.pt`` + ``metadata.json``, read back by :func:`download_source`)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    mlflow.log_artifacts(str(folder), artifact_path)
+    try:
+        client.create_registered_model(name)
+    except MlflowException:  # already registered
+        pass
+    run = mlflow.active_run()
+    assert run is not None, "register_folder runs inside a training run"
+    version = client.create_model_version(name, f"{run.info.artifact_uri}/{artifact_path}", run_id=run.info.run_id)
+    return str(version.version)
+
+
+def version_source(name: str, version: str, root: str | Path | None = None) -> str:
+    """The artifact URI registered as version ``version`` of ``name`` (names its run: unique)."""
+    return str(connect(root).get_model_version(name, version).source)
+
+
+def download_source(source: str, target: Path) -> Path:
+    """The files at a :func:`version_source` URI (registered by :func:`register_folder`),
+    downloaded into ``target``; returns the folder holding them."""
+    import mlflow
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(target)))
 
 
 def decide_alias(client: Any, candidate: Candidate, version: str, tolerance: float) -> tuple[str, str, float | None]:
@@ -173,7 +217,7 @@ def decide_alias(client: Any, candidate: Candidate, version: str, tolerance: flo
         current = client.get_model_version_by_alias(candidate.name, CHAMPION)
     except MlflowException:  # no champion yet (alias not found)
         return CHAMPION, f"first version with {candidate.primary}={new:.4f}", None
-    champion_model = load_model(candidate.name, current.version)
+    champion_model = (candidate.loader or load_model)(candidate.name, str(current.version))
     old = float(candidate.evaluate(champion_model))
     compared = (f"{candidate.primary} {new:.4f} vs champion v{current.version}'s {old:.4f} on the same held-out data "
                 f"(tolerance {tolerance})")

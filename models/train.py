@@ -33,13 +33,22 @@ from models.data import (
 from models.metrics import (
     calibration_curve,
     chance_metrics,
+    per_bin_metrics,
     probability_metrics,
     ranking_metrics,
     recall_at_escape_rate,
 )
 from models.plots import calibration_figure, roc_figure
 from models.tracking import Candidate, Registered, log_and_register
-from models.yield_model import YieldConfig, YieldModel, fit_yield, out_of_fold_pass
+from models.yield_model import (
+    PASS_BIN,
+    UNKNOWN_FAIL_BIN,
+    YieldConfig,
+    YieldModel,
+    fit_fail_bins,
+    fit_yield,
+    out_of_fold_pass,
+)
 from sensorfleet.config import Paths
 
 ANOMALY_MODEL = "sensorfleet-anomaly"
@@ -69,7 +78,8 @@ def _ratio(value: float, reference: float) -> float:
     return value / reference if np.isfinite(reference) and reference > 0 else float("nan")
 
 
-def _truth_or_none(paths: Paths) -> pl.DataFrame | None:
+def truth_or_none(paths: Paths) -> pl.DataFrame | None:
+    """The synthetic truth of the fleet, None for a real fleet (evaluation falls back to final test)."""
     try:
         return read_truth(paths)
     except FileNotFoundError:
@@ -101,23 +111,44 @@ def anomaly_targets(test: pl.DataFrame, truth: pl.DataFrame | None) -> tuple[np.
     return np.array([c != NO_FAULT for c in classes], dtype=np.int64), classes
 
 
-def evaluate_anomaly(model: AnomalyModel, test: pl.DataFrame, truth: pl.DataFrame | None) -> tuple[dict[str, float], pl.DataFrame]:
-    """Overall metrics on held-out modules and a per-class table (each class against the normal
-    modules): ROC-AUC, PR-AUC, F1-max, recall at the model's false-alarm rate, plus the alarm rate
-    on normal held-out modules."""
-    x = matrix(test, model.feature_names)
-    score, strength = model.score(x), -model.log_exceedance(x)  # strength: the same order, no ties at 1
-    y, classes = anomaly_targets(test, truth)
-    far = model.config.false_alarm_rate
-    overall = ranking_metrics(y, strength, far)
-    overall["false_alarm_rate_heldout"] = float((score[y == 0] > model.threshold).mean()) if (y == 0).any() else np.nan
-    overall["recall_at_threshold"] = float((score[y == 1] > model.threshold).mean()) if y.any() else np.nan
+def ranking_report(y: np.ndarray, classes: list[str], strength: np.ndarray, alarm: np.ndarray,
+                   false_alarm_rate: float) -> tuple[dict[str, float], pl.DataFrame]:
+    """Overall metrics of an anomaly ``strength`` (higher = more anomalous) on held-out modules
+    with targets ``y`` and the truth's class per row, and a per-class table (each class against
+    the normal modules): ROC-AUC, PR-AUC, F1-max, recall at ``false_alarm_rate``; plus the alarm
+    rate (``alarm``: the model's own threshold) on normal and on faulty held-out modules."""
+    overall = ranking_metrics(y, strength, false_alarm_rate)
+    overall["false_alarm_rate_heldout"] = float(alarm[y == 0].mean()) if (y == 0).any() else np.nan
+    overall["recall_at_threshold"] = float(alarm[y == 1].mean()) if y.any() else np.nan
     cls = np.array(classes)
     rows = []
     for name in sorted(set(classes) - {NO_FAULT}):
         keep = (cls == name) | (cls == NO_FAULT)
-        rows.append({"fault_class": name, **ranking_metrics((cls[keep] == name).astype(np.int64), strength[keep], far)})
+        rows.append({"fault_class": name, **ranking_metrics((cls[keep] == name).astype(np.int64), strength[keep],
+                                                            false_alarm_rate)})
     return overall, pl.DataFrame(rows)
+
+
+def class_curves(y: np.ndarray, classes: list[str], strength: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """ROC inputs for :func:`models.plots.roc_figure`: all faults, then each class against normal."""
+    cls = np.array(classes)
+    return {"all faults": (y, strength)} | {
+        name: ((cls[(cls == name) | (cls == NO_FAULT)] == name).astype(np.int64),
+               strength[(cls == name) | (cls == NO_FAULT)]) for name in sorted(set(classes) - {NO_FAULT})}
+
+
+def per_class_metrics(per_class: pl.DataFrame) -> dict[str, float]:
+    """``<class>_roc_auc`` and ``<class>_recall_at_far`` of a :func:`ranking_report` table."""
+    return ({f"{r['fault_class']}_roc_auc": r["roc_auc"] for r in per_class.iter_rows(named=True)}
+            | {f"{r['fault_class']}_recall_at_far": r["recall_at_far"] for r in per_class.iter_rows(named=True)})
+
+
+def evaluate_anomaly(model: AnomalyModel, test: pl.DataFrame, truth: pl.DataFrame | None) -> tuple[dict[str, float], pl.DataFrame]:
+    """:func:`ranking_report` of the model on held-out modules."""
+    x = matrix(test, model.feature_names)
+    score, strength = model.score(x), -model.log_exceedance(x)  # strength: the same order, no ties at 1
+    y, classes = anomaly_targets(test, truth)
+    return ranking_report(y, classes, strength, score > model.threshold, model.config.false_alarm_rate)
 
 
 def train_anomaly(paths: Paths, config: AnomalyConfig = AnomalyConfig(), register: bool = True,
@@ -135,21 +166,15 @@ def train_anomaly(paths: Paths, config: AnomalyConfig = AnomalyConfig(), registe
         inner = split_by_lot_and_time(normal, 0.3)
         fit_rows, cal_rows = normal.filter(~inner.is_test(normal)), normal.filter(inner.is_test(normal))
         model = fit_anomaly(matrix(fit_rows, columns), matrix(cal_rows, columns), columns, config)
-        truth = _truth_or_none(paths)
+        truth = truth_or_none(paths)
         overall, per_class = evaluate_anomaly(model, test, truth)
-        metrics = {**overall, **{f"{r['fault_class']}_roc_auc": r["roc_auc"] for r in per_class.iter_rows(named=True)},
-                   **{f"{r['fault_class']}_recall_at_far": r["recall_at_far"] for r in per_class.iter_rows(named=True)},
-                   "threshold": model.threshold, "fit_modules": float(fit_rows.height),
+        metrics = {**overall, **per_class_metrics(per_class), "threshold": model.threshold, "fit_modules": float(fit_rows.height),
                    "calibration_modules": float(cal_rows.height), "test_modules": float(test.height)}
         registered = None
         if register:
             y, classes = anomaly_targets(test, truth)
             x_test = matrix(test, columns)
-            score = -model.log_exceedance(x_test)
-            cls = np.array(classes)
-            curves = {"all faults": (y, score)} | {
-                name: ((cls[(cls == name) | (cls == NO_FAULT)] == name).astype(np.int64),
-                       score[(cls == name) | (cls == NO_FAULT)]) for name in sorted(set(classes) - {NO_FAULT})}
+            curves = class_curves(y, classes, -model.log_exceedance(x_test))
             example = test.select(columns[:]).head(5).to_pandas()
             figure = roc_figure(curves, f"{ANOMALY_MODEL}: held-out lots")
             table = Path(tmp) / "per_fault_class.json"
@@ -173,6 +198,25 @@ def _oracle(train_truth: pl.DataFrame, test_truth: pl.DataFrame, config: YieldCo
     model = fit_yield(matrix(train_truth, list(columns)), train_truth["passed"].cast(pl.Int64).to_numpy(),
                       train_truth["lot_id"].to_numpy(), columns, config)
     return 1.0 - model.probability_pass(matrix(test_truth, list(columns)))
+
+
+def evaluate_bins(model: YieldModel, train: pl.DataFrame, x_train: np.ndarray, test: pl.DataFrame,
+                  x_test: np.ndarray) -> tuple[dict[str, float], pl.DataFrame]:
+    """Fit the failure-bin classifier on the training lots' failures, then compare the held-out
+    modules' ``predicted_bin`` with their first final test's bin (``pass`` or the fail bin):
+    per-bin precision and recall, overall bin accuracy, and the bin accuracy among the failures
+    that were predicted to fail (the bin classifier's own share)."""
+    failed = ~train["passed"].to_numpy()
+    fit_fail_bins(model, x_train[failed], train["fail_bin"].to_numpy()[failed])
+    true_bins = np.where(test["passed"].to_numpy(), PASS_BIN, test["fail_bin"].fill_null(UNKNOWN_FAIL_BIN).to_numpy())
+    predicted = model.predict_bin(x_test)
+    per_bin = pl.DataFrame(per_bin_metrics(true_bins, predicted))
+    caught = (true_bins != PASS_BIN) & (predicted != PASS_BIN)
+    metrics = {"bin_accuracy": float((true_bins == predicted).mean()),
+               "failure_bin_accuracy": float((true_bins[caught] == predicted[caught]).mean()) if caught.any() else np.nan}
+    for row in per_bin.iter_rows(named=True):
+        metrics |= {f"bin_{row['bin']}_precision": row["precision"], f"bin_{row['bin']}_recall": row["recall"]}
+    return metrics, per_bin
 
 
 def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: bool = True,
@@ -214,6 +258,8 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
             out["roc_auc_vs_ceiling"] = _ratio(metrics["roc_auc"], ceiling["roc_auc"])
         out |= {"fail_threshold": model.fail_threshold, "train_modules": float(train.height),
                 "test_modules": float(test.height)}
+        bin_metrics, per_bin = evaluate_bins(model, train, x_train, test, x_test)
+        out |= bin_metrics
         with threadpool_limits(limits=1):
             importance = permutation_importance(model.estimator, x_test, 1 - y_fail, scoring="roc_auc", n_repeats=5,
                                                 random_state=config.seed, n_jobs=1)
@@ -225,6 +271,8 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
             calib = {k: calibration_curve(y, p) for k, (y, p) in curves.items()}
             imp_file = Path(tmp) / "permutation_importance.json"
             imp_file.write_text(json.dumps(ranked.to_dicts(), indent=1))
+            bin_file = Path(tmp) / "per_bin.json"
+            bin_file.write_text(json.dumps(per_bin.to_dicts(), indent=1))
             candidate = Candidate(
                 name=YIELD_MODEL, model=model, metrics=out, primary="roc_auc",
                 evaluate=lambda m: ranking_metrics(y_fail, 1 - m.probability_pass(matrix(test, m.feature_names)))["roc_auc"],
@@ -233,10 +281,10 @@ def train_yield(paths: Paths, config: YieldConfig = YieldConfig(), register: boo
                         "test_lots": ",".join(split.test_lots)},
                 figures={"roc.png": roc_figure(curves, f"{YIELD_MODEL}: failures, held-out lots"),
                          "calibration.png": calibration_figure(calib, f"{YIELD_MODEL}: calibration, held-out lots")},
-                artifacts=[manifest, _spine(manifest), imp_file],
+                artifacts=[manifest, _spine(manifest), imp_file, bin_file],
                 tags={"fail_threshold": f"{model.fail_threshold:.6f}", "test_lots": ",".join(split.test_lots)})
             registered = log_and_register(candidate, paths.root, tolerance)
-        return TrainingRun(registered, out, {"permutation_importance": ranked}, model)
+        return TrainingRun(registered, out, {"permutation_importance": ranked, "per_bin": per_bin}, model)
 
 
 def as_yield_model(obj: Any) -> YieldModel:

@@ -45,15 +45,38 @@ class YieldConfig:
             raise ValueError(f"calibration {self.calibration!r} unknown; valid: isotonic, sigmoid")
 
 
+PASS_BIN = "pass"
+"""``predicted_bin`` of a module predicted to pass; a predicted failure names a final-test bin."""
+UNKNOWN_FAIL_BIN = "fail"
+"""``predicted_bin`` of a predicted failure when the training lots' failures name no bin."""
+
+
 class YieldModel:
     """Calibrated pass probability; input an ``(n, len(feature_names))`` float matrix (NaN allowed).
-    ``fail_threshold``: a module is predicted to fail when its failure probability exceeds it."""
+    ``fail_threshold``: a module is predicted to fail when its failure probability exceeds it;
+    ``bin_estimator`` (None with fewer than two bins among the training failures, then
+    ``fail_bins[0]``) names the final-test bin of a predicted failure."""
 
     def __init__(self, feature_names: Sequence[str], estimator: Any, config: YieldConfig) -> None:
         self.feature_names = list(feature_names)
         self.estimator = estimator
         self.config = config
         self.fail_threshold = 1.0
+        self.bin_estimator: Any = None
+        self.fail_bins: list[str] = []
+
+    def predict_bin(self, x: np.ndarray) -> np.ndarray:
+        """Predicted final-test bin per row: :data:`PASS_BIN` when the failure probability is at
+        most ``fail_threshold``, else the bin classifier's most probable failure bin."""
+        fails = 1.0 - self.probability_pass(x) > self.fail_threshold
+        out = np.full(len(x), PASS_BIN, dtype=object)
+        bins = getattr(self, "fail_bins", []) or [UNKNOWN_FAIL_BIN]  # versions registered before the bin model
+        out[fails] = bins[0]
+        estimator = getattr(self, "bin_estimator", None)
+        if estimator is not None and fails.any():
+            with threadpool_limits(limits=1):
+                out[fails] = estimator.predict(x[fails])
+        return out.astype(str)
 
     def probability_pass(self, x: np.ndarray) -> np.ndarray:
         """P(pass first final test) per row."""
@@ -67,15 +90,37 @@ class YieldModel:
         return self.probability_pass(values)
 
 
-def make_estimator(config: YieldConfig, groups: np.ndarray, y: np.ndarray) -> CalibratedClassifierCV:
-    """The unfitted pipeline inside lot-grouped calibration folds (fewer folds when there are
-    fewer lots; stratified folds within a single lot)."""
-    boosted = Pipeline([
+def boosted_pipeline(config: YieldConfig) -> Pipeline:
+    """Drop constant columns, then balanced gradient boosting (binary or multiclass)."""
+    return Pipeline([
         ("drop_constant", VarianceThreshold(0.0)),
         ("boost", HistGradientBoostingClassifier(
             max_iter=config.max_iter, learning_rate=config.learning_rate, max_leaf_nodes=config.max_leaf_nodes,
             class_weight="balanced", l2_regularization=1.0, random_state=config.seed)),
     ])
+
+
+def fit_fail_bins(model: YieldModel, x: np.ndarray, fail_bin: np.ndarray) -> YieldModel:
+    """Fit the bin classifier on the training lots' failed modules ``x`` with their final-test
+    ``fail_bin`` (null bins left out): multiclass balanced gradient boosting, the same pipeline
+    as the pass model; with one bin, that bin. Returns ``model``."""
+    named = np.array([b is not None for b in fail_bin], dtype=bool)
+    bins = np.asarray(fail_bin, dtype=object)[named].astype(str)
+    classes, counts = np.unique(bins, return_counts=True)
+    model.fail_bins = [str(c) for c in classes[np.argsort(-counts, kind="stable")]]  # most frequent first
+    model.bin_estimator = None
+    if len(classes) >= 2:
+        estimator = boosted_pipeline(model.config)
+        with threadpool_limits(limits=1):
+            estimator.fit(x[named], bins)
+        model.bin_estimator = estimator
+    return model
+
+
+def make_estimator(config: YieldConfig, groups: np.ndarray, y: np.ndarray) -> CalibratedClassifierCV:
+    """The unfitted pipeline inside lot-grouped calibration folds (fewer folds when there are
+    fewer lots; stratified folds within a single lot)."""
+    boosted = boosted_pipeline(config)
     lots = len(np.unique(groups))
     if lots >= 2:
         splits = list(GroupKFold(n_splits=min(config.folds, lots)).split(np.zeros(len(y)), y, groups))

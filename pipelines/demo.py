@@ -118,6 +118,12 @@ def print_where(paths: Paths, console: Console) -> None:
 DEMO_STUDY_MODULES = 12
 """Modules the demo's capture-plan study re-characterizes: enough to show the table and the plot
 in the UI in a few seconds; `sensorfleet plan study` takes 50 by default."""
+
+DEMO_SPATIAL_EPOCHS = 30
+"""The demo's spatial training run: 30 epochs instead of the retrain job's 150 (210 optimizer steps
+on the demo's ~54 known-good training modules), to keep the demo's added time within seconds
+(docs/models-spatial.md); the weekly retrain trains the full run."""
+
 DEMO_MODULES_PER_LOT = 10
 """The demo's lot size: 80 modules make 8 lots, enough to hold the latest lots out when training."""
 
@@ -144,7 +150,7 @@ def demo(
         generate_demo_fleet(paths, modules, seed, console, width, height)
         add_broken_session(paths.landing, console)
     summary = run_with_display(paths, console=console)
-    models = train_and_score_with_display(paths, console)
+    models = train_and_score_with_display(paths, console, spatial_epochs=DEMO_SPATIAL_EPOCHS)
     # the study compares the champions' decisions: only once they exist
     studied = study_capture_plans_with_display(paths, console, DEMO_STUDY_MODULES) if models.ok else True
     print_where(paths, console)

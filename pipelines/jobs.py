@@ -22,11 +22,11 @@ REFRESH_WAREHOUSE = "refresh_warehouse"
 """Name of the job that rebuilds the fleet-wide assets: final-test labels, then the warehouse."""
 
 RETRAIN = "retrain"
-"""Name of the job that trains both models, registers them and reports drift (weekly schedule)."""
+"""Name of the job that trains the models, registers them and reports drift (weekly schedule)."""
 CAPTURE_PLAN_STUDY = "capture_plan_study"
 """Name of the job that runs the capture-plan study (weekly, after the retrain)."""
-SCORES = ("anomaly_scores", "yield_predictions")
-MODELS = ("anomaly_model", "yield_model", "model_drift")
+SCORES = ("anomaly_scores", "yield_predictions", "spatial_scores")
+MODELS = ("anomaly_model", "yield_model", "spatial_model", "model_drift")
 
 daily_pipeline = define_asset_job(
     DAILY_PIPELINE,
@@ -67,14 +67,14 @@ retrain = define_asset_job(
     RETRAIN,
     selection=AssetSelection.assets(*MODELS),
     executor_def=in_process_executor,
-    description="Train the anomaly and yield models on the current feature store, register them in MLflow "
+    description="Train the anomaly, yield and spatial models on the current feature store and maps, register them in MLflow "
     "(champion only if not worse on the same held-out lots), and report drift. Weekly, and by hand.",
 )
 
 retrain_weekly = ScheduleDefinition(
     name="retrain_weekly", job=retrain, cron_schedule="0 4 * * 1", execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Retrain both models every Monday 04:00 UTC (the models' freshness policy fails after 8 days).",
+    description="Retrain the models every Monday 04:00 UTC (the models' freshness policy fails after 8 days).",
 )
 
 capture_plan_study = define_asset_job(

@@ -103,20 +103,20 @@ def _day_line(outcome: DayOutcome) -> str:
     return f"[green]v[/] {outcome.day}: " + ", ".join(parts)
 
 
-def train_and_score_with_display(paths: Paths, console: Console) -> ModelsOutcome:
-    """Train both models (the ``retrain`` job), re-score every day with the champions, and say
-    what was registered."""
+def train_and_score_with_display(paths: Paths, console: Console, spatial_epochs: int | None = None) -> ModelsOutcome:
+    """Train the models (the ``retrain`` job; ``spatial_epochs`` shortens the spatial model's
+    training), re-score every day with the champions, and say what was registered."""
     from pipelines.runner import train_models  # Dagster and the models load here
 
-    console.print("[bold]models[/]: training the anomaly and yield models (retrain job), then scoring every day")
-    outcome = train_models(paths)
+    console.print("[bold]models[/]: training the anomaly, yield and spatial models (retrain job), then scoring every day")
+    outcome = train_models(paths, spatial_epochs=spatial_epochs)
     for asset, text in outcome.models.items():
         console.print(f"  {asset}: {text}", markup=False)
     if outcome.error:
         console.print(f"  [red]models failed[/]: {outcome.error}")
     else:
         console.print(f"  days re-scored with the champions: {outcome.rescored_days} "
-                      "(tables anomaly_scores, yield_predictions; `sensorfleet models list`)")
+                      "(tables anomaly_scores, yield_predictions, spatial_scores; `sensorfleet models list`)")
     return outcome
 
 

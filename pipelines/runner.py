@@ -45,6 +45,7 @@ from assets.captures import CAPTURES, CHECK_NO_REJECTIONS, REJECTION_ROWS, Sessi
 from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZED
 from assets.labels import FINAL_TEST_ASSET, final_test_files_state
 from assets.landing_state import day_fingerprints
+from assets.models import SPATIAL_MODEL_ASSET
 from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
@@ -288,9 +289,10 @@ def _fleet_level_definitions(paths: Paths) -> Definitions:
                        jobs=JOBS, resources=run_resources(paths), executor=in_process_executor)
 
 
-def train_models(paths: Paths, rescore: bool = True) -> ModelsOutcome:
-    """Run the ``retrain`` job (both models and the drift report) in process, recorded in the
-    instance, then (``rescore``) score every day with the new champions."""
+def train_models(paths: Paths, rescore: bool = True, spatial_epochs: int | None = None) -> ModelsOutcome:
+    """Run the ``retrain`` job (the models and the drift report) in process, recorded in the
+    instance, then (``rescore``) score every day with the new champions. ``spatial_epochs``:
+    the spatial model's training epochs instead of the asset's default (the demo's short run)."""
     outcome = ModelsOutcome()
     instance = prepare_instance(paths)
     defs = _fleet_level_definitions(paths)
@@ -298,7 +300,8 @@ def train_models(paths: Paths, rescore: bool = True) -> ModelsOutcome:
         warnings.simplefilter("ignore")
         result = defs.resolve_job_def(RETRAIN).execute_in_process(  # errors come back in the outcome
             instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                        **({"ops": {SPATIAL_MODEL_ASSET: {"config": {"epochs": spatial_epochs}}}} if spatial_epochs else {})})
     outcome.run_id = result.run_id
     outcome.error = failure_message(result)
     for event in result.get_asset_materialization_events():

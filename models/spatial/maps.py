@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 import zarr
+from threadpoolctl import threadpool_limits
 from torch.utils.data import IterableDataset, get_worker_info
 
 from sensorfleet.config import Paths
@@ -172,7 +173,10 @@ def load_module_maps(maps_group: Path, band_rows: int = DEFAULT_BAND_ROWS, grid:
         dark_mean = np.where(dark_n > 0, dark_sum / dark_n, np.nan)
         flat_mean = np.where(flat_n > 0, flat_sum / flat_n, np.nan)
     flat_ok_blocks = np.isfinite(flat_mean)
-    shading = fit_shading(flat_mean, flat_ok_blocks)
+    # one BLAS thread: the fit is a (blocks x 15) least-squares problem, and the BLAS pool made it
+    # 0.1 s a call instead of 3 ms on the shared 2-core machine (docs/models-spatial.md)
+    with threadpool_limits(limits=1):
+        shading = fit_shading(flat_mean, flat_ok_blocks)
     with np.errstate(invalid="ignore", divide="ignore"):
         residual = flat_mean / shading - 1.0
     out = np.zeros((len(CHANNELS), grid, grid), dtype=np.float32)

@@ -22,13 +22,13 @@ from sensorfleet.registry.label_tables import FINAL_TEST
 from sensorfleet.registry.model import Bound, Column, Table
 from sensorfleet.registry.optics_tables import MODULE_OPTICS, SFR
 from sensorfleet.registry.plan_tables import CAPTURE_PLANS
-from sensorfleet.registry.score_tables import ANOMALY_SCORES, YIELD_PREDICTIONS
+from sensorfleet.registry.score_tables import ANOMALY_SCORES, SPATIAL_SCORES, YIELD_PREDICTIONS
 from sensorfleet.registry.station_tables import STATION_ALARMS, STATION_SPC
 
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (SESSIONS, CAPTURES, REJECTIONS, MODULE_STATS, MODULE_CHANNEL_STATS, PIXEL_DEFECTS, SFR, MODULE_OPTICS,
-              FINAL_TEST, ANOMALY_SCORES, YIELD_PREDICTIONS, STATION_SPC, STATION_ALARMS, CAPTURE_PLANS)
+              FINAL_TEST, ANOMALY_SCORES, SPATIAL_SCORES, YIELD_PREDICTIONS, STATION_SPC, STATION_ALARMS, CAPTURE_PLANS)
 }
 """Every table of the data root, by name, in the order the docs list them."""
 
@@ -54,6 +54,6 @@ def register(table: Table) -> Table:
 __all__ = [
     "ANOMALY_SCORES", "CAPTURE_PLANS", "CAPTURES", "DEFECT_VALUE_UNITS", "EMVA_METRICS", "EMVA_UNCERTAINTIES", "FINAL_TEST",
     "MODULE_CHANNEL_STATS", "MODULE_OPTICS", "MODULE_STATS", "PIXEL_DEFECTS", "REJECTIONS", "SESSIONS", "SFR",
-    "STATION_ALARMS", "STATION_SPC", "TABLES", "YIELD_PREDICTIONS",
+    "SPATIAL_SCORES", "STATION_ALARMS", "STATION_SPC", "TABLES", "YIELD_PREDICTIONS",
     "Bound", "Column", "Table", "get_table", "register",
 ]

@@ -100,7 +100,7 @@ def graphql(port: int, query: str) -> dict[str, Any]:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo fleet (60 modules in 6 lots, 256x192 so the edge charts resolve, over several
     days + the planted broken session),
-    materialized, with both models trained and every day scored."""
+    materialized, with the models trained and every day scored."""
     root = tmp_path_factory.mktemp("e2e") / "data"
     result = CliRunner().invoke(app, ["demo", "--root", str(root), "--modules", "60", "--width", "256",
                                       "--height", "192", "--seed", "0"])
@@ -111,7 +111,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     scored = run_query(resolve_paths(root), "SELECT count(DISTINCT module_id) AS n FROM anomaly_scores")["n"][0]
     predicted = run_query(resolve_paths(root), "SELECT count(DISTINCT module_id) AS n FROM yield_predictions")["n"][0]
-    assert scored == predicted == 60  # every module scored, and the warehouse's views see it
+    spatial = run_query(resolve_paths(root), "SELECT count(DISTINCT module_id) AS n FROM spatial_scores")["n"][0]
+    assert scored == predicted == spatial == 60  # every module scored, and the warehouse's views see it
     return root
 
 

@@ -24,6 +24,7 @@ from models.train import ANOMALY_MODEL, YIELD_MODEL, train_anomaly, train_yield
 from models.yield_model import YieldConfig
 from sensorfleet.config import Paths
 from sensorfleet.features import rebuild
+from sensorfleet.synth.fleet import FAIL_BINS
 from sensorfleet.tables import list_partitions, read_partition
 
 
@@ -63,6 +64,13 @@ def test_yield_run_reports_chance_and_oracle_and_promotion_follows_the_rule(root
     assert "oracle_roc_auc" in m and m["roc_auc_vs_oracle"] == pytest.approx(m["roc_auc"] / m["oracle_roc_auc"])
     assert "ceiling_roc_auc" in m and "ceiling_brier" in m
     assert first.details["permutation_importance"].height == len(first.model.feature_names)
+    # predicted_bin per final-test bin, evaluated per bin on the held-out lots
+    per_bin = first.details["per_bin"]
+    assert set(per_bin["bin"]) <= {"pass", *FAIL_BINS} and "pass" in set(per_bin["bin"])
+    assert per_bin["support"].sum() == m["test_modules"]
+    for row in per_bin.iter_rows(named=True):
+        assert m[f"bin_{row['bin']}_recall"] == pytest.approx(row["recall"], nan_ok=True)
+    assert 0 <= m["bin_accuracy"] <= 1 and len(first.model.fail_bins) >= 2 and first.model.bin_estimator is not None
     assert first.registered is not None and first.registered.alias == CHAMPION
     # a deliberately weak model (3 stumps) is not promoted over the champion
     weak = train_yield(root, YieldConfig(seed=0, max_iter=1, max_leaf_nodes=2, learning_rate=0.01))
@@ -91,7 +99,9 @@ def test_scoring_writes_registry_tables_naming_the_version(root: Paths) -> None:
     predict_yield_day(root, day, yielded.registered.version)
     predictions = read_partition(root.tables, "yield_predictions", day)
     assert predictions.drop("capture_date").columns == YIELD_PREDICTIONS.column_names
-    assert set(predictions["predicted_bin"]) <= {"pass", "fail"}
+    assert set(predictions["predicted_bin"]) <= {"pass", *FAIL_BINS}  # a final-test bin, never a bare "fail"
+    assert (predictions["predicted_bin"] == "pass").to_list() == (
+        1 - predictions["probability_pass"] <= yielded.model.fail_threshold).to_list()
     forecast = lot_yield_forecast(root)
     assert forecast.height >= 1 and forecast["forecast_yield"].is_between(0, 1).all()
     assert forecast.filter(pl.col("tested") > 0)["actual_yield"].is_not_null().all()

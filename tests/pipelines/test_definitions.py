@@ -25,7 +25,7 @@ def test_definitions_load_with_expected_graph() -> None:
     assert keys == {"captures", "rejections", "pixel_maps", "module_stats", "module_channel_stats", "pixel_defects",
                     "final_test", "warehouse", "module_features", "anomaly_scores", "yield_predictions",
                     "anomaly_model", "yield_model", "model_drift", "sfr", "module_optics", "station_spc",
-                    "station_alarms", "capture_plans"}
+                    "station_alarms", "capture_plans", "spatial_model", "spatial_scores"}
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups == {
         "captures": "captures", "rejections": "captures",
@@ -36,11 +36,12 @@ def test_definitions_load_with_expected_graph() -> None:
         "yield_model": "models", "model_drift": "models", "sfr": "optics", "module_optics": "optics",
         "station_spc": "stations", "station_alarms": "stations",
         "capture_plans": "capture_plans",
+        "spatial_model": "models", "spatial_scores": "models",
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
-        if key.to_user_string() in ("final_test", "warehouse", "anomaly_model", "yield_model", "model_drift",
-                                    "capture_plans"):
+        if key.to_user_string() in ("final_test", "warehouse", "anomaly_model", "yield_model", "spatial_model",
+                                    "model_drift", "capture_plans"):
             assert partitions is None  # over the whole fleet
             continue
         assert isinstance(partitions, DynamicPartitionsDefinition)  # only days with data are listed
@@ -54,10 +55,10 @@ def test_definitions_load_with_expected_graph() -> None:
     for key in graph.get_all_asset_keys():
         node, name = graph.get(key), key.to_user_string()
         assert node.description and node.owners and node.kinds, name
-        if name not in ("anomaly_model", "yield_model", "model_drift", "warehouse"):
+        if name not in ("anomaly_model", "yield_model", "spatial_model", "model_drift", "warehouse"):
             assert node.code_version, name
         # the daily tables, and the models (a missed weekly retrain shows)
-        expect_freshness = node.partitions_def is not None or name in ("anomaly_model", "yield_model")
+        expect_freshness = node.partitions_def is not None or name in ("anomaly_model", "yield_model", "spatial_model")
         assert (node.freshness_policy is not None) == expect_freshness, name
         if "parquet" in node.kinds:
             assert "dagster/column_schema" in node.metadata, name
@@ -82,7 +83,11 @@ def test_definitions_load_with_expected_graph() -> None:
     assert jobs == {"daily_pipeline", "ingest", "characterize", "rebuild_features", "refresh_warehouse", "retrain",
                     "capture_plan_study"}
     daily = {k.to_user_string() for k in defs.resolve_job_def("daily_pipeline").asset_layer.selected_asset_keys}
-    assert "anomaly_scores" in daily and not daily & {"anomaly_model", "yield_model"}  # never trains by accident
+    assert {"anomaly_scores", "spatial_scores"} <= daily  # scored by the champions after characterization
+    assert not daily & {"anomaly_model", "yield_model", "spatial_model"}  # never trains by accident
+    retrain = {k.to_user_string() for k in defs.resolve_job_def("retrain").asset_layer.selected_asset_keys}
+    assert retrain == {"anomaly_model", "yield_model", "spatial_model", "model_drift"}
+    assert AssetKey("pixel_maps") in graph.get(AssetKey("spatial_scores")).parent_keys
     assert {"station_spc", "station_alarms"} <= daily
     assert "capture_plans" not in daily  # the study is weekly, in its own job
     study = {k.to_user_string() for k in defs.resolve_job_def("capture_plan_study").asset_layer.selected_asset_keys}
