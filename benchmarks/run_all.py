@@ -19,7 +19,7 @@ from pathlib import Path
 
 BENCHMARKS: tuple[str, ...] = (
     "cli", "decode", "chunking", "ingest", "pass_kernel", "characterize", "warehouse", "features", "spatial", "models",
-    "sfr",
+    "sfr", "fleet_scale",
 )
 """Every ``benchmarks/bench_<name>.py``, cheapest first; each takes ``--quick``."""
 

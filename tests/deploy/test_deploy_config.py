@@ -53,7 +53,7 @@ def test_instance_config_and_every_class_validate(name: str, tmp_path: Path) -> 
 
     postgres = config["storage"]["postgres"]
     assert validate_config(DagsterPostgresStorage.config_type(), postgres).success
-    assert all(isinstance(v, dict) and "env" in v for k, v in postgres["postgres_db"].items() if k != "params")
+    assert all(isinstance(v, dict) and "env" in v for k, v in postgres["postgres_db"].items() if k not in ("params", "scheme"))
 
 
 def test_production_instance_has_the_promised_policies(tmp_path: Path) -> None:

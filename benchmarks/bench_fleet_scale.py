@@ -1,0 +1,301 @@
+"""Fleet scale, measured: what one 12 MP session costs in each layer, what it stores, and how the
+throughput of capture-day partitions scales with the cores they are given.
+
+The sessions come from the synthetic fleet generator (:mod:`sensorfleet.synth`) at 4000 x 3000,
+12-bit raw12_mipi, with an edge-chart capture (70 frames: dark series, photon-transfer pairs,
+averaging series, chart); one is generated and cloned under new session and module ids (frame
+files hard-linked: the pipeline's work does not depend on the values). Measures, in this process
+after a warm-up run of every layer on a tiny day (Dagster, numba and the models' imports loaded,
+as in a long-lived run worker):
+
+- per layer (``captures`` = ingest, ``characterization``, ``optics`` (the edge chart: SFR,
+  colour shading), ``features``): wall and CPU seconds (this process and its reaped children) of
+  one Dagster run of that layer over a day of ``--sessions`` sessions, per session; the same run
+  over a day of one tiny session is the per-run overhead (Dagster events, table rewrite, locks);
+- bytes and files (= object-store objects, PUT requests) each layer adds to the data root, per
+  session; and the raw landing bytes and files of a session (GET requests of the ingest);
+- scoring: per session from benchmarks/results/models.json (a feature row per session scored by
+  both models; independent of the sensor size), when that result is present;
+- scaling: N capture days run at once, each in its own process pinned to its own core
+  (``sched_setaffinity``; inside it one worker, one thread: :func:`sensorfleet.parallel.available_cores`),
+  for N = 1 and N = 2, the whole daily graph up to the features; throughput in sessions per second
+  and the ratio N=2 / N=1 (ideal 2.0 on 2 free cores), medians of ``--repeats``;
+- the machine: load average before and after, memory-copy bandwidth of the same run.
+
+Run: ``python -m benchmarks.bench_fleet_scale [--quick] [--sessions N] [--repeats N]``.
+``--quick``: 320 x 240 sessions, one repeat, writes nothing (seconds, to check it runs). The full
+run writes ``benchmarks/results/fleet_scale.json``; docs/operations.md#sizing is derived from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import (
+    RESULTS_DIR,
+    machine_info,
+    memcpy_bandwidth,
+    print_table,
+    write_results,
+)
+
+LAYERS = ("captures", "characterization", "optics", "features")
+"""The daily layers measured one run each, in graph order (Dagster group names)."""
+DAY = "2026-03-12"
+TINY_DAY = "2026-03-11"
+WARM_DAY = "2026-03-10"
+SKIP_IN_ROOT = ("dagster_home", "state")
+"""Bookkeeping under the data root that is not a layer's output (the instance is Postgres in
+production; ``state`` holds locks and caches)."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Wall and CPU seconds of one piece of work (CPU: this process and its reaped children)."""
+
+    wall_s: float
+    cpu_s: float
+
+
+def measure(fn: Any) -> Cost:
+    """Run ``fn()`` and return its wall and CPU seconds."""
+    before, t0 = os.times(), time.perf_counter()
+    fn()
+    after, wall = os.times(), time.perf_counter() - t0
+    cpu = sum(after[i] - before[i] for i in range(4))  # user, system, children user, children system
+    return Cost(wall, cpu)
+
+
+def generate_template(folder: Path, width: int, height: int) -> Path:
+    """One synthetic session with an edge chart (the fleet generator); returns its landing folder."""
+    from sensorfleet.synth.fleet import FleetConfig
+    from sensorfleet.synth.writer import generate_fleet
+
+    config = FleetConfig(modules=1, seed=14, width=width, height=height, edge_charts=True, workers=1)
+    generate_fleet(config, folder / "landing", folder / "truth")
+    return next(p for p in (folder / "landing").iterdir() if (p / "manifest.json").is_file())
+
+
+def clone_session(template: Path, landing: Path, day: str, index: int) -> Path:
+    """A copy of ``template`` captured on ``day`` under new session and module ids, its frame
+    files hard-linked (the landing is read only to the pipeline)."""
+    manifest = json.loads((template / "manifest.json").read_text())
+    session_id = f"BENCH-{day}-{index:04d}"
+    manifest.update(session_id=session_id, module_id=f"BM-{day}-{index:04d}",
+                    captured_at=f"{day}T{8 + index % 12:02d}:{index % 60:02d}:00+00:00")
+    target = landing / session_id
+    target.mkdir(parents=True)
+    for frame in manifest["frames"]:
+        os.link(template / frame["file"], target / frame["file"])
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def files_under(root: Path) -> dict[str, tuple[int, int]]:
+    """``{relative path: (size, mtime_ns)}`` of every file under ``root`` but the bookkeeping."""
+    out: dict[str, tuple[int, int]] = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if rel.parts[0] in SKIP_IN_ROOT or not path.is_file():
+            continue
+        st = path.stat()
+        out[str(rel)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """Bytes and files new or rewritten between two snapshots."""
+    changed = [v for k, v in after.items() if before.get(k) != v]
+    return sum(size for size, _ in changed), len(changed)
+
+
+def run_layer(paths: Any, day: str, layer: str) -> None:
+    """One Dagster run of ``layer`` for ``day`` (what ``sensorfleet pipeline run --select`` does)."""
+    from pipelines.runner import run_pipeline
+
+    summary = run_pipeline(paths, select=[layer], days=[day], force=True)
+    errors = [f"{d.day}: {d.error}" for d in summary.days if d.error]
+    if errors:
+        raise RuntimeError(f"layer {layer} failed: {'; '.join(errors)}")
+
+
+def layer_costs(work: Path, template: Path, tiny: Path, sessions: int) -> dict[str, Any]:
+    """Per layer: cost of a day of ``sessions`` clones of ``template``, per session, and of a day
+    of one ``tiny`` session (the per-run overhead); bytes and files written per session."""
+    from sensorfleet.config import Paths
+
+    root, landing = work / "layers" / "data", work / "layers" / "landing"
+    for i in range(sessions):
+        clone_session(template, landing, DAY, i)
+    clone_session(tiny, landing, TINY_DAY, 0)
+    clone_session(tiny, landing, WARM_DAY, 0)
+    paths = Paths(root=root, landing=landing)
+    for layer in LAYERS:  # warm-up: imports, numba's cache, the instance
+        run_layer(paths, WARM_DAY, layer)
+    rows: dict[str, Any] = {}
+    for layer in LAYERS:
+        before = files_under(root)
+        cost = measure(lambda layer=layer: run_layer(paths, DAY, layer))
+        nbytes, nfiles = written(before, files_under(root))
+        overhead = measure(lambda layer=layer: run_layer(paths, TINY_DAY, layer))
+        rows[layer] = {
+            "day_wall_s": cost.wall_s, "day_cpu_s": cost.cpu_s,
+            "wall_s_per_session": cost.wall_s / sessions, "cpu_s_per_session": cost.cpu_s / sessions,
+            "run_overhead_wall_s": overhead.wall_s, "run_overhead_cpu_s": overhead.cpu_s,
+            "bytes_per_session": nbytes / sessions, "files_per_session": nfiles / sessions,
+        }
+    return rows
+
+
+def scoring_per_session() -> dict[str, Any] | None:
+    """Scoring cost per session from the models benchmark's result (one feature row a session)."""
+    path = RESULTS_DIR / "models.json"
+    if not path.is_file():
+        return None
+    scoring = json.loads(path.read_text()).get("scoring") or {}
+    if not scoring.get("rows_per_s"):
+        return None
+    return {"source": "benchmarks/results/models.json (scoring)", "rows_per_s": scoring["rows_per_s"],
+            "cpu_s_per_session": 1.0 / scoring["rows_per_s"], "bytes_per_session": None}
+
+
+def partition_child(root: str, landing: str, day: str, core: int) -> None:
+    """The body of one partition process: pinned to ``core``, warm up on a tiny day of its own,
+    say ``ready`` and wait for ``go`` on stdin (all partitions start together), then run the day's
+    graph up to the features; print its wall and CPU seconds as JSON."""
+    os.sched_setaffinity(0, {core})
+    from pipelines.runner import run_pipeline
+    from sensorfleet.config import Paths
+
+    paths = Paths(root=Path(root), landing=Path(landing))
+    run_pipeline(paths, select=list(LAYERS), days=[warm_day(day)], force=True)  # imports, numba's cache
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cost = measure(lambda: run_pipeline(paths, select=list(LAYERS), days=[day], force=True))
+    print(json.dumps({"day": day, "core": core, "wall_s": cost.wall_s, "cpu_s": cost.cpu_s}), flush=True)
+
+
+def warm_day(day: str) -> str:
+    """The tiny warm-up day of the partition process of ``day`` (one per process: two processes
+    warming up on one day would wait for each other on its run lock)."""
+    return day.replace("2026-04-", "2026-05-")
+
+
+def concurrent_partitions(work: Path, template: Path, tiny: Path, n: int, sessions: int) -> dict[str, Any]:
+    """``n`` capture days of ``sessions`` sessions each, one process per day pinned to its own
+    core, started together; throughput over the wall time of the slowest."""
+    base = work / f"scale-{n}"
+    landing, root = base / "landing", base / "data"
+    days = [f"2026-04-{10 + i:02d}" for i in range(n)]
+    for day in days:
+        for i in range(sessions):
+            clone_session(template, landing, day, i)
+        clone_session(tiny, landing, warm_day(day), 0)
+    # the instance's tables once, before the processes share it (two processes creating the
+    # SQLite tables at once collide; a production instance is Postgres, deploy/dagster.yaml)
+    from pipelines.runner import prepare_instance
+    from sensorfleet.config import Paths
+
+    prepare_instance(Paths(root=root, landing=landing)).dispose()
+    cores = sorted(os.sched_getaffinity(0))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.bench_fleet_scale", "--partition-child",
+                               str(root), str(landing), day, str(cores[i % len(cores)])],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+             for i, day in enumerate(days)]
+    try:
+        for p in procs:  # every process warmed up: start them together
+            assert p.stdout is not None
+            line = p.stdout.readline()
+            if line.strip() != "ready":
+                raise RuntimeError(f"a partition process failed while warming up (exit {p.wait()})")
+        t0 = time.perf_counter()
+        outs = [p.communicate("go\n")[0] for p in procs]
+        elapsed = time.perf_counter() - t0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"a partition process failed: exit codes {[p.returncode for p in procs]}")
+    children = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+    shutil.rmtree(base)
+    return {"partitions": n, "sessions_per_partition": sessions, "wall_s": elapsed,
+            "sessions_per_s": n * sessions / elapsed, "children": children}
+
+
+def scaling(work: Path, template: Path, tiny: Path, sessions: int, repeats: int) -> dict[str, Any]:
+    """N = 1 and N = 2 concurrent partitions, alternated ``repeats`` times (drift on a shared
+    machine hits both alike); the median throughput of each and the median of the per-pair ratios."""
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    ratios = []
+    for _ in range(repeats):
+        for n in (1, 2):
+            runs[n].append(concurrent_partitions(work, template, tiny, n, sessions))
+        ratios.append(runs[2][-1]["sessions_per_s"] / runs[1][-1]["sessions_per_s"])
+    return {
+        "sessions_per_s": {str(n): statistics.median(r["sessions_per_s"] for r in runs[n]) for n in runs},
+        "ratio_2_vs_1": statistics.median(ratios), "ratios": ratios, "runs": {str(n): runs[n] for n in runs},
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="320 x 240, one repeat, write nothing")
+    ap.add_argument("--sessions", type=int, default=2, help="sessions per capture day")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of the scaling measurement")
+    ap.add_argument("--partition-child", nargs=4, metavar=("ROOT", "LANDING", "DAY", "CORE"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.partition_child:
+        root, landing, day, core = args.partition_child
+        partition_child(root, landing, day, int(core))
+        return {}
+    width, height = (320, 240) if args.quick else (4000, 3000)
+    repeats = 1 if args.quick else args.repeats
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        template = generate_template(work / "template", width, height)
+        tiny = generate_template(work / "tiny", 64, 48)
+        generate_s = time.perf_counter() - t0
+        landing_files = [p for p in template.iterdir() if p.is_file()]
+        landing = {"bytes_per_session": sum(p.stat().st_size for p in landing_files),
+                   "files_per_session": len(landing_files), "generate_s": generate_s}
+        print(f"session: {width} x {height}, {landing['files_per_session']} files, "
+              f"{landing['bytes_per_session'] / 1e9:.2f} GB raw; generated in {generate_s:.0f} s", flush=True)
+        layers = layer_costs(work, template, tiny, args.sessions)
+        print_table([{"layer": k, **v} for k, v in layers.items()],
+                    ["layer", "wall_s_per_session", "cpu_s_per_session", "run_overhead_cpu_s",
+                     "bytes_per_session", "files_per_session"])
+        scale = scaling(work, template, tiny, args.sessions, repeats)
+    scoring = scoring_per_session()
+    load_after = os.getloadavg()
+    print(f"throughput (sessions/s): 1 partition {scale['sessions_per_s']['1']:.3g}, 2 partitions "
+          f"{scale['sessions_per_s']['2']:.3g}; ratio {scale['ratio_2_vs_1']:.2f} (runs {scale['ratios']})")
+    print(f"load average before {load_before}, after {load_after}")
+    payload = {
+        "machine": machine_info(), "load_average_before": load_before, "load_average_after": load_after,
+        "memcpy_gbps_1_thread": memcpy_bandwidth(256 << 20, threads=1, repeats=5) / 1e9,
+        "session_shape": {"width": width, "height": height, "frames": landing["files_per_session"] - 1},
+        "sessions_per_day_measured": args.sessions, "landing": landing, "layers": layers,
+        "scoring": scoring, "scaling": scale,
+    }
+    if not args.quick:
+        print("wrote", write_results("fleet_scale", payload))
+    return payload
+
+
+if __name__ == "__main__":
+    main()
