@@ -22,6 +22,9 @@ as in a long-lived run worker):
   and the ratio N=2 / N=1 (ideal 2.0 on 2 free cores), medians of ``--repeats``;
 - the machine: load average before and after, memory-copy bandwidth of the same run.
 
+From these, :func:`derive_sizing` gives the machines, storage and object-store request rates for
+10,000 and 100,000 sessions a day (``--derive`` recomputes them from the result file).
+
 Run: ``python -m benchmarks.bench_fleet_scale [--quick] [--sessions N] [--repeats N]``.
 ``--quick``: 320 x 240 sessions, one repeat, writes nothing (seconds, to check it runs). The full
 run writes ``benchmarks/results/fleet_scale.json``; docs/operations.md#sizing is derived from it.
@@ -182,8 +185,10 @@ def partition_child(root: str, landing: str, day: str, core: int) -> None:
     run_pipeline(paths, select=list(LAYERS), days=[warm_day(day)], force=True)  # imports, numba's cache
     print("ready", flush=True)
     sys.stdin.readline()
+    start = time.time()
     cost = measure(lambda: run_pipeline(paths, select=list(LAYERS), days=[day], force=True))
-    print(json.dumps({"day": day, "core": core, "wall_s": cost.wall_s, "cpu_s": cost.cpu_s}), flush=True)
+    print(json.dumps({"day": day, "core": core, "wall_s": cost.wall_s, "cpu_s": cost.cpu_s,
+                      "start_epoch_s": start, "end_epoch_s": time.time()}), flush=True)
 
 
 def warm_day(day: str) -> str:
@@ -220,9 +225,11 @@ def concurrent_partitions(work: Path, template: Path, tiny: Path, n: int, sessio
             line = p.stdout.readline()
             if line.strip() != "ready":
                 raise RuntimeError(f"a partition process failed while warming up (exit {p.wait()})")
-        t0 = time.perf_counter()
-        outs = [p.communicate("go\n")[0] for p in procs]
-        elapsed = time.perf_counter() - t0
+        for p in procs:  # all of them before waiting for any
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outs = [p.communicate()[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -231,8 +238,13 @@ def concurrent_partitions(work: Path, template: Path, tiny: Path, n: int, sessio
         raise RuntimeError(f"a partition process failed: exit codes {[p.returncode for p in procs]}")
     children = [json.loads(out.strip().splitlines()[-1]) for out in outs]
     shutil.rmtree(base)
-    return {"partitions": n, "sessions_per_partition": sessions, "wall_s": elapsed,
-            "sessions_per_s": n * sessions / elapsed, "children": children}
+    # from the first start to the last end of the measured runs (not the interpreters' exits)
+    span = max(c["end_epoch_s"] for c in children) - min(c["start_epoch_s"] for c in children)
+    cpu = sum(c["cpu_s"] for c in children)
+    return {"partitions": n, "sessions_per_partition": sessions, "wall_s": span,
+            "sessions_per_s": n * sessions / span, "cpu_s_per_session": cpu / (n * sessions),
+            "start_skew_s": max(c["start_epoch_s"] for c in children) - min(c["start_epoch_s"] for c in children),
+            "children": children}
 
 
 def scaling(work: Path, template: Path, tiny: Path, sessions: int, repeats: int) -> dict[str, Any]:
@@ -246,8 +258,56 @@ def scaling(work: Path, template: Path, tiny: Path, sessions: int, repeats: int)
         ratios.append(runs[2][-1]["sessions_per_s"] / runs[1][-1]["sessions_per_s"])
     return {
         "sessions_per_s": {str(n): statistics.median(r["sessions_per_s"] for r in runs[n]) for n in runs},
+        "cpu_s_per_session": {str(n): statistics.median(r["cpu_s_per_session"] for r in runs[n]) for n in runs},
         "ratio_2_vs_1": statistics.median(ratios), "ratios": ratios, "runs": {str(n): runs[n] for n in runs},
     }
+
+
+SESSIONS_PER_DAY = (10_000, 100_000)
+NODE_CORES = 16
+"""Cores of one run node in the derived sizing (a common cloud size; scale linearly)."""
+TARGET_UTILIZATION = 0.7
+"""Share of a node's cores the sizing plans to keep busy (headroom for retries and backfills)."""
+DAY_S = 86_400.0
+
+
+def derive_sizing(payload: dict[str, Any]) -> dict[str, Any]:
+    """Machines, storage and object-store requests for ``SESSIONS_PER_DAY`` from the measured
+    per-session figures of ``payload`` (docs/operations.md#sizing explains each line).
+
+    CPU: the sum of the layers' CPU seconds per session (plus scoring when measured). Storage: the
+    bytes each layer adds per session (landing input counted apart). PUT requests: the files each
+    layer writes per session (one file = one object); GET requests: the landing files (ingest
+    reads each), the capture objects read back by characterization, and the edge-chart share of
+    them read by optics (the tables are read per day, not per session); bytes moved likewise.
+    """
+    from sensorfleet.synth.fleet import FleetConfig
+
+    layers = payload["layers"]
+    cpu_s = sum(v["cpu_s_per_session"] for v in layers.values()) + ((payload.get("scoring") or {}).get("cpu_s_per_session") or 0.0)
+    stored = sum(v["bytes_per_session"] for v in layers.values())
+    puts = sum(v["files_per_session"] for v in layers.values())
+    frames = payload["session_shape"]["frames"]
+    chart_share = FleetConfig(modules=1).chart_frames / frames
+    captures_files = layers["captures"]["files_per_session"]
+    gets = payload["landing"]["files_per_session"] + captures_files * (1.0 + chart_share)
+    # read the landing, write every layer, read the captures back (characterization, optics' share)
+    moved = payload["landing"]["bytes_per_session"] + stored + layers["captures"]["bytes_per_session"] * (1.0 + chart_share)
+    out: dict[str, Any] = {"cpu_s_per_session": cpu_s, "stored_bytes_per_session": stored,
+                           "put_per_session": puts, "get_per_session": gets,
+                           "object_store_bytes_moved_per_session": moved, "node_cores": NODE_CORES,
+                           "target_utilization": TARGET_UTILIZATION, "per_day": {}}
+    for n in SESSIONS_PER_DAY:
+        cores = n * cpu_s / DAY_S / TARGET_UTILIZATION
+        out["per_day"][str(n)] = {
+            "core_hours": n * cpu_s / 3600, "cores_busy": cores, "nodes": max(1, -(-cores // NODE_CORES)),
+            "one_node_hours_for_the_day": n * cpu_s / NODE_CORES / 3600,
+            "stored_tb_per_day": n * stored / 1e12, "stored_pb_per_year": 365 * n * stored / 1e15,
+            "landing_tb_per_day": n * payload["landing"]["bytes_per_session"] / 1e12,
+            "put_per_s": n * puts / DAY_S, "get_per_s": n * gets / DAY_S,
+            "object_store_gb_per_s": n * moved / DAY_S / 1e9,
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -255,12 +315,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true", help="320 x 240, one repeat, write nothing")
     ap.add_argument("--sessions", type=int, default=2, help="sessions per capture day")
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the scaling measurement")
+    ap.add_argument("--derive", action="store_true",
+                    help="print the sizing derived from benchmarks/results/fleet_scale.json and add it there")
     ap.add_argument("--partition-child", nargs=4, metavar=("ROOT", "LANDING", "DAY", "CORE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.partition_child:
         root, landing, day, core = args.partition_child
         partition_child(root, landing, day, int(core))
         return {}
+    if args.derive:
+        payload = json.loads((RESULTS_DIR / "fleet_scale.json").read_text())
+        payload["sizing"] = derive_sizing(payload)
+        print(json.dumps(payload["sizing"], indent=2))
+        write_results("fleet_scale", payload)
+        return payload
     width, height = (320, 240) if args.quick else (4000, 3000)
     repeats = 1 if args.quick else args.repeats
     load_before = os.getloadavg()
@@ -292,6 +360,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sessions_per_day_measured": args.sessions, "landing": landing, "layers": layers,
         "scoring": scoring, "scaling": scale,
     }
+    payload["sizing"] = derive_sizing(payload)
     if not args.quick:
         print("wrote", write_results("fleet_scale", payload))
     return payload
