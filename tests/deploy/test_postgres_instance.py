@@ -134,3 +134,18 @@ def test_the_server_binaries_are_found_off_path(monkeypatch: pytest.MonkeyPatch)
     found = postgres_bin_dir()
     assert found is not None and found.parts[:4] == ("/", "usr", "lib", "postgresql")
     assert (found / "pg_ctl").is_file()
+
+
+def test_the_server_is_stopped_and_removed_when_the_test_fails() -> None:
+    import socket
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("Debian's postgresql is not installed (`make test` installs it: `make postgresql`)")
+    with pytest.raises(RuntimeError, match="a failing test"), postgres_server(bin_dir) as pg:
+        folder, port = pg.folder, pg.port
+        assert (folder / "data" / "postmaster.pid").is_file()
+        raise RuntimeError("a failing test")
+    assert not folder.exists()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there any more
