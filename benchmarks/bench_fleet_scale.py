@@ -26,7 +26,8 @@ From these, :func:`derive_sizing` gives the machines, storage and object-store r
 10,000 and 100,000 sessions a day (``--derive`` recomputes them from the result file).
 
 Run: ``python -m benchmarks.bench_fleet_scale [--quick] [--sessions N] [--repeats N]``.
-``--quick``: 320 x 240 sessions, one repeat, writes nothing (seconds, to check it runs). The full
+``--quick``: 320 x 240 sessions, one repeat, no warm-up runs and no per-run overhead, writes
+nothing (to check that it runs). The full
 run writes ``benchmarks/results/fleet_scale.json``; docs/operations.md#sizing is derived from it.
 """
 
@@ -133,9 +134,10 @@ def run_layer(paths: Any, day: str, layer: str) -> None:
         raise RuntimeError(f"layer {layer} failed: {'; '.join(errors)}")
 
 
-def layer_costs(work: Path, template: Path, tiny: Path, sessions: int) -> dict[str, Any]:
+def layer_costs(work: Path, template: Path, tiny: Path, sessions: int, warm: bool = True) -> dict[str, Any]:
     """Per layer: cost of a day of ``sessions`` clones of ``template``, per session, and of a day
-    of one ``tiny`` session (the per-run overhead); bytes and files written per session."""
+    of one ``tiny`` session (the per-run overhead; not with ``warm`` False, which also skips the
+    warm-up: the quick mode); bytes and files written per session."""
     from sensorfleet.config import Paths
 
     root, landing = work / "layers" / "data", work / "layers" / "landing"
@@ -144,18 +146,18 @@ def layer_costs(work: Path, template: Path, tiny: Path, sessions: int) -> dict[s
     clone_session(tiny, landing, TINY_DAY, 0)
     clone_session(tiny, landing, WARM_DAY, 0)
     paths = Paths(root=root, landing=landing)
-    for layer in LAYERS:  # warm-up: imports, numba's cache, the instance
+    for layer in LAYERS if warm else ():  # warm-up: imports, numba's cache, the instance
         run_layer(paths, WARM_DAY, layer)
     rows: dict[str, Any] = {}
     for layer in LAYERS:
         before = files_under(root)
         cost = measure(lambda layer=layer: run_layer(paths, DAY, layer))
         nbytes, nfiles = written(before, files_under(root))
-        overhead = measure(lambda layer=layer: run_layer(paths, TINY_DAY, layer))
+        overhead = measure(lambda layer=layer: run_layer(paths, TINY_DAY, layer)) if warm else None
         rows[layer] = {
             "day_wall_s": cost.wall_s, "day_cpu_s": cost.cpu_s,
             "wall_s_per_session": cost.wall_s / sessions, "cpu_s_per_session": cost.cpu_s / sessions,
-            "run_overhead_wall_s": overhead.wall_s, "run_overhead_cpu_s": overhead.cpu_s,
+            "run_overhead_wall_s": overhead and overhead.wall_s, "run_overhead_cpu_s": overhead and overhead.cpu_s,
             "bytes_per_session": nbytes / sessions, "files_per_session": nfiles / sessions,
         }
     return rows
@@ -173,7 +175,7 @@ def scoring_per_session() -> dict[str, Any] | None:
             "cpu_s_per_session": 1.0 / scoring["rows_per_s"], "bytes_per_session": None}
 
 
-def partition_child(root: str, landing: str, day: str, core: int) -> None:
+def partition_child(root: str, landing: str, day: str, core: int, warm: bool = True) -> None:
     """The body of one partition process: pinned to ``core``, warm up on a tiny day of its own,
     say ``ready`` and wait for ``go`` on stdin (all partitions start together), then run the day's
     graph up to the features; print its wall and CPU seconds as JSON."""
@@ -182,7 +184,8 @@ def partition_child(root: str, landing: str, day: str, core: int) -> None:
     from sensorfleet.config import Paths
 
     paths = Paths(root=Path(root), landing=Path(landing))
-    run_pipeline(paths, select=list(LAYERS), days=[warm_day(day)], force=True)  # imports, numba's cache
+    if warm:
+        run_pipeline(paths, select=list(LAYERS), days=[warm_day(day)], force=True)  # imports, numba's cache
     print("ready", flush=True)
     sys.stdin.readline()
     start = time.time()
@@ -197,7 +200,8 @@ def warm_day(day: str) -> str:
     return day.replace("2026-04-", "2026-05-")
 
 
-def concurrent_partitions(work: Path, template: Path, tiny: Path, n: int, sessions: int) -> dict[str, Any]:
+def concurrent_partitions(work: Path, template: Path, tiny: Path, n: int, sessions: int,
+                          warm: bool = True) -> dict[str, Any]:
     """``n`` capture days of ``sessions`` sessions each, one process per day pinned to its own
     core, started together; throughput over the wall time of the slowest."""
     base = work / f"scale-{n}"
@@ -216,7 +220,7 @@ def concurrent_partitions(work: Path, template: Path, tiny: Path, n: int, sessio
     cores = sorted(os.sched_getaffinity(0))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.bench_fleet_scale", "--partition-child",
-                               str(root), str(landing), day, str(cores[i % len(cores)])],
+                               str(root), str(landing), day, str(cores[i % len(cores)]), str(int(warm))],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
              for i, day in enumerate(days)]
     try:
@@ -247,14 +251,14 @@ def concurrent_partitions(work: Path, template: Path, tiny: Path, n: int, sessio
             "children": children}
 
 
-def scaling(work: Path, template: Path, tiny: Path, sessions: int, repeats: int) -> dict[str, Any]:
+def scaling(work: Path, template: Path, tiny: Path, sessions: int, repeats: int, warm: bool = True) -> dict[str, Any]:
     """N = 1 and N = 2 concurrent partitions, alternated ``repeats`` times (drift on a shared
     machine hits both alike); the median throughput of each and the median of the per-pair ratios."""
     runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     ratios = []
     for _ in range(repeats):
         for n in (1, 2):
-            runs[n].append(concurrent_partitions(work, template, tiny, n, sessions))
+            runs[n].append(concurrent_partitions(work, template, tiny, n, sessions, warm))
         ratios.append(runs[2][-1]["sessions_per_s"] / runs[1][-1]["sessions_per_s"])
     return {
         "sessions_per_s": {str(n): statistics.median(r["sessions_per_s"] for r in runs[n]) for n in runs},
@@ -317,11 +321,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the scaling measurement")
     ap.add_argument("--derive", action="store_true",
                     help="print the sizing derived from benchmarks/results/fleet_scale.json and add it there")
-    ap.add_argument("--partition-child", nargs=4, metavar=("ROOT", "LANDING", "DAY", "CORE"), help=argparse.SUPPRESS)
+    ap.add_argument("--partition-child", nargs=5, metavar=("ROOT", "LANDING", "DAY", "CORE", "WARM"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.partition_child:
-        root, landing, day, core = args.partition_child
-        partition_child(root, landing, day, int(core))
+        root, landing, day, core, warm = args.partition_child
+        partition_child(root, landing, day, int(core), warm == "1")
         return {}
     if args.derive:
         payload = json.loads((RESULTS_DIR / "fleet_scale.json").read_text())
@@ -343,11 +348,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    "files_per_session": len(landing_files), "generate_s": generate_s}
         print(f"session: {width} x {height}, {landing['files_per_session']} files, "
               f"{landing['bytes_per_session'] / 1e9:.2f} GB raw; generated in {generate_s:.0f} s", flush=True)
-        layers = layer_costs(work, template, tiny, args.sessions)
+        layers = layer_costs(work, template, tiny, args.sessions, warm=not args.quick)
         print_table([{"layer": k, **v} for k, v in layers.items()],
                     ["layer", "wall_s_per_session", "cpu_s_per_session", "run_overhead_cpu_s",
                      "bytes_per_session", "files_per_session"])
-        scale = scaling(work, template, tiny, args.sessions, repeats)
+        scale = scaling(work, template, tiny, args.sessions, repeats, warm=not args.quick)
     scoring = scoring_per_session()
     load_after = os.getloadavg()
     print(f"throughput (sessions/s): 1 partition {scale['sessions_per_s']['1']:.3g}, 2 partitions "
