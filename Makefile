@@ -12,7 +12,7 @@ DEMO_MODULES ?= 80
 SENSORFLEET_ROOT ?= $(DATA)
 SENSORFLEET_LANDING ?=
 
-.PHONY: demo test dev lint bench bench-quick clean-data venv chromium
+.PHONY: demo test dev lint bench bench-quick clean-data venv chromium postgresql
 
 # Environment: created when missing or when pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -37,7 +37,17 @@ chromium:
 	@command -v chromium >/dev/null || { echo "installing chromium for the browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+# The Postgres instance test (tests/deploy, marker `postgres`) starts Debian's PostgreSQL server
+# binaries (initdb, pg_ctl) as a throwaway cluster; Debian keeps them off PATH, under
+# /usr/lib/postgresql/<version>/bin, where the test finds them.
+postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql for the Postgres instance test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } 2>/dev/null | tail -n 1 | grep -q . \
+	  || { echo "postgresql: initdb not found after installing"; exit 1; }
+
+test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check sensorfleet assets models pipelines tests benchmarks
 	$(BIN)/mypy
 	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs; \

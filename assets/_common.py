@@ -20,6 +20,8 @@ from dagster import (
     PreviewWarning,
 )
 
+from sensorfleet.parallel import available_cores
+
 PARTITION_TAG = "dagster/partition"
 """Run tag naming the capture day: Dagster's own partition tag, which every partitioned run
 carries however it was launched. dagster.yaml limits it to one run per value at a time, but only
@@ -53,7 +55,7 @@ def choose_workers(requested: int, n_sessions: int) -> int:
         return requested
     if n_sessions < POOL_MIN_SESSIONS:
         return 1
-    return max(1, min(os.cpu_count() or 1, n_sessions))
+    return max(1, min(available_cores(), n_sessions))
 
 
 ProgressHook = Callable[[str, str, int, int], None]

@@ -206,8 +206,13 @@ def run_pipeline(
     on_day_done: Callable[[DayOutcome], None] | None = None,
     on_day_wait: Callable[[str, Path], None] | None = None,
     force: bool = False,
+    instance: DagsterInstance | None = None,
 ) -> PipelineSummary:
     """Materialize the selected assets for each day (default: every day with landing data).
+
+    The runs are recorded in ``instance`` (default: the embedded one under
+    ``<root>/dagster_home``, :func:`prepare_instance`; a production instance is Postgres,
+    deploy/dagster.yaml).
 
     Each day is one in-process run tagged ``dagster/partition=<day>``, under the day's run lock
     (``on_day_wait(day, lock_file)`` is called when another run holds it and this one waits);
@@ -220,7 +225,7 @@ def run_pipeline(
     steps = resolve_selection(select, [*assets, *fleet])
     fleet_steps = [node for node in steps if node in fleet]
     steps = [node for node in steps if node not in fleet]
-    instance = prepare_instance(paths)
+    instance = instance if instance is not None else prepare_instance(paths)
     jobs = Definitions(
         assets=[*assets, *fleet], jobs=JOBS, resources=run_resources(paths), executor=in_process_executor
     )

@@ -14,6 +14,7 @@ from dagster import (
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
     RunRequest,
+    RunsFilter,
     RunStatusSensorContext,
     SensorDefinition,
     SensorEvaluationContext,
@@ -136,13 +137,25 @@ def build_final_test_sensor(job_name: str, minimum_interval_seconds: int = 30) -
     return final_test_sensor
 
 
+WAITING_TO_START = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING]
+"""Run states in which a warehouse refresh has not read any table yet."""
+
+
 @run_status_sensor(
     name="warehouse_after_daily_run",
     run_status=DagsterRunStatus.SUCCESS,
     monitored_jobs=[daily_pipeline],
     request_job=refresh_warehouse,
     default_status=DefaultSensorStatus.RUNNING,
-    description="After each successful daily run, refresh the labels and the warehouse.",
+    description="After a successful daily run, refresh the labels and the warehouse, unless a refresh is "
+                "already waiting to start (it will read this run's tables too).",
 )
-def warehouse_after_daily_run(context: RunStatusSensorContext) -> RunRequest:
+def warehouse_after_daily_run(context: RunStatusSensorContext) -> RunRequest | SkipReason:
+    """The warehouse publish is fleet-wide, not per partition: one refresh that has not started
+    yet serves every daily run that finishes before it starts, so a backfill of many days (runs
+    spread over machines, docs/operations.md#sizing) queues one refresh at a time, not one per day."""
+    waiting = context.instance.get_runs_count(RunsFilter(job_name=refresh_warehouse.name, statuses=WAITING_TO_START))
+    if waiting:
+        return SkipReason(f"a {refresh_warehouse.name} run is already waiting to start: it will read the tables "
+                          f"of run {context.dagster_run.run_id}")
     return RunRequest(run_key=f"after:{context.dagster_run.run_id}")

@@ -11,15 +11,43 @@ others unless ``stop_on_error``.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import os
 import pickle
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Value = TypeVar("Value")
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+"""cgroup v2 CPU quota of this process's container: ``"<quota_us> <period_us>"`` or ``"max ..."``."""
+
+
+def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPU cores this process may use: its CPU affinity set (a container's cpuset, ``taskset``,
+    one core per partition process in benchmarks/bench_fleet_scale.py), capped by the cgroup v2
+    CPU quota (a Kubernetes CPU limit, rounded up), at least 1.
+
+    ``os.cpu_count()`` counts the machine's cores: a run pod given 8 of a 64-core node would start
+    64 workers and oversubscribe its share.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity API (macOS, Windows)
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):  # no cgroup v2 file, or not the expected two fields
+        pass
+    return max(1, cores)
 
 
 @dataclass(frozen=True)

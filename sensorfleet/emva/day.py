@@ -6,7 +6,6 @@ processes, then the day's partitions of ``module_stats``, ``module_channel_stats
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,7 @@ from sensorfleet.emva.rows import DEFECT_SCHEMA, Row
 from sensorfleet.emva.session import characterize_session
 from sensorfleet.ingest.store import is_complete, read_group_attrs
 from sensorfleet.locks import day_tables_lock_file, file_lock, locks_dir
-from sensorfleet.parallel import Outcome, Threads, run_each, set_threads
+from sensorfleet.parallel import Outcome, Threads, available_cores, run_each, set_threads
 from sensorfleet.tables import sweep_stale_temporaries, write_partition
 
 
@@ -172,8 +171,8 @@ def characterize_day(
             progress(done, len(plan.maps), sid)
 
     if plan.todo and workers <= 1:
-        set_threads(Threads(numba=os.cpu_count() or 1))
-    threads = Threads(numba=max(1, (os.cpu_count() or 1) // max(1, workers)))
+        set_threads(Threads(numba=available_cores()))
+    threads = Threads(numba=max(1, available_cores() // max(1, workers)))
     run_each(partial(_characterize, config, paths), plan.todo, workers=workers, threads=threads, on_done=finished)
 
     with file_lock(day_tables_lock_file(paths, day)):  # a session moving away waits; no row outlives its group

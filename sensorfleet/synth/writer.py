@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from sensorfleet.manifest import MANIFEST_NAME, parse_manifest
-from sensorfleet.parallel import Outcome, run_each
+from sensorfleet.parallel import Outcome, available_cores, run_each
 from sensorfleet.rawio import write_frame
 from sensorfleet.synth.fleet import FleetConfig, ModulePlan, plan_fleet
 from sensorfleet.synth.lens import edge_truth, module_truth
@@ -198,7 +198,7 @@ def generate_fleet(config: FleetConfig, landing: Path, truth: Path,
                               f"{', '.join(clashes[:3])}; choose another --seed or an empty landing folder")
     landing.mkdir(parents=True, exist_ok=True)
     results: dict[int, _SessionResult] = {}
-    workers = config.workers if config.workers is not None else (os.cpu_count() or 1)
+    workers = config.workers if config.workers is not None else available_cores()
     workers = max(1, min(workers, len(plans)))
     if progress:
         progress(0, len(plans))
