@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sensorfleet.optics.chart import _balance_plane, _select, analyse_chart, channel_sites
+from sensorfleet.optics.detect import block_mean
 from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
 
 H, W = 480, 640
@@ -108,3 +109,13 @@ def test_select_finds_numpys_kth_values_twice_on_one_buffer() -> None:
         assert _select(buf, 0, n - 1, k_lo) == np.partition(a, k_lo)[k_lo]
         assert _select(buf, k_lo, n - 1, k_hi) == np.partition(a, k_hi)[k_hi]
         assert np.array_equal(np.sort(buf), np.sort(a))
+
+
+@pytest.mark.parametrize("block", [2, 3, 4, 8])
+def test_block_mean_is_numpys_tile_mean_to_the_bit(block: int) -> None:
+    rng = np.random.default_rng(block)
+    for shape in [(97, 131), (480, 640)]:
+        image = rng.random(shape) * 1e3
+        h, w = shape[0] // block * block, shape[1] // block * block
+        expected = image[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))
+        assert np.array_equal(block_mean(image, block), expected)
