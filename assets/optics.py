@@ -95,7 +95,7 @@ def _worst_plots(paths_root: Path, day: str, session_id: str, sfr: pl.DataFrame,
     width, height = int(sensor["width"][0]), int(sensor["height"][0])
     label = f"{row['module_id']} ({session_id})"
     field_png = plot_mtf50_field_map(mine, width, height, title=f"MTF50 field map: {label}")
-    curves_png = plot_sfr_curves(read_curves(curves_file), mine, title=f"SFR curves: {label}")
+    curves_png = plot_sfr_curves(read_curves(curves_file, session_id), mine, title=f"SFR curves: {label}")
     plots = paths_root / "plots" / day
     field_md, field_path = png_metadata(field_png, plots / f"{session_id}-mtf50-field.png",
                                         f"MTF50 over the field of the worst module: {row['module_id']}")
@@ -115,7 +115,7 @@ def build_optics_assets(partitions_def: PartitionsDefinition) -> AssetsDefinitio
         specs=[
             table_spec(SFR, group=GROUP, deps=deps, owner=OWNER, code_version=CODE_VERSION, description="Table `sfr`: ISO 12233 e-SFR per "
                        "chart edge and channel (MTF50, MTF at Nyquist/4 and /2, edge SNR, quality); curves in "
-                       "maps/<day>/<session>.sfr.parquet."),
+                       "maps/<day>/sfr_curves.parquet (one file per day)."),
             table_spec(MODULE_OPTICS, group=GROUP, deps=deps, owner=OWNER, code_version=CODE_VERSION, description="Table `module_optics`: "
                        "MTF50 centre and corners, uniformity, tilt, relative illumination, colour shading."),
         ],
@@ -138,7 +138,7 @@ def build_optics_assets(partitions_def: PartitionsDefinition) -> AssetsDefinitio
         sfr = tables.read_partition(paths.tables, SFR, day)
         module = tables.read_partition(paths.tables, MODULE_OPTICS, day)
         yield from _results(context, paths.root, day, report.worst_session_id, sfr, module,
-                            curves_path(paths, day, report.worst_session_id or "-"), config)
+                            curves_path(paths, day), config)
         if report.failed:
             raise Failure(description=f"{day}: optics failed for {len(report.failed)} session(s): "
                           + "; ".join(f"{sid}: {err}" for sid, err in sorted(report.failed.items())[:20]),

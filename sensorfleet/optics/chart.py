@@ -82,8 +82,16 @@ def channel_sites(cfa_pattern: str) -> dict[str, tuple[int, int]]:
 
 def balanced_luminance(roi: np.ndarray, y0: int, x0: int, cfa_pattern: str) -> np.ndarray:
     """The ROI with each CFA site mapped so that its dark and light levels become 0 and 1."""
+    return _balanced(roi, _site_offsets(channel_sites(cfa_pattern), y0, x0))
+
+
+def _site_offsets(sites: dict[str, tuple[int, int]], y0: int, x0: int) -> np.ndarray:
+    """``(sites, 2)`` int64: each CFA site's (row, column) offset in an ROI whose corner is (y0, x0)."""
+    return np.array([((oy - y0) % 2, (ox - x0) % 2) for oy, ox in sites.values()], np.int64)
+
+
+def _balanced(roi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     out = np.empty(roi.shape, dtype=np.float64)
-    offsets = np.array([((oy - y0) % 2, (ox - x0) % 2) for oy, ox in channel_sites(cfa_pattern).values()], np.int64)
     if roi.size:
         _balance_sites(np.asarray(roi, dtype=np.float64), offsets, out)
     return out
@@ -94,52 +102,92 @@ def _balance_sites(roi: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> Non
     """:func:`_balance_plane` on each CFA site's samples, ``offsets[s]`` its (row, column) in the ROI."""
     for s in range(offsets.shape[0]):
         a, b = offsets[s, 0], offsets[s, 1]
-        _balance_plane(np.ascontiguousarray(roi[a::2, b::2]), out[a::2, b::2])
+        _balance_plane(roi[a::2, b::2], out[a::2, b::2])
+
+
+@numba.njit(cache=True, nogil=True)
+def _select(a: np.ndarray, lo: int, hi: int, k: int) -> float:
+    """The ``k``-th smallest of ``a[lo:hi + 1]`` (quickselect, in place: afterwards nothing left of
+    ``k`` is larger and nothing right of it smaller, so a second, larger ``k`` can start at ``k``)."""
+    while hi > lo:
+        mid = (lo + hi) // 2
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
 
 
 @numba.njit(cache=True, nogil=True)
 def _balance_plane(plane: np.ndarray, out: np.ndarray) -> None:
     """``out = (plane - dark) / (light - dark)``: dark and light the means of the samples in the
     lowest and highest quarter of the 2nd..98th percentile range (nearest-rank percentiles of at
-    most ~1024 evenly strided samples, found by selection; the means over all samples)."""
-    values = plane.ravel()
-    if values.size == 0:
+    most ~1024 evenly strided samples, in raster order, found by selection on one copy; the means
+    over all samples, in raster order). ``plane`` and ``out`` may be strided views ``(h, w)``."""
+    h, w = plane.shape
+    size = h * w
+    if size == 0:
         return
-    sample = values[::max(1, values.size // 1024)]
-    n = sample.size
+    stride = max(1, size // 1024)
+    n = (size + stride - 1) // stride
+    sample = np.empty(n)
+    for s in range(n):
+        sample[s] = plane[(s * stride) // w, (s * stride) % w]
     k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
-    p_lo = np.partition(sample, k_lo)[k_lo]
-    p_hi = np.partition(sample, k_hi)[k_hi]
+    p_lo = _select(sample, 0, n - 1, k_lo)
+    p_hi = _select(sample, k_lo, n - 1, k_hi)
     span = p_hi - p_lo
     s_lo, n_lo, s_hi, n_hi = 0.0, 0, 0.0, 0
-    for v in values:
-        if v <= p_lo + 0.25 * span:
-            s_lo += v
-            n_lo += 1
-        elif v >= p_hi - 0.25 * span:
-            s_hi += v
-            n_hi += 1
+    for i in range(h):
+        for j in range(w):
+            v = plane[i, j]
+            if v <= p_lo + 0.25 * span:
+                s_lo += v
+                n_lo += 1
+            elif v >= p_hi - 0.25 * span:
+                s_hi += v
+                n_hi += 1
     dark = s_lo / n_lo if n_lo else p_lo
     light = s_hi / n_hi if n_hi else p_hi
     scale = 1.0 / (light - dark) if light > dark else 0.0
-    for i in range(plane.shape[0]):
-        for j in range(plane.shape[1]):
+    for i in range(h):
+        for j in range(w):
             out[i, j] = (plane[i, j] - dark) * scale
 
 
-def _geometry(roi: EdgeRoi, shape: tuple[int, int]) -> tuple[float, float, float, str]:
+def _geometry(roi: EdgeRoi, shape: tuple[int, int]) -> tuple[float, float, float, str, str]:
+    """(x, y, field fraction, orientation, direction) of an ROI: the same for each of its channels."""
     h, w = shape
     x, y = roi.centre
     dx, dy = x - (w - 1) / 2.0, y - (h - 1) / 2.0
     field = math.hypot(dx, dy) / math.hypot(w / 2.0, h / 2.0)
     radial_along_normal = abs(dx) >= abs(dy) if roi.vertical else abs(dy) > abs(dx)
-    return x, y, field, "tangential" if radial_along_normal else "sagittal"
+    return (x, y, field, "vertical" if roi.vertical else "horizontal",
+            "tangential" if radial_along_normal else "sagittal")
 
 
-def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str, shape: tuple[int, int],
-             config: ChartConfig, sfr_fn: SfrFunction, clipped: bool) -> EdgeMeasurement:
-    x, y, field, direction = _geometry(roi, shape)
-    orientation = "vertical" if roi.vertical else "horizontal"
+def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str,
+             place: tuple[float, float, float, str, str], config: ChartConfig, sfr_fn: SfrFunction,
+             clipped: bool) -> EdgeMeasurement:
     quality, reason, result = roi.quality, "", None
     if quality == "ok" and clipped:
         quality, reason = "clipped", "pixels at 0 or the ADC maximum in the ROI"
@@ -157,6 +205,7 @@ def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str, shape: 
     nan = math.nan
     good = result if quality == "ok" else None
     mtf50, mtf_n4, mtf_n2 = good.figures(NYQUIST_FRACTIONS) if good else (nan, nan, nan)
+    x, y, field, orientation, direction = place
     return EdgeMeasurement(
         roi, channel, x, y, field, orientation, direction, result.angle_deg if result is not None else nan,
         mtf50, mtf_n4, mtf_n2, good.snr if good else nan, quality, reason, good)
@@ -174,17 +223,19 @@ def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
     """
     rois = edge_rois(image, config.detect) if boxes is None else rois_from_manifest(image, boxes, config.detect)
     sites = channel_sites(cfa_pattern)
+    offsets = {(a, b): _site_offsets(sites, a, b) for a in (0, 1) for b in (0, 1)}  # by the ROI corner's parity
     out: list[EdgeMeasurement] = []
     for roi in rois:
         patch = image[roi.y0:roi.y1, roi.x0:roi.x1]
         at_limits = int(np.count_nonzero(patch >= max_dn - 0.5) + np.count_nonzero(patch <= 0.5))
         clipped = at_limits > max(CLIPPED_MIN_PIXELS, CLIPPED_FRACTION * patch.size)
+        place = _geometry(roi, image.shape)
         if not sites:
-            out.append(_measure(roi, patch, 1.0, MONO, image.shape, config, sfr_fn, clipped))
+            out.append(_measure(roi, patch, 1.0, MONO, place, config, sfr_fn, clipped))
             continue
-        lum = balanced_luminance(patch, roi.y0, roi.x0, cfa_pattern) if patch.size else patch
-        out.append(_measure(roi, lum, 1.0, LUMINANCE, image.shape, config, sfr_fn, clipped))
+        lum = _balanced(patch, offsets[roi.y0 % 2, roi.x0 % 2]) if patch.size else patch
+        out.append(_measure(roi, lum, 1.0, LUMINANCE, place, config, sfr_fn, clipped))
         for name, (oy, ox) in sites.items():
             plane = patch[(oy - roi.y0) % 2::2, (ox - roi.x0) % 2::2]
-            out.append(_measure(roi, plane, 2.0, name, image.shape, config, sfr_fn, clipped))
+            out.append(_measure(roi, plane, 2.0, name, place, config, sfr_fn, clipped))
     return out

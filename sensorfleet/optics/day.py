@@ -1,12 +1,14 @@
 """The optics of a capture day: every complete captures group of the day (its edge chart and
-flats), then the day's ``sfr`` and ``module_optics`` partitions and each session's SFR curves.
+flats), then the day's ``sfr`` and ``module_optics`` partitions and the day's SFR curves.
 
-Curves go to a sidecar beside the session's maps group, ``maps/<day>/<session_id>.sfr.parquet``
-(``session_id, edge_id, channel, frequency_cy_per_px, mtf``, the good edges up to 1 cycle/pixel):
-the maps group belongs to the characterization step, which publishes it whole by renaming, so a
-second writer inside it would race with that. Every session is recomputed on each run (a 640 x 480
-session costs ~0.03 s of CPU); rows whose content is unchanged keep their ``written_at``
-(``tables.publish_partition``).
+Curves go to one file per day beside the sessions' maps groups, ``maps/<day>/sfr_curves.parquet``
+(``session_id, edge_id, channel, frequency_cy_per_px, mtf``, the good edges up to 1 cycle/pixel,
+sessions in order): not inside a maps group, which belongs to the characterization step and is
+published whole by renaming (a second writer inside it would race with that); one file per day,
+not per session, as the day's table partitions are (a file per session cost ~1.5 ms of a
+640 x 480 module's CPU). A day file replaces the per-session sidecars of earlier versions
+(``<session_id>.sfr.parquet``), which are removed when it is written. Every session is recomputed
+on each run; rows whose content is unchanged keep their ``written_at`` (``tables.publish_partition``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from sensorfleet.tables import publish_partition, sweep_stale_temporaries
 
 SFR_TABLE = "sfr"
 MODULE_OPTICS_TABLE = "module_optics"
-CURVES_SUFFIX = ".sfr.parquet"
+CURVES_FILE = "sfr_curves.parquet"
+#: the per-session curve sidecars of earlier versions, replaced by the day file
+SESSION_CURVES_SUFFIX = ".sfr.parquet"
 
 
 @dataclass
@@ -42,18 +46,35 @@ class OpticsDayReport:
     sfr: pl.DataFrame
     module_optics: pl.DataFrame
     tables: dict[str, Path]
-    curves: dict[str, Path]
+    curves: Path | None  # the day's curve file; None when no session has a measured edge
     worst_session_id: str | None
 
 
-def curves_path(paths: Paths, day: str, session_id: str) -> Path:
-    """The SFR curves sidecar of a session."""
-    return paths.maps / day / f"{session_id}{CURVES_SUFFIX}"
+def curves_path(paths: Paths, day: str) -> Path:
+    """The SFR curves file of a day (every session's)."""
+    return paths.maps / day / CURVES_FILE
 
 
-def read_curves(path: Path) -> pl.DataFrame:
-    """A session's SFR curves (empty, typed, when the file is missing)."""
-    return pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=CURVE_SCHEMA)
+def read_curves(path: Path, session_id: str | None = None) -> pl.DataFrame:
+    """The SFR curves in ``path`` (those of ``session_id`` only, when given); empty, typed, when
+    the file is missing."""
+    if not path.is_file():
+        return pl.DataFrame(schema=CURVE_SCHEMA)
+    scan = pl.scan_parquet(path)
+    return (scan if session_id is None else scan.filter(pl.col("session_id") == session_id)).collect()
+
+
+def _publish_curves(paths: Paths, day: str, parts: list[pl.DataFrame]) -> Path | None:
+    """Write the day's curves (the sessions' ``parts``, in order) to :func:`curves_path`, or remove
+    it when there are none; remove the per-session sidecars of earlier versions."""
+    target = curves_path(paths, day)
+    if parts:
+        write_curves(pl.concat(parts, rechunk=False), target)
+    else:
+        target.unlink(missing_ok=True)
+    for old in target.parent.glob(f"*{SESSION_CURVES_SUFFIX}") if target.parent.is_dir() else ():
+        old.unlink(missing_ok=True)
+    return target if parts else None
 
 
 def _one(written_at: datetime, config: ChartConfig, group: Path) -> SessionOptics:
@@ -102,10 +123,9 @@ def characterize_optics_day(paths: Paths, day: str, *, workers: int = 1, config:
         SFR_TABLE: publish_partition(paths.tables, SFR_TABLE, day, sfr).path,
         MODULE_OPTICS_TABLE: publish_partition(paths.tables, MODULE_OPTICS_TABLE, day, module).path,
     }
-    curves = {r.session_id: write_curves(r.curves, curves_path(paths, day, r.session_id)) for r in ordered
-              if r.curves.height}
+    curves = _publish_curves(paths, day, [r.curves for r in ordered if r.curves.height])
     return OpticsDayReport(day, sorted(results), failed, sfr, module, tables, curves, worst_module(module))
 
 
-__all__ = ["CURVES_SUFFIX", "MODULE_OPTICS_TABLE", "SFR_TABLE", "OpticsDayReport", "characterize_optics_day",
+__all__ = ["CURVES_FILE", "MODULE_OPTICS_TABLE", "SFR_TABLE", "OpticsDayReport", "characterize_optics_day",
            "curves_path", "read_curves", "worst_module"]

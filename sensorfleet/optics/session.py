@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -44,13 +45,30 @@ def _frame_sum(frames: FrameReader, indices: list[int]) -> np.ndarray:
     (uint32: exact for fewer than 65537 uint16 frames)."""
     total = np.zeros(frames.shape[1:], dtype=np.uint32 if len(indices) < 65537 else np.uint64)
     for i in indices:
-        np.add(total, frames[i], out=total)
+        _accumulate(total.ravel(), np.ascontiguousarray(frames[i]).ravel())
     return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(total: np.ndarray, frame: np.ndarray) -> None:
+    """``total += frame`` (flat, same size; the unsigned sum is exact, as ``np.add``)."""
+    for i in range(total.size):
+        total[i] += frame[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _divided(total: np.ndarray, n: int) -> np.ndarray:
+    """``total / n`` as float64 (each element the same IEEE quotient as numpy's true divide)."""
+    flat = total.ravel()
+    out = np.empty(flat.size)
+    for i in range(flat.size):
+        out[i] = flat[i] / n
+    return out.reshape(total.shape)
 
 
 def _mean_frames(frames: FrameReader, indices: list[int]) -> np.ndarray:
     """The mean ``(H, W)`` float64 of the frames ``indices`` (the integer sum, divided once)."""
-    return _frame_sum(frames, indices) / len(indices)
+    return _divided(_frame_sum(frames, indices), len(indices))
 
 
 def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
@@ -69,19 +87,42 @@ def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
     return points[flat][:MAX_SHADING_FRAMES], points[dark][:MAX_SHADING_FRAMES]
 
 
-def _sfr_row(m: EdgeMeasurement, ids: dict[str, Any], chart_files: str) -> dict[str, Any]:
-    def value(v: float) -> float | None:
-        return v if math.isfinite(v) else None
+def _sfr_frame(edges: list[EdgeMeasurement], ids: dict[str, Any], chart_files: str,
+               written_at: datetime) -> pl.DataFrame:
+    """The session's ``sfr`` rows, one per edge and channel, built column by column (a non-finite
+    angle, MTF or SNR as null)."""
+    n, rois = len(edges), [m.roi for m in edges]
 
-    r = m.roi
-    return ids | {
-        "edge_id": r.edge_id, "square": r.square, "side": r.side, "channel": m.channel, "x_px": m.x_px,
-        "y_px": m.y_px, "roi_x0": r.x0, "roi_y0": r.y0, "roi_width": r.x1 - r.x0, "roi_height": r.y1 - r.y0,
-        "field_frac": m.field_frac, "orientation": m.orientation, "direction": m.direction,
-        "angle_deg": value(m.angle_deg), "mtf50_cy_per_px": value(m.mtf50_cy_per_px),
-        "mtf_nyquist4": value(m.mtf_nyquist4), "mtf_nyquist2": value(m.mtf_nyquist2), "edge_snr": value(m.edge_snr),
-        "quality": m.quality, "reason": m.reason, "chart_frames": chart_files,
-    }
+    def const(name: str, value: Any) -> pl.Series:
+        return pl.Series(name, [value]).new_from_index(0, n)
+
+    def ints(name: str, values: list[int]) -> pl.Series:
+        return pl.Series(name, values, dtype=pl.Int64)
+
+    def floats(name: str, values: list[float], finite: bool = False) -> pl.Series:
+        a = np.array(values, dtype=np.float64)
+        return pl.Series(name, np.where(np.isfinite(a), a, np.nan), nan_to_null=True) if finite else pl.Series(name, a)
+
+    def texts(name: str, values: list[str]) -> pl.Series:
+        return pl.Series(name, values, dtype=pl.String)
+
+    return pl.DataFrame([
+        *(const(k, v) for k, v in ids.items()),
+        ints("edge_id", [r.edge_id for r in rois]), ints("square", [r.square for r in rois]),
+        texts("side", [r.side for r in rois]), texts("channel", [m.channel for m in edges]),
+        floats("x_px", [m.x_px for m in edges]), floats("y_px", [m.y_px for m in edges]),
+        ints("roi_x0", [r.x0 for r in rois]), ints("roi_y0", [r.y0 for r in rois]),
+        ints("roi_width", [r.x1 - r.x0 for r in rois]), ints("roi_height", [r.y1 - r.y0 for r in rois]),
+        floats("field_frac", [m.field_frac for m in edges]), texts("orientation", [m.orientation for m in edges]),
+        texts("direction", [m.direction for m in edges]),
+        floats("angle_deg", [m.angle_deg for m in edges], finite=True),
+        floats("mtf50_cy_per_px", [m.mtf50_cy_per_px for m in edges], finite=True),
+        floats("mtf_nyquist4", [m.mtf_nyquist4 for m in edges], finite=True),
+        floats("mtf_nyquist2", [m.mtf_nyquist2 for m in edges], finite=True),
+        floats("edge_snr", [m.edge_snr for m in edges], finite=True),
+        texts("quality", [m.quality for m in edges]), texts("reason", [m.reason for m in edges]),
+        const("chart_frames", chart_files), const("written_at", written_at),
+    ])
 
 
 def _not_found_row(manifest: Manifest, ids: dict[str, Any], chart_files: str) -> dict[str, Any]:
@@ -101,7 +142,7 @@ def _curves(session_id: str, edges: list[EdgeMeasurement]) -> pl.DataFrame:
     sizes = [int(keep.sum()) for _, keep in good]
     idx = np.repeat(np.arange(len(good)), sizes)  # the curve of each row
     return pl.DataFrame([
-        pl.repeat(session_id, int(idx.size), dtype=pl.String, eager=True).alias("session_id"),
+        pl.Series("session_id", [session_id], dtype=pl.String).new_from_index(0, int(idx.size)),
         pl.Series("edge_id", np.array([m.roi.edge_id for m, _ in good], dtype=np.int64)[idx]),
         pl.Series("channel", [m.channel for m, _ in good], dtype=pl.String).gather(idx),
         pl.Series("frequency_cy_per_px", np.concatenate([m.sfr.frequency_cy_per_px[k] for m, k in good if m.sfr is not None])),
@@ -140,20 +181,21 @@ def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime
     charts = [i for i, f in enumerate(manifest.frames) if f.kind == "edge_chart"]
     chart_files = ", ".join(manifest.frames[i].file for i in charts)
     edges: list[EdgeMeasurement] = []
-    rows: list[dict[str, Any]] = []
+    sfr = pl.DataFrame()
     if charts:
         boxes = manifest.frames[charts[0]].roi
         edges = analyse_chart(_mean_frames(frames, charts), manifest.sensor.cfa_pattern,
                               float(2**manifest.sensor.bit_depth - 1),
                               [(b.x, b.y, b.width, b.height) for b in boxes] if boxes else None, config)
-        rows = [_sfr_row(m, ids, chart_files) for m in edges] or [_not_found_row(manifest, ids, chart_files)]
-    sfr = pl.DataFrame([r | {"written_at": written_at} for r in rows], infer_schema_length=None) if rows else pl.DataFrame()
+        sfr = (_sfr_frame(edges, ids, chart_files, written_at) if edges else
+               pl.DataFrame([_not_found_row(manifest, ids, chart_files) | {"written_at": written_at}],
+                            infer_schema_length=None))
     module = ids | _module_row(manifest, edges, len(charts), frames) | {"written_at": written_at}
     return SessionOptics(manifest.session_id, sfr, module, _curves(manifest.session_id, edges))
 
 
 def write_curves(curves: pl.DataFrame, path: Path) -> Path:
-    """Write a session's SFR curves to ``path`` atomically (temporary name, then rename)."""
+    """Write SFR curves to ``path`` atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # swept by sweep_stale_temporaries if left
     curves.write_parquet(tmp, compression="lz4")

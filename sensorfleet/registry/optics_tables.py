@@ -31,7 +31,7 @@ def _sharpness(name: str, description: str, bound: Bound = MTF50_BOUND) -> Colum
 SFR = Table(
     name="sfr",
     description="One row per edge of the session's edge chart and channel (luminance L and R, Gr, Gb, B; mono once): "
-    "the e-SFR summary, with a quality flag and its reason. The curves: maps/<day>/<session>.sfr.parquet.",
+    "the e-SFR summary, with a quality flag and its reason. The curves: maps/<day>/sfr_curves.parquet (one file per day).",
     grain="one row per (session, edge, channel)",
     produced_by="optics (asset `sfr`)",
     key=("session_id", "edge_id", "channel"),

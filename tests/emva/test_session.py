@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sensorfleet.emva import (
     plot_defect_map,
     plot_ptc,
 )
+from sensorfleet.emva.session import open_captures
 from sensorfleet.synth.params import DefectCounts
 from sensorfleet.tables import read_partition
 
@@ -80,6 +82,20 @@ def test_incomplete_captures_refused(tmp_path: Path, small: tuple) -> None:
     zarr.open_group(str(cap), mode="a").attrs["complete"] = False
     with pytest.raises(ValueError, match="S-1.zarr.*not complete"):
         characterize_session(cap, tmp_path / "m.zarr")
+
+
+def test_open_captures_reads_the_group_attributes_as_zarr_does_and_names_what_is_missing(
+        tmp_path: Path, small: tuple) -> None:
+    frames, manifest, _ = small
+    cap = write_captures(tmp_path / "S-1.zarr", frames[:, :8], manifest, chunk_rows=8)
+    reader, got, attrs = open_captures(cap)
+    assert attrs == dict(zarr.open_group(str(cap), mode="r").attrs) and got == manifest
+    assert np.array_equal(reader[0], frames[0, :8])
+    with pytest.raises(FileNotFoundError, match="nothing.zarr: not a readable zarr group"):
+        open_captures(tmp_path / "nothing.zarr")
+    shutil.rmtree(cap / "frames")
+    with pytest.raises(ValueError, match="S-1.zarr: captures group has no 'frames' array"):
+        open_captures(cap)
 
 
 def test_characterize_day(tmp_path: Path, small: tuple) -> None:

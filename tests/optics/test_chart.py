@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
-from sensorfleet.optics.chart import analyse_chart, channel_sites
+from sensorfleet.optics.chart import _balance_plane, _select, analyse_chart, channel_sites
+from sensorfleet.optics.detect import block_mean
 from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
 
 H, W = 480, 640
@@ -74,3 +76,46 @@ def test_manifest_rois_are_honoured_and_border_rois_flagged() -> None:
 
 def test_blank_image_has_no_edges() -> None:
     assert analyse_chart(np.full((H, W), 3000.0), "RGGB", 4095) == []
+
+
+@pytest.mark.parametrize("shape", [(31, 27), (64, 70), (90, 50), (12, 10)])
+def test_the_balanced_plane_uses_numpys_percentiles_and_raster_order_means(shape: tuple[int, int]) -> None:
+    """The balancing of a strided plane is the reference formula (numpy percentiles, means of the
+    dark and light quarters) within rounding, and leaves the other sites alone."""
+    rng = np.random.default_rng(sum(shape))
+    roi = np.round((rng.normal(size=shape) + 5.0 * (rng.random(shape) > 0.4)) * 40.0) / 7.0
+    plane = roi[1::2, ::2]
+    values = np.ascontiguousarray(plane).ravel()
+    sample = values[::max(1, values.size // 1024)]
+    k_lo, k_hi = int(0.02 * (sample.size - 1)), int(0.98 * (sample.size - 1))
+    p_lo, p_hi = np.partition(sample, k_lo)[k_lo], np.partition(sample, k_hi)[k_hi]
+    span = p_hi - p_lo
+    low, high = values[values <= p_lo + 0.25 * span], values[values >= p_hi - 0.25 * span]
+    high = high[~(high <= p_lo + 0.25 * span)]
+    dark = math.fsum(low) / low.size if low.size else p_lo
+    light = math.fsum(high) / high.size if high.size else p_hi
+    out = np.zeros_like(roi)
+    _balance_plane(plane, out[1::2, ::2])
+    np.testing.assert_allclose(out[1::2, ::2], (plane - dark) / (light - dark), rtol=0, atol=1e-12)
+    assert not out[::2].any()  # nothing outside the plane written
+
+
+def test_select_finds_numpys_kth_values_twice_on_one_buffer() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 100, 1025):
+        a = rng.integers(0, 7, n).astype(np.float64)  # many ties
+        k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
+        buf = a.copy()
+        assert _select(buf, 0, n - 1, k_lo) == np.partition(a, k_lo)[k_lo]
+        assert _select(buf, k_lo, n - 1, k_hi) == np.partition(a, k_hi)[k_hi]
+        assert np.array_equal(np.sort(buf), np.sort(a))
+
+
+@pytest.mark.parametrize("block", [2, 3, 4, 8])
+def test_block_mean_is_numpys_tile_mean_to_the_bit(block: int) -> None:
+    rng = np.random.default_rng(block)
+    for shape in [(97, 131), (480, 640)]:
+        image = rng.random(shape) * 1e3
+        h, w = shape[0] // block * block, shape[1] // block * block
+        expected = image[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))
+        assert np.array_equal(block_mean(image, block), expected)

@@ -14,8 +14,8 @@ from sensorfleet.emva.session import open_captures
 from sensorfleet.ingest import ingest_day, list_ingested
 from sensorfleet.optics import characterize_optics_day
 from sensorfleet.optics.chart import analyse_chart
-from sensorfleet.optics.day import read_curves
-from sensorfleet.optics.session import _shading_frames
+from sensorfleet.optics.day import SESSION_CURVES_SUFFIX, curves_path, read_curves
+from sensorfleet.optics.session import _shading_frames, session_optics, write_curves
 from sensorfleet.optics.shading import shading
 from sensorfleet.synth.fleet import FleetConfig
 from sensorfleet.synth.writer import generate_fleet
@@ -49,7 +49,8 @@ def test_tables_and_curves_are_written(day_run: tuple) -> None:
     for sid in charts["session_id"]:
         rows = sfr.filter(pl.col("session_id") == sid)
         assert rows.height == 36 * 5 and (rows.filter(pl.col("channel") == "L")["quality"] == "ok").sum() >= 34
-        curves = read_curves(report.curves[sid])
+        curves = read_curves(report.curves, sid)
+        assert curves["session_id"].unique().to_list() == [sid]
         assert curves.filter(pl.col("channel") == "L")["edge_id"].n_unique() >= 34
     plain = module.filter(pl.col("chart_frames") == 0)
     assert plain.height == 1 and plain["mtf50_center_cy_per_px"].is_null().all()
@@ -106,3 +107,21 @@ def test_module_rows_equal_the_mean_frames_path(day_run: tuple) -> None:
             assert mine["mtf50_cy_per_px"].to_list() == [
                 None if math.isnan(m.mtf50_cy_per_px) else m.mtf50_cy_per_px
                 for m in sorted(edges, key=lambda m: (m.roi.edge_id, m.channel))]
+
+
+def test_the_day_curve_file_holds_each_sessions_curves_and_replaces_the_sidecars(day_run: tuple) -> None:
+    paths, _, report = day_run
+    assert report.curves == curves_path(paths, DAY)
+    day_curves = read_curves(report.curves)
+    sessions = []
+    for group in list_ingested(paths, DAY):
+        frames, manifest, _ = open_captures(group)
+        own = session_optics(frames, manifest, datetime.now(UTC)).curves
+        if own.height:
+            sessions.append(manifest.session_id)
+            assert read_curves(report.curves, manifest.session_id).equals(own)  # the same values, in order
+    assert day_curves["session_id"].unique(maintain_order=True).to_list() == sorted(sessions)
+    assert day_curves.height == sum(read_curves(report.curves, s).height for s in sessions)
+    stale = write_curves(day_curves.head(3), paths.maps / DAY / f"{sessions[0]}{SESSION_CURVES_SUFFIX}")
+    characterize_optics_day(paths, DAY)
+    assert not stale.exists() and read_curves(report.curves).equals(day_curves)
