@@ -45,6 +45,8 @@ KERNEL_MODULES: tuple[str, ...] = (
     "sensorfleet.optics.chart",
     "sensorfleet.optics.esfr",
     "sensorfleet.optics.shading",
+    "sensorfleet.optics.detect",
+    "sensorfleet.optics.session",
 )
 """Every module of the package that defines ``cache=True`` kernels (the test finds them all)."""
 NOT_IN_RUNS: tuple[str, ...] = (
@@ -115,7 +117,8 @@ def codecs(work: Path) -> None:
 STEPS: tuple[tuple[Callable[[Path], None], tuple[str, ...]], ...] = (
     (synthesize_and_ingest, ("sensorfleet.synth.physics", "sensorfleet.rawio_kernels", "sensorfleet.ingest.framestats")),
     (characterize, ("sensorfleet.emva.kernels", "sensorfleet.emva.band_kernels", "sensorfleet.emva.defects")),
-    (optics, ("sensorfleet.optics.chart", "sensorfleet.optics.esfr", "sensorfleet.optics.shading")),
+    (optics, ("sensorfleet.optics.chart", "sensorfleet.optics.esfr", "sensorfleet.optics.shading",
+              "sensorfleet.optics.detect", "sensorfleet.optics.session")),
     (codecs, ("sensorfleet.rawio_kernels", "sensorfleet.ingest.framestats")),
 )
 """The warm-up's steps and the kernel modules each compiles; the first runs before the others
