@@ -19,7 +19,7 @@ from pathlib import Path
 
 BENCHMARKS: tuple[str, ...] = (
     "cli", "decode", "chunking", "ingest", "pass_kernel", "characterize", "warehouse", "features", "spatial", "models",
-    "sfr", "optics_cost", "uncertainty", "stations", "plan_study", "fleet_scale",
+    "sfr", "optics_cost", "uncertainty", "stations", "plan_study", "fleet_scale", "emva_path", "demo_cost",
 )
 """Every ``benchmarks/bench_<name>.py``, cheapest first; each takes ``--quick``."""
 

@@ -356,7 +356,9 @@ def quadratic_mean_u(values: np.ndarray, u: np.ndarray) -> float:
 def metric_uncertainties(pts: PtcPoints, ptc: PtcAnalysis, good: GoodPixelSums, row: Mapping[str, object],
                          config: CharacterizationConfig, inputs: SpatialInputs) -> dict[str, float]:
     """Every ``<metric>_u`` of one pixel group's metric ``row`` (:func:`sensorfleet.emva.rows.metric_row`)."""
-    values = {k: float(v) for k, v in row.items() if isinstance(v, float | int)}
+    # a metric the data cannot give is null in the row (one dark exposure: no dark current): NaN here
+    values = {k: float(v) if isinstance(v, float | int) else math.nan for k, v in row.items()
+              if v is None or isinstance(v, float | int)}
     pu = ptc_u(pts, ptc)
     gain = ptc.system_gain_dn_per_e
     out = {"gain_k_dn_per_e_u": pu.gain} | spatial_metric_u(good, values, gain, inputs)
