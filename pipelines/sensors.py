@@ -35,6 +35,14 @@ from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.labels.final_test import final_test_files
 
 
+def object_landing_skip(url: str) -> str:
+    """Why a sensor skips on an ``s3://`` landing root: the sensors watch a local or mounted
+    landing root (their fingerprints are the files' size, mtime, ctime and inode)."""
+    return (f"landing root {url} is an object-store URL: the landing sensors watch a local or mounted "
+            "landing root (docs/operations.md, 'Object-store roots'); request the days' runs from the UI "
+            "or `sensorfleet pipeline run`")
+
+
 def run_key(day: str, fingerprint: str) -> str:
     """Run key of a day's state: the same landing content never gets a second run request."""
     return f"{day}:{fingerprint[:20]}"
@@ -62,6 +70,8 @@ def build_landing_sensor(
         description="Watches the landing root; requests a run for each capture day with new or changed sessions.",
     )
     def landing_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
+        if (url := storage.landing_url()) is not None:
+            return SkipReason(object_landing_skip(url))
         paths = storage.paths()
         if not Path(paths.landing).is_dir():
             return SkipReason(f"landing root {paths.landing} does not exist")
@@ -127,6 +137,8 @@ def build_final_test_sensor(job_name: str, minimum_interval_seconds: int = 30) -
         description="Watches <landing>/final_test/; requests the label + warehouse refresh when a file is added or changed.",
     )
     def final_test_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
+        if (url := storage.landing_url()) is not None:
+            return SkipReason(object_landing_skip(url))
         landing = storage.paths().landing
         files = final_test_files(landing)
         cursor = final_test_files_state(landing)

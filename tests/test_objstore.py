@@ -274,3 +274,107 @@ def test_a_missing_bucket_is_a_usage_error_before_anything_is_created(s3: object
     said = " ".join(result.output.replace("│", " ").split())
     assert result.exit_code == 2 and "bucket 'no-such-bucket' does not exist" in said, result.output
     assert not (tmp_path / "staging").exists()
+
+
+def _dagster_day(storage: object) -> list[str]:
+    """The location's ``daily_pipeline`` for capture day 2026-03-02, then ``refresh_warehouse``,
+    each a run of its own, as the daemon or a run pod executes them; returns the materialized
+    asset names."""
+    from dagster import DagsterInstance, Definitions, in_process_executor
+
+    from pipelines.definitions import fleet_assets, pipeline_assets
+    from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
+    from pipelines.partitions import CAPTURE_DAYS
+
+    assets, fleet = pipeline_assets(), fleet_assets()
+    defs = Definitions(assets=[*assets, *fleet], jobs=JOBS, resources={"storage": storage}, executor=in_process_executor)
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(CAPTURE_DAYS, ["2026-03-02"])
+        day = defs.resolve_job_def(DAILY_PIPELINE).execute_in_process(
+            instance=instance, partition_key="2026-03-02", run_config=quiet)
+        fleet_run = defs.resolve_job_def(REFRESH_WAREHOUSE).execute_in_process(instance=instance, run_config=quiet)
+    return sorted(e.asset_key.to_user_string() for r in (day, fleet_run) for e in r.get_asset_materialization_events())
+
+
+def test_dagster_runs_on_s3_roots_stage_and_publish_like_local(s3: object, synth_landing: Path, tmp_path: Path) -> None:
+    """The deployment's resource given s3:// roots (what a run pod or the daemon gets from
+    SENSORFLEET_ROOT): each run pulls, runs on local staging folders and publishes; a fresh
+    reader of the store sees the tables and warehouse of the same runs on local disk."""
+    from assets.resources import StorageResource
+
+    fs = s3
+    fs.put(str(synth_landing), f"{BUCKET}/landing", recursive=True)
+    remote = _dagster_day(StorageResource(root=f"s3://{BUCKET}/data", landing=f"s3://{BUCKET}/landing"))
+    local = _dagster_day(StorageResource(root=str(tmp_path / "local"), landing=str(synth_landing)))
+    assert remote == local and {"module_stats", "warehouse"} <= set(remote)
+    listing = objstore.remote_listing(fs, ObjectUrl(BUCKET, "data"))
+    assert WAREHOUSE_FILE in listing and not any(k.startswith(("dagster_home/", "state/locks/")) for k in listing)
+    assert any(k.startswith("captures/2026-03-02/") and k.endswith(".zarr/zarr.json") for k in listing)
+
+    (tmp_path / "staging").rename(tmp_path / "staging-of-the-runs")  # the reader shares nothing with the runs
+    compared = 0
+    for table in TABLES:
+        here = _table(tmp_path / "local", table, str(tmp_path / "local"))
+        assert _table(f"s3://{BUCKET}/data", table, f"s3://{BUCKET}/data").equals(here), table
+        compared += here.height
+    assert compared > 0 and _table(f"s3://{BUCKET}/data", "module_stats", "").height == 3
+
+
+def test_a_dagster_resource_stages_only_url_roots_and_not_a_cli_runs_folders(tmp_path: Path) -> None:
+    """Local roots and a CLI run's staging folders (root_url given) pass through untouched; a
+    sensor (no run) on an s3:// landing skips, saying why, instead of reading a folder."""
+    from dagster import build_init_resource_context, build_sensor_context
+
+    from assets.resources import StorageResource
+    from pipelines.partitions import capture_days
+    from pipelines.sensors import build_final_test_sensor, build_landing_sensor
+
+    local = StorageResource(root=str(tmp_path / "data"))
+    cli = StorageResource.for_paths(resolve_roots(f"s3://{BUCKET}/data").paths)
+    for resource in (local, cli):
+        with resource.yield_for_execution(build_init_resource_context()) as given:
+            assert given is resource
+    url = StorageResource(root=f"s3://{BUCKET}/data")
+    assert url.landing_url() == f"s3://{BUCKET}/data/landing" and cli.landing_url() is None
+    with pytest.raises(objstore.LocationError, match="object-store URL"):
+        url.paths()
+    for sensor in (build_landing_sensor("daily_pipeline", capture_days), build_final_test_sensor("refresh_warehouse")):
+        with build_sensor_context(resources={"storage": url}) as context:
+            result = sensor.evaluate_tick(context)
+        assert not result.run_requests and "watch a local or mounted landing root" in (result.skip_message or "")
+    assert not (tmp_path / "data").exists()
+
+
+def test_shared_runs_never_undo_what_another_published(s3: object, tmp_path: Path) -> None:
+    """Two runs on two machines (staging folders a and b) of the same root, as Dagster spreads
+    days over run pods: each publishes only what it changed, so neither deletes nor overwrites
+    the other's objects, and a shared pull keeps what a run wrote but has not published yet."""
+    fs, url = s3, ObjectUrl(BUCKET, "data")
+    fs.pipe({f"{BUCKET}/data/tables/t/capture_date=2026-03-01/part-0.parquet": b"old",
+             f"{BUCKET}/data/tables/fleet/part-0.parquet": b"fleet v1"})
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        objstore.pull(fs, url, folder, shared=True)
+    (b / "tables/fleet/part-0.parquet").write_bytes(b"fleet v2 by b")
+    (b / "tables/t/capture_date=2026-03-03").mkdir(parents=True)
+    (b / "tables/t/capture_date=2026-03-03/part-0.parquet").write_bytes(b"day 3 by b")
+    objstore.publish(fs, b, url, shared=True)
+    (a / "tables/t/capture_date=2026-03-02").mkdir(parents=True)
+    (a / "tables/t/capture_date=2026-03-02/part-0.parquet").write_bytes(b"day 2 by a")
+    (a / "tables/t/capture_date=2026-03-01/part-0.parquet").unlink()  # a run removing a partition
+    objstore.publish(fs, a, url, shared=True)
+    stored = {k: fs.cat(f"{BUCKET}/data/{k}") for k in objstore.remote_listing(fs, url)}
+    assert stored == {"tables/fleet/part-0.parquet": b"fleet v2 by b",
+                      "tables/t/capture_date=2026-03-02/part-0.parquet": b"day 2 by a",
+                      "tables/t/capture_date=2026-03-03/part-0.parquet": b"day 3 by b"}
+    # a's next pull fetches b's objects and keeps a file a wrote since (not published yet)
+    (a / "tables/t/capture_date=2026-03-04").mkdir(parents=True)
+    (a / "tables/t/capture_date=2026-03-04/part-0.parquet").write_bytes(b"day 4 by a, unpublished")
+    objstore.pull(fs, url, a, shared=True)
+    assert (a / "tables/fleet/part-0.parquet").read_bytes() == b"fleet v2 by b"
+    assert (a / "tables/t/capture_date=2026-03-03/part-0.parquet").read_bytes() == b"day 3 by b"
+    assert (a / "tables/t/capture_date=2026-03-04/part-0.parquet").read_bytes() == b"day 4 by a, unpublished"
+    # an unshared publish makes the store hold exactly the folder (what a CLI command's end does)
+    objstore.publish(fs, b, url)
+    assert "tables/t/capture_date=2026-03-02/part-0.parquet" not in objstore.remote_listing(fs, url)
