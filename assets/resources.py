@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
 
 from sensorfleet.config import Paths, Roots, resolve_paths, resolve_roots
-from sensorfleet.staging import Stage, staged
+from sensorfleet.staging import Stage, landing_view, staged
 
 STORAGE_KEY = "storage"
 """Resource key of :class:`StorageResource`: the name of the assets' and the sensor's
@@ -52,12 +53,18 @@ class StorageResource(ConfigurableResource):  # type: ignore[misc]
         """The roots as given (URLs mapped to their staging folders)."""
         return resolve_roots(self.root, self.landing)
 
-    def landing_url(self) -> str | None:
-        """The landing root's ``s3://`` URL when it is one (and not already staged), else None."""
+    def watched_landing(self) -> tuple[Path, Path | None]:
+        """What the landing sensors scan, with no run and no staging: the landing folder and the
+        folder of the scan cache (the data root's ``state/``; None on an ``s3://`` root). For an
+        ``s3://`` landing, its :func:`~sensorfleet.staging.landing_view` (manifests, final-test
+        files and a listing of each session's objects, no frames), refreshed by this call."""
         if self.root_url is not None:
-            return None
-        url = self.roots().landing_url
-        return None if url is None else str(url)
+            paths = self.paths()
+            return paths.landing, paths.state
+        roots = self.roots()
+        if roots.landing_url is not None:
+            return landing_view(roots.landing_url), None
+        return roots.paths.landing, roots.paths.state if roots.root_url is None else None
 
     def paths(self) -> Paths:
         """Absolute folders (root, landing, tables, captures, maps, state) of this deployment.

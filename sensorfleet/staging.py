@@ -9,13 +9,17 @@ yields the paths and does nothing else: the local path costs nothing.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sensorfleet import objstore
-from sensorfleet.config import Paths, Roots, object_store_options
+from sensorfleet.config import Paths, Roots, object_store_options, staging_folder
+from sensorfleet.ingest.scan import FINAL_TEST_DIR
 from sensorfleet.locks import file_lock, locks_dir
 from sensorfleet.objstore import LocationError, ObjectUrl, parse_location
 
@@ -144,3 +148,39 @@ def register_object_store(con: Any, paths: Paths) -> None:
     allow; docs/architecture.md). Does nothing for a local root."""
     if paths.root_url is not None:
         con.register_filesystem(objstore.filesystem(object_store_options()))
+
+
+SESSION_OBJECTS = ".objects"
+"""In each session folder of a :func:`landing_view`: the session's objects in the store."""
+
+
+def landing_view(url: ObjectUrl, fs: Any = None) -> Path:
+    """A local folder holding what the landing sensors read of the ``s3://`` landing ``url``,
+    without any frame file: each committed session's ``manifest.json`` and the ``final_test/``
+    files (fetched when they change), and in each session folder :data:`SESSION_OBJECTS`, the
+    session's objects as JSON ``[[name, size, ETag], ...]``, rewritten only when they change, so
+    the fingerprint of a session's folder (size, mtime, ctime, inode of its files) changes iff one
+    of its objects does. Sessions gone from the store are removed. The folder,
+    ``<staging folder of url>.sensor``, is never the one a run pulls into. Two listings of the
+    landing a call."""
+    fs = fs if fs is not None else objstore.filesystem(object_store_options())
+    folder = staging_folder(url)
+    folder = folder.with_name(folder.name + ".sensor")
+    listing = objstore.remote_listing(fs, url)
+    sessions: dict[str, list[list[object]]] = {}
+    for relative in sorted(objstore.committed(listing, session_markers=True)):
+        top, _, rest = relative.partition("/")
+        if rest and top != FINAL_TEST_DIR:
+            sessions.setdefault(top, []).append([rest, listing[relative]["size"], listing[relative]["etag"]])
+    manifests = [f"{name}/{objstore.SESSION_MARKER}" for name in sessions]
+    objstore.pull(fs, url, folder, session_markers=True, include=[*manifests, FINAL_TEST_DIR])
+    for stale in (d for d in folder.iterdir() if d.is_dir() and d.name != FINAL_TEST_DIR
+                  and not d.name.startswith(".") and d.name not in sessions):
+        shutil.rmtree(stale)
+    for name, objects in sessions.items():
+        record, text = folder / name / SESSION_OBJECTS, json.dumps(objects, separators=(",", ":"))
+        if not record.is_file() or record.read_text() != text:
+            tmp = record.with_name(record.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(record)
+    return folder

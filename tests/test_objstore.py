@@ -322,28 +322,54 @@ def test_dagster_runs_on_s3_roots_stage_and_publish_like_local(s3: object, synth
 
 
 def test_a_dagster_resource_stages_only_url_roots_and_not_a_cli_runs_folders(tmp_path: Path) -> None:
-    """Local roots and a CLI run's staging folders (root_url given) pass through untouched; a
-    sensor (no run) on an s3:// landing skips, saying why, instead of reading a folder."""
-    from dagster import build_init_resource_context, build_sensor_context
+    """Local roots and a CLI run's staging folders (root_url given) pass through untouched, and
+    outside a run (a sensor) a URL root is not taken for a folder."""
+    from dagster import build_init_resource_context
 
     from assets.resources import StorageResource
-    from pipelines.partitions import capture_days
-    from pipelines.sensors import build_final_test_sensor, build_landing_sensor
 
     local = StorageResource(root=str(tmp_path / "data"))
     cli = StorageResource.for_paths(resolve_roots(f"s3://{BUCKET}/data").paths)
     for resource in (local, cli):
         with resource.yield_for_execution(build_init_resource_context()) as given:
             assert given is resource
-    url = StorageResource(root=f"s3://{BUCKET}/data")
-    assert url.landing_url() == f"s3://{BUCKET}/data/landing" and cli.landing_url() is None
     with pytest.raises(objstore.LocationError, match="object-store URL"):
-        url.paths()
-    for sensor in (build_landing_sensor("daily_pipeline", capture_days), build_final_test_sensor("refresh_warehouse")):
-        with build_sensor_context(resources={"storage": url}) as context:
-            result = sensor.evaluate_tick(context)
-        assert not result.run_requests and "watch a local or mounted landing root" in (result.skip_message or "")
+        StorageResource(root=f"s3://{BUCKET}/data").paths()
     assert not (tmp_path / "data").exists()
+
+
+def test_the_landing_sensors_watch_an_s3_landing_through_listings(s3: object, synth_landing: Path) -> None:
+    """On an s3:// landing the sensors scan a view of manifests, final-test files and object
+    listings (no frame is fetched): a run for the day, none on the next tick, one again when a
+    frame object changes; the final-test sensor requests the refresh once."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from assets.resources import StorageResource
+    from pipelines.partitions import capture_days
+    from pipelines.sensors import build_final_test_sensor, build_landing_sensor
+
+    fs = s3
+    fs.put(str(synth_landing), f"{BUCKET}/landing", recursive=True)
+    storage = StorageResource(root=f"s3://{BUCKET}/data", landing=f"s3://{BUCKET}/landing")
+    landing_sensor, final_test_sensor = build_landing_sensor("daily_pipeline", capture_days), build_final_test_sensor("x")
+
+    def tick(sensor: object, cursor: str | None) -> tuple[list[str | None], str | None]:
+        with DagsterInstance.ephemeral() as instance, build_sensor_context(
+                instance=instance, cursor=cursor, resources={"storage": storage}) as context:
+            result = sensor.evaluate_tick(context)  # type: ignore[attr-defined]
+        return [r.partition_key for r in result.run_requests], result.cursor
+
+    days, cursor = tick(landing_sensor, None)
+    assert days == ["2026-03-02"]
+    assert tick(landing_sensor, cursor)[0] == []
+    view = storage.watched_landing()[0]
+    fetched = {p.name for p in view.glob("CM-*/*")}
+    assert fetched == {"manifest.json", ".objects"} and len(list(view.glob("*/manifest.json"))) == 3
+    frame = next(k for k in fs.find(f"{BUCKET}/landing") if "/frame_" in k)
+    fs.pipe(frame, fs.cat(frame)[::-1])  # a station re-uploads a frame: same size, other content
+    assert tick(landing_sensor, cursor)[0] == ["2026-03-02"]
+    requested, labels = tick(final_test_sensor, None)
+    assert len(requested) == 1 and tick(final_test_sensor, labels)[0] == []
 
 
 def test_shared_runs_never_undo_what_another_published(s3: object, tmp_path: Path) -> None:
