@@ -19,6 +19,7 @@ import pytest
 import zarr
 from typer.testing import CliRunner
 
+from assets.resources import StorageResource
 from pipelines.cli import app
 from sensorfleet import objstore
 from sensorfleet.config import object_store_options, resolve_paths, resolve_roots
@@ -301,7 +302,6 @@ def test_dagster_runs_on_s3_roots_stage_and_publish_like_local(s3: object, synth
     """The deployment's resource given s3:// roots (what a run pod or the daemon gets from
     SENSORFLEET_ROOT): each run pulls, runs on local staging folders and publishes; a fresh
     reader of the store sees the tables and warehouse of the same runs on local disk."""
-    from assets.resources import StorageResource
 
     fs = s3
     fs.put(str(synth_landing), f"{BUCKET}/landing", recursive=True)
@@ -326,7 +326,6 @@ def test_a_dagster_resource_stages_only_url_roots_and_not_a_cli_runs_folders(tmp
     outside a run (a sensor) a URL root is not taken for a folder."""
     from dagster import build_init_resource_context
 
-    from assets.resources import StorageResource
 
     local = StorageResource(root=str(tmp_path / "data"))
     cli = StorageResource.for_paths(resolve_roots(f"s3://{BUCKET}/data").paths)
@@ -338,13 +337,31 @@ def test_a_dagster_resource_stages_only_url_roots_and_not_a_cli_runs_folders(tmp
     assert not (tmp_path / "data").exists()
 
 
+def test_a_failed_dagster_run_on_s3_publishes_what_finished(s3: object) -> None:
+    """The step fails after writing one partition: the teardown still publishes it, as a failed
+    run on a local root leaves it."""
+    from dagster import asset, materialize
+
+    @asset
+    def half_done(storage: StorageResource) -> None:
+        paths = storage.paths()
+        assert paths.root_url == f"s3://{BUCKET}/data" and not str(paths.root).startswith("s3:")
+        (paths.tables / "t" / "capture_date=2026-03-02").mkdir(parents=True)
+        (paths.tables / "t" / "capture_date=2026-03-02" / "part-0.parquet").write_bytes(b"PAR1")
+        raise RuntimeError("the second partition failed")
+
+    result = materialize([half_done], resources={"storage": StorageResource(root=f"s3://{BUCKET}/data")},
+                         raise_on_error=False)
+    assert not result.success
+    assert list(objstore.remote_listing(s3, ObjectUrl(BUCKET, "data"))) == ["tables/t/capture_date=2026-03-02/part-0.parquet"]
+
+
 def test_the_landing_sensors_watch_an_s3_landing_through_listings(s3: object, synth_landing: Path) -> None:
     """On an s3:// landing the sensors scan a view of manifests, final-test files and object
     listings (no frame is fetched): a run for the day, none on the next tick, one again when a
     frame object changes; the final-test sensor requests the refresh once."""
     from dagster import DagsterInstance, build_sensor_context
 
-    from assets.resources import StorageResource
     from pipelines.partitions import capture_days
     from pipelines.sensors import build_final_test_sensor, build_landing_sensor
 
