@@ -55,15 +55,17 @@ class StorageResource(ConfigurableResource):  # type: ignore[misc]
 
     def watched_landing(self) -> tuple[Path, Path | None]:
         """What the landing sensors scan, with no run and no staging: the landing folder and the
-        folder of the scan cache (the data root's ``state/``; None on an ``s3://`` root). For an
-        ``s3://`` landing, its :func:`~sensorfleet.staging.landing_view` (manifests, final-test
-        files and a listing of each session's objects, no frames), refreshed by this call."""
+        folder of the scan cache (the data root's ``state/``; None for a local landing of an
+        ``s3://`` root). For an ``s3://`` landing, its :func:`~sensorfleet.staging.landing_view`
+        (manifests, final-test files and a listing of each session's objects, no frames),
+        refreshed by this call, with the cache in its hidden ``.scan`` folder."""
         if self.root_url is not None:
             paths = self.paths()
             return paths.landing, paths.state
         roots = self.roots()
         if roots.landing_url is not None:
-            return landing_view(roots.landing_url), None
+            view = landing_view(roots.landing_url)
+            return view, view / ".scan"
         return roots.paths.landing, roots.paths.state if roots.root_url is None else None
 
     def paths(self) -> Paths:
