@@ -4,7 +4,6 @@ on the final-test files, and after each successful daily run (the warehouse foll
 # No `from __future__ import annotations`: Dagster reads the resource annotation of the sensor.
 import hashlib
 import json
-from pathlib import Path
 
 from dagster import (
     AssetKey,
@@ -62,10 +61,10 @@ def build_landing_sensor(
         description="Watches the landing root; requests a run for each capture day with new or changed sessions.",
     )
     def landing_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
-        paths = storage.paths()
-        if not Path(paths.landing).is_dir():
-            return SkipReason(f"landing root {paths.landing} does not exist")
-        sessions = scan_landing(paths.landing, paths.state)
+        landing, cache = storage.watched_landing()
+        if not landing.is_dir():
+            return SkipReason(f"landing root {landing} does not exist")
+        sessions = scan_landing(landing, cache)
         current = day_fingerprints(sessions)
         previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         requests = []
@@ -127,7 +126,7 @@ def build_final_test_sensor(job_name: str, minimum_interval_seconds: int = 30) -
         description="Watches <landing>/final_test/; requests the label + warehouse refresh when a file is added or changed.",
     )
     def final_test_sensor(context: SensorEvaluationContext, storage: StorageResource) -> SensorResult | SkipReason:
-        landing = storage.paths().landing
+        landing, _ = storage.watched_landing()
         files = final_test_files(landing)
         cursor = final_test_files_state(landing)
         if not files or cursor == context.cursor:

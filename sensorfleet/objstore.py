@@ -209,19 +209,29 @@ class SyncRecord:
         os.replace(tmp, self.path)
 
 
+def _changed_here(record: SyncRecord, relative: str, local: Mapping[str, tuple[int, int]]) -> bool:
+    """Whether ``relative`` is in the folder and not as the last exchange left it (written here)."""
+    return relative in local and not record.matches(relative, local[relative], None)
+
+
 def pull(fs: Any, url: ObjectUrl, folder: Path, exclude: Iterable[str] = (), session_markers: bool = False,
-         include: Iterable[str] | None = None) -> int:
+         include: Iterable[str] | None = None, shared: bool = False) -> int:
     """Make ``folder`` a copy of what is committed under ``url`` (see :func:`committed`): fetch
     new or changed objects, delete local files the store no longer holds (``include``: only
-    those paths). Returns the number of objects fetched."""
+    those paths). ``shared`` (a folder other runs write into and publish from): a file written
+    here since the last exchange is kept as it is, neither replaced nor deleted. Returns the
+    number of objects fetched."""
     exclude = tuple(exclude)
     include = None if include is None else tuple(include)
     listing = remote_listing(fs, url, exclude, include)
     keep = committed(listing, session_markers)
     local = local_listing(folder, exclude, include)
     record = SyncRecord(folder)
-    wanted = sorted(r for r in keep if not record.matches(r, local.get(r), listing[r]["etag"]))
+    wanted = sorted(r for r in keep if not record.matches(r, local.get(r), listing[r]["etag"])
+                    and not (shared and _changed_here(record, r, local)))
     for relative in set(local) - keep:
+        if shared and _changed_here(record, relative, local):
+            continue
         (folder / relative).unlink()
         record.entries.pop(relative, None)
         _prune(folder, (folder / relative).parent)
@@ -251,10 +261,17 @@ class PublishPlan:
 
 
 def plan_publish(local: Mapping[str, tuple[int, int]], remote: Mapping[str, Any], record: SyncRecord,
-                 last: Iterable[str] = (), sessions: bool = False) -> PublishPlan:
-    """What :func:`publish` does to make the store hold ``local``: only changed files are put."""
-    changed = {r for r in local if r not in remote or not record.matches(r, local[r], remote[r]["etag"])}
-    stale = set(remote) - set(local)
+                 last: Iterable[str] = (), sessions: bool = False, shared: bool = False) -> PublishPlan:
+    """What :func:`publish` does to make the store hold ``local``: only changed files are put.
+    ``shared`` (other writers publish to the same store): only what changed in the folder since
+    the last exchange is put, and only what the folder held then and no longer holds is deleted,
+    so an object another writer put meanwhile is neither overwritten nor deleted."""
+    if shared:
+        changed = {r for r in local if _changed_here(record, r, local)}
+        stale = {r for r in set(remote) - set(local) if r in record.entries}
+    else:
+        changed = {r for r in local if r not in remote or not record.matches(r, local[r], remote[r]["etag"])}
+        stale = set(remote) - set(local)
     touched = {m for m in (unit_marker(r, sessions) for r in changed | stale) if m is not None}
     withdraw = sorted(m for m in touched if m in remote)
     # every marker of a touched unit is put again, changed or not: it was withdrawn first
@@ -267,14 +284,15 @@ def plan_publish(local: Mapping[str, tuple[int, int]], remote: Mapping[str, Any]
 
 def publish(fs: Any, folder: Path, url: ObjectUrl, exclude: Iterable[str] = (), last: Iterable[str] = (),
             sessions: bool = False, before_step: Callable[[str], None] | None = None,
-            include: Iterable[str] | None = None, delete: bool = True) -> PublishPlan:
+            include: Iterable[str] | None = None, delete: bool = True, shared: bool = False) -> PublishPlan:
     """Make ``url`` hold the files of ``folder`` (hidden and excluded ones aside), each unit
     committed last (module doc; ``sessions``: a landing root, whose sessions are committed by their
     ``manifest.json``). ``before_step(name)`` runs before each step of the plan (a test
     injects a failure there). ``include``: only those paths (what a partial pull brought down;
     the rest of the store is left alone). ``delete`` False: objects the folder does not hold are
     kept (a landing root: input is never deleted, and a session a station is still uploading has
-    no manifest yet, so it was not pulled). Returns the plan carried out."""
+    no manifest yet, so it was not pulled). ``shared``: see :func:`plan_publish`. Returns the plan
+    carried out."""
     exclude = tuple(exclude)
     include = None if include is None else tuple(include)
     record = SyncRecord(folder)
@@ -282,7 +300,7 @@ def publish(fs: Any, folder: Path, url: ObjectUrl, exclude: Iterable[str] = (), 
     remote = remote_listing(fs, url, exclude, include)
     if not delete:
         remote = {r: info for r, info in remote.items() if r in local}
-    plan = plan_publish(local, remote, record, last, sessions)
+    plan = plan_publish(local, remote, record, last, sessions, shared)
 
     def step(name: str, items: tuple[str, ...], action: Callable[[list[str]], None]) -> None:
         if items:
@@ -297,7 +315,9 @@ def publish(fs: Any, folder: Path, url: ObjectUrl, exclude: Iterable[str] = (), 
          lambda items: fs.put([str(folder / r) for r in items], [f"{url.path}/{r}" for r in items]))
     step("last", plan.last, lambda items: fs.put([str(folder / r) for r in items], [f"{url.path}/{r}" for r in items]))
     etags = remote_listing(fs, url, exclude, include)
-    record.entries.update({r: [*local[r], etags[r]["etag"]] for r in local if r in etags})
+    # shared: a file not put here keeps its record, so a newer object another writer put is fetched
+    sent = set(plan.put + plan.markers + plan.last) if shared else set(local)
+    record.entries.update({r: [*local[r], etags[r]["etag"]] for r in local if r in etags and r in sent})
     for relative in plan.delete:
         record.entries.pop(relative, None)
     record.save()

@@ -19,6 +19,7 @@ import pytest
 import zarr
 from typer.testing import CliRunner
 
+from assets.resources import StorageResource
 from pipelines.cli import app
 from sensorfleet import objstore
 from sensorfleet.config import object_store_options, resolve_paths, resolve_roots
@@ -274,3 +275,149 @@ def test_a_missing_bucket_is_a_usage_error_before_anything_is_created(s3: object
     said = " ".join(result.output.replace("│", " ").split())
     assert result.exit_code == 2 and "bucket 'no-such-bucket' does not exist" in said, result.output
     assert not (tmp_path / "staging").exists()
+
+
+def _dagster_day(storage: object) -> list[str]:
+    """The location's ``daily_pipeline`` for capture day 2026-03-02, then ``refresh_warehouse``,
+    each a run of its own, as the daemon or a run pod executes them; returns the materialized
+    asset names."""
+    from dagster import DagsterInstance, Definitions, in_process_executor
+
+    from pipelines.definitions import fleet_assets, pipeline_assets
+    from pipelines.jobs import DAILY_PIPELINE, JOBS, REFRESH_WAREHOUSE
+    from pipelines.partitions import CAPTURE_DAYS
+
+    assets, fleet = pipeline_assets(), fleet_assets()
+    defs = Definitions(assets=[*assets, *fleet], jobs=JOBS, resources={"storage": storage}, executor=in_process_executor)
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(CAPTURE_DAYS, ["2026-03-02"])
+        day = defs.resolve_job_def(DAILY_PIPELINE).execute_in_process(
+            instance=instance, partition_key="2026-03-02", run_config=quiet)
+        fleet_run = defs.resolve_job_def(REFRESH_WAREHOUSE).execute_in_process(instance=instance, run_config=quiet)
+    return sorted(e.asset_key.to_user_string() for r in (day, fleet_run) for e in r.get_asset_materialization_events())
+
+
+def test_dagster_runs_on_s3_roots_stage_and_publish_like_local(s3: object, synth_landing: Path, tmp_path: Path) -> None:
+    """The deployment's resource given s3:// roots (what a run pod or the daemon gets from
+    SENSORFLEET_ROOT): each run pulls, runs on local staging folders and publishes; a fresh
+    reader of the store sees the tables and warehouse of the same runs on local disk."""
+
+    fs = s3
+    fs.put(str(synth_landing), f"{BUCKET}/landing", recursive=True)
+    remote = _dagster_day(StorageResource(root=f"s3://{BUCKET}/data", landing=f"s3://{BUCKET}/landing"))
+    local = _dagster_day(StorageResource(root=str(tmp_path / "local"), landing=str(synth_landing)))
+    assert remote == local and {"module_stats", "warehouse"} <= set(remote)
+    listing = objstore.remote_listing(fs, ObjectUrl(BUCKET, "data"))
+    assert WAREHOUSE_FILE in listing and not any(k.startswith(("dagster_home/", "state/locks/")) for k in listing)
+    assert any(k.startswith("captures/2026-03-02/") and k.endswith(".zarr/zarr.json") for k in listing)
+
+    (tmp_path / "staging").rename(tmp_path / "staging-of-the-runs")  # the reader shares nothing with the runs
+    compared = 0
+    for table in TABLES:
+        here = _table(tmp_path / "local", table, str(tmp_path / "local"))
+        assert _table(f"s3://{BUCKET}/data", table, f"s3://{BUCKET}/data").equals(here), table
+        compared += here.height
+    assert compared > 0 and _table(f"s3://{BUCKET}/data", "module_stats", "").height == 3
+
+
+def test_a_dagster_resource_stages_only_url_roots_and_not_a_cli_runs_folders(tmp_path: Path) -> None:
+    """Local roots and a CLI run's staging folders (root_url given) pass through untouched, and
+    outside a run (a sensor) a URL root is not taken for a folder."""
+    from dagster import build_init_resource_context
+
+
+    local = StorageResource(root=str(tmp_path / "data"))
+    cli = StorageResource.for_paths(resolve_roots(f"s3://{BUCKET}/data").paths)
+    for resource in (local, cli):
+        with resource.yield_for_execution(build_init_resource_context()) as given:
+            assert given is resource
+    with pytest.raises(objstore.LocationError, match="object-store URL"):
+        StorageResource(root=f"s3://{BUCKET}/data").paths()
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_failed_dagster_run_on_s3_publishes_what_finished(s3: object) -> None:
+    """The step fails after writing one partition: the teardown still publishes it, as a failed
+    run on a local root leaves it."""
+    from dagster import asset, materialize
+
+    @asset
+    def half_done(storage: StorageResource) -> None:
+        paths = storage.paths()
+        assert paths.root_url == f"s3://{BUCKET}/data" and not str(paths.root).startswith("s3:")
+        (paths.tables / "t" / "capture_date=2026-03-02").mkdir(parents=True)
+        (paths.tables / "t" / "capture_date=2026-03-02" / "part-0.parquet").write_bytes(b"PAR1")
+        raise RuntimeError("the second partition failed")
+
+    result = materialize([half_done], resources={"storage": StorageResource(root=f"s3://{BUCKET}/data")},
+                         raise_on_error=False)
+    assert not result.success
+    assert list(objstore.remote_listing(s3, ObjectUrl(BUCKET, "data"))) == ["tables/t/capture_date=2026-03-02/part-0.parquet"]
+
+
+def test_the_landing_sensors_watch_an_s3_landing_through_listings(s3: object, synth_landing: Path) -> None:
+    """On an s3:// landing the sensors scan a view of manifests, final-test files and object
+    listings (no frame is fetched): a run for the day, none on the next tick, one again when a
+    frame object changes; the final-test sensor requests the refresh once."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from pipelines.partitions import capture_days
+    from pipelines.sensors import build_final_test_sensor, build_landing_sensor
+
+    fs = s3
+    fs.put(str(synth_landing), f"{BUCKET}/landing", recursive=True)
+    storage = StorageResource(root=f"s3://{BUCKET}/data", landing=f"s3://{BUCKET}/landing")
+    landing_sensor, final_test_sensor = build_landing_sensor("daily_pipeline", capture_days), build_final_test_sensor("x")
+
+    def tick(sensor: object, cursor: str | None) -> tuple[list[str | None], str | None]:
+        with DagsterInstance.ephemeral() as instance, build_sensor_context(
+                instance=instance, cursor=cursor, resources={"storage": storage}) as context:
+            result = sensor.evaluate_tick(context)  # type: ignore[attr-defined]
+        return [r.partition_key for r in result.run_requests], result.cursor
+
+    days, cursor = tick(landing_sensor, None)
+    assert days == ["2026-03-02"]
+    assert tick(landing_sensor, cursor)[0] == []
+    view = storage.watched_landing()[0]
+    fetched = {p.name for p in view.glob("CM-*/*")}
+    assert fetched == {"manifest.json", ".objects"} and len(list(view.glob("*/manifest.json"))) == 3
+    frame = next(k for k in fs.find(f"{BUCKET}/landing") if "/frame_" in k)
+    fs.pipe(frame, fs.cat(frame)[::-1])  # a station re-uploads a frame: same size, other content
+    assert tick(landing_sensor, cursor)[0] == ["2026-03-02"]
+    requested, labels = tick(final_test_sensor, None)
+    assert len(requested) == 1 and tick(final_test_sensor, labels)[0] == []
+
+
+def test_shared_runs_never_undo_what_another_published(s3: object, tmp_path: Path) -> None:
+    """Two runs on two machines (staging folders a and b) of the same root, as Dagster spreads
+    days over run pods: each publishes only what it changed, so neither deletes nor overwrites
+    the other's objects, and a shared pull keeps what a run wrote but has not published yet."""
+    fs, url = s3, ObjectUrl(BUCKET, "data")
+    fs.pipe({f"{BUCKET}/data/tables/t/capture_date=2026-03-01/part-0.parquet": b"old",
+             f"{BUCKET}/data/tables/fleet/part-0.parquet": b"fleet v1"})
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        objstore.pull(fs, url, folder, shared=True)
+    (b / "tables/fleet/part-0.parquet").write_bytes(b"fleet v2 by b")
+    (b / "tables/t/capture_date=2026-03-03").mkdir(parents=True)
+    (b / "tables/t/capture_date=2026-03-03/part-0.parquet").write_bytes(b"day 3 by b")
+    objstore.publish(fs, b, url, shared=True)
+    (a / "tables/t/capture_date=2026-03-02").mkdir(parents=True)
+    (a / "tables/t/capture_date=2026-03-02/part-0.parquet").write_bytes(b"day 2 by a")
+    (a / "tables/t/capture_date=2026-03-01/part-0.parquet").unlink()  # a run removing a partition
+    objstore.publish(fs, a, url, shared=True)
+    stored = {k: fs.cat(f"{BUCKET}/data/{k}") for k in objstore.remote_listing(fs, url)}
+    assert stored == {"tables/fleet/part-0.parquet": b"fleet v2 by b",
+                      "tables/t/capture_date=2026-03-02/part-0.parquet": b"day 2 by a",
+                      "tables/t/capture_date=2026-03-03/part-0.parquet": b"day 3 by b"}
+    # a's next pull fetches b's objects and keeps a file a wrote since (not published yet)
+    (a / "tables/t/capture_date=2026-03-04").mkdir(parents=True)
+    (a / "tables/t/capture_date=2026-03-04/part-0.parquet").write_bytes(b"day 4 by a, unpublished")
+    objstore.pull(fs, url, a, shared=True)
+    assert (a / "tables/fleet/part-0.parquet").read_bytes() == b"fleet v2 by b"
+    assert (a / "tables/t/capture_date=2026-03-03/part-0.parquet").read_bytes() == b"day 3 by b"
+    assert (a / "tables/t/capture_date=2026-03-04/part-0.parquet").read_bytes() == b"day 4 by a, unpublished"
+    # an unshared publish makes the store hold exactly the folder (what a CLI command's end does)
+    objstore.publish(fs, b, url)
+    assert "tables/t/capture_date=2026-03-02/part-0.parquet" not in objstore.remote_listing(fs, url)
