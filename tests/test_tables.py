@@ -67,7 +67,11 @@ def test_failed_write_leaves_old_partition(tmp_path: Path, monkeypatch: pytest.M
     write_partition(tmp_path, "t", "2026-03-14", pl.DataFrame({"x": [1]}))
 
     def boom(self: pl.DataFrame, *args: object, **kwargs: object) -> None:
-        Path(str(args[0])).write_bytes(b"half a parquet file")
+        target = args[0]
+        if hasattr(target, "write"):  # the writer may hand a buffer, not a path
+            target.write(b"half a parquet file")  # type: ignore[union-attr]
+        else:
+            Path(str(target)).write_bytes(b"half a parquet file")
         raise OSError("disk full")
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", boom)
