@@ -47,12 +47,14 @@ postgresql:
 	@{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } 2>/dev/null | tail -n 1 | grep -q . \
 	  || { echo "postgresql: initdb not found after installing"; exit 1; }
 
+# pytest runs over the cores (pytest-xdist), one test file per worker: a file's module-scoped
+# fixtures (the browser test's fleet and webserver) are built once. Plain `pytest` runs serially.
 test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check sensorfleet assets models pipelines tests benchmarks
 	$(BIN)/mypy
 	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs; \
 	  rc=$$?; rm -rf $$home; exit $$rc
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The UI and the daemon (`dg dev`): DAGSTER_PORT, SENSORFLEET_ROOT, SENSORFLEET_LANDING and
 # DAGSTER_HOME from the environment or the command line; stops on SIGTERM/SIGINT to it or its

@@ -19,7 +19,6 @@ from typing import Any
 
 from sensorfleet import objstore
 from sensorfleet.config import Paths, Roots, object_store_options, staging_folder
-from sensorfleet.ingest.scan import FINAL_TEST_DIR
 from sensorfleet.locks import file_lock, locks_dir
 from sensorfleet.objstore import LocationError, ObjectUrl, parse_location
 
@@ -163,6 +162,8 @@ def landing_view(url: ObjectUrl, fs: Any = None) -> Path:
     of its objects does. Sessions gone from the store are removed. The folder,
     ``<staging folder of url>.sensor``, is never the one a run pulls into. Two listings of the
     landing a call."""
+    from sensorfleet.ingest.scan import FINAL_TEST_DIR  # heavy package: CLI --help stays light
+
     fs = fs if fs is not None else objstore.filesystem(object_store_options())
     folder = staging_folder(url)
     folder = folder.with_name(folder.name + ".sensor")
