@@ -46,6 +46,9 @@ def connect(root: str | Path | None = None) -> Any:
     tracking = resolve_tracking(root)
     if tracking.uri.startswith("sqlite:///"):
         Path(tracking.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # MLflow draws a progress bar for every artifact download (each champion load): noise in the
+    # demo's and the CLI's output; a user's own setting wins
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with _environment_kept(MLFLOW_ENV):  # set_tracking_uri also exports MLFLOW_TRACKING_URI,
         mlflow.set_tracking_uri(tracking.uri)  # which resolve_tracking would then take as the
         mlflow.set_registry_uri(tracking.uri)  # user's choice for every later root
