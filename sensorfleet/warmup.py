@@ -35,20 +35,6 @@ from sensorfleet.config import Paths
 DAY = "2026-03-02"
 """Capture day of the warm-up fleet (its sessions are synthesized at 06:00 UTC that day)."""
 
-KERNEL_MODULES: tuple[str, ...] = (
-    "sensorfleet.rawio_kernels",
-    "sensorfleet.ingest.framestats",
-    "sensorfleet.synth.physics",
-    "sensorfleet.emva.kernels",
-    "sensorfleet.emva.band_kernels",
-    "sensorfleet.emva.defects",
-    "sensorfleet.optics.chart",
-    "sensorfleet.optics.esfr",
-    "sensorfleet.optics.shading",
-    "sensorfleet.optics.detect",
-    "sensorfleet.optics.session",
-)
-"""Every module of the package that defines ``cache=True`` kernels (the test finds them all)."""
 NOT_IN_RUNS: tuple[str, ...] = (
     "sensorfleet.emva.kernels.sum_block_reference",
     "sensorfleet.emva.kernels.sum_stream_reference",
