@@ -103,6 +103,11 @@ class DayOutcome:
     """The day has no landing session and no ingested capture: it was not run (no empty
     partitions are written)."""
 
+    def count_sessions(self, counts: SessionCounts) -> None:
+        """Take the ingest's sessions by outcome (from its materialization or its failure)."""
+        self.ingested, self.rewritten = counts.ingested, counts.rewritten
+        self.unchanged, self.rejected = counts.unchanged, counts.rejected
+
 
 @dataclass
 class PipelineSummary:
@@ -434,10 +439,7 @@ def _run_day(
         meta = metadata_values(materialization.metadata)
         if name == CAPTURES:
             counts = SessionCounts.from_metadata(meta)
-            outcome.ingested = counts.ingested
-            outcome.rewritten = counts.rewritten
-            outcome.unchanged = counts.unchanged
-            outcome.rejected = counts.rejected
+            outcome.count_sessions(counts)
         elif name == MODULE_STATS:
             outcome.characterized = int(meta.get(SESSIONS, 0))
             outcome.characterized_new = int(meta.get(SESSIONS_CHARACTERIZED, 0))
@@ -466,9 +468,7 @@ def _counts_of_a_failed_ingest(outcome: DayOutcome, result: ExecuteInProcessResu
         data = event.step_failure_data.user_failure_data
         if data is None or not keys & set(data.metadata):
             continue
-        counts = SessionCounts.from_metadata(metadata_values(data.metadata))
-        outcome.ingested, outcome.rewritten = counts.ingested, counts.rewritten
-        outcome.unchanged, outcome.rejected = counts.unchanged, counts.rejected
+        outcome.count_sessions(SessionCounts.from_metadata(metadata_values(data.metadata)))
 
 
 def failure_message(result: ExecuteInProcessResult) -> str | None:
