@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sensorfleet.config import MLFLOW_ENV, resolve_tracking
+from sensorfleet.config import MLFLOW_ENV, environment_kept, resolve_tracking
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -49,23 +48,10 @@ def connect(root: str | Path | None = None) -> Any:
     # MLflow draws a progress bar for every artifact download (each champion load): noise in the
     # demo's and the CLI's output; a user's own setting wins
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with _environment_kept(MLFLOW_ENV):  # set_tracking_uri also exports MLFLOW_TRACKING_URI,
+    with environment_kept(MLFLOW_ENV):  # set_tracking_uri also exports MLFLOW_TRACKING_URI,
         mlflow.set_tracking_uri(tracking.uri)  # which resolve_tracking would then take as the
         mlflow.set_registry_uri(tracking.uri)  # user's choice for every later root
     return MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
-
-
-@contextmanager
-def _environment_kept(name: str) -> Iterator[None]:
-    """Restore environment variable ``name`` as it was before the block."""
-    before = os.environ.get(name)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
 
 
 def experiment(client: Any, name: str, root: str | Path | None = None) -> str:

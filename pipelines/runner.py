@@ -66,7 +66,7 @@ from pipelines.up_to_date import (
     metadata_value,
     up_to_date_days,
 )
-from sensorfleet.config import Paths
+from sensorfleet.config import Paths, environment_kept
 from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.locks import day_run_lock_file, file_lock
 
@@ -144,21 +144,9 @@ def prepare_instance(paths: Paths) -> DagsterInstance:
     home = paths.dagster_home
     install_instance_config(home)
     # dagster.yaml resolves its storage folder from DAGSTER_HOME while the instance is created.
-    with _environ("DAGSTER_HOME", str(home)):
+    with environment_kept("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str(home)
         return DagsterInstance.from_config(str(home))
-
-
-@contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = previous
 
 
 def _recorded_outcome(outcome: DayOutcome, instance: DagsterInstance, captured: EventLogRecord) -> None:

@@ -10,6 +10,8 @@ URL to a local staging folder (:mod:`sensorfleet.staging`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -199,3 +201,17 @@ def resolve_tracking(root: str | Path | None = None) -> Tracking:
     staged = staged_url(paths.root)
     artifacts = f"{staged.child('mlflow/artifacts')}" if staged else folder / "artifacts"
     return Tracking(uri=uri, artifacts=None if served else artifacts)
+
+
+@contextmanager
+def environment_kept(name: str) -> Iterator[None]:
+    """Environment variable ``name`` as it was before the block, whatever the block sets (a
+    value a run needs for its duration, or one a library exports as a side effect)."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
