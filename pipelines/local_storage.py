@@ -1,0 +1,148 @@
+"""The local Dagster instance's SQLite storage, without a disk flush per event.
+
+Dagster's own SQLite event log opens a new engine and connection for every event it stores
+(``NullPool``), commits it with ``synchronous=FULL`` and closes the connection, which, being the
+last one, checkpoints the write-ahead log into the database file: two or three ``fsync`` calls
+per event, ~100 events per capture-day run. On this project's 2-core machine that was 40-60 % of
+a demo day's wall time, and far more while other work used the disk (docs/architecture.md,
+"The local instance's storage").
+
+:class:`LocalSqliteStorage` keeps Dagster's layout and schema (``storage: sqlite:`` and this class
+read and write the same files, in either direction) and changes only how the event log connects:
+
+- one pooled connection per database file (run shard or index), kept open while the process
+  writes to it and closed when :data:`OPEN_SHARDS` newer ones are in use or the storage is
+  disposed, so the write-ahead log is checkpointed by SQLite's automatic checkpoint (every
+  1,000 pages) instead of after every event;
+- ``PRAGMA synchronous=NORMAL``, the setting SQLite recommends with a write-ahead log: a commit
+  is not flushed to disk by itself; the database stays consistent through a crash of the process
+  or of the machine; a power cut may lose the last commits (the runs of that moment), never
+  corrupt older ones.
+
+The run and schedule storages are Dagster's own. Readers in other processes (the webserver, the
+daemon) see every commit at once: a write-ahead log is read by every connection. The webserver's
+live view of a run watches its database file for changes; it also watches the ``-wal`` file here,
+where commits land before a checkpoint.
+
+A production instance is Postgres (deploy/dagster.yaml); this class is for the instance under
+``<root>/dagster_home`` that ``make dev`` and the command line use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Self
+
+from dagster._core.event_api import EventHandlerFn
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+)
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+from watchdog.events import FileSystemEvent
+from watchdog.observers import Observer
+
+OPEN_SHARDS = 8
+"""Databases kept open at once by one process (the run being written, the index, recent runs)."""
+
+_BUSY_TIMEOUT_S = 30.0  # as Dagster's own SQLite storage: wait this long for another writer's lock
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Every new SQLite connection: commits are not flushed one by one (write-ahead log)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class _WalWatchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's run-log watcher, also woken by the run database's ``-wal`` file, where this
+    storage's commits land before a checkpoint."""
+
+    def __init__(self, storage: SqliteEventLogStorage, run_id: str, callback: EventHandlerFn,
+                 cursor: str | None) -> None:
+        super().__init__(storage, run_id, callback, cursor)
+        self._paths = {self._log_path, f"{self._log_path}-wal"}
+        self._patterns = list(self._paths)  # watchdog matches these exact paths
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        if os.fsdecode(event.src_path) in self._paths:
+            self._process_log()
+
+
+class LocalSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's SQLite event log (same files, same schema) with pooled connections and
+    ``synchronous=NORMAL``: see the module's docstring."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        super().__init__(base_dir, inst_data)
+
+    def _engine(self, shard: str) -> Engine:
+        """The open engine of ``shard``'s database (created, and its schema made, on first use);
+        the least recently used one is closed past :data:`OPEN_SHARDS`. Called under the lock."""
+        engine = self._engines.get(shard)
+        if engine is not None:
+            self._engines.move_to_end(shard)
+            return engine
+        engine = create_engine(
+            self.conn_string_for_shard(shard),
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=2,  # Dagster's schema set-up (_initdb) opens a second connection
+            connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _pragmas)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        self._engines[shard] = engine
+        while len(self._engines) > OPEN_SHARDS:
+            _, oldest = self._engines.popitem(last=False)
+            oldest.dispose()
+        return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            with self._engine(shard).connect() as conn:
+                with conn.begin():
+                    yield conn
+
+    def watch(self, run_id: str, cursor: str | None, callback: EventHandlerFn) -> None:
+        observer: Any = self._obs  # Dagster's attribute, declared as None
+        if observer is None:
+            observer = Observer()
+            observer.start()
+            self._obs = observer
+        watchdog = _WalWatchdog(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (watchdog, observer.schedule(watchdog, self._base_dir, recursive=True))
+
+    def dispose(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                _, engine = self._engines.popitem(last=False)
+                engine.dispose()
+        super().dispose()
+
+
+class LocalSqliteStorage(DagsterSqliteStorage):
+    """``storage: sqlite:``'s layout under ``base_dir`` (runs, event logs, schedules), with the
+    event log of :class:`LocalSqliteEventLogStorage`. Configured in dagster.yaml as
+    ``storage: custom: {module: pipelines.local_storage, class: LocalSqliteStorage}``."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        super().__init__(base_dir, inst_data)
+        self._event_log_storage = LocalSqliteEventLogStorage(self._event_log_storage._base_dir)  # noqa: SLF001
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Self:
+        return cls(inst_data=inst_data, **dict(config_value))
