@@ -249,12 +249,11 @@ def no_model_yet(name: str, version_or_alias: str, why: str) -> NoSuchModelError
 def resolve_version(name: str, version_or_alias: str = CHAMPION, root: str | Path | None = None) -> str:
     """The version number behind a version or alias; NoSuchModelError when the model or the
     alias does not exist."""
-    from mlflow.exceptions import MlflowException
-
     if str(version_or_alias).isdigit():
         return str(version_or_alias)
-    if (missing := store_missing(root)) is not None:
+    if (missing := store_missing(root)) is not None:  # before the first training: no MLflow import
         raise no_model_yet(name, version_or_alias, f"no model store at {missing}")
+    from mlflow.exceptions import MlflowException
     try:
         return str(connect(root).get_model_version_by_alias(name, version_or_alias).version)
     except MlflowException as exc:
