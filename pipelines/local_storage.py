@@ -126,11 +126,18 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
         watchdog = _WalWatchdog(self, run_id, callback, cursor)
         self._watchers[run_id][callback] = (watchdog, observer.schedule(watchdog, self._base_dir, recursive=True))
 
-    def dispose(self) -> None:
+    def _close_all(self) -> None:
         with self._db_lock:
             while self._engines:
                 _, engine = self._engines.popitem(last=False)
                 engine.dispose()
+
+    def wipe(self) -> None:
+        self._close_all()  # the files are deleted: no connection may go on writing to them
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._close_all()
         super().dispose()
 
 

@@ -114,3 +114,14 @@ def test_a_run_watcher_is_woken_by_commits_before_a_checkpoint(tmp_path: Path, m
         finally:
             watcher.dispose()
     assert "written after the watch began" in seen
+
+
+def test_wipe_closes_the_open_databases_before_deleting_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with _instance(tmp_path) as instance:
+        _materialize_n(instance, 2)
+        instance.wipe()
+        assert instance.get_latest_materialization_event(AssetKey("probe")) is None
+        run_id = _materialize_n(instance, 1)[0]  # written to a new file, not to a deleted one
+        assert instance.get_latest_materialization_event(AssetKey("probe")).run_id == run_id
+    assert (tmp_path / "history" / "runs" / f"{run_id}.db").is_file()
