@@ -35,6 +35,11 @@ MODULES_FAILING = "modules_failing"
 STATIONS_FAILING = "stations_failing"
 """Metadata keys of a failed check's list of sessions, modules or test stations (the CLI summary
 names them)."""
+SCORED = "scored"
+NOT_SCORED_REASON = "reason"
+"""Metadata of a score table's materialization: whether a champion scored the day, and why not
+(before the first training, the state of the demo's first pipeline run; the CLI summary says it
+once instead of a warning per day and table)."""
 
 
 def metadata_values(metadata: Mapping[str, Any]) -> dict[str, Any]:

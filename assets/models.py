@@ -30,7 +30,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets._common import frame_md, png_metadata
+from assets._common import NOT_SCORED_REASON, SCORED, frame_md, png_metadata
 from assets.characterization import MODULE_STATS, PIXEL_MAPS
 from assets.features import MODULE_FEATURES
 from assets.labels import FINAL_TEST_ASSET
@@ -129,9 +129,11 @@ def yield_model(context: AssetExecutionContext, storage: StorageResource) -> Mat
 
 
 def _not_scored(context: AssetExecutionContext, asset_key: str, reason: Exception) -> MaterializeResult:
-    context.log.warning(f"{asset_key}: {reason}")
+    """No champion to score the day with (before the first training): an expected state, logged
+    at info level and recorded in the materialization (the UI and the CLI summary show it)."""
+    context.log.info(f"{asset_key}: {reason}")
     return MaterializeResult(asset_key=asset_key, metadata={
-        "scored": MetadataValue.bool(False), "reason": MetadataValue.text(str(reason))})
+        SCORED: MetadataValue.bool(False), NOT_SCORED_REASON: MetadataValue.text(str(reason))})
 
 
 class SpatialTrainingRunConfig(Config):  # type: ignore[misc]
@@ -179,10 +181,9 @@ def build_spatial_scores_asset(partitions_def: PartitionsDefinition) -> AssetsDe
         try:
             scored = score_spatial_day(paths, context.partition_key)
         except LookupError as exc:  # no champion registered yet: run the retrain job first
-            context.log.warning(f"{SPATIAL_SCORES}: {exc}")
-            return MaterializeResult(metadata={"scored": MetadataValue.bool(False), "reason": MetadataValue.text(str(exc))})
+            return _not_scored(context, SPATIAL_SCORES, exc)
         meta: dict[str, MetadataValue] = {
-            **row_count_metadata(scored.write.rows, partitioned=True), "scored": MetadataValue.bool(True),
+            **row_count_metadata(scored.write.rows, partitioned=True), SCORED: MetadataValue.bool(True),
             "model": MetadataValue.text(SPATIAL_MODEL), "table": MetadataValue.path(str(scored.write.path))}
         if scored.model is not None and scored.rows.height:
             meta.update(_worst_module_metadata(paths, context.partition_key, scored))
@@ -247,7 +248,7 @@ def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition
                 yield _not_scored(context, asset_key, exc)
                 continue
             yield MaterializeResult(asset_key=asset_key, metadata={
-                **row_count_metadata(written.rows, partitioned=True), "scored": MetadataValue.bool(True),
+                **row_count_metadata(written.rows, partitioned=True), SCORED: MetadataValue.bool(True),
                 "model": MetadataValue.text(model_name), "table": MetadataValue.path(str(written.path))})
 
     return score_modules

@@ -160,6 +160,7 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
             f"  sessions characterized: {summary.total('characterized')} "
             f"({summary.total('characterized_new')} computed now, the rest unchanged)"
         )
+    _print_not_scored(days, console)
     failures = [(d.day, f) for d in days for f in d.failed_checks]
     if failures:
         console.print("  checks failed (the modules, sessions or stations outside them):")
@@ -188,6 +189,17 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
             console.print(f"  final-test rows: {fleet.label_rows} ({fleet.label_rows_rejected} rejected, table `rejections`)")
             console.print(f"  warehouse: {fleet.warehouse} (query it: sensorfleet sql \"SELECT * FROM tables\")")
     console.print(f"  runs recorded in {summary.dagster_home} (open the UI with `make dev`)")
+
+
+def _print_not_scored(days: Sequence[DayOutcome], console: Console) -> None:
+    """One line for the score tables no champion scored (per table: on how many days, and why on
+    the first), instead of a warning per day and table."""
+    unscored: dict[str, list[str]] = {}
+    for day in days:
+        for table, reason in day.not_scored.items():
+            unscored.setdefault(table, []).append(reason)
+    for table, reasons in sorted(unscored.items()):
+        console.print(f"  {table}: not scored on {len(reasons)} day(s): {reasons[0]}", markup=False)
 
 
 def parse_day(text: str) -> str:

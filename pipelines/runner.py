@@ -33,7 +33,9 @@ from dagster import (
 
 from assets._common import (
     MODULES_FAILING,
+    NOT_SCORED_REASON,
     PARTITION_TAG,
+    SCORED,
     SESSIONS_FAILING,
     STATIONS_FAILING,
     ProgressHook,
@@ -96,6 +98,8 @@ class DayOutcome:
     characterized: int | None = None
     characterized_new: int = 0
     failed_checks: list[CheckFailure] = field(default_factory=list)
+    not_scored: dict[str, str] = field(default_factory=dict)
+    """Score tables no champion scored this day (before the first training): table -> why."""
     up_to_date: bool = False
     """Nothing changed since the day's last run (landing fingerprint, code versions): not run;
     the counts are those its last run recorded (pipelines/up_to_date.py)."""
@@ -431,6 +435,8 @@ def _run_day(
         elif name == MODULE_STATS:
             outcome.characterized = int(meta.get(SESSIONS, 0))
             outcome.characterized_new = int(meta.get(SESSIONS_CHARACTERIZED, 0))
+        elif meta.get(SCORED) is False:
+            outcome.not_scored[name] = str(meta.get(NOT_SCORED_REASON) or "")
     _counts_of_a_failed_ingest(outcome, result)
     for evaluation in result.get_asset_check_evaluations():
         meta = metadata_values(evaluation.metadata)

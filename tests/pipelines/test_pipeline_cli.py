@@ -49,6 +49,10 @@ def test_pipeline_run_summarizes_rejections_and_failed_checks(
     assert "sessions ingested: 0" in second.output
     assert "sessions skipped as unchanged: 3" in second.output
     assert "computed now" in second.output and "3 characterized (0 new)" in second.output
+    # no model trained yet: one summary line per score table, not a warning per day and table
+    for table in ("anomaly_scores", "yield_predictions", "spatial_scores"):
+        assert f"  {table}: not scored on 1 day(s): " in second.output, second.output
+    assert "WARNING" not in second.output
 
 
 def test_pipeline_run_select_and_day(tmp_path: Path, synth_landing: Path) -> None:
