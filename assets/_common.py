@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-import tempfile
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -112,9 +112,11 @@ def png_metadata(png: bytes, path: Path, title: str) -> tuple[MetadataValue, Met
     the data keeps the full-resolution image for people outside the UI.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # a unique hidden name opened as a plain new file: the umask's permissions, as every other
+    # file of the root (mkstemp's 0600 kept the plots from the team's other accounts)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "xb") as handle:
             handle.write(png)
         os.replace(tmp, path)
     except BaseException:
