@@ -194,7 +194,8 @@ def build_spatial_scores_asset(partitions_def: PartitionsDefinition) -> AssetsDe
 
 def _worst_module_metadata(paths: "Paths", day: str, scored: "SpatialDay") -> dict[str, MetadataValue]:
     """The day's top-ranked modules and the anomaly-map plot of the worst one."""
-    from models.spatial_run import anomaly_map_figure, figure_png
+    from models.spatial_run import anomaly_map_figure
+    from sensorfleet.plotting import figure_png
 
     rows = scored.rows
     worst = rows.row(0, named=True)  # rows are sorted by rank

@@ -231,12 +231,3 @@ def anomaly_map_figure(model: Any, paths: Paths, session_id: str) -> Any:
     return fig
 
 
-def figure_png(figure: Any) -> bytes:
-    """The figure as PNG bytes."""
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import polars as pl
+
+from sensorfleet.plotting import figure_png
 
 FLOOR = 1e-3
 """Ratios below this (the full plan's 0 among them) are drawn at it on the log axis."""
@@ -48,7 +48,4 @@ def plot_study(plans: pl.DataFrame, title: str = "capture-plan study") -> bytes:
     ax.legend(fontsize=8, loc="upper right")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import textwrap
 
 import numpy as np
 import polars as pl
 
 from sensorfleet.emva.config import DEFECT_CODES
-
-
-def _png(fig: object) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-    return buf.getvalue()
+from sensorfleet.plotting import figure_png
 
 
 def plot_ptc(ptc: pl.DataFrame, gain_k_dn_per_e: float | None = None, title: str = "") -> bytes:
@@ -48,7 +39,7 @@ def plot_ptc(ptc: pl.DataFrame, gain_k_dn_per_e: float | None = None, title: str
     ax.set_title(textwrap.fill(title or "photon transfer", 60), fontsize=9)
     ax.legend(loc="upper left")
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def plot_defect_map(defects: np.ndarray | pl.DataFrame, width: int, height: int, title: str = "") -> bytes:
@@ -78,4 +69,4 @@ def plot_defect_map(defects: np.ndarray | pl.DataFrame, width: int, height: int,
     if handles:
         ax.legend(loc="upper right", fontsize=7, markerscale=3)
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)

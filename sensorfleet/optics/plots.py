@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import polars as pl
 
+from sensorfleet.plotting import figure_png
+
 _MAIN = ("L", "mono")
-
-
-def _png(fig: object) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-    return buf.getvalue()
 
 
 def plot_mtf50_field_map(sfr: pl.DataFrame, width: int, height: int, title: str = "") -> bytes:
@@ -40,7 +31,7 @@ def plot_mtf50_field_map(sfr: pl.DataFrame, width: int, height: int, title: str 
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
     ax.set_title(title or "MTF50 over the field", fontsize=9)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def plot_sfr_curves(curves: pl.DataFrame, sfr: pl.DataFrame, title: str = "") -> bytes:
@@ -65,4 +56,4 @@ def plot_sfr_curves(curves: pl.DataFrame, sfr: pl.DataFrame, title: str = "") ->
     ax.set_xlabel("frequency (cycles/pixel)")
     ax.set_ylabel("SFR")
     ax.set_title(title or "SFR per edge (colour: field fraction)", fontsize=9)
-    return _png(fig)
+    return figure_png(fig)

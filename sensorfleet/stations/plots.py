@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from sensorfleet.emva.plots import _png
+from sensorfleet.plotting import figure_png
 from sensorfleet.stations.metrics import METRICS
 
 
@@ -52,4 +52,4 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "") -> bytes:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)

@@ -181,12 +181,12 @@ def test_long_plot_title_is_wrapped(small: tuple, monkeypatch: pytest.MonkeyPatc
     frames, manifest, _ = small
     res = characterize_frames(frames, manifest, None)
     figs: list = []
-    real_png = plots._png
+    real_png = plots.figure_png
     def keep(fig: Any) -> bytes:
         figs.append(fig)
         return real_png(fig)
 
-    monkeypatch.setattr(plots, "_png", keep)
+    monkeypatch.setattr(plots, "figure_png", keep)
     png = plot_ptc(res.ptc, None, title="CM-1-000000-20260302T094428 " * 5)
     assert png[:4] == b"\x89PNG"
     fig = figs[0]
