@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import polars as pl
 
 from sensorfleet.plotting import figure_png
 from sensorfleet.stations.metrics import METRICS
 
+WINDOW_DAYS = 90
+"""Days drawn back from the chart's last day: the drawing's cost and legibility stay those of
+a quarter however long the history (the table keeps every day)."""
 
-def plot_station_charts(chart: pl.DataFrame, title: str = "") -> bytes:
+
+def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int = WINDOW_DAYS) -> bytes:
     """One column per metric: the daily ratio of each station against the other stations
     (top) and its EWMA with its +-limits (bottom, z units); baseline days hollow, alarms red.
 
-    ``chart``: :func:`sensorfleet.stations.spc.station_charts` rows (any number of stations).
+    ``chart``: :func:`sensorfleet.stations.spc.station_charts` rows (any number of stations);
+    the last ``window_days`` days up to its latest are drawn.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    if chart.height:
+        chart = chart.filter(pl.col("day") > pl.col("day").max() - timedelta(days=window_days))
 
     metrics = [m for m in METRICS if m in set(chart["metric"].to_list())] or list(METRICS)
     fig, axes = plt.subplots(2, len(metrics), figsize=(6.5 * len(metrics), 7), sharex=True, squeeze=False)
