@@ -54,6 +54,11 @@ CNAME: Literal["lz4"] = "lz4"
 CLEVEL = 5
 _BLOSC_BITSHUFFLE = 2  # c-blosc's BLOSC_BITSHUFFLE
 _BLOSC_MAX_OVERHEAD = 16  # c-blosc's BLOSC_MAX_OVERHEAD: header bytes an incompressible chunk adds
+_COMPRESS_THREADS = 1
+"""c-blosc threads of one ``blosc_compress_ctx`` call. Always 1: a context call with more starts
+and joins its own threads every time, which cost 10x the compression itself on 640 x 480
+frames (0.6 s instead of 0.06 s for 302 chunks) and 15-20 % more CPU on 12 MP bands
+(docs/storage.md); the ingest spreads frames over cores itself."""
 
 
 class IncompleteSessionError(FileNotFoundError):
@@ -207,7 +212,7 @@ class FrameWriter:
         if self._compress is None:
             return bytes(self.codec.encode(chunk))
         n = self._compress(CLEVEL, _BLOSC_BITSHUFFLE, 2, chunk.nbytes, chunk.ctypes.data, self._out.ctypes.data,
-                           self._out.nbytes, CNAME.encode(), 0, numcodecs.blosc.get_nthreads())
+                           self._out.nbytes, CNAME.encode(), 0, _COMPRESS_THREADS)
         if n <= 0:
             raise RuntimeError(f"blosc_compress_ctx failed with {n} for a {chunk.shape} {chunk.dtype} chunk")
         return self._out[:n].data
