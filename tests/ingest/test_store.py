@@ -24,6 +24,7 @@ from sensorfleet.ingest import (
     open_session,
     store,
 )
+from sensorfleet.ingest import frames as frames_mod
 from sensorfleet.ingest import session as session_mod
 
 DAY = "2026-03-14"
@@ -96,7 +97,7 @@ def test_readers_ignore_incomplete_and_temp(paths: Paths, make_session: Callable
 
 def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make decode_frame_stats raise after ``n_frames`` frames, as if the process died mid-write."""
-    real = session_mod.decode_frame_stats
+    real = frames_mod.decode_frame_stats
     calls = {"n": 0}
 
     def dying(*args: Any, **kwargs: Any) -> object:
@@ -105,7 +106,7 @@ def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
             raise KeyboardInterrupt("killed mid-write")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(session_mod, "decode_frame_stats", dying)
+    monkeypatch.setattr(frames_mod, "decode_frame_stats", dying)
 
 
 def test_crash_mid_write_leaves_nothing_visible_and_next_run_finishes(
@@ -166,7 +167,7 @@ def test_second_run_is_unchanged_and_does_no_work(paths: Paths, make_session: Ca
     def no_decoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("an unchanged session must not be decoded")
 
-    monkeypatch.setattr(session_mod, "decode_frame_stats", no_decoding)
+    monkeypatch.setattr(frames_mod, "decode_frame_stats", no_decoding)
     monkeypatch.setattr(session_mod, "_hash_files", no_decoding)
     second = ingest_day(paths, DAY, workers=1)
     assert [r.status for r in second.results] == ["unchanged"] * 3
