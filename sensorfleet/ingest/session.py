@@ -321,12 +321,10 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
         "history": history,
         "bytes_in": bytes_in,
         "chunks": list(store.frame_chunks(sensor.height, sensor.width)),
-        "complete": False,
     }
     attrs["bytes_stored"] = store.stored_nbytes(tmp)  # chunks only: the attributes are not yet written
-    group.update_attributes(attrs)  # one metadata write (attrs.update would write once per key)
-    group.update_attributes({"complete": True})  # last: the group is whole from here on
-    attrs["complete"] = True
+    attrs["complete"] = True  # every chunk is written: the group is whole from this write on
+    group.update_attributes(attrs)  # one metadata write, the last (attrs.update would write once per key)
     index.add_day(s.paths, sid, day)  # before the group appears: the index may list a day too many, never too few
     store.publish(tmp, target)
     moved = _remove_moved(s, sid, target, existing)
