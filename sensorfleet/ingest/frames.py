@@ -23,7 +23,7 @@ import xxhash
 import zarr
 
 from sensorfleet.ingest.framestats import decode_frame_stats
-from sensorfleet.ingest.store import FrameWriter
+from sensorfleet.ingest.store import ChunkStage, FrameWriter
 from sensorfleet.ingest.validate import FramePlan, Problem, open_regular
 from sensorfleet.manifest import Manifest
 from sensorfleet.parallel import available_cores
@@ -71,6 +71,9 @@ class _Job:
         self.limit = 1 << sensor.bit_depth
         self.expected = expected_nbytes(manifest.pixel_format, sensor.width, sensor.height)
         self.buffers = _Buffers()
+        depth, rows = int(arr.chunks[0]), int(arr.chunks[1])
+        # chunks several frames deep are gathered across the threads' writers
+        self.stage = ChunkStage(len(manifest.frames), depth, sensor.height, rows, sensor.width) if depth > 1 else None
         self.failed = threading.Event()  # a problem seen: check the other frames, write nothing more
 
     def _thread_buffers(self) -> tuple[bytearray | None, np.ndarray, FrameWriter]:
@@ -79,7 +82,7 @@ class _Job:
             sensor = self.manifest.sensor
             b.raw = bytearray(self.expected) if self.expected is not None else None
             b.frame = np.empty((sensor.height, sensor.width), dtype=np.uint16)
-            b.writer = FrameWriter(self.arr)
+            b.writer = FrameWriter(self.arr, self.stage)
         return b.raw, b.frame, b.writer
 
     def __call__(self, plan: FramePlan) -> _Frame:

@@ -299,7 +299,8 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
                  existing: list[Path]) -> IngestResult:
     sid, day = manifest.session_id, manifest.capture_date
     sensor = manifest.sensor
-    group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width)
+    depth = store.frames_per_chunk(len(plans), sensor.height, sensor.width)
+    group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width, depth)
     frames = write_frames(plans, manifest, arr, s.threads)
     if frames.problems:
         discard_temporary(tmp)
@@ -320,7 +321,7 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
         "sensorfleet_version": sensorfleet.__version__,
         "history": history,
         "bytes_in": bytes_in,
-        "chunks": list(store.frame_chunks(sensor.height, sensor.width)),
+        "chunks": list(store.frame_chunks(sensor.height, sensor.width, depth)),
     }
     attrs["bytes_stored"] = store.stored_nbytes(tmp)  # chunks only: the attributes are not yet written
     attrs["complete"] = True  # every chunk is written: the group is whole from this write on
