@@ -196,7 +196,7 @@ def create_frames_group(path: Path, n_frames: int, height: int, width: int,
         compressors=compressors(),
         fill_value=0,
         dimension_names=("frame", "y", "x"),
-        # keys "c.<frame>.<band>.0", all in one folder: a mkdir per key ("c/<frame>/<band>/0",
+        # keys "c.<chunk>.<band>.0", all in one folder: a mkdir per key ("c/<chunk>/<band>/0",
         # zarr's default) cost more CPU than writing the chunk on this file system (docs/storage.md)
         chunk_key_encoding={"name": "default", "separator": "."},
         config={"write_empty_chunks": True},  # the default scans every chunk: 1.7-3x slower writes
@@ -359,7 +359,9 @@ class FrameReader:
     opened relative to a handle on the array's folder taken when the reader is made, so a
     rewrite published meanwhile (the folder renamed aside, then deleted) yields the old frames
     or that error, never a mix of old and new frames. A read of several chunks decompresses them
-    on ``threads`` threads (c-blosc releases the GIL).
+    on ``threads`` threads (c-blosc releases the GIL); a chunk several frames deep (small
+    sensors) is decompressed once per read, straight into the output when the read takes it
+    whole.
     """
 
     def __init__(self, arr: zarr.Array, *, strict: bool = True, threads: int = 2) -> None:
