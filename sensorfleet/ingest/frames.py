@@ -137,8 +137,11 @@ def _results(job: _Job, plans: list[FramePlan], threads: int) -> Iterator[_Frame
     if threads == 1:
         yield from map(job, plans)
         return
-    with ThreadPoolExecutor(threads, thread_name_prefix="ingest-frame") as pool:
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="ingest-frame")
+    try:
         yield from pool.map(job, plans)
+    finally:  # on an error, frames not yet started are dropped; the running ones end before the
+        pool.shutdown(wait=True, cancel_futures=True)  # caller discards the group (no write in flight)
 
 
 def write_frames(plans: list[FramePlan], manifest: Manifest, arr: zarr.Array, threads: int | None = None) -> FramesOutcome:

@@ -4,6 +4,7 @@ records, checksums, problems and stored bytes as on one thread, in manifest orde
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,3 +63,29 @@ def test_frame_threads() -> None:
     assert frame_threads(4, 2) == 2
     assert frame_threads(0, 5) == 1
     assert 1 <= frame_threads(None, 1000)
+
+
+def test_a_failing_frame_stops_the_others_and_leaves_no_write_in_flight(
+        paths: Paths, make_session: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error that is not the input's (a full disk) stops the frames not yet started, and every
+    running frame ends before the temporary group is removed: nothing is left behind."""
+    from sensorfleet.ingest import store
+    from sensorfleet.ingest.session import StorageError
+
+    d = make_session(paths.landing, "S1", pixel_format="raw12_mipi", points=POINTS, per_point=6, seed=2)
+    calls: list[int] = []
+    real = store.FrameWriter.write
+
+    def full_disk(self: store.FrameWriter, index: int, frame: np.ndarray) -> None:
+        calls.append(index)
+        if index == 2:
+            raise OSError(28, "No space left on device", "chunk")
+        time.sleep(0.05)  # a slow disk: the frames after the failing one are still queued
+        real(self, index, frame)
+
+    monkeypatch.setattr(store.FrameWriter, "write", full_disk)
+    with pytest.raises(StorageError, match="no space left on device"):
+        ingest_session(d, paths, threads=2)
+    assert len(calls) < 12  # the frames queued behind the failure were dropped, not processed
+    assert not (paths.captures / DAY / "S1.zarr").exists()
+    assert list((paths.captures / DAY / ".tmp").iterdir()) == []
