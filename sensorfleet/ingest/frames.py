@@ -87,6 +87,9 @@ class _Job:
 
     def __call__(self, plan: FramePlan) -> _Frame:
         raw_buf, frame, writer = self._thread_buffers()
+        if self.stage is not None:  # a small frame is decoded straight into its chunk's buffer
+            slot = self.stage.slot(plan.index)
+            frame = slot if slot is not None else frame
         sensor = self.manifest.sensor
         try:
             with open_regular(plan.path) as f:

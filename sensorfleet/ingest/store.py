@@ -221,10 +221,7 @@ class ChunkStage:
         self._open: dict[int, list[Any]] = {}  # chunk -> [buffer, frames still missing]
         self._free: list[np.ndarray] = []
 
-    def put(self, index: int, frame: np.ndarray) -> tuple[int, np.ndarray] | None:
-        """Copy ``frame`` ((H, W) uint16) in as frame ``index``; (chunk, buffer) when its chunk is
-        now whole, else None."""
-        c, k = divmod(index, self.depth)
+    def _entry(self, c: int) -> list[Any]:
         with self._lock:
             entry = self._open.get(c)
             if entry is None:
@@ -232,12 +229,30 @@ class ChunkStage:
                 buf = self._free.pop() if self._free else np.empty((self.bands, self.depth, self.rows, self.w), np.uint16)
                 buf[:, frames:] = 0  # the frames after the array's last (zarr stores edge chunks whole)
                 entry = self._open[c] = [buf, frames]
+            return entry
+
+    def slot(self, index: int) -> np.ndarray | None:
+        """Where frame ``index`` goes in its chunk's buffer, as a writable C-contiguous ``(H, W)``
+        view to decode it into (then :meth:`put` it: no copy), when a frame is one band (H <=
+        rows); else None."""
+        if self.bands != 1 or self.rows != self.h:
+            return None
+        c, k = divmod(index, self.depth)
+        buf: np.ndarray = self._entry(c)[0]
+        return buf[0, k]
+
+    def put(self, index: int, frame: np.ndarray) -> tuple[int, np.ndarray] | None:
+        """Copy ``frame`` ((H, W) uint16) in as frame ``index`` (nothing to copy when it is the
+        frame's :meth:`slot`); (chunk, buffer) when its chunk is now whole, else None."""
+        c, k = divmod(index, self.depth)
+        entry = self._entry(c)
         buf = entry[0]
-        for band in range(self.bands):
-            y0 = band * self.rows
-            r = min(self.rows, self.h - y0)
-            buf[band, k, :r] = frame[y0:y0 + r]
-            buf[band, k, r:] = 0  # the rows below the sensor's last
+        if buf[0, k].ctypes.data != frame.ctypes.data:  # not decoded in its slot: copy it in
+            for band in range(self.bands):
+                y0 = band * self.rows
+                r = min(self.rows, self.h - y0)
+                buf[band, k, :r] = frame[y0:y0 + r]
+                buf[band, k, r:] = 0  # the rows below the sensor's last
         with self._lock:
             entry[1] -= 1
             if entry[1]:

@@ -463,3 +463,22 @@ def test_deep_chunks_from_threads_in_any_order(tmp_path: Path) -> None:
     with pytest.raises(store.IncompleteSessionError, match=r"c\.1\.0\.0: chunk file missing \(frames 3-5, rows 0-511\)"):
         reader[4, 10:20]
     assert np.array_equal(store.FrameReader(back, strict=False)[3:6, :512], np.zeros((3, 512, 40), np.uint16))
+
+
+def test_a_frame_decoded_into_its_slot_is_not_copied(tmp_path: Path) -> None:
+    """One-band frames can be decoded straight into their chunk's buffer (the ingest does): the
+    stage then writes the same chunk as from a copied frame."""
+    import zarr
+
+    rng = np.random.default_rng(23)
+    frames = rng.integers(0, 4096, size=(5, 30, 16), dtype=np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "s.zarr", 5, 30, 16, depth=2)
+    stage = store.ChunkStage(5, 2, 30, 30, 16)
+    writer = store.FrameWriter(arr, stage)
+    for i in (1, 0, 4, 2, 3):
+        slot = stage.slot(i)
+        assert slot is not None and slot.shape == (30, 16) and slot.flags.c_contiguous
+        slot[...] = frames[i]
+        writer.write(i, slot)
+    assert np.array_equal(zarr.open_array(str(tmp_path / "s.zarr" / "frames"), mode="r")[:], frames)
+    assert store.ChunkStage(5, 2, 700, 512, 16).slot(0) is None  # two bands: frames are copied in
