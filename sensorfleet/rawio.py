@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from sensorfleet import rawio_kernels as _k
+from sensorfleet.inflate import InflateError, zlib_decompress_into
 from sensorfleet.manifest import PIXEL_FORMATS
 
 # pixels per group, bytes per group, container bits
@@ -395,25 +396,6 @@ def png_header(path: Path) -> PngHeader:
         return _ihdr(memoryview(f.read(33)), path)
 
 
-def _inflate(data: bytes, size: int, path: Path | str) -> bytes | bytearray:
-    raw: bytes | bytearray
-    try:
-        import deflate  # libdeflate: ~2x zlib's inflate speed here (benchmarks/bench_characterize.py)
-
-        try:
-            raw = deflate.zlib_decompress(data, size)
-        except deflate.DeflateError as exc:
-            raise FrameFormatError(path, f"PNG image data do not inflate to {size} bytes ({exc})") from None
-    except ImportError:
-        try:
-            raw = zlib.decompress(data)
-        except zlib.error as exc:
-            raise FrameFormatError(path, f"PNG image data do not inflate ({exc})") from None
-    if len(raw) != size:
-        raise FrameFormatError(path, f"PNG image data inflate to {len(raw)} bytes, expected {size}")
-    return raw
-
-
 def decode_png(data: bytes | bytearray | memoryview | np.ndarray, width: int, height: int,
                path: Path | str = "<bytes>", out: np.ndarray | None = None) -> np.ndarray:
     """Decode a non-interlaced 8- or 16-bit grayscale PNG into ``(height, width) uint16`` (DN).
@@ -430,9 +412,13 @@ def decode_png(data: bytes | bytearray | memoryview | np.ndarray, width: int, he
         raise FrameFormatError(path, f"wrong shape for png: expected (H, W) = ({height}, {width}), "
                                      f"found ({header.height}, {header.width})")
     bpp = header.bit_depth // 8
-    raw = _inflate(bytes(idat[0]) if len(idat) == 1 else b"".join(idat), height * (1 + width * bpp), path)
+    size = height * (1 + width * bpp)
+    try:  # libdeflate with the GIL released: the ingest's frame threads inflate in parallel
+        raw = zlib_decompress_into(idat[0] if len(idat) == 1 else b"".join(idat), size)
+    except InflateError as exc:
+        raise FrameFormatError(path, f"PNG image data do not inflate to {size} bytes ({exc.reason})") from None
     result = _output(out, width, height)
-    bad_row = _k.png_unfilter(np.frombuffer(raw, np.uint8), result, bpp)
+    bad_row = _k.png_unfilter(raw, result, bpp)
     if bad_row >= 0:
         raise FrameFormatError(path, f"PNG row {bad_row} has an unknown filter type; expected 0-4")
     return result

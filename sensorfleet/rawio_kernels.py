@@ -190,13 +190,19 @@ def png_unfilter(raw: np.ndarray, out: np.ndarray, bytes_per_pixel: int) -> int:
     prev = np.zeros(stride, np.uint8)
     cur = np.empty(stride, np.uint8)
     bpp = bytes_per_pixel
+    prev_in_raw = -1  # offset in ``raw`` of the previous row when it was unfiltered (type 0), not copied
     for y in range(h):
         o = y * (stride + 1)
         ftype = raw[o]
         src = raw[o + 1:o + 1 + stride]
-        if ftype == 0:
-            cur[:] = src
-        elif ftype == 1:
+        if ftype == 0:  # the usual case (EMVA data sets): straight from the inflated bytes, no copy
+            _png_row_to_dn(src, out[y], bpp)
+            prev_in_raw = o + 1
+            continue
+        if prev_in_raw >= 0:
+            prev[:] = raw[prev_in_raw:prev_in_raw + stride]
+            prev_in_raw = -1
+        if ftype == 1:
             for i in range(stride):
                 left = cur[i - bpp] if i >= bpp else np.uint8(0)
                 cur[i] = np.uint8((np.int32(src[i]) + left) & 0xFF)
@@ -218,11 +224,17 @@ def png_unfilter(raw: np.ndarray, out: np.ndarray, bytes_per_pixel: int) -> int:
                 cur[i] = np.uint8((np.int32(src[i]) + pred) & 0xFF)
         else:
             return y
-        if bpp == 2:
-            for x in range(w):
-                out[y, x] = (np.uint16(cur[2 * x]) << 8) | np.uint16(cur[2 * x + 1])
-        else:
-            for x in range(w):
-                out[y, x] = cur[x]
+        _png_row_to_dn(cur, out[y], bpp)
         prev, cur = cur, prev
     return -1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _png_row_to_dn(row: np.ndarray, out: np.ndarray, bytes_per_pixel: int) -> None:
+    # one unfiltered row: 16-bit big-endian samples (or 8-bit) -> uint16 DN
+    if bytes_per_pixel == 2:
+        for x in range(out.shape[0]):
+            out[x] = (np.uint16(row[2 * x]) << 8) | np.uint16(row[2 * x + 1])
+    else:
+        for x in range(out.shape[0]):
+            out[x] = row[x]

@@ -89,7 +89,7 @@ class TemporaryMapsGroup:
         defects.drop("session_id", "module_id", "captured_at").write_parquet(self.path / ROWS_GROUP / DEFECTS_FILE)
         ptc.drop("session_id").write_parquet(self.path / ROWS_GROUP / PTC_FILE)
         meta: dict[str, Any] = {k: jsonable(v) for k, v in attrs.items()}
-        self.group.attrs.update(meta | {"complete": True})
+        self.group.update_attributes(meta | {"complete": True})  # one write (attrs.update: one per key)
         old = None
         if self.maps_out.exists():
             old = self.maps_out.parent / f".{self.maps_out.name}.{uuid.uuid4().hex}.old"

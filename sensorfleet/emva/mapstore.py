@@ -131,9 +131,8 @@ class ZarrMapStore:
             arr = self.group.create_array(
                 name, shape=shape, dtype=dtype, chunks=chunks,
                 compressors=[BloscCodec(cname="lz4", shuffle="bitshuffle", clevel=5)],
-                config={"write_empty_chunks": True},
+                config={"write_empty_chunks": True}, attributes={"unit": unit},  # one metadata write
             )
-            arr.attrs["unit"] = unit
         self.arrays[name] = arr
 
     def buffer(self, name: str, y0: int, y1: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from sensorfleet.ingest.session import IngestResult, ingest_session
 from sensorfleet.ingest.validate import Rejection
 from sensorfleet.locks import day_tables_lock_file, file_lock
 from sensorfleet.manifest import capture_date, count_operating_points
-from sensorfleet.parallel import Outcome, Threads, run_each
+from sensorfleet.parallel import Outcome, Threads, available_cores, run_each
 from sensorfleet.tables import write_partition
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -215,7 +215,8 @@ def ingest_day(paths: Paths, day: str, *, workers: int = 2,
     """Ingest every landing session of ``day`` (``YYYY-MM-DD``) and rebuild the day's tables.
 
     Sessions run independently in a ``spawn`` process pool of ``workers`` processes
-    (``workers=1``: in this process). ``progress`` is called in this process once per finished
+    (``workers=1``: in this process), each session's frames on the cores left to its worker
+    (:mod:`sensorfleet.ingest.frames`). ``progress`` is called in this process once per finished
     session. Bad input gives rejections; any other failure of a session is raised as
     :class:`IngestError` after the tables of the sessions that succeeded are written.
     """
@@ -232,8 +233,11 @@ def ingest_day(paths: Paths, day: str, *, workers: int = 2,
         if progress is not None:
             progress(outcome.value)
 
-    run_each(partial(ingest_session, paths=paths), [s.session_dir for s in sessions],
-             workers=workers if len(sessions) > 1 else 1, threads=WORKER_THREADS, on_done=done)
+    n_workers = workers if len(sessions) > 1 else 1
+    # frame threads per session: the cores left to each worker (all of them in this process)
+    frame_threads = None if n_workers == 1 else max(1, available_cores() // n_workers)
+    run_each(partial(ingest_session, paths=paths, threads=frame_threads), [s.session_dir for s in sessions],
+             workers=n_workers, threads=WORKER_THREADS, on_done=done)
     results.sort(key=lambda r: str(r.session_dir))
     report = DayIngestReport(day, tuple(results))
     try:

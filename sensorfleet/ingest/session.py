@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import xxhash
 
 import sensorfleet
@@ -30,7 +29,7 @@ from sensorfleet import registry, tables
 from sensorfleet.capture_days import filing_day, in_partitions, outside_reason
 from sensorfleet.config import Paths
 from sensorfleet.ingest import index, store
-from sensorfleet.ingest.framestats import decode_frame_stats
+from sensorfleet.ingest.frames import write_frames
 from sensorfleet.ingest.scan import mtime_day
 from sensorfleet.ingest.validate import FramePlan, Problem, Rejection, check_session, open_regular
 from sensorfleet.locks import day_tables_lock_file, file_lock
@@ -41,7 +40,6 @@ from sensorfleet.manifest import (
     parse_manifest,
     read_manifest_bytes,
 )
-from sensorfleet.rawio import FrameFormatError, expected_nbytes
 
 
 def session_tables() -> list[str]:
@@ -142,10 +140,11 @@ def _cheap_same(attrs: dict[str, Any], manifest_sha: str, plans: list[FramePlan]
 class _Session:
     """Working state of one ingest call."""
 
-    def __init__(self, session_dir: Path, paths: Paths, now: datetime) -> None:
+    def __init__(self, session_dir: Path, paths: Paths, now: datetime, threads: int | None = None) -> None:
         self.session_dir = session_dir
         self.paths = paths
         self.now = now
+        self.threads = threads
         self.t0 = time.perf_counter()
 
         self.manifest: dict[str, Any] | None = None
@@ -174,7 +173,8 @@ class _Session:
         )
 
 
-def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | None = None) -> IngestResult:
+def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | None = None,
+                   threads: int | None = None) -> IngestResult:
     """Validate one landing session and store it as ``captures/<day>/<session_id>.zarr``.
 
     Never raises for anything the folder holds: every problem found becomes a :class:`Rejection`
@@ -183,11 +183,12 @@ def ingest_session(session_dir: Path, paths: Paths, *, ingested_at: datetime | N
     Raises :class:`StorageError` only when writing under the data root fails (no space left on
     device...), after deleting what it had written. Unchanged content does no work; changed
     content of the same folder is rewritten atomically and recorded in the group's ``history``.
-    Input files are only read. Memory: one frame at a time (raw bytes + one ``(H, W) uint16``
-    frame + its chunks).
+    Input files are only read. Frames are processed on ``threads`` threads (None: the cores this
+    process may use; :mod:`sensorfleet.ingest.frames`). Memory: one frame per thread (raw bytes +
+    one ``(H, W) uint16`` frame + its chunks).
     """
     session_dir = Path(session_dir).absolute()
-    s = _Session(session_dir, paths, ingested_at or datetime.now(UTC))
+    s = _Session(session_dir, paths, ingested_at or datetime.now(UTC), threads)
     try:
         return _ingest(s)
     except StorageError:
@@ -298,59 +299,13 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
                  existing: list[Path]) -> IngestResult:
     sid, day = manifest.session_id, manifest.capture_date
     sensor = manifest.sensor
-    limit = 1 << sensor.bit_depth
-    group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width)
-    writer = store.FrameWriter(arr)
-    problems: list[Problem] = []
-    records: list[dict[str, Any]] = []
-    digests: list[bytes] = []
-    bytes_in = 0
-    expected = expected_nbytes(manifest.pixel_format, sensor.width, sensor.height)
-    raw_buf = bytearray(expected) if expected is not None else None  # reused: no per-frame allocation
-    frame = np.empty((sensor.height, sensor.width), dtype=np.uint16)
-    for plan in plans:
-        entry = manifest.frames[plan.index]
-        try:
-            with open_regular(plan.path) as f:
-                st = os.fstat(f.fileno())
-                if raw_buf is not None and st.st_size == expected:
-                    n_read = f.readinto(raw_buf)
-                    data: bytes | memoryview = memoryview(raw_buf)[:n_read]
-                else:
-                    data = f.read()
-        except OSError as exc:
-            problems.append(Problem(plan.file, f"cannot be read ({exc.strerror})"))
-            continue
-        digest = xxhash.xxh3_128_digest(data)
-        digests.append(digest)
-        bytes_in += len(data)
-        try:  # decode + per-frame stats in one pass over the bytes just hashed
-            stats = decode_frame_stats(data, manifest.pixel_format, sensor.width, sensor.height, sensor.bit_depth,
-                                       frame, plan.path)
-        except FrameFormatError as exc:
-            problems.append(Problem(plan.file, exc.reason))
-            continue
-        if stats.max_dn >= limit:
-            n_over = int(np.count_nonzero(frame >= limit))
-            problems.append(Problem(
-                plan.file,
-                f"pixel values exceed bit_depth {sensor.bit_depth}: expected <= {limit - 1} DN, found max {stats.max_dn} DN "
-                f"({n_over} pixels above)",
-            ))
-        if problems:
-            continue  # keep checking the other frames, but write nothing more
-        writer.write(plan.index, frame)
-        records.append({
-            "index": plan.index, "file": plan.file, "kind": entry.kind, "exposure_s": entry.exposure_s,
-            "photons_per_pixel": entry.photons_per_pixel, "wavelength_nm": entry.wavelength_nm,
-            "analog_gain": entry.analog_gain, "op_index": plan.op_index, "checksum_xxh3_128": digest.hex(),
-            "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
-            "mean_dn": stats.mean_dn, "std_dn": stats.std_dn, "min_dn": stats.min_dn, "max_dn": stats.max_dn,
-            "saturated_fraction": stats.saturated_fraction,
-        })
-    if problems:
+    depth = store.frames_per_chunk(len(plans), sensor.height, sensor.width)
+    group, arr = store.create_frames_group(tmp, len(plans), sensor.height, sensor.width, depth)
+    frames = write_frames(plans, manifest, arr, s.threads)
+    if frames.problems:
         discard_temporary(tmp)
-        return s.result(sid, day, "rejected", problems=problems)
+        return s.result(sid, day, "rejected", problems=frames.problems)
+    records, digests, bytes_in = frames.records, frames.digests, frames.bytes_in
 
     target = store.group_path(s.paths, day, sid)
     attrs: dict[str, Any] = {
@@ -366,13 +321,11 @@ def _write_group(s: _Session, tmp: Path, manifest: Manifest, manifest_bytes: byt
         "sensorfleet_version": sensorfleet.__version__,
         "history": history,
         "bytes_in": bytes_in,
-        "chunks": list(store.frame_chunks(sensor.height, sensor.width)),
-        "complete": False,
+        "chunks": list(store.frame_chunks(sensor.height, sensor.width, depth)),
     }
     attrs["bytes_stored"] = store.stored_nbytes(tmp)  # chunks only: the attributes are not yet written
-    group.update_attributes(attrs)  # one metadata write (attrs.update would write once per key)
-    group.update_attributes({"complete": True})  # last: the group is whole from here on
-    attrs["complete"] = True
+    attrs["complete"] = True  # every chunk is written: the group is whole from this write on
+    group.update_attributes(attrs)  # one metadata write, the last (attrs.update would write once per key)
     index.add_day(s.paths, sid, day)  # before the group appears: the index may list a day too many, never too few
     store.publish(tmp, target)
     moved = _remove_moved(s, sid, target, existing)

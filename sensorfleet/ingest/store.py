@@ -17,10 +17,12 @@ import importlib.metadata
 import json
 import os
 import shutil
+import threading
 import uuid
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,19 +52,40 @@ __all__ = ["GROUP_SUFFIX", "OLD_SUFFIX", "TMP_DIR", "day_dir", "group_path", "ne
 FRAMES = "frames"
 # Row bands of 512 rows x full width: chosen by benchmarks/bench_chunking.py (docs/storage.md).
 CHUNK_ROWS = 512
+CHUNK_TARGET_BYTES = 4 << 20
+"""Frames of a small sensor are stacked in one chunk up to this size (uint16 bytes): a 12 MP band
+(512 x 4000) is one frame deep, a 640 x 480 frame 6 frames deep. Each chunk is a file, and this
+ext4 spends ~0.3 ms of CPU creating one: ~90 ms of the ingest of EMVA set 003's 302 frames
+(docs/storage.md)."""
+MAX_FRAMES_PER_CHUNK = 8
+"""At most this many frames per chunk: a read of one frame decompresses its whole chunk."""
 CNAME: Literal["lz4"] = "lz4"
 CLEVEL = 5
 _BLOSC_BITSHUFFLE = 2  # c-blosc's BLOSC_BITSHUFFLE
 _BLOSC_MAX_OVERHEAD = 16  # c-blosc's BLOSC_MAX_OVERHEAD: header bytes an incompressible chunk adds
+_COMPRESS_THREADS = 1
+"""c-blosc threads of one ``blosc_compress_ctx`` call. Always 1: a context call with more starts
+and joins its own threads every time, which cost 10x the compression itself on 640 x 480
+frames (0.6 s instead of 0.06 s for 302 chunks) and 15-20 % more CPU on 12 MP bands
+(docs/storage.md); the ingest spreads frames over cores itself."""
 
 
 class IncompleteSessionError(FileNotFoundError):
     """A session group that is missing or was never marked complete."""
 
 
-def frame_chunks(height: int, width: int) -> tuple[int, int, int]:
-    """Chunk shape of ``frames``: one frame deep, ``CHUNK_ROWS`` rows, full width."""
-    return (1, min(CHUNK_ROWS, height), width)
+def frames_per_chunk(n_frames: int, height: int, width: int) -> int:
+    """Frames stacked in one chunk of a session of ``n_frames`` (H, W) frames: as many bands of
+    ``CHUNK_ROWS`` rows as fit ``CHUNK_TARGET_BYTES`` (at least 1, at most
+    ``MAX_FRAMES_PER_CHUNK`` and ``n_frames``)."""
+    band_bytes = max(1, min(CHUNK_ROWS, height) * width * 2)
+    return max(1, min(MAX_FRAMES_PER_CHUNK, n_frames, CHUNK_TARGET_BYTES // band_bytes))
+
+
+def frame_chunks(height: int, width: int, depth: int = 1) -> tuple[int, int, int]:
+    """Chunk shape of ``frames``: ``depth`` frames deep (:func:`frames_per_chunk`), ``CHUNK_ROWS``
+    rows, full width."""
+    return (max(1, depth), min(CHUNK_ROWS, height), width)
 
 
 def compressors() -> list[BloscCodec]:
@@ -159,24 +182,87 @@ def open_session(paths: Paths, day: str, session_id: str) -> zarr.Group:
     return zarr.open_group(str(path), mode="r")
 
 
-def create_frames_group(path: Path, n_frames: int, height: int, width: int) -> tuple[zarr.Group, zarr.Array]:
-    """New group at ``path`` with an empty ``frames`` array (n, H, W) uint16."""
+def create_frames_group(path: Path, n_frames: int, height: int, width: int,
+                        depth: int = 1) -> tuple[zarr.Group, zarr.Array]:
+    """New group at ``path`` with an empty ``frames`` array (n, H, W) uint16, chunks ``depth``
+    frames deep (the ingest passes :func:`frames_per_chunk`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(str(path), mode="w-", attributes={"complete": False})
     arr = group.create_array(
         FRAMES,
         shape=(n_frames, height, width),
         dtype="uint16",
-        chunks=frame_chunks(height, width),
+        chunks=frame_chunks(height, width, depth),
         compressors=compressors(),
         fill_value=0,
         dimension_names=("frame", "y", "x"),
-        # keys "c.<frame>.<band>.0", all in one folder: a mkdir per key ("c/<frame>/<band>/0",
+        # keys "c.<chunk>.<band>.0", all in one folder: a mkdir per key ("c/<chunk>/<band>/0",
         # zarr's default) cost more CPU than writing the chunk on this file system (docs/storage.md)
         chunk_key_encoding={"name": "default", "separator": "."},
         config={"write_empty_chunks": True},  # the default scans every chunk: 1.7-3x slower writes
     )
     return group, arr
+
+
+class ChunkStage:
+    """Frames of chunks more than one frame deep, gathered until each chunk is whole.
+
+    Shared by the writers of one array (one per thread): :meth:`put` copies a frame into its
+    chunk's buffer (``(bands, depth, rows, W)`` uint16, the padding zero) and returns the
+    buffer once the chunk's last frame is in, to the one caller that completed it. Frames may
+    come in any order; memory is one buffer per chunk still open (with frames taken in order on
+    a few threads, about one per thread), reused through :meth:`recycle`.
+    """
+
+    def __init__(self, n_frames: int, depth: int, height: int, rows: int, width: int) -> None:
+        self.n, self.depth, self.h, self.rows, self.w = n_frames, depth, height, rows, width
+        self.bands = -(-height // rows)
+        self._lock = threading.Lock()
+        self._open: dict[int, list[Any]] = {}  # chunk -> [buffer, frames still missing]
+        self._free: list[np.ndarray] = []
+
+    def _entry(self, c: int) -> list[Any]:
+        with self._lock:
+            entry = self._open.get(c)
+            if entry is None:
+                frames = min(self.depth, self.n - c * self.depth)
+                buf = self._free.pop() if self._free else np.empty((self.bands, self.depth, self.rows, self.w), np.uint16)
+                buf[:, frames:] = 0  # the frames after the array's last (zarr stores edge chunks whole)
+                entry = self._open[c] = [buf, frames]
+            return entry
+
+    def slot(self, index: int) -> np.ndarray | None:
+        """Where frame ``index`` goes in its chunk's buffer, as a writable C-contiguous ``(H, W)``
+        view to decode it into (then :meth:`put` it: no copy), when a frame is one band (H <=
+        rows); else None."""
+        if self.bands != 1 or self.rows != self.h:
+            return None
+        c, k = divmod(index, self.depth)
+        buf: np.ndarray = self._entry(c)[0]
+        return buf[0, k]
+
+    def put(self, index: int, frame: np.ndarray) -> tuple[int, np.ndarray] | None:
+        """Copy ``frame`` ((H, W) uint16) in as frame ``index`` (nothing to copy when it is the
+        frame's :meth:`slot`); (chunk, buffer) when its chunk is now whole, else None."""
+        c, k = divmod(index, self.depth)
+        entry = self._entry(c)
+        buf = entry[0]
+        if buf[0, k].ctypes.data != frame.ctypes.data:  # not decoded in its slot: copy it in
+            for band in range(self.bands):
+                y0 = band * self.rows
+                r = min(self.rows, self.h - y0)
+                buf[band, k, :r] = frame[y0:y0 + r]
+                buf[band, k, r:] = 0  # the rows below the sensor's last
+        with self._lock:
+            entry[1] -= 1
+            if entry[1]:
+                return None
+            del self._open[c]
+        return c, buf
+
+    def recycle(self, buf: np.ndarray) -> None:
+        with self._lock:
+            self._free.append(buf)
 
 
 class FrameWriter:
@@ -185,29 +271,36 @@ class FrameWriter:
     On a local store each chunk is compressed here with the array's own codec settings (blosc
     lz4 + bitshuffle, typesize 2; blosc frames are self-describing) and written to its chunk
     key as a plain file: zarr's async write path costs about as much CPU again as the
-    compression itself (docs/storage.md). Other stores go through ``arr[i] = frame``. The
-    result reads back through zarr like any other array (tests check it bit for bit).
+    compression itself (docs/storage.md). Chunks one frame deep are written with their frame;
+    deeper ones (small sensors, :func:`frames_per_chunk`) are gathered in a :class:`ChunkStage`
+    and written when whole: writers on several threads share one (``stage``), each with its own
+    compression buffers. Other stores go through ``arr[i] = frame``. The result reads back
+    through zarr like any other array (tests check it bit for bit).
     """
 
-    def __init__(self, arr: zarr.Array) -> None:
+    def __init__(self, arr: zarr.Array, stage: ChunkStage | None = None) -> None:
         self.arr = arr
-        _, self.h, self.w = arr.shape
+        n, self.h, self.w = arr.shape
+        self.depth = int(arr.chunks[0])
         self.rows = arr.chunks[1]
         self.folder = _direct_folder(arr)
+        self.stage = stage
+        if self.stage is None and self.depth > 1:
+            self.stage = ChunkStage(n, self.depth, self.h, self.rows, self.w)
         self.codec = Blosc(cname=CNAME, clevel=CLEVEL, shuffle=Blosc.BITSHUFFLE, blocksize=0)
         self._edge = np.zeros((self.rows, self.w), dtype=np.uint16)
         ctx = blosc_compress_ctx()
         self._compress = ctx[0] if ctx is not None else None
-        self._out = np.empty(self.rows * self.w * 2 + _BLOSC_MAX_OVERHEAD, dtype=np.uint8)  # reused
+        self._out = np.empty(self.depth * self.rows * self.w * 2 + _BLOSC_MAX_OVERHEAD, dtype=np.uint8)  # reused
         self._dirs: set[Path] = set()
 
     def encode(self, chunk: np.ndarray) -> bytes | memoryview:
-        """Blosc-compress one C-contiguous ``(rows, W) uint16`` chunk; the result is valid until
-        the next call (it may be a view of a reused buffer)."""
+        """Blosc-compress one C-contiguous uint16 chunk (``(rows, W)``, or ``(depth, rows, W)``);
+        the result is valid until the next call (it may be a view of a reused buffer)."""
         if self._compress is None:
             return bytes(self.codec.encode(chunk))
         n = self._compress(CLEVEL, _BLOSC_BITSHUFFLE, 2, chunk.nbytes, chunk.ctypes.data, self._out.ctypes.data,
-                           self._out.nbytes, CNAME.encode(), 0, numcodecs.blosc.get_nthreads())
+                           self._out.nbytes, CNAME.encode(), 0, _COMPRESS_THREADS)
         if n <= 0:
             raise RuntimeError(f"blosc_compress_ctx failed with {n} for a {chunk.shape} {chunk.dtype} chunk")
         return self._out[:n].data
@@ -218,30 +311,41 @@ class FrameWriter:
             self.arr[index] = frame
             return
         frame = np.ascontiguousarray(frame, dtype=np.uint16)
+        if self.stage is not None:
+            whole = self.stage.put(index, frame)
+            if whole is not None:
+                c, buf = whole
+                for band in range(buf.shape[0]):
+                    self._write_chunk((c, band, 0), buf[band])
+                self.stage.recycle(buf)
+            return
         for band, y0 in enumerate(range(0, self.h, self.rows)):
             chunk = frame[y0:y0 + self.rows]
             if chunk.shape[0] < self.rows:  # zarr stores edge chunks full size, padded with fill 0
                 self._edge[: chunk.shape[0]] = chunk
                 self._edge[chunk.shape[0]:] = 0
                 chunk = self._edge
-            key = self.arr.metadata.encode_chunk_key((index, band, 0))
-            path = self.folder / key
-            if path.parent not in self._dirs:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._dirs.add(path.parent)
-            data = memoryview(self.encode(chunk))
-            with open(path, "wb", buffering=0) as f:
-                while data:  # a raw write may be short
-                    data = data[f.write(data) or 0:]
+            self._write_chunk((index, band, 0), chunk)
+
+    def _write_chunk(self, coords: tuple[int, int, int], chunk: np.ndarray) -> None:
+        assert self.folder is not None
+        path = self.folder / self.arr.metadata.encode_chunk_key(coords)
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
+        data = memoryview(self.encode(chunk))
+        with open(path, "wb", buffering=0) as f:
+            while data:  # a raw write may be short
+                data = data[f.write(data) or 0:]
 
 
 def _direct_folder(arr: zarr.Array) -> Path | None:
     """Folder of ``arr``'s chunk files when they can be read and written without zarr: a local
-    store, (1, rows, W) uint16 chunks, little-endian bytes + one blosc codec (what
+    store, (depth, rows, W) uint16 chunks, little-endian bytes + one blosc codec (what
     :func:`create_frames_group` makes); None otherwise."""
     if not isinstance(arr.store, LocalStore) or arr.ndim != 3 or arr.dtype != np.dtype("uint16"):
         return None
-    if arr.chunks[0] != 1 or arr.chunks[2] != arr.shape[2]:
+    if arr.chunks[2] != arr.shape[2]:
         return None
     codecs: list[Any] = list(getattr(arr.metadata, "codecs", ()))
     if len(codecs) != 2 or not isinstance(codecs[0], BytesCodec) or not isinstance(codecs[1], BloscCodec):
@@ -270,7 +374,9 @@ class FrameReader:
     opened relative to a handle on the array's folder taken when the reader is made, so a
     rewrite published meanwhile (the folder renamed aside, then deleted) yields the old frames
     or that error, never a mix of old and new frames. A read of several chunks decompresses them
-    on ``threads`` threads (c-blosc releases the GIL).
+    on ``threads`` threads (c-blosc releases the GIL); a chunk several frames deep (small
+    sensors) is decompressed once per read, straight into the output when the read takes it
+    whole.
     """
 
     def __init__(self, arr: zarr.Array, *, strict: bool = True, threads: int = 2) -> None:
@@ -338,48 +444,71 @@ class FrameReader:
 
     def _read_into(self, out: np.ndarray, fr: range, yr: range, xr: range) -> None:
         assert self.folder is not None
-        rows, w = self.chunks[1], self.shape[2]
+        depth, rows, w = self.chunks[0], self.chunks[1], self.shape[2]
         whole_width = xr.start == 0 and xr.stop == w
-        tasks: list[tuple[int, int, int, np.ndarray, bool]] = []  # (frame, band, first row, dest, whole chunk)
+        tasks: list[_ChunkTask] = []
         for band in range(yr.start // rows, (yr.stop - 1) // rows + 1):
             c0 = band * rows
             a, b = max(yr.start, c0), min(yr.stop, c0 + rows)  # rows of this chunk wanted
-            whole = whole_width and a == c0 and b == c0 + rows
-            tasks += [(i, band, a - c0, out[k, a - yr.start:b - yr.start], whole) for k, i in enumerate(fr)]
+            whole_rows = whole_width and a == c0 and b == c0 + rows
+            for c in range(fr.start // depth, (fr.stop - 1) // depth + 1):
+                f0, f1 = max(fr.start, c * depth), min(fr.stop, c * depth + depth)  # frames of this chunk wanted
+                dest = out[f0 - fr.start:f1 - fr.start, a - yr.start:b - yr.start]
+                whole = whole_rows and f1 - f0 == depth and dest.flags.c_contiguous
+                tasks.append(_ChunkTask(c, band, f0 - c * depth, a - c0, dest, whole))
         if self.threads > 1 and len(tasks) > 1:  # blosc releases the GIL: decompress on several cores
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="frame-reader")
                 weakref.finalize(self, self._pool.shutdown, wait=False)
-            for _ in self._pool.map(lambda t: self._chunk_into(t[0], t[1], t[2], t[3], t[4], xr), tasks):
+            for _ in self._pool.map(lambda t: self._chunk_into(t, xr), tasks):
                 pass
         else:
-            for i, band, r0, dest, whole in tasks:
-                self._chunk_into(i, band, r0, dest, whole, xr)
+            for t in tasks:
+                self._chunk_into(t, xr)
 
-    def _chunk_into(self, i: int, band: int, r0: int, dest: np.ndarray, whole: bool, xr: range) -> None:
-        """Decompress chunk (i, band) and copy its rows ``r0:r0 + len(dest)``, columns ``xr`` into
-        ``dest`` (straight into ``dest`` when it is the whole chunk)."""
+    def _chunk_into(self, t: _ChunkTask, xr: range) -> None:
+        """Decompress chunk (t.chunk, t.band) and copy its frames ``t.k0:t.k0 + len(t.dest)``, rows
+        ``t.r0:t.r0 + t.dest.shape[1]``, columns ``xr`` into ``t.dest`` (straight into it when it
+        is the whole chunk)."""
         assert self.folder is not None
-        key = self.arr.metadata.encode_chunk_key((i, band, 0))
+        depth, rows = self.chunks[0], self.chunks[1]
+        key = self.arr.metadata.encode_chunk_key((t.chunk, t.band, 0))
         try:
             fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
         except FileNotFoundError:
             if not self.strict:
-                dest[...] = self.fill
+                t.dest[...] = self.fill
                 return
-            c0 = band * self.chunks[1]
+            c0 = t.band * rows
+            first = t.chunk * depth
+            frames = f"frame {first}" if depth == 1 else f"frames {first}-{min(first + depth, self.shape[0]) - 1}"
             raise IncompleteSessionError(
-                f"{self.folder / key}: chunk file missing (frame {i}, rows {c0}-{c0 + self.chunks[1] - 1}); "
+                f"{self.folder / key}: chunk file missing ({frames}, rows {c0}-{c0 + rows - 1}); "
                 "expected every chunk of an ingested session, the group is damaged or was replaced"
             ) from None
         with open(fd, "rb", buffering=0, closefd=True) as f:
             data = f.read()
-        if whole:
-            numcodecs.blosc.decompress(data, dest)
+        if t.whole:
+            numcodecs.blosc.decompress(data, t.dest)
         else:
-            chunk = np.empty((self.chunks[1], self.shape[2]), np.uint16)
+            chunk = np.empty((depth, rows, self.shape[2]), np.uint16)
             numcodecs.blosc.decompress(data, chunk)
-            dest[...] = chunk[r0:r0 + dest.shape[0], xr.start:xr.stop]
+            n, h = t.dest.shape[0], t.dest.shape[1]
+            t.dest[...] = chunk[t.k0:t.k0 + n, t.r0:t.r0 + h, xr.start:xr.stop]
+
+
+@dataclass(frozen=True)
+class _ChunkTask:
+    """One chunk file a read needs: chunk ``chunk`` (frames ``chunk * depth`` on) of row band
+    ``band``; its frames from ``k0`` and rows from ``r0`` go to ``dest`` ((frames, rows, cols));
+    ``whole``: ``dest`` is the whole chunk, C-contiguous."""
+
+    chunk: int
+    band: int
+    k0: int
+    r0: int
+    dest: np.ndarray
+    whole: bool
 
 
 def stored_nbytes(group: Path) -> int:

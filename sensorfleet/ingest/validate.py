@@ -102,6 +102,22 @@ def _frame_path(session_real: Path, session_dir: Path, file: str) -> tuple[Path 
     return real, None
 
 
+def _plain_file(session_real: Path, file: str) -> tuple[Path, None] | None:
+    """``(session_real / file, None)`` when ``file`` is a plain name (no folder part or drive,
+    not ``.`` or ``..``) of a regular file that is not a symlink: one ``lstat`` settles what
+    :func:`_frame_path` resolves component by component (~4x the system calls for a 302-frame
+    session). None: anything else, left to :func:`_frame_path`."""
+    if not file or any(c in file for c in "/\\:") or file in (".", ".."):  # ":": a Windows drive
+        return None
+    path = session_real / file
+    try:
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            return path, None
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        pass
+    return None
+
+
 def check_session(session_dir: Path, manifest: Manifest) -> tuple[list[FramePlan], list[Problem]]:
     """Cheap checks of a parsed manifest against its folder; returns the frame plans and problems.
 
@@ -133,7 +149,8 @@ def check_session(session_dir: Path, manifest: Manifest) -> tuple[list[FramePlan
     plans: list[FramePlan] = []
     seen: dict[Path, str] = {}
     for index, entry in manifest.iter_frames():
-        path, reason = _frame_path(session_real, session_dir, entry.file)
+        fast = _plain_file(session_real, entry.file)
+        path, reason = fast if fast is not None else _frame_path(session_real, session_dir, entry.file)
         if path is None:
             problems.append(Problem(entry.file, reason or "unknown problem"))
             continue

@@ -24,6 +24,7 @@ from sensorfleet.ingest import (
     open_session,
     store,
 )
+from sensorfleet.ingest import frames as frames_mod
 from sensorfleet.ingest import session as session_mod
 
 DAY = "2026-03-14"
@@ -40,7 +41,8 @@ def test_frames_and_attributes(paths: Paths, make_session: Callable[..., Path],
     g = _open(paths, DAY, "S1")
     arr = g["frames"]
     assert arr.shape == (6, 600, 70) and arr.dtype == np.uint16
-    assert arr.chunks == (1, 512, 70)
+    assert arr.chunks == (6, 512, 70)  # small bands: the session's 6 frames stacked in one chunk
+    assert g.attrs.asdict()["chunks"] == [6, 512, 70]
     assert isinstance(arr.compressors[0], BloscCodec)
     assert np.array_equal(arr[:], np.stack(truth))
     a = g.attrs.asdict()
@@ -96,7 +98,7 @@ def test_readers_ignore_incomplete_and_temp(paths: Paths, make_session: Callable
 
 def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make decode_frame_stats raise after ``n_frames`` frames, as if the process died mid-write."""
-    real = session_mod.decode_frame_stats
+    real = frames_mod.decode_frame_stats
     calls = {"n": 0}
 
     def dying(*args: Any, **kwargs: Any) -> object:
@@ -105,7 +107,7 @@ def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
             raise KeyboardInterrupt("killed mid-write")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(session_mod, "decode_frame_stats", dying)
+    monkeypatch.setattr(frames_mod, "decode_frame_stats", dying)
 
 
 def test_crash_mid_write_leaves_nothing_visible_and_next_run_finishes(
@@ -166,7 +168,7 @@ def test_second_run_is_unchanged_and_does_no_work(paths: Paths, make_session: Ca
     def no_decoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("an unchanged session must not be decoded")
 
-    monkeypatch.setattr(session_mod, "decode_frame_stats", no_decoding)
+    monkeypatch.setattr(frames_mod, "decode_frame_stats", no_decoding)
     monkeypatch.setattr(session_mod, "_hash_files", no_decoding)
     second = ingest_day(paths, DAY, workers=1)
     assert [r.status for r in second.results] == ["unchanged"] * 3
@@ -307,25 +309,28 @@ def test_every_blosc_library_writes_the_same_frames() -> None:
         assert out[:n].tobytes() == want, lib
 
 
-def _reader_group(tmp_path: Path, n: int = 3, h: int = 700, w: int = 96) -> tuple[np.ndarray, Any]:
+def _reader_group(tmp_path: Path, n: int = 3, h: int = 700, w: int = 96, depth: int = 1) -> tuple[np.ndarray, Any]:
     import zarr
 
     rng = np.random.default_rng(3)
     frames = rng.integers(0, 4096, size=(n, h, w), dtype=np.uint16)
-    _, arr = store.create_frames_group(tmp_path / "r.zarr", n, h, w)
+    _, arr = store.create_frames_group(tmp_path / "r.zarr", n, h, w, depth)
     writer = store.FrameWriter(arr)
     for i, f in enumerate(frames):
         writer.write(i, f)
     return frames, zarr.open_group(str(tmp_path / "r.zarr"), mode="r")["frames"]
 
 
-def test_frame_reader_reads_what_zarr_reads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("depth", [1, 3])
+def test_frame_reader_reads_what_zarr_reads(tmp_path: Path, depth: int) -> None:
     """Direct chunk reads give zarr's bytes for every kind of key the characterization uses
-    (frame ranges x row bands, edge band, rows across a chunk border, column ranges, ints)."""
+    (frame ranges x row bands, edge band, rows across a chunk border, column ranges, ints),
+    with chunks one frame deep and several (frame ranges across and inside chunks)."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    frames, arr = _reader_group(tmp_path)
+    frames, arr = _reader_group(tmp_path, n=7 if depth > 1 else 3, depth=depth)
+    n = frames.shape[0]
     reader = store.FrameReader(arr)
     assert reader.folder is not None and reader.shape == frames.shape and reader.chunks == arr.chunks
     for key in [(slice(None),), (slice(0, 2), slice(0, 512), slice(None)), (slice(1, 3), slice(512, 700), slice(None)),
@@ -335,8 +340,11 @@ def test_frame_reader_reads_what_zarr_reads(tmp_path: Path) -> None:
         want = frames[key]
         assert got.shape == want.shape and np.array_equal(got, want), key
 
+    for key in [(slice(3, 6),), (slice(3, 6), slice(0, 512)), (slice(1, 7), slice(512, 700)), (slice(2, 4),)]:
+        assert np.array_equal(reader[key], frames[key]), key
+
     @settings(max_examples=60, deadline=None)
-    @given(st.integers(0, 3), st.integers(0, 3), st.integers(0, 700), st.integers(0, 700), st.integers(0, 96),
+    @given(st.integers(0, n), st.integers(0, n), st.integers(0, 700), st.integers(0, 700), st.integers(0, 96),
            st.integers(0, 96))
     def check(f0: int, f1: int, y0: int, y1: int, x0: int, x1: int) -> None:
         key = (slice(f0, f1), slice(y0, y1), slice(x0, x1))
@@ -402,3 +410,75 @@ def test_frame_reader_read_into_a_reused_buffer(tmp_path: Path) -> None:
     assert np.array_equal(buf, frames[1:3, 400:700])
     with pytest.raises(ValueError, match=r"out: expected \(2, 10, 96\) uint16"):
         reader.read_into(buf, slice(0, 2), slice(0, 10))
+
+
+def test_frames_per_chunk() -> None:
+    """Small sensors stack frames up to ~4 MB of band per chunk (at most 8, at most the session);
+    a 12 MP band is one frame deep."""
+    assert store.frames_per_chunk(64, 3000, 4000) == 1
+    assert store.frames_per_chunk(302, 480, 640) == 6
+    assert store.frames_per_chunk(4, 480, 640) == 4
+    assert store.frames_per_chunk(100, 48, 64) == store.MAX_FRAMES_PER_CHUNK
+    assert store.frames_per_chunk(0, 48, 64) == 1
+    assert store.frame_chunks(480, 640, 6) == (6, 480, 640)
+
+
+def test_deep_chunks_from_threads_in_any_order(tmp_path: Path) -> None:
+    """Frames written in any order by writers on several threads, sharing one stage, make chunks
+    three frames deep (the last one padded) holding exactly numcodecs' bytes of each stacked
+    band, which read back through zarr and the reader bit for bit; a missing one is named."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zarr
+    from numcodecs import Blosc
+
+    rng = np.random.default_rng(17)
+    frames = np.clip(rng.normal(700, 20, size=(7, 700, 40)), 0, 4095).astype(np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "d.zarr", 7, 700, 40, depth=3)
+    assert arr.chunks == (3, 512, 40)
+    stage = store.ChunkStage(7, 3, 700, 512, 40)
+    order = list(range(7))
+    random.Random(4).shuffle(order)
+
+    def write(i: int) -> None:
+        store.FrameWriter(arr, stage).write(i, frames[i])
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(write, order))
+    folder = tmp_path / "d.zarr" / "frames"
+    assert sorted(p.name for p in folder.glob("c.*")) == [f"c.{c}.{b}.0" for c in range(3) for b in range(2)]
+    padded = np.zeros((9, 1024, 40), np.uint16)
+    padded[:7, :700] = frames
+    codec = Blosc(cname="lz4", clevel=store.CLEVEL, shuffle=Blosc.BITSHUFFLE, blocksize=0)
+    for c in range(3):
+        for b in range(2):
+            want = bytes(codec.encode(np.ascontiguousarray(padded[3 * c:3 * c + 3, 512 * b:512 * b + 512])))
+            assert (folder / f"c.{c}.{b}.0").read_bytes() == want
+    back = zarr.open_array(str(folder), mode="r")
+    assert np.array_equal(back[:], frames)
+    reader = store.FrameReader(back)
+    assert np.array_equal(reader[2:5, 100:600], frames[2:5, 100:600]) and np.array_equal(reader[6], frames[6])
+    (folder / "c.1.0.0").unlink()
+    with pytest.raises(store.IncompleteSessionError, match=r"c\.1\.0\.0: chunk file missing \(frames 3-5, rows 0-511\)"):
+        reader[4, 10:20]
+    assert np.array_equal(store.FrameReader(back, strict=False)[3:6, :512], np.zeros((3, 512, 40), np.uint16))
+
+
+def test_a_frame_decoded_into_its_slot_is_not_copied(tmp_path: Path) -> None:
+    """One-band frames can be decoded straight into their chunk's buffer (the ingest does): the
+    stage then writes the same chunk as from a copied frame."""
+    import zarr
+
+    rng = np.random.default_rng(23)
+    frames = rng.integers(0, 4096, size=(5, 30, 16), dtype=np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "s.zarr", 5, 30, 16, depth=2)
+    stage = store.ChunkStage(5, 2, 30, 30, 16)
+    writer = store.FrameWriter(arr, stage)
+    for i in (1, 0, 4, 2, 3):
+        slot = stage.slot(i)
+        assert slot is not None and slot.shape == (30, 16) and slot.flags.c_contiguous
+        slot[...] = frames[i]
+        writer.write(i, slot)
+    assert np.array_equal(zarr.open_array(str(tmp_path / "s.zarr" / "frames"), mode="r")[:], frames)
+    assert store.ChunkStage(5, 2, 700, 512, 16).slot(0) is None  # two bands: frames are copied in
