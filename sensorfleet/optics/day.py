@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from sensorfleet.config import Paths
+from sensorfleet.emva.flatblocks import GRID, stored_means
 from sensorfleet.emva.session import open_captures
 from sensorfleet.ingest import list_ingested
 from sensorfleet.optics.chart import ChartConfig
@@ -77,9 +78,12 @@ def _publish_curves(paths: Paths, day: str, parts: list[pl.DataFrame]) -> Path |
     return target if parts else None
 
 
-def _one(written_at: datetime, config: ChartConfig, group: Path) -> SessionOptics:
-    frames, manifest, _attrs = open_captures(group)
-    return session_optics(frames, manifest, written_at, config)
+def _one(maps: Path, written_at: datetime, config: ChartConfig, group: Path) -> SessionOptics:
+    """One session; the flat's block means from its maps group in ``maps`` when current."""
+    frames, manifest, attrs = open_captures(group)
+    sites = 1 if manifest.sensor.cfa_pattern == "mono" else 4
+    blocks = stored_means(maps / group.name, attrs.get("content_hash"), (sites, GRID, GRID))
+    return session_optics(frames, manifest, written_at, config, blocks)
 
 
 def worst_module(module_optics: pl.DataFrame) -> str | None:
@@ -113,7 +117,7 @@ def characterize_optics_day(paths: Paths, day: str, *, workers: int = 1, config:
             progress(len(results) + len(failed), len(groups), sid)
 
     written_at = datetime.now(UTC)
-    run_each(partial(_one, written_at, config), groups, workers=max(1, min(workers, len(groups) or 1)),
+    run_each(partial(_one, paths.maps / day, written_at, config), groups, workers=max(1, min(workers, len(groups) or 1)),
              on_done=finished)
     ordered = [results[s] for s in sorted(results)]
     sfr_parts = [r.sfr for r in ordered if r.sfr.height]

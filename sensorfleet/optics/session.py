@@ -1,9 +1,12 @@
 """The optics of one session: its edge chart (every edge, every channel, the module's sharpness)
 and its flats (relative illumination, colour shading), as table rows and SFR curves.
 
-Inputs from the captures group: the ``edge_chart`` frames, averaged (float64); the flat
-operating point with the most frames (ties: the middle one in photons) and the dark point at its
-exposure, at most :data:`MAX_SHADING_FRAMES` frames each (the 16 x 16 block means need no more).
+Inputs from the captures group: the ``edge_chart`` frames, averaged (float64). The shading
+comes from the characterization's spatial flat and dark series (:func:`_shading_frames`: the flat
+point with the most frames, ties the middle one in photons, and the dark point at its exposure):
+their block means as the characterization published them in its maps group
+(:mod:`sensorfleet.emva.flatblocks`, computed on its mean maps during its pass) when it is current
+for these captures, else the same blocks from the frames, summed here in integers.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import numba
 import numpy as np
 import polars as pl
 
+from sensorfleet.emva.exposure import same_exposure
+from sensorfleet.emva.maps import choose_spatial, operating_points
 from sensorfleet.ingest.store import FrameReader
 from sensorfleet.manifest import Manifest
 from sensorfleet.optics.chart import LUMINANCE, MONO, ChartConfig, EdgeMeasurement, analyse_chart
 from sensorfleet.optics.module import QUADRANTS, module_sharpness
-from sensorfleet.optics.shading import flat_block_means, shading_of_blocks
+from sensorfleet.optics.shading import colour_blocks, shading_of_blocks, site_block_means
 
-MAX_SHADING_FRAMES = 4
 CURVE_SCHEMA = {"session_id": pl.String, "edge_id": pl.Int64, "channel": pl.String,
                 "frequency_cy_per_px": pl.Float64, "mtf": pl.Float64}
 
@@ -72,19 +76,27 @@ def _mean_frames(frames: FrameReader, indices: list[int]) -> np.ndarray:
 
 
 def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
-    """(flat, dark) frame indices for the shading; None without a flat or a dark at its exposure."""
-    points = manifest.operating_points()
-    flats = sorted((k for k in points if k[0] == "flat"), key=lambda k: k[2])
-    if not flats:
+    """(flat, dark) frame indices of the shading: the characterization's spatial series
+    (:func:`sensorfleet.emva.maps.choose_spatial`); None without a flat or a dark at its exposure."""
+    points = operating_points(manifest)
+    if not any(p.kind == "dark" for p in points):
         return None
-    most = max(len(points[k]) for k in flats)
-    tied = [k for k in flats if len(points[k]) == most]
-    flat = tied[len(tied) // 2]
-    darks = [k for k in points if k[0] == "dark" and math.isclose(k[1], flat[1], rel_tol=1e-9)]
-    if not darks:
+    dark, flat = choose_spatial(points)
+    if flat is None or not same_exposure(points[dark].exposure_s, points[flat].exposure_s):
         return None
-    dark = max(darks, key=lambda k: len(points[k]))
-    return points[flat][:MAX_SHADING_FRAMES], points[dark][:MAX_SHADING_FRAMES]
+    return list(points[flat].indices), list(points[dark].indices)
+
+
+def flat_site_blocks(frames: FrameReader, manifest: Manifest) -> np.ndarray | None:
+    """The ``(sites, 16, 16)`` block means (DN) of the dark-subtracted spatial flat per CFA site, from
+    the frames (what the characterization publishes, :mod:`sensorfleet.emva.flatblocks`); None
+    without a flat or a dark at its exposure."""
+    chosen = _shading_frames(manifest)
+    if chosen is None:
+        return None
+    flat, dark = chosen
+    return site_block_means(_frame_sum(frames, flat), len(flat), _frame_sum(frames, dark), len(dark),
+                            manifest.sensor.cfa_pattern == "mono")
 
 
 def _sfr_frame(edges: list[EdgeMeasurement], ids: dict[str, Any], chart_files: str,
@@ -151,7 +163,7 @@ def _curves(session_id: str, edges: list[EdgeMeasurement]) -> pl.DataFrame:
 
 
 def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
-                frames: FrameReader) -> dict[str, Any]:
+                site_blocks: np.ndarray | None) -> dict[str, Any]:
     s = manifest.sensor
     sharp = module_sharpness(edges, s.width, s.height)
     row: dict[str, Any] = {
@@ -163,11 +175,8 @@ def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
         "relative_illumination_r": math.nan, "relative_illumination_g": math.nan, "relative_illumination_b": math.nan,
         "colour_shading_r_pct": math.nan, "colour_shading_b_pct": math.nan,
     }
-    chosen = _shading_frames(manifest)
-    if chosen is not None:
-        flat, dark = chosen
-        sh = shading_of_blocks(flat_block_means(_frame_sum(frames, flat), len(flat), _frame_sum(frames, dark),
-                                                len(dark), s.cfa_pattern))
+    if site_blocks is not None:
+        sh = shading_of_blocks(colour_blocks(site_blocks, s.cfa_pattern))
         for name, value in sh.relative_illumination.items():
             row[f"relative_illumination_{'g' if name == MONO else name.lower()}"] = value
         row["colour_shading_r_pct"], row["colour_shading_b_pct"] = sh.colour_shading_r_pct, sh.colour_shading_b_pct
@@ -175,8 +184,10 @@ def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
 
 
 def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime,
-                   config: ChartConfig = ChartConfig()) -> SessionOptics:
-    """Every edge of the session's chart (if any) and its module row, stamped ``written_at``."""
+                   config: ChartConfig = ChartConfig(), site_blocks: np.ndarray | None = None) -> SessionOptics:
+    """Every edge of the session's chart (if any) and its module row, stamped ``written_at``.
+    ``site_blocks``: the spatial flat's block means per CFA site as the characterization published
+    them (:mod:`sensorfleet.emva.flatblocks`); None: taken from the frames (:func:`flat_site_blocks`)."""
     ids = {"session_id": manifest.session_id, "module_id": manifest.module_id, "captured_at": manifest.captured_at}
     charts = [i for i, f in enumerate(manifest.frames) if f.kind == "edge_chart"]
     chart_files = ", ".join(manifest.frames[i].file for i in charts)
@@ -190,7 +201,9 @@ def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime
         sfr = (_sfr_frame(edges, ids, chart_files, written_at) if edges else
                pl.DataFrame([_not_found_row(manifest, ids, chart_files) | {"written_at": written_at}],
                             infer_schema_length=None))
-    module = ids | _module_row(manifest, edges, len(charts), frames) | {"written_at": written_at}
+    if site_blocks is None:
+        site_blocks = flat_site_blocks(frames, manifest)
+    module = ids | _module_row(manifest, edges, len(charts), site_blocks) | {"written_at": written_at}
     return SessionOptics(manifest.session_id, sfr, module, _curves(manifest.session_id, edges))
 
 
