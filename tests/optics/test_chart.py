@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sensorfleet.optics.chart import _balance_plane, _select, analyse_chart, channel_sites
+from sensorfleet.optics.chart import _balance_plane, _order_statistics, analyse_chart, channel_sites
 from sensorfleet.optics.detect import block_mean
 from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
 
@@ -100,15 +100,18 @@ def test_the_balanced_plane_uses_numpys_percentiles_and_raster_order_means(shape
     assert not out[::2].any()  # nothing outside the plane written
 
 
-def test_select_finds_numpys_kth_values_twice_on_one_buffer() -> None:
+@pytest.mark.parametrize("stride", [1, 3])
+def test_order_statistics_are_numpys_kth_values(stride: int) -> None:
     rng = np.random.default_rng(3)
     for n in (1, 2, 5, 100, 1025):
-        a = rng.integers(0, 7, n).astype(np.float64)  # many ties
-        k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
-        buf = a.copy()
-        assert _select(buf, 0, n - 1, k_lo) == np.partition(a, k_lo)[k_lo]
-        assert _select(buf, k_lo, n - 1, k_hi) == np.partition(a, k_hi)[k_hi]
-        assert np.array_equal(np.sort(buf), np.sort(a))
+        for a in (rng.integers(0, 7, n * stride).astype(np.float64),  # many ties
+                  np.sort(rng.normal(size=n * stride))[::-1].copy(),  # every sample a new minimum
+                  np.tile(np.r_[np.zeros(5), np.ones(5)] + rng.normal(0, 0.01, 10), n * stride)[:n * stride]):
+            plane = a.reshape(-1, stride if n * stride % stride == 0 and stride > 1 else 1)
+            sample = a[::stride][:n]
+            k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
+            got = _order_statistics(plane, stride, n, k_lo, k_hi)
+            assert got == (np.partition(sample, k_lo)[k_lo], np.partition(sample, k_hi)[k_hi])
 
 
 @pytest.mark.parametrize("block", [2, 3, 4, 8])
