@@ -278,23 +278,38 @@ def _fit_edge(roi: np.ndarray, sign: float, degree: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _bin_esf(roi: np.ndarray, edge: np.ndarray, r0: int, r1: int, ovs: int, esf: np.ndarray, count: np.ndarray,
-             prev: np.ndarray, limit_far: float, limit_near: float) -> None:
-    """Project rows ``r0:r1`` along the fitted edge into ``ovs`` bins per pixel, leaving out the
-    pixels farther than the limit from ``prev`` (the first pass's ESF; limits inf the first time;
-    ``limit_far`` on the plateaus, more than cols / 4 from the edge, ``limit_near`` nearer); fill
-    empty bins by linear interpolation."""
-    cols = roi.shape[1]
-    nb = esf.size
+def _pixel_bins(edge: np.ndarray, r0: int, r1: int, cols: int, ovs: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of rows ``r0:r1`` (``(r1 - r0, cols)``): its ESF bin along the fitted edge (-1
+    outside the ``nb`` bins), and whether it lies on a plateau (at least cols / 4 from the edge).
+    Computed once for the four passes over the pixels (two binnings, two residual scans)."""
+    bins = np.empty((r1 - r0, cols), np.int64)
+    far = np.empty((r1 - r0, cols), np.bool_)
     for r in range(r0, r1):
         for j in range(cols):
             d = j - edge[r]
             b = int(math.floor((d + cols / 2.0) * ovs))
-            if 0 <= b < nb:
-                limit = limit_far if abs(d) >= cols / 4.0 else limit_near
-                if abs(roi[r, j] - prev[b]) > limit:
+            bins[r - r0, j] = b if 0 <= b < nb else -1
+            far[r - r0, j] = abs(d) >= cols / 4.0
+    return bins, far
+
+
+@numba.njit(cache=True, nogil=True)
+def _bin_esf(roi: np.ndarray, bins: np.ndarray, far: np.ndarray, r0: int, esf: np.ndarray, count: np.ndarray,
+             prev: np.ndarray, limit_far: float, limit_near: float) -> None:
+    """Project the rows ``r0 : r0 + len(bins)`` along the fitted edge into their bins
+    (:func:`_pixel_bins`), leaving out the pixels farther than the limit from ``prev`` (the first
+    pass's ESF; limits inf the first time; ``limit_far`` on the plateaus, ``limit_near`` nearer);
+    fill empty bins by linear interpolation."""
+    nb = esf.size
+    for i in range(bins.shape[0]):
+        row = roi[r0 + i]
+        for j in range(bins.shape[1]):
+            b = bins[i, j]
+            if b >= 0:
+                limit = limit_far if far[i, j] else limit_near
+                if abs(row[j] - prev[b]) > limit:
                     continue
-                esf[b] += roi[r, j]
+                esf[b] += row[j]
                 count[b] += 1.0
     last = -1
     for b in range(nb):
@@ -313,20 +328,17 @@ def _bin_esf(roi: np.ndarray, edge: np.ndarray, r0: int, r1: int, ovs: int, esf:
 
 
 @numba.njit(cache=True, nogil=True)
-def _plateau_residuals(roi: np.ndarray, edge: np.ndarray, r0: int, r1: int, ovs: int, esf: np.ndarray,
+def _plateau_residuals(roi: np.ndarray, bins: np.ndarray, far: np.ndarray, r0: int, esf: np.ndarray,
                        limit: float) -> np.ndarray:
-    """|pixel - ESF| of the pixels more than cols / 4 from the edge, those within ``limit``."""
-    cols = roi.shape[1]
-    out = np.empty((r1 - r0) * cols)
+    """|pixel - ESF| of the plateau pixels (:func:`_pixel_bins`) inside the bins, those within ``limit``."""
+    out = np.empty(bins.size)
     n = 0
-    for r in range(r0, r1):
-        for j in range(cols):
-            d = j - edge[r]
-            if abs(d) < cols / 4.0:
-                continue
-            b = int(math.floor((d + cols / 2.0) * ovs))
-            if 0 <= b < esf.size:
-                e = abs(roi[r, j] - esf[b])
+    for i in range(bins.shape[0]):
+        row = roi[r0 + i]
+        for j in range(bins.shape[1]):
+            b = bins[i, j]
+            if far[i, j] and b >= 0:
+                e = abs(row[j] - esf[b])
                 if e <= limit:
                     out[n] = e
                     n += 1
@@ -410,18 +422,19 @@ def _esfr_kernel(roi: np.ndarray, ovs: int, degree: int, min_rows: int,
     r1 = r0 + used
     nb = cols * ovs
     first = np.zeros(nb)
-    _bin_esf(roi, edge, r0, r1, ovs, first, np.zeros(nb), np.zeros(nb), np.inf, np.inf)
+    bins, far = _pixel_bins(edge, r0, r1, cols, ovs, nb)
+    _bin_esf(roi, bins, far, r0, first, np.zeros(nb), np.zeros(nb), np.inf, np.inf)
     quarter = nb // 4
     contrast = abs(first[nb - quarter:].mean() - first[:quarter].mean())
-    resid = _plateau_residuals(roi, edge, r0, r1, ovs, first, np.inf)
+    resid = _plateau_residuals(roi, bins, far, r0, first, np.inf)
     # the median of at most ~512 evenly strided residuals: a robust scale needs no more
     robust = 1.4826 * np.median(resid[::max(1, resid.size // 512)]) if resid.size else 0.0
     limit_far = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_FAR_CONTRAST * contrast)
     limit_near = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_NEAR_CONTRAST * contrast)
     esf = np.zeros(nb)
-    _bin_esf(roi, edge, r0, r1, ovs, esf, np.zeros(nb), first, limit_far, limit_near)
+    _bin_esf(roi, bins, far, r0, esf, np.zeros(nb), first, limit_far, limit_near)
     contrast = abs(esf[nb - quarter:].mean() - esf[:quarter].mean())
-    kept = _plateau_residuals(roi, edge, r0, r1, ovs, esf, limit_far)
+    kept = _plateau_residuals(roi, bins, far, r0, esf, limit_far)
     noise = math.sqrt(np.mean(kept * kept)) if kept.size > 1 else 0.0
     if sign < 0.0:
         esf = esf[::-1].copy()
