@@ -8,7 +8,8 @@ published whole by renaming (a second writer inside it would race with that); on
 not per session, as the day's table partitions are (a file per session cost ~1.5 ms of a
 640 x 480 module's CPU). A day file replaces the per-session sidecars of earlier versions
 (``<session_id>.sfr.parquet``), which are removed when it is written. Every session is recomputed
-on each run; rows whose content is unchanged keep their ``written_at`` (``tables.publish_partition``).
+on each run; rows whose content is unchanged keep their ``written_at`` (``tables.publish_partition``),
+and a curve file that holds the day's curves already is not rewritten.
 """
 
 from __future__ import annotations
@@ -65,12 +66,26 @@ def read_curves(path: Path, session_id: str | None = None) -> pl.DataFrame:
     return (scan if session_id is None else scan.filter(pl.col("session_id") == session_id)).collect()
 
 
+def _holds(path: Path, curves: pl.DataFrame) -> bool:
+    """Whether the curve file at ``path`` holds ``curves`` already (a rerun of an unchanged day
+    leaves it alone, as :func:`sensorfleet.tables.publish_partition` does a table partition:
+    reading and comparing costs a third of writing); False when it is missing or unreadable."""
+    if not path.is_file():
+        return False
+    try:
+        return pl.read_parquet(path).equals(curves)
+    except (OSError, pl.exceptions.PolarsError):
+        return False
+
+
 def _publish_curves(paths: Paths, day: str, parts: list[pl.DataFrame]) -> Path | None:
     """Write the day's curves (the sessions' ``parts``, in order) to :func:`curves_path`, or remove
     it when there are none; remove the per-session sidecars of earlier versions."""
     target = curves_path(paths, day)
     if parts:
-        write_curves(pl.concat(parts, rechunk=False), target)
+        curves = pl.concat(parts, rechunk=False)
+        if not _holds(target, curves):
+            write_curves(curves, target)
     else:
         target.unlink(missing_ok=True)
     for old in target.parent.glob(f"*{SESSION_CURVES_SUFFIX}") if target.parent.is_dir() else ():

@@ -164,3 +164,15 @@ def test_the_flat_blocks_come_from_the_characterization_when_it_is_current(
     shading_columns = [c for c in from_maps.columns if c.startswith(("relative_illumination", "colour_shading"))]
     assert from_maps.select(shading_columns).to_numpy() == pytest.approx(
         from_frames.select(shading_columns).to_numpy(), rel=1e-6, nan_ok=True)
+
+
+def test_a_rerun_leaves_an_unchanged_curve_file_alone_and_rewrites_a_different_one(day_run: tuple) -> None:
+    paths, _, report = day_run
+    day_curves = read_curves(report.curves)
+    before = report.curves.stat()
+    characterize_optics_day(paths, DAY)
+    after = report.curves.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    write_curves(day_curves.head(5), report.curves)  # not the day's curves any more
+    characterize_optics_day(paths, DAY)
+    assert read_curves(report.curves).equals(day_curves)
