@@ -15,6 +15,7 @@ them (:func:`site_block_sums`, the same kernel).
 
 from __future__ import annotations
 
+import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -25,23 +26,14 @@ import numpy as np
 from sensorfleet.ingest.store import read_group_attrs
 
 GRID = 16
-#: maps group attribute: ``{"grid", "flat_frames", "dark_frames", "means_dn"}``, ``means_dn`` the
-#: ``(sites, grid, grid)`` block means (DN) of the flat minus the dark, null where a block is empty
+#: maps group attribute (:func:`to_attr`): the ``(sites, grid, grid)`` block means (DN) of the flat
+#: minus the dark (NaN where a block is empty) and the frames they average
 ATTR = "flat_blocks"
-CFA_OFFSETS = np.array([(0, 0), (0, 1), (1, 0), (1, 1)], np.int64)
-MONO_OFFSETS = np.array([(0, 0)], np.int64)
 
 
 def block_edges(n: int, grid: int) -> np.ndarray:
     """The ``grid + 1`` block edges over ``n`` samples (``linspace``, truncated)."""
     return np.linspace(0, n, grid + 1).astype(int)
-
-
-def _plane_blocks(height: int, width: int, step: int, grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Block index of every row and column of a site's plane (``height // step`` x ``width // step``)."""
-    by = np.repeat(np.arange(grid), np.diff(block_edges(height // step, grid)))
-    bx = np.repeat(np.arange(grid), np.diff(block_edges(width // step, grid)))
-    return by, bx
 
 
 def block_counts(height: int, width: int, mono: bool, grid: int = GRID) -> np.ndarray:
@@ -51,44 +43,47 @@ def block_counts(height: int, width: int, mono: bool, grid: int = GRID) -> np.nd
     return np.diff(ys)[:, None] * np.diff(xs)[None, :]
 
 
-def add_block_sums(band: np.ndarray, y0: int, height: int, width: int, mono: bool, out: np.ndarray,
-                   offsets: np.ndarray | None = None) -> None:
+def add_block_sums(band: np.ndarray, y0: int, height: int, width: int, mono: bool, out: np.ndarray) -> None:
     """Add the samples of rows ``y0 : y0 + len(band)`` of an ``(height, width)`` image to ``out``
-    (``(sites, grid, grid)``: int64 for integer images, exact; float64 otherwise). ``offsets``: the
-    sites' ``(row, column)`` offsets (default: every site in the characterization's order; mono: one)."""
+    (``(sites, grid, grid)`` in the site order above: int64 for integer images, exact; float64
+    otherwise)."""
+    grid = out.shape[-1]
     step = 1 if mono else 2
-    if offsets is None:
-        offsets = MONO_OFFSETS if mono else CFA_OFFSETS
-    by, bx = _plane_blocks(height, width, step, out.shape[-1])
-    _band_block_sums(np.ascontiguousarray(band), y0, step, offsets, by, bx, out)
+    ys = block_edges(height // step, grid)
+    by = np.repeat(np.arange(grid), np.diff(ys))
+    _band_block_sums(np.ascontiguousarray(band), y0, step, by, block_edges(width // step, grid), out,
+                     out.dtype.type(0))
 
 
 @numba.njit(cache=True, nogil=True)
-def _band_block_sums(band: np.ndarray, y0: int, step: int, offsets: np.ndarray, by: np.ndarray, bx: np.ndarray,
-                     out: np.ndarray) -> None:
-    """``out[s, by[i], bx[j]] += image[oy + step i, ox + step j]`` for each site ``s`` at
-    ``offsets[s] = (oy, ox)``, over the plane rows ``i`` whose image row is in the band (``band[0]``
-    is image row ``y0``); each block's samples are added in raster order, whatever the bands."""
-    h = band.shape[0]
-    for s in range(offsets.shape[0]):
-        oy, ox = offsets[s, 0], offsets[s, 1]
-        first = max(0, (y0 - oy + step - 1) // step)
-        for i in range(first, by.size):
-            y = oy + step * i - y0
-            if y >= h:
-                break
-            row = band[y]
-            acc = out[s, by[i]]
-            for j in range(bx.size):
-                acc[bx[j]] += row[ox + step * j]
+def _band_block_sums(band: np.ndarray, y0: int, step: int, by: np.ndarray, xs: np.ndarray, out: np.ndarray,
+                     zero: float) -> None:
+    """Per image row of the band (``band[0]`` is row ``y0``) that belongs to a plane row ``i < by.size``
+    (``i = y // step``): per block column ``k``, the row's samples of each of its ``step`` sites over
+    plane columns ``xs[k]:xs[k + 1]`` summed left to right, then added to ``out[site, by[i], k]``.
+    Row by row, so the sums do not depend on how the image is cut into bands; ``zero`` of ``out``'s type."""
+    for r in range(band.shape[0]):
+        y = y0 + r
+        i = y // step
+        if i >= by.size:
+            continue
+        row = band[r]
+        base = (y % step) * step  # the site of this row's first column
+        for k in range(xs.size - 1):
+            s0 = s1 = zero  # of out's type
+            for j in range(xs[k], xs[k + 1]):
+                s0 += row[step * j]
+                if step == 2:
+                    s1 += row[step * j + 1]
+            out[base, by[i], k] += s0
+            if step == 2:
+                out[base + 1, by[i], k] += s1
 
 
-def site_block_sums(image: np.ndarray, mono: bool, grid: int = GRID,
-                    offsets: np.ndarray | None = None) -> np.ndarray:
+def site_block_sums(image: np.ndarray, mono: bool, grid: int = GRID) -> np.ndarray:
     """``(sites, grid, grid)`` int64 block sums of an integer image ``(H, W)`` (e.g. a frame sum)."""
-    n = 1 if mono else (len(offsets) if offsets is not None else 4)
-    out = np.zeros((n, grid, grid), np.int64)
-    add_block_sums(image, 0, image.shape[0], image.shape[1], mono, out, offsets)
+    out = np.zeros((1 if mono else 4, grid, grid), np.int64)
+    add_block_sums(image, 0, image.shape[0], image.shape[1], mono, out)
     return out
 
 
@@ -114,24 +109,28 @@ class FlatBlockSums:
 
 
 def to_attr(means: np.ndarray, flat_frames: list[int], dark_frames: list[int]) -> dict[str, Any]:
-    """The :data:`ATTR` value (JSON: NaN as null)."""
-    return {"grid": int(means.shape[-1]), "flat_frames": [int(i) for i in flat_frames],
-            "dark_frames": [int(i) for i in dark_frames],
-            "means_dn": [[[float(v) if math.isfinite(v) else None for v in row] for row in site] for site in means]}
+    """The :data:`ATTR` value: the means as little-endian float64 bytes in base64 (NaN kept; one
+    short string instead of a thousand JSON numbers to write and parse), their shape, the frames."""
+    data = np.ascontiguousarray(means, dtype="<f8")
+    return {"shape": list(data.shape), "means_f64le_base64": base64.b64encode(data.tobytes()).decode("ascii"),
+            "flat_frames": [int(i) for i in flat_frames], "dark_frames": [int(i) for i in dark_frames]}
 
 
 def from_attr(value: Any) -> np.ndarray | None:
     """The ``(sites, grid, grid)`` block means of an :data:`ATTR` value; None if malformed."""
-    if not isinstance(value, dict) or "means_dn" not in value:
+    if not isinstance(value, dict):
+        return None
+    shape, data = value.get("shape"), value.get("means_f64le_base64")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) for v in shape)
+            and isinstance(data, str)):
         return None
     try:
-        means = np.array(value["means_dn"], dtype=np.float64)  # null -> NaN
-    except (TypeError, ValueError):
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
         return None
-    grid = value.get("grid")
-    if means.ndim != 3 or means.shape[0] not in (1, 4) or means.shape[1:] != (grid, grid):
+    if len(raw) != 8 * math.prod(shape) or shape[0] not in (1, 4) or shape[1] != shape[2]:
         return None
-    return means
+    return np.frombuffer(raw, dtype="<f8").reshape(shape).astype(np.float64)
 
 
 def stored_means(maps_group: Path, source_content_hash: str | None, shape: tuple[int, int, int]) -> np.ndarray | None:
@@ -144,5 +143,5 @@ def stored_means(maps_group: Path, source_content_hash: str | None, shape: tuple
     return means if means is not None and means.shape == shape else None
 
 
-__all__ = ["ATTR", "CFA_OFFSETS", "GRID", "MONO_OFFSETS", "FlatBlockSums", "add_block_sums", "block_counts",
+__all__ = ["ATTR", "GRID", "FlatBlockSums", "add_block_sums", "block_counts",
            "block_edges", "from_attr", "site_block_sums", "stored_means", "to_attr"]
