@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from sensorfleet.optics.detect import DetectConfig, EdgeRoi, edge_rois, rois_from_manifest
-from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr
+from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr, edge_sfrs
 
 NYQUIST_CY_PER_PX = 0.5
 #: the MTF is reported at Nyquist / 4 and Nyquist / 2
@@ -192,11 +192,20 @@ def _geometry(roi: EdgeRoi, shape: tuple[int, int]) -> tuple[float, float, float
 def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str,
              place: tuple[float, float, float, str, str], config: ChartConfig, sfr_fn: SfrFunction,
              clipped: bool) -> EdgeMeasurement:
-    quality, reason, result = roi.quality, "", None
+    """One edge in one channel through ``sfr_fn`` (e.g. the plain numpy e-SFR)."""
+    result = sfr_fn(patch if roi.vertical else patch.T, step, config.sfr) if roi.quality == "ok" and not clipped else None
+    return _measurement(roi, channel, place, config, clipped, result, None)
+
+
+def _measurement(roi: EdgeRoi, channel: str, place: tuple[float, float, float, str, str], config: ChartConfig,
+                 clipped: bool, result: EdgeSfr | None, figures: tuple[float, float, float] | None) -> EdgeMeasurement:
+    """The measurement of one edge in one channel from its e-SFR ``result`` (None: not measured,
+    the ROI's quality or clipping says why); ``figures``: (MTF50, MTF at Nyquist/4, /2) when
+    computed already (else from ``result``)."""
+    quality, reason = roi.quality, ""
     if quality == "ok" and clipped:
         quality, reason = "clipped", "pixels at 0 or the ADC maximum in the ROI"
-    if quality == "ok":
-        result = sfr_fn(patch if roi.vertical else patch.T, step, config.sfr)
+    if quality == "ok" and result is not None:
         quality = STATUS_NAMES[result.status]
         if result.ok and not config.min_angle_deg <= abs(result.angle_deg) <= config.max_angle_deg:
             quality = "bad_angle"
@@ -208,11 +217,14 @@ def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str,
         reason = "no edge transition in the ROI" if quality == "not_found" else "too few rows after phase trimming"
     nan = math.nan
     good = result if quality == "ok" else None
-    mtf50, mtf_n4, mtf_n2 = good.figures(NYQUIST_FRACTIONS) if good else (nan, nan, nan)
+    if good is None:
+        figures = (nan, nan, nan)
+    elif figures is None:
+        figures = good.figures(NYQUIST_FRACTIONS)
     x, y, field, orientation, direction = place
     return EdgeMeasurement(
         roi, channel, x, y, field, orientation, direction, result.angle_deg if result is not None else nan,
-        mtf50, mtf_n4, mtf_n2, good.snr if good else nan, quality, reason, good)
+        figures[0], figures[1], figures[2], good.snr if good else nan, quality, reason, good)
 
 
 def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
@@ -234,11 +246,16 @@ def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
         at_limits = int(np.count_nonzero(patch >= max_dn - 0.5) + np.count_nonzero(patch <= 0.5))
         clipped = at_limits > max(CLIPPED_MIN_PIXELS, CLIPPED_FRACTION * patch.size)
         place = _geometry(roi, image.shape)
-        if not sites:
-            out.append(_measure(roi, patch, 1.0, MONO, place, config, sfr_fn, clipped))
+        names = list(sites) if sites else []
+        full = (_balanced(patch, offsets[roi.y0 % 2, roi.x0 % 2]) if patch.size else patch) if sites else patch
+        if sfr_fn is edge_sfr and roi.quality == "ok" and not clipped:
+            # the default e-SFR: every channel of the ROI in one compiled call
+            own = offsets[roi.y0 % 2, roi.x0 % 2] if sites else np.empty((0, 2), np.int64)
+            for name, (result, figures) in zip([MONO if not sites else LUMINANCE, *names],
+                                               edge_sfrs(full, patch, own, roi.vertical, config.sfr, NYQUIST_FRACTIONS), strict=True):
+                out.append(_measurement(roi, name, place, config, clipped, result, figures))
             continue
-        lum = _balanced(patch, offsets[roi.y0 % 2, roi.x0 % 2]) if patch.size else patch
-        out.append(_measure(roi, lum, 1.0, LUMINANCE, place, config, sfr_fn, clipped))
+        out.append(_measure(roi, full, 1.0, LUMINANCE if sites else MONO, place, config, sfr_fn, clipped))
         for name, (oy, ox) in sites.items():
             plane = patch[(oy - roi.y0) % 2::2, (ox - roi.x0) % 2::2]
             out.append(_measure(roi, plane, 2.0, name, place, config, sfr_fn, clipped))

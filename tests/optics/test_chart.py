@@ -9,6 +9,7 @@ import pytest
 
 from sensorfleet.optics.chart import _balance_plane, _order_statistics, analyse_chart, channel_sites
 from sensorfleet.optics.detect import block_mean
+from sensorfleet.optics.esfr import edge_sfr
 from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
 
 H, W = 480, 640
@@ -61,6 +62,28 @@ def test_mono_once_per_edge_and_clipped_edges_flagged() -> None:
     assert all(m.quality == "ok" for m in result)
     clipped = analyse_chart(np.minimum(image, 2000.0), "mono", 2000)  # the light background at the ADC maximum
     assert all(m.quality == "clipped" and math.isnan(m.mtf50_cy_per_px) for m in clipped)
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "GBRG", "mono"])
+def test_the_compiled_channels_equal_one_e_sfr_call_per_channel(cfa: str) -> None:
+    """With the default e-SFR every channel of an ROI is measured in one compiled call; the
+    measurements are those of :func:`edge_sfr` called channel by channel, bit for bit."""
+    image, _ = _chart(cfa=cfa != "mono")
+    rng = np.random.default_rng(9)
+    image = np.round(image + rng.normal(0, 4, image.shape)) / 4  # noise, a mean of 4 frames
+    batched = analyse_chart(image, cfa, 4095 / 4)
+    one_by_one = analyse_chart(image, cfa, 4095 / 4, sfr_fn=lambda roi, step, config: edge_sfr(roi, step, config))
+    assert len(batched) == len(one_by_one) == 36 * (1 if cfa == "mono" else 5)
+    for a, b in zip(batched, one_by_one, strict=True):
+        assert (a.sfr is None) == (b.sfr is None) and a.quality == b.quality and a.reason == b.reason
+        assert np.array_equal([a.angle_deg, a.mtf50_cy_per_px, a.mtf_nyquist4, a.mtf_nyquist2, a.edge_snr],
+                              [b.angle_deg, b.mtf50_cy_per_px, b.mtf_nyquist4, b.mtf_nyquist2, b.edge_snr], equal_nan=True)
+        if a.sfr is not None and b.sfr is not None:
+            assert (a.sfr.status, a.sfr.edge_x, a.sfr.contrast, a.sfr.noise, a.sfr.rows_used) == (
+                b.sfr.status, b.sfr.edge_x, b.sfr.contrast, b.sfr.noise, b.sfr.rows_used)
+            assert np.array_equal(a.sfr.frequency_cy_per_px, b.sfr.frequency_cy_per_px)
+            assert np.array_equal(a.sfr.mtf, b.sfr.mtf)
+    assert sum(m.quality == "ok" for m in batched) >= 0.75 * len(batched)  # most edges measured
 
 
 def test_manifest_rois_are_honoured_and_border_rois_flagged() -> None:
