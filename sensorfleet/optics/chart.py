@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from sensorfleet.optics.detect import DetectConfig, EdgeRoi, edge_rois, rois_from_manifest
+from sensorfleet.optics.detect import DetectConfig, EdgeRoi, divided, edge_rois, rois_from_manifest
 from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr, edge_sfrs
 
 NYQUIST_CY_PER_PX = 0.5
@@ -229,20 +229,25 @@ def _measurement(roi: EdgeRoi, channel: str, place: tuple[float, float, float, s
 
 def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
                   boxes: Sequence[tuple[int, int, int, int]] | None = None, config: ChartConfig = ChartConfig(),
-                  sfr_fn: SfrFunction = edge_sfr) -> list[EdgeMeasurement]:
-    """Every edge of a chart image ``(H, W)`` (an average of frames, DN) in every channel.
+                  sfr_fn: SfrFunction = edge_sfr, n_frames: int = 1) -> list[EdgeMeasurement]:
+    """Every edge of a chart image ``image / n_frames`` ``(H, W)`` (an average of frames, DN) in
+    every channel. ``image`` may be the integer sum of ``n_frames`` frames: the mean is never formed
+    whole (the square search divides each pixel as it reads it, each ROI is divided when cut; the
+    same values as analysing the mean).
 
     ``boxes``: a manifest ROI list ``(x, y, width, height)``, one edge each; None: the squares
     are found. ``sfr_fn``: the e-SFR implementation (the compiled one; the benchmark passes the
     numpy one). An ROI with more than 2 pixels and 0.2 % of its pixels at 0 or ``max_dn`` flags the
     edge ``clipped``.
     """
-    rois = edge_rois(image, config.detect) if boxes is None else rois_from_manifest(image, boxes, config.detect)
+    n = n_frames
+    rois = (edge_rois(image, config.detect, n) if boxes is None
+            else rois_from_manifest(image, boxes, config.detect, n))
     sites = channel_sites(cfa_pattern)
     offsets = {(a, b): _site_offsets(sites, a, b) for a in (0, 1) for b in (0, 1)}  # by the ROI corner's parity
     out: list[EdgeMeasurement] = []
     for roi in rois:
-        patch = image[roi.y0:roi.y1, roi.x0:roi.x1]
+        patch = divided(image[roi.y0:roi.y1, roi.x0:roi.x1], n)
         at_limits = int(np.count_nonzero(patch >= max_dn - 0.5) + np.count_nonzero(patch <= 0.5))
         clipped = at_limits > max(CLIPPED_MIN_PIXELS, CLIPPED_FRACTION * patch.size)
         place = _geometry(roi, image.shape)

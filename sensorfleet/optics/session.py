@@ -1,7 +1,7 @@
 """The optics of one session: its edge chart (every edge, every channel, the module's sharpness)
 and its flats (relative illumination, colour shading), as table rows and SFR curves.
 
-Inputs from the captures group: the ``edge_chart`` frames, averaged (float64). The shading
+Inputs from the captures group: the ``edge_chart`` frames, summed in integers and analysed as their mean. The shading
 comes from the characterization's spatial flat and dark series (:func:`_shading_frames`: the flat
 point with the most frames, ties the middle one in photons, and the dark point at its exposure):
 their block means as the characterization published them in its maps group
@@ -58,21 +58,6 @@ def _accumulate(total: np.ndarray, frame: np.ndarray) -> None:
     """``total += frame`` (flat, same size; the unsigned sum is exact, as ``np.add``)."""
     for i in range(total.size):
         total[i] += frame[i]
-
-
-@numba.njit(cache=True, nogil=True)
-def _divided(total: np.ndarray, n: int) -> np.ndarray:
-    """``total / n`` as float64 (each element the same IEEE quotient as numpy's true divide)."""
-    flat = total.ravel()
-    out = np.empty(flat.size)
-    for i in range(flat.size):
-        out[i] = flat[i] / n
-    return out.reshape(total.shape)
-
-
-def _mean_frames(frames: FrameReader, indices: list[int]) -> np.ndarray:
-    """The mean ``(H, W)`` float64 of the frames ``indices`` (the integer sum, divided once)."""
-    return _divided(_frame_sum(frames, indices), len(indices))
 
 
 def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
@@ -199,9 +184,10 @@ def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime
     sfr = pl.DataFrame()
     if charts:
         boxes = manifest.frames[charts[0]].roi
-        edges = analyse_chart(_mean_frames(frames, charts), manifest.sensor.cfa_pattern,
+        edges = analyse_chart(_frame_sum(frames, charts), manifest.sensor.cfa_pattern,
                               float(2**manifest.sensor.bit_depth - 1),
-                              [(b.x, b.y, b.width, b.height) for b in boxes] if boxes else None, config)
+                              [(b.x, b.y, b.width, b.height) for b in boxes] if boxes else None, config,
+                              n_frames=len(charts))
         sfr = (_sfr_frame(edges, ids, chart_files, written_at) if edges else
                pl.DataFrame([_not_found_row(manifest, ids, chart_files) | {"written_at": written_at}],
                             infer_schema_length=None))

@@ -86,6 +86,24 @@ def test_the_compiled_channels_equal_one_e_sfr_call_per_channel(cfa: str) -> Non
     assert sum(m.quality == "ok" for m in batched) >= 0.75 * len(batched)  # most edges measured
 
 
+def test_a_frame_sum_is_analysed_as_its_mean_bit_for_bit() -> None:
+    """The day runner passes the integer sum of the chart frames and their count: the square
+    search and the ROIs divide as they read, and every measurement equals the mean image's."""
+    image, _ = _chart()
+    rng = np.random.default_rng(2)
+    frames = np.clip(np.round(image + rng.normal(0, 6, (4, H, W))), 0, 4095).astype(np.uint16)
+    total = frames.sum(axis=0, dtype=np.uint32)
+    for boxes in (None, [(300, 200, 40, 60)]):
+        from_sum = analyse_chart(total, "RGGB", 4095, boxes, n_frames=4)
+        from_mean = analyse_chart(total / 4, "RGGB", 4095, boxes)
+        assert len(from_sum) == len(from_mean) > 0
+        for a, b in zip(from_sum, from_mean, strict=True):
+            assert a.roi == b.roi and a.quality == b.quality
+            assert np.array_equal([a.mtf50_cy_per_px, a.edge_snr, a.angle_deg], [b.mtf50_cy_per_px, b.edge_snr, b.angle_deg],
+                                  equal_nan=True)
+    np.testing.assert_array_equal(block_mean(total, 4, 4), block_mean(total / 4, 4))
+
+
 def test_manifest_rois_are_honoured_and_border_rois_flagged() -> None:
     image, _ = _chart(cfa=False)
     found = analyse_chart(image, "mono", 4095)
