@@ -84,22 +84,28 @@ def block_mean(image: np.ndarray, block: int, n: int = 1) -> np.ndarray:
     """
     h, w = (image.shape[0] // block) * block, (image.shape[1] // block) * block
     if block < 8 and (image.dtype == np.float64 or n != 1):
-        return _block_mean(image, block, float(n))
+        # x / n == x * (1 / n) exactly when n is a power of two (the usual 4 chart frames): a
+        # multiplication, 4x cheaper than a division per pixel
+        return _block_mean(image, block, float(n), n & (n - 1) == 0)
     tiles = divided(image, n)[:h, :w].reshape(h // block, block, w // block, block)
     return tiles.mean(axis=(1, 3), dtype=np.float64)
 
 
 @numba.njit(cache=True, nogil=True)
-def _block_mean(image: np.ndarray, block: int, n: float) -> np.ndarray:
+def _block_mean(image: np.ndarray, block: int, n: float, power_of_two: bool) -> np.ndarray:
     h, w = image.shape[0] // block, image.shape[1] // block
     out = np.zeros((h, w))
+    inverse = 1.0 / n
     for i in range(h):
         for r in range(block):
             row = i * block + r
             for j in range(w):
                 s = 0.0
                 for c in range(block):
-                    s += image[row, j * block + c] / n  # exact for n = 1
+                    if power_of_two:
+                        s += image[row, j * block + c] * inverse  # == / n exactly; n = 1: the value
+                    else:
+                        s += image[row, j * block + c] / n
                 out[i, j] += s
     n = block * block
     for i in range(h):
