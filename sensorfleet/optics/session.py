@@ -46,10 +46,13 @@ class SessionOptics:
 
 def _frame_sum(frames: FrameReader, indices: list[int]) -> np.ndarray:
     """The sum ``(H, W)`` of the frames ``indices``, one frame at a time, in unsigned integers
-    (uint32: exact for fewer than 65537 uint16 frames)."""
+    (uint32: exact for fewer than 65537 uint16 frames), each frame decompressed into one reused
+    buffer (no fresh frame-sized allocation per frame)."""
     total = np.zeros(frames.shape[1:], dtype=np.uint32 if len(indices) < 65537 else np.uint64)
+    buffer = np.empty((1, *frames.shape[1:]), np.uint16)
     for i in indices:
-        _accumulate(total.ravel(), np.ascontiguousarray(frames[i]).ravel())
+        frames.read_into(buffer, slice(i, i + 1), slice(None))
+        _accumulate(total.ravel(), buffer.ravel())
     return total
 
 
