@@ -452,12 +452,10 @@ def edge_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical
                                          offsets, vertical, config.oversampling, config.fit_degree, config.min_rows,
                                          config.max_frequency_cy_per_px, at_cy_per_px[0], at_cy_per_px[1])
     out = []
-    for c in range(stats.shape[0]):
-        status, slope, edge_x, contrast, noise, rows, mtf50, at_a, at_b = stats[c]
-        n = int(n_freq[c])
-        sfr = EdgeSfr(int(status), freq[c, :n], mtf[c, :n], math.degrees(math.atan(slope)), float(edge_x),
-                      float(contrast), float(noise), int(rows))
-        out.append((sfr, (float(mtf50), float(at_a), float(at_b))))
+    for (status, slope, edge_x, contrast, noise, rows, mtf50, at_a, at_b), n, f, m in zip(
+            stats.tolist(), n_freq.tolist(), freq, mtf, strict=True):  # Python floats: no numpy scalars
+        sfr = EdgeSfr(int(status), f[:n], m[:n], math.degrees(math.atan(slope)), edge_x, contrast, noise, int(rows))
+        out.append((sfr, (mtf50, at_a, at_b)))
     return out
 
 
