@@ -1,5 +1,6 @@
 """Optics layer: captures of one day -> slanted-edge SFR per edge (`sfr`) and lens figures per
-module (`module_optics`), with the SFR curves beside the maps.
+module (`module_optics`), with the SFR curves beside the maps. Runs after the characterization,
+whose maps groups hold the flat's block means of the shading figures.
 
 Thin over :func:`sensorfleet.optics.characterize_optics_day`; the checks read the day's
 partitions (every session of the day, whenever it was measured).
@@ -30,6 +31,7 @@ from pydantic import Field
 
 from assets._common import MODULES_FAILING, check_spec, choose_workers, emit_progress, png_metadata
 from assets.captures import CAPTURES
+from assets.characterization import PIXEL_MAPS
 from assets.resources import StorageResource
 from assets.table_metadata import table_spec
 from sensorfleet import tables
@@ -42,8 +44,9 @@ from sensorfleet.registry.optics_tables import MTF50_BOUND
 
 GROUP = "optics"
 OWNER = "team:optics"
-CODE_VERSION = "1"
-"""Version of this layer's code as Dagster sees it (bump when what the step writes changes)."""
+CODE_VERSION = "2"
+"""Version of this layer's code as Dagster sees it (bump when what the step writes changes). 2: the
+shading from every frame of the characterization's spatial flat and dark series (1: their first 4)."""
 SFR = "sfr"
 MODULE_OPTICS = "module_optics"
 CHECK_EDGES = "edges_found_per_chart"
@@ -107,8 +110,9 @@ def _worst_plots(paths_root: Path, day: str, session_id: str, sfr: pl.DataFrame,
 
 def build_optics_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition:
     """The ``sfr`` and ``module_optics`` assets (one step) on ``partitions_def``, downstream of
-    ``captures``, with their checks."""
-    deps = [AssetDep(CAPTURES)]
+    ``captures`` and ``pixel_maps`` (the step takes the flat's block means from the maps groups, and
+    reads the flat frames itself only where a session has no current one), with their checks."""
+    deps = [AssetDep(CAPTURES), AssetDep(PIXEL_MAPS)]
 
     @multi_asset(
         name="measure_optics",

@@ -22,9 +22,13 @@ fleet, each variant in its own process, alternating variant by variant for ``--r
 so the optics cost is compared before and after in the same run (the EMVA step, the same code in
 both, is the yardstick of the machine's speed).
 
-Run: ``python -m benchmarks.bench_optics_cost [--baseline REF] [--sizes 640x480,320x240]
-[--modules N] [--rounds N] [--repeats N] [--quick]``; writes ``benchmarks/results/optics_cost.json``
-unless ``--quick`` (320 x 240, 3 modules, 1 round of 2 repeats).
+Sizes: 640 x 480 and 320 x 240 with ``--modules`` modules, and 12 MP (4000 x 3000) in a reduced
+form, ``--large-modules`` modules (default 1: ~2.5 GB of temporary files, ~3 s of EMVA per run).
+
+Run: ``python -m benchmarks.bench_optics_cost [--baseline REF] [--sizes 640x480,320x240,4000x3000]
+[--modules N] [--large-modules N] [--rounds N] [--repeats N] [--quick]``; writes
+``benchmarks/results/optics_cost.json`` unless ``--quick`` (320 x 240, 3 modules, 1 round of 2
+repeats).
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ from benchmarks._common import machine_info, print_table, write_results
 REPO = Path(__file__).resolve().parent.parent
 DAY = "2026-03-02"
 TARGET_RATIO = 0.10
+#: sizes of more pixels than this are measured with ``--large-modules`` modules
+LARGE_PIXELS = 4_000_000
 
 
 def build_fleet(base: Path, modules: int, width: int, height: int) -> Path:
@@ -64,6 +70,7 @@ def build_fleet(base: Path, modules: int, width: int, height: int) -> Path:
                          span_days=0.2)
     generate_fleet(config, paths.landing, base / "truth")
     ingest_day(paths, DAY, workers=1)
+    shutil.rmtree(paths.landing)  # the raw files are not read again (GB at 12 MP)
     return paths.captures
 
 
@@ -157,13 +164,14 @@ def measure_size(width: int, height: int, args: argparse.Namespace, variants: di
                  tmp: Path) -> dict[str, Any]:
     """Every variant on one fleet, alternating for ``args.rounds`` rounds."""
     t0 = time.perf_counter()
-    captures = build_fleet(tmp / f"fleet-{width}x{height}", args.modules, width, height)
+    modules = args.large_modules if width * height > LARGE_PIXELS else args.modules
+    captures = build_fleet(tmp / f"fleet-{width}x{height}", modules, width, height)
     build_s = time.perf_counter() - t0
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, source in variants.items():
             runs[name].append(run_child(source, captures, tmp / f"root-{name}", args.repeats))
-    record: dict[str, Any] = {"width": width, "height": height, "modules": args.modules, "fleet_build_s": build_s,
+    record: dict[str, Any] = {"width": width, "height": height, "modules": modules, "fleet_build_s": build_s,
                               "variants": {name: summarize(r) for name, r in runs.items()}, "runs": runs}
     if "baseline" in record["variants"]:
         new, old = record["variants"]["current"], record["variants"]["baseline"]
@@ -174,8 +182,10 @@ def measure_size(width: int, height: int, args: argparse.Namespace, variants: di
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="640x480,320x240", help="WIDTHxHEIGHT,... of the fleets")
+    parser.add_argument("--sizes", default="640x480,320x240,4000x3000", help="WIDTHxHEIGHT,... of the fleets")
     parser.add_argument("--modules", type=int, default=6)
+    parser.add_argument("--large-modules", type=int, default=1,
+                        help=f"modules of the fleets of more than {LARGE_PIXELS} pixels")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the variants")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved day runs per variant and round")
     parser.add_argument("--baseline", default=None, help="git commit whose sensorfleet/ is the 'before'")

@@ -45,6 +45,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -63,6 +64,7 @@ from sensorfleet.emva.defects import (
     site_plane_shape,
 )
 from sensorfleet.emva.exposure import same_exposure
+from sensorfleet.emva.flatblocks import FlatBlockSums, to_attr
 from sensorfleet.emva.maps import (
     DARK_CURRENT,
     DARK_MEAN,
@@ -151,6 +153,9 @@ class _Analysis:
         self.dark_sp = points[dark_i]
         self.flat_sp = points[flat_i] if flat_i is not None else None
         self.have_flat = self.flat_sp is not None
+        # the optics layer's flat block means, from the mean maps (with a dark at the flat's exposure)
+        self.flat_blocks = (FlatBlockSums(self.h, self.w, self.mono) if self.flat_sp is not None
+                            and same_exposure(self.dark_sp.exposure_s, self.flat_sp.exposure_s) else None)
         t = np.array([p.exposure_s for p in points if p.kind == "dark"])
         self.with_slope = t.size >= 2 and float(((t - t.mean()) ** 2).sum()) > 0
         self.t_long = float(t.max())
@@ -257,6 +262,8 @@ class _Analysis:
             (bk.Q_DARK_OFFSET, m[DARK_OFFSET][grid]), (bk.Q_DARK_CURRENT, m[DARK_CURRENT][grid]),
         ]
         if self.have_flat:
+            if self.flat_blocks is not None:
+                self.flat_blocks.add(y0, m[FLAT_MEAN], m[DARK_MEAN])
             self.s_delta.append(at[FLAT_MEAN] - self.dark_at_flat(at), y0, h)
             self.s_flat_noise.append(_std_into(at[FLAT_VAR], np.empty_like(at[FLAT_VAR])), y0, h)
             names = [FLAT_MEAN] + self.dark_names(self.need_mean_for_flat())
@@ -545,7 +552,13 @@ class _Analysis:
             blemishes=blemishes.blemishes, units=_value_units(dark.use_dark_current),
         )
         return BandedAnalysis(result=dark.result, shading=response.shading, defects=summary, good=good,
-                              have_flat=have_flat, timings=self.timings)
+                              have_flat=have_flat, timings=self.timings, flat_blocks=self.flat_block_attr())
+
+    def flat_block_attr(self) -> dict[str, Any] | None:
+        """The spatial flat's block means for the maps group (:mod:`sensorfleet.emva.flatblocks`)."""
+        if self.flat_blocks is None or self.flat_sp is None:
+            return None
+        return to_attr(self.flat_blocks.means(), list(self.flat_sp.indices), list(self.dark_sp.indices))
 
     def band_classes(self, y0: int, y1: int, lines: LineDefects, blemish_pixels: np.ndarray,
                      classes: np.ndarray) -> np.ndarray:

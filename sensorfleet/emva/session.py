@@ -20,6 +20,7 @@ import zarr
 
 from sensorfleet.emva.analysis import analyse
 from sensorfleet.emva.config import CharacterizationConfig
+from sensorfleet.emva.flatblocks import ATTR as FLAT_BLOCKS_ATTR
 from sensorfleet.emva.maps import ArrayLike3D
 from sensorfleet.emva.mapsgroup import TemporaryMapsGroup, maps_group_attrs
 from sensorfleet.emva.mapstore import MemoryMapStore, ZarrMapStore
@@ -64,7 +65,10 @@ def characterize_frames(
         timings = _timings(analysis, analysed - start)
         if temporary is not None and isinstance(store, ZarrMapStore):
             store.drop_scratch()
-            temporary.publish(maps_group_attrs(manifest, config, rows, source_attrs), rows.defects, rows.ptc)
+            attrs = maps_group_attrs(manifest, config, rows, source_attrs)
+            if analysis.flat_blocks is not None:
+                attrs[FLAT_BLOCKS_ATTR] = analysis.flat_blocks
+            temporary.publish(attrs, rows.defects, rows.ptc)
             timings["write_s"] = time.perf_counter() - analysed
     finally:
         if temporary is not None:

@@ -6,6 +6,7 @@ chain of small steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,9 @@ class BandedAnalysis:
     good: list[GoodPixelSums]  # [whole sensor] + ([site 0..3] unless mono)
     have_flat: bool
     timings: dict[str, float]  # seconds per step ("pass", "response_shading", ... "classes_sums")
+    #: the spatial flat's block means for the optics layer (``flatblocks.ATTR``); None without a
+    #: flat or a dark at its exposure
+    flat_blocks: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from sensorfleet.optics.detect import DetectConfig, EdgeRoi, edge_rois, rois_from_manifest
-from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr
+from sensorfleet.optics.detect import DetectConfig, EdgeRoi, divided, edge_rois, rois_from_manifest
+from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr, edge_sfrs
 
 NYQUIST_CY_PER_PX = 0.5
 #: the MTF is reported at Nyquist / 4 and Nyquist / 2
@@ -106,42 +106,50 @@ def _balance_sites(roi: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> Non
 
 
 @numba.njit(cache=True, nogil=True)
-def _select(a: np.ndarray, lo: int, hi: int, k: int) -> float:
-    """The ``k``-th smallest of ``a[lo:hi + 1]`` (quickselect, in place: afterwards nothing left of
-    ``k`` is larger and nothing right of it smaller, so a second, larger ``k`` can start at ``k``)."""
-    while hi > lo:
-        mid = (lo + hi) // 2
-        if a[mid] < a[lo]:
-            a[mid], a[lo] = a[lo], a[mid]
-        if a[hi] < a[lo]:
-            a[hi], a[lo] = a[lo], a[hi]
-        if a[hi] < a[mid]:
-            a[hi], a[mid] = a[mid], a[hi]
-        pivot = a[mid]
-        i, j = lo, hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while a[j] > pivot:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            return a[k]
-    return a[k]
+def _keep_extreme(buf: np.ndarray, count: int, v: float, sign: float) -> int:
+    """Insert ``v`` into ``buf[:count]``, kept sorted by ``sign * value`` ascending and at most
+    ``buf.size`` long (the largest dropped); returns the new count."""
+    if count == buf.size:
+        if not sign * v < sign * buf[count - 1]:
+            return count
+        i = count - 1
+    else:
+        i = count
+        count += 1
+    while i > 0 and sign * buf[i - 1] > sign * v:
+        buf[i] = buf[i - 1]
+        i -= 1
+    buf[i] = v
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _order_statistics(plane: np.ndarray, stride: int, n: int, k_lo: int, k_hi: int) -> tuple[float, float]:
+    """The ``k_lo``-th and ``k_hi``-th smallest (0-based; ``k_lo <= k_hi < n``) of the ``n`` samples
+    ``plane.flat[s * stride]`` (raster order), in one pass: the ``k_lo + 1`` smallest and the
+    ``n - k_hi`` largest are kept in two small sorted buffers (the 2nd and 98th percentiles need
+    ~2 % of the samples each). The same values as a selection (``np.partition``), ties included."""
+    w = plane.shape[1]
+    low = np.empty(k_lo + 1)
+    high = np.empty(n - k_hi)
+    n_low = n_high = 0
+    row = col = 0  # of sample s: (s * stride) // w and (s * stride) % w, without a division
+    for _ in range(n):
+        v = plane[row, col]
+        n_low = _keep_extreme(low, n_low, v, 1.0)
+        n_high = _keep_extreme(high, n_high, v, -1.0)
+        col += stride
+        while col >= w:
+            col -= w
+            row += 1
+    return low[k_lo], high[n - 1 - k_hi]
 
 
 @numba.njit(cache=True, nogil=True)
 def _balance_plane(plane: np.ndarray, out: np.ndarray) -> None:
     """``out = (plane - dark) / (light - dark)``: dark and light the means of the samples in the
     lowest and highest quarter of the 2nd..98th percentile range (nearest-rank percentiles of at
-    most ~1024 evenly strided samples, in raster order, found by selection on one copy; the means
+    most ~1024 evenly strided samples, in raster order, by :func:`_order_statistics`; the means
     over all samples, in raster order). ``plane`` and ``out`` may be strided views ``(h, w)``."""
     h, w = plane.shape
     size = h * w
@@ -149,12 +157,8 @@ def _balance_plane(plane: np.ndarray, out: np.ndarray) -> None:
         return
     stride = max(1, size // 1024)
     n = (size + stride - 1) // stride
-    sample = np.empty(n)
-    for s in range(n):
-        sample[s] = plane[(s * stride) // w, (s * stride) % w]
     k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
-    p_lo = _select(sample, 0, n - 1, k_lo)
-    p_hi = _select(sample, k_lo, n - 1, k_hi)
+    p_lo, p_hi = _order_statistics(plane, stride, n, k_lo, k_hi)
     span = p_hi - p_lo
     s_lo, n_lo, s_hi, n_hi = 0.0, 0, 0.0, 0
     for i in range(h):
@@ -188,11 +192,20 @@ def _geometry(roi: EdgeRoi, shape: tuple[int, int]) -> tuple[float, float, float
 def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str,
              place: tuple[float, float, float, str, str], config: ChartConfig, sfr_fn: SfrFunction,
              clipped: bool) -> EdgeMeasurement:
-    quality, reason, result = roi.quality, "", None
+    """One edge in one channel through ``sfr_fn`` (e.g. the plain numpy e-SFR)."""
+    result = sfr_fn(patch if roi.vertical else patch.T, step, config.sfr) if roi.quality == "ok" and not clipped else None
+    return _measurement(roi, channel, place, config, clipped, result, None)
+
+
+def _measurement(roi: EdgeRoi, channel: str, place: tuple[float, float, float, str, str], config: ChartConfig,
+                 clipped: bool, result: EdgeSfr | None, figures: tuple[float, float, float] | None) -> EdgeMeasurement:
+    """The measurement of one edge in one channel from its e-SFR ``result`` (None: not measured,
+    the ROI's quality or clipping says why); ``figures``: (MTF50, MTF at Nyquist/4, /2) when
+    computed already (else from ``result``)."""
+    quality, reason = roi.quality, ""
     if quality == "ok" and clipped:
         quality, reason = "clipped", "pixels at 0 or the ADC maximum in the ROI"
-    if quality == "ok":
-        result = sfr_fn(patch if roi.vertical else patch.T, step, config.sfr)
+    if quality == "ok" and result is not None:
         quality = STATUS_NAMES[result.status]
         if result.ok and not config.min_angle_deg <= abs(result.angle_deg) <= config.max_angle_deg:
             quality = "bad_angle"
@@ -204,37 +217,50 @@ def _measure(roi: EdgeRoi, patch: np.ndarray, step: float, channel: str,
         reason = "no edge transition in the ROI" if quality == "not_found" else "too few rows after phase trimming"
     nan = math.nan
     good = result if quality == "ok" else None
-    mtf50, mtf_n4, mtf_n2 = good.figures(NYQUIST_FRACTIONS) if good else (nan, nan, nan)
+    if good is None:
+        figures = (nan, nan, nan)
+    elif figures is None:
+        figures = good.figures(NYQUIST_FRACTIONS)
     x, y, field, orientation, direction = place
     return EdgeMeasurement(
         roi, channel, x, y, field, orientation, direction, result.angle_deg if result is not None else nan,
-        mtf50, mtf_n4, mtf_n2, good.snr if good else nan, quality, reason, good)
+        figures[0], figures[1], figures[2], good.snr if good else nan, quality, reason, good)
 
 
 def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
                   boxes: Sequence[tuple[int, int, int, int]] | None = None, config: ChartConfig = ChartConfig(),
-                  sfr_fn: SfrFunction = edge_sfr) -> list[EdgeMeasurement]:
-    """Every edge of a chart image ``(H, W)`` (an average of frames, DN) in every channel.
+                  sfr_fn: SfrFunction = edge_sfr, n_frames: int = 1) -> list[EdgeMeasurement]:
+    """Every edge of a chart image ``image / n_frames`` ``(H, W)`` (an average of frames, DN) in
+    every channel. ``image`` may be the integer sum of ``n_frames`` frames: the mean is never formed
+    whole (the square search divides each pixel as it reads it, each ROI is divided when cut; the
+    same values as analysing the mean).
 
     ``boxes``: a manifest ROI list ``(x, y, width, height)``, one edge each; None: the squares
     are found. ``sfr_fn``: the e-SFR implementation (the compiled one; the benchmark passes the
     numpy one). An ROI with more than 2 pixels and 0.2 % of its pixels at 0 or ``max_dn`` flags the
     edge ``clipped``.
     """
-    rois = edge_rois(image, config.detect) if boxes is None else rois_from_manifest(image, boxes, config.detect)
+    n = n_frames
+    rois = (edge_rois(image, config.detect, n) if boxes is None
+            else rois_from_manifest(image, boxes, config.detect, n))
     sites = channel_sites(cfa_pattern)
     offsets = {(a, b): _site_offsets(sites, a, b) for a in (0, 1) for b in (0, 1)}  # by the ROI corner's parity
     out: list[EdgeMeasurement] = []
     for roi in rois:
-        patch = image[roi.y0:roi.y1, roi.x0:roi.x1]
+        patch = divided(image[roi.y0:roi.y1, roi.x0:roi.x1], n)
         at_limits = int(np.count_nonzero(patch >= max_dn - 0.5) + np.count_nonzero(patch <= 0.5))
         clipped = at_limits > max(CLIPPED_MIN_PIXELS, CLIPPED_FRACTION * patch.size)
         place = _geometry(roi, image.shape)
-        if not sites:
-            out.append(_measure(roi, patch, 1.0, MONO, place, config, sfr_fn, clipped))
+        names = list(sites) if sites else []
+        full = (_balanced(patch, offsets[roi.y0 % 2, roi.x0 % 2]) if patch.size else patch) if sites else patch
+        if sfr_fn is edge_sfr and roi.quality == "ok" and not clipped:
+            # the default e-SFR: every channel of the ROI in one compiled call
+            own = offsets[roi.y0 % 2, roi.x0 % 2] if sites else np.empty((0, 2), np.int64)
+            for name, (result, figures) in zip([MONO if not sites else LUMINANCE, *names],
+                                               edge_sfrs(full, patch, own, roi.vertical, config.sfr, NYQUIST_FRACTIONS), strict=True):
+                out.append(_measurement(roi, name, place, config, clipped, result, figures))
             continue
-        lum = _balanced(patch, offsets[roi.y0 % 2, roi.x0 % 2]) if patch.size else patch
-        out.append(_measure(roi, lum, 1.0, LUMINANCE, place, config, sfr_fn, clipped))
+        out.append(_measure(roi, full, 1.0, LUMINANCE if sites else MONO, place, config, sfr_fn, clipped))
         for name, (oy, ox) in sites.items():
             plane = patch[(oy - roi.y0) % 2::2, (ox - roi.x0) % 2::2]
             out.append(_measure(roi, plane, 2.0, name, place, config, sfr_fn, clipped))

@@ -8,7 +8,8 @@ published whole by renaming (a second writer inside it would race with that); on
 not per session, as the day's table partitions are (a file per session cost ~1.5 ms of a
 640 x 480 module's CPU). A day file replaces the per-session sidecars of earlier versions
 (``<session_id>.sfr.parquet``), which are removed when it is written. Every session is recomputed
-on each run; rows whose content is unchanged keep their ``written_at`` (``tables.publish_partition``).
+on each run; rows whose content is unchanged keep their ``written_at`` (``tables.publish_partition``),
+and a curve file that holds the day's curves already is not rewritten.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from sensorfleet.config import Paths
+from sensorfleet.emva.flatblocks import GRID, stored_means
 from sensorfleet.emva.session import open_captures
 from sensorfleet.ingest import list_ingested
 from sensorfleet.optics.chart import ChartConfig
@@ -64,12 +66,26 @@ def read_curves(path: Path, session_id: str | None = None) -> pl.DataFrame:
     return (scan if session_id is None else scan.filter(pl.col("session_id") == session_id)).collect()
 
 
+def _holds(path: Path, curves: pl.DataFrame) -> bool:
+    """Whether the curve file at ``path`` holds ``curves`` already (a rerun of an unchanged day
+    leaves it alone, as :func:`sensorfleet.tables.publish_partition` does a table partition:
+    reading and comparing costs a third of writing); False when it is missing or unreadable."""
+    if not path.is_file():
+        return False
+    try:
+        return pl.read_parquet(path).equals(curves)
+    except (OSError, pl.exceptions.PolarsError):
+        return False
+
+
 def _publish_curves(paths: Paths, day: str, parts: list[pl.DataFrame]) -> Path | None:
     """Write the day's curves (the sessions' ``parts``, in order) to :func:`curves_path`, or remove
     it when there are none; remove the per-session sidecars of earlier versions."""
     target = curves_path(paths, day)
     if parts:
-        write_curves(pl.concat(parts, rechunk=False), target)
+        curves = pl.concat(parts, rechunk=False)
+        if not _holds(target, curves):
+            write_curves(curves, target)
     else:
         target.unlink(missing_ok=True)
     for old in target.parent.glob(f"*{SESSION_CURVES_SUFFIX}") if target.parent.is_dir() else ():
@@ -77,9 +93,12 @@ def _publish_curves(paths: Paths, day: str, parts: list[pl.DataFrame]) -> Path |
     return target if parts else None
 
 
-def _one(written_at: datetime, config: ChartConfig, group: Path) -> SessionOptics:
-    frames, manifest, _attrs = open_captures(group)
-    return session_optics(frames, manifest, written_at, config)
+def _one(maps: Path, written_at: datetime, config: ChartConfig, group: Path) -> SessionOptics:
+    """One session; the flat's block means from its maps group in ``maps`` when current."""
+    frames, manifest, attrs = open_captures(group)
+    sites = 1 if manifest.sensor.cfa_pattern == "mono" else 4
+    blocks = stored_means(maps / group.name, attrs.get("content_hash"), (sites, GRID, GRID))
+    return session_optics(frames, manifest, written_at, config, blocks)
 
 
 def worst_module(module_optics: pl.DataFrame) -> str | None:
@@ -113,7 +132,7 @@ def characterize_optics_day(paths: Paths, day: str, *, workers: int = 1, config:
             progress(len(results) + len(failed), len(groups), sid)
 
     written_at = datetime.now(UTC)
-    run_each(partial(_one, written_at, config), groups, workers=max(1, min(workers, len(groups) or 1)),
+    run_each(partial(_one, paths.maps / day, written_at, config), groups, workers=max(1, min(workers, len(groups) or 1)),
              on_done=finished)
     ordered = [results[s] for s in sorted(results)]
     sfr_parts = [r.sfr for r in ordered if r.sfr.height]

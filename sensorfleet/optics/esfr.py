@@ -278,23 +278,38 @@ def _fit_edge(roi: np.ndarray, sign: float, degree: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _bin_esf(roi: np.ndarray, edge: np.ndarray, r0: int, r1: int, ovs: int, esf: np.ndarray, count: np.ndarray,
-             prev: np.ndarray, limit_far: float, limit_near: float) -> None:
-    """Project rows ``r0:r1`` along the fitted edge into ``ovs`` bins per pixel, leaving out the
-    pixels farther than the limit from ``prev`` (the first pass's ESF; limits inf the first time;
-    ``limit_far`` on the plateaus, more than cols / 4 from the edge, ``limit_near`` nearer); fill
-    empty bins by linear interpolation."""
-    cols = roi.shape[1]
-    nb = esf.size
+def _pixel_bins(edge: np.ndarray, r0: int, r1: int, cols: int, ovs: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of rows ``r0:r1`` (``(r1 - r0, cols)``): its ESF bin along the fitted edge (-1
+    outside the ``nb`` bins), and whether it lies on a plateau (at least cols / 4 from the edge).
+    Computed once for the four passes over the pixels (two binnings, two residual scans)."""
+    bins = np.empty((r1 - r0, cols), np.int64)
+    far = np.empty((r1 - r0, cols), np.bool_)
     for r in range(r0, r1):
         for j in range(cols):
             d = j - edge[r]
             b = int(math.floor((d + cols / 2.0) * ovs))
-            if 0 <= b < nb:
-                limit = limit_far if abs(d) >= cols / 4.0 else limit_near
-                if abs(roi[r, j] - prev[b]) > limit:
+            bins[r - r0, j] = b if 0 <= b < nb else -1
+            far[r - r0, j] = abs(d) >= cols / 4.0
+    return bins, far
+
+
+@numba.njit(cache=True, nogil=True)
+def _bin_esf(roi: np.ndarray, bins: np.ndarray, far: np.ndarray, r0: int, esf: np.ndarray, count: np.ndarray,
+             prev: np.ndarray, limit_far: float, limit_near: float) -> None:
+    """Project the rows ``r0 : r0 + len(bins)`` along the fitted edge into their bins
+    (:func:`_pixel_bins`), leaving out the pixels farther than the limit from ``prev`` (the first
+    pass's ESF; limits inf the first time; ``limit_far`` on the plateaus, ``limit_near`` nearer);
+    fill empty bins by linear interpolation."""
+    nb = esf.size
+    for i in range(bins.shape[0]):
+        row = roi[r0 + i]
+        for j in range(bins.shape[1]):
+            b = bins[i, j]
+            if b >= 0:
+                limit = limit_far if far[i, j] else limit_near
+                if abs(row[j] - prev[b]) > limit:
                     continue
-                esf[b] += roi[r, j]
+                esf[b] += row[j]
                 count[b] += 1.0
     last = -1
     for b in range(nb):
@@ -313,20 +328,17 @@ def _bin_esf(roi: np.ndarray, edge: np.ndarray, r0: int, r1: int, ovs: int, esf:
 
 
 @numba.njit(cache=True, nogil=True)
-def _plateau_residuals(roi: np.ndarray, edge: np.ndarray, r0: int, r1: int, ovs: int, esf: np.ndarray,
+def _plateau_residuals(roi: np.ndarray, bins: np.ndarray, far: np.ndarray, r0: int, esf: np.ndarray,
                        limit: float) -> np.ndarray:
-    """|pixel - ESF| of the pixels more than cols / 4 from the edge, those within ``limit``."""
-    cols = roi.shape[1]
-    out = np.empty((r1 - r0) * cols)
+    """|pixel - ESF| of the plateau pixels (:func:`_pixel_bins`) inside the bins, those within ``limit``."""
+    out = np.empty(bins.size)
     n = 0
-    for r in range(r0, r1):
-        for j in range(cols):
-            d = j - edge[r]
-            if abs(d) < cols / 4.0:
-                continue
-            b = int(math.floor((d + cols / 2.0) * ovs))
-            if 0 <= b < esf.size:
-                e = abs(roi[r, j] - esf[b])
+    for i in range(bins.shape[0]):
+        row = roi[r0 + i]
+        for j in range(bins.shape[1]):
+            b = bins[i, j]
+            if far[i, j] and b >= 0:
+                e = abs(row[j] - esf[b])
                 if e <= limit:
                     out[n] = e
                     n += 1
@@ -410,20 +422,78 @@ def _esfr_kernel(roi: np.ndarray, ovs: int, degree: int, min_rows: int,
     r1 = r0 + used
     nb = cols * ovs
     first = np.zeros(nb)
-    _bin_esf(roi, edge, r0, r1, ovs, first, np.zeros(nb), np.zeros(nb), np.inf, np.inf)
+    bins, far = _pixel_bins(edge, r0, r1, cols, ovs, nb)
+    _bin_esf(roi, bins, far, r0, first, np.zeros(nb), np.zeros(nb), np.inf, np.inf)
     quarter = nb // 4
     contrast = abs(first[nb - quarter:].mean() - first[:quarter].mean())
-    resid = _plateau_residuals(roi, edge, r0, r1, ovs, first, np.inf)
+    resid = _plateau_residuals(roi, bins, far, r0, first, np.inf)
     # the median of at most ~512 evenly strided residuals: a robust scale needs no more
     robust = 1.4826 * np.median(resid[::max(1, resid.size // 512)]) if resid.size else 0.0
     limit_far = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_FAR_CONTRAST * contrast)
     limit_near = max(OUTLIER_NOISE_MULTIPLE * robust, OUTLIER_NEAR_CONTRAST * contrast)
     esf = np.zeros(nb)
-    _bin_esf(roi, edge, r0, r1, ovs, esf, np.zeros(nb), first, limit_far, limit_near)
+    _bin_esf(roi, bins, far, r0, esf, np.zeros(nb), first, limit_far, limit_near)
     contrast = abs(esf[nb - quarter:].mean() - esf[:quarter].mean())
-    kept = _plateau_residuals(roi, edge, r0, r1, ovs, esf, limit_far)
+    kept = _plateau_residuals(roi, bins, far, r0, esf, limit_far)
     noise = math.sqrt(np.mean(kept * kept)) if kept.size > 1 else 0.0
     if sign < 0.0:
         esf = esf[::-1].copy()
     _lsf_mtf(esf, mtf)
     return STATUS_OK, slope, edge[mid], contrast, noise, used
+
+
+def edge_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, config: SfrConfig,
+              at_cy_per_px: tuple[float, float]) -> list[tuple[EdgeSfr, tuple[float, float, float]]]:
+    """:func:`edge_sfr` of ``full`` (step 1) and of each CFA plane ``patch[oy::2, ox::2]`` at
+    ``offsets`` (``(k, 2)`` int64, step 2), each transposed unless ``vertical``, with its
+    :meth:`EdgeSfr.figures` at ``at_cy_per_px``: the same values, in one compiled call for the
+    ROI's channels instead of one call (and its Python around it) per channel."""
+    stats, freq, mtf, n_freq = _roi_sfrs(np.asarray(full, dtype=np.float64), np.asarray(patch, dtype=np.float64),
+                                         offsets, vertical, config.oversampling, config.fit_degree, config.min_rows,
+                                         config.max_frequency_cy_per_px, at_cy_per_px[0], at_cy_per_px[1])
+    out = []
+    for (status, slope, edge_x, contrast, noise, rows, mtf50, at_a, at_b), n, f, m in zip(
+            stats.tolist(), n_freq.tolist(), freq, mtf, strict=True):  # Python floats: no numpy scalars
+        sfr = EdgeSfr(int(status), f[:n], m[:n], math.degrees(math.atan(slope)), edge_x, contrast, noise, int(rows))
+        out.append((sfr, (mtf50, at_a, at_b)))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _roi_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, ovs: int, degree: int,
+              min_rows: int, max_frequency: float, at_a: float,
+              at_b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`edge_sfr` and its figures for ``full`` (step 1) and each plane ``patch[oy::2, ox::2]``
+    (step 2), transposed unless ``vertical``: the same steps and operations. Returns per channel
+    ``stats`` (status, slope, edge x, contrast, noise, rows used, MTF50, MTF at ``at_a``, ``at_b``),
+    the frequencies and the MTF (rows padded to the longest), and each row's length."""
+    n_ch = 1 + offsets.shape[0]
+    stats = np.full((n_ch, 9), np.nan)
+    cols_of = np.empty(n_ch, np.int64)
+    n_freq = np.empty(n_ch, np.int64)
+    for c in range(n_ch):
+        step = 1.0 if c == 0 else 2.0
+        if c == 0:
+            cols = full.shape[1] if vertical else full.shape[0]
+        else:
+            h = (patch.shape[0] - offsets[c - 1, 0] + 1) // 2
+            w = (patch.shape[1] - offsets[c - 1, 1] + 1) // 2
+            cols = w if vertical else h
+        cols_of[c] = cols
+        n_freq[c] = int(cols * step * max_frequency) + 1
+    freq = np.zeros((n_ch, n_freq.max()))
+    mtf = np.zeros((n_ch, n_freq.max()))
+    for c in range(n_ch):
+        step = 1.0 if c == 0 else 2.0
+        src = full if c == 0 else patch[offsets[c - 1, 0]::2, offsets[c - 1, 1]::2]
+        roi = np.ascontiguousarray(src) if vertical else np.ascontiguousarray(src.T)
+        row = mtf[c, :n_freq[c]]
+        status, slope, edge_x, contrast, noise, used = _esfr_kernel(roi, ovs, degree, min_rows, row)
+        scale = roi.shape[1] * math.cos(math.atan(slope)) * step
+        for k in range(n_freq[c]):
+            freq[c, k] = k / scale
+        stats[c, 0], stats[c, 1], stats[c, 2], stats[c, 3], stats[c, 4], stats[c, 5] = (
+            status, slope, edge_x, contrast, noise, used)
+        if status == STATUS_OK:
+            stats[c, 6], stats[c, 7], stats[c, 8] = _figures(freq[c, :n_freq[c]], row, at_a, at_b)
+    return stats, freq, mtf, n_freq

@@ -1,9 +1,12 @@
 """The optics of one session: its edge chart (every edge, every channel, the module's sharpness)
 and its flats (relative illumination, colour shading), as table rows and SFR curves.
 
-Inputs from the captures group: the ``edge_chart`` frames, averaged (float64); the flat
-operating point with the most frames (ties: the middle one in photons) and the dark point at its
-exposure, at most :data:`MAX_SHADING_FRAMES` frames each (the 16 x 16 block means need no more).
+Inputs from the captures group: the ``edge_chart`` frames, summed in integers and analysed as their mean. The shading
+comes from the characterization's spatial flat and dark series (:func:`_shading_frames`: the flat
+point with the most frames, ties the middle one in photons, and the dark point at its exposure):
+their block means as the characterization published them in its maps group
+(:mod:`sensorfleet.emva.flatblocks`, computed on its mean maps during its pass) when it is current
+for these captures, else the same blocks from the frames, summed here in integers.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import numba
 import numpy as np
 import polars as pl
 
+from sensorfleet.emva.exposure import same_exposure
+from sensorfleet.emva.maps import choose_spatial, operating_points
 from sensorfleet.ingest.store import FrameReader
 from sensorfleet.manifest import Manifest
 from sensorfleet.optics.chart import LUMINANCE, MONO, ChartConfig, EdgeMeasurement, analyse_chart
 from sensorfleet.optics.module import QUADRANTS, module_sharpness
-from sensorfleet.optics.shading import flat_block_means, shading_of_blocks
+from sensorfleet.optics.shading import colour_blocks, shading_of_blocks, site_block_means
 
-MAX_SHADING_FRAMES = 4
 CURVE_SCHEMA = {"session_id": pl.String, "edge_id": pl.Int64, "channel": pl.String,
                 "frequency_cy_per_px": pl.Float64, "mtf": pl.Float64}
 
@@ -42,10 +46,13 @@ class SessionOptics:
 
 def _frame_sum(frames: FrameReader, indices: list[int]) -> np.ndarray:
     """The sum ``(H, W)`` of the frames ``indices``, one frame at a time, in unsigned integers
-    (uint32: exact for fewer than 65537 uint16 frames)."""
+    (uint32: exact for fewer than 65537 uint16 frames), each frame decompressed into one reused
+    buffer (no fresh frame-sized allocation per frame)."""
     total = np.zeros(frames.shape[1:], dtype=np.uint32 if len(indices) < 65537 else np.uint64)
+    buffer = np.empty((1, *frames.shape[1:]), np.uint16)
     for i in indices:
-        _accumulate(total.ravel(), np.ascontiguousarray(frames[i]).ravel())
+        frames.read_into(buffer, slice(i, i + 1), slice(None))
+        _accumulate(total.ravel(), buffer.ravel())
     return total
 
 
@@ -56,35 +63,28 @@ def _accumulate(total: np.ndarray, frame: np.ndarray) -> None:
         total[i] += frame[i]
 
 
-@numba.njit(cache=True, nogil=True)
-def _divided(total: np.ndarray, n: int) -> np.ndarray:
-    """``total / n`` as float64 (each element the same IEEE quotient as numpy's true divide)."""
-    flat = total.ravel()
-    out = np.empty(flat.size)
-    for i in range(flat.size):
-        out[i] = flat[i] / n
-    return out.reshape(total.shape)
-
-
-def _mean_frames(frames: FrameReader, indices: list[int]) -> np.ndarray:
-    """The mean ``(H, W)`` float64 of the frames ``indices`` (the integer sum, divided once)."""
-    return _divided(_frame_sum(frames, indices), len(indices))
-
-
 def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
-    """(flat, dark) frame indices for the shading; None without a flat or a dark at its exposure."""
-    points = manifest.operating_points()
-    flats = sorted((k for k in points if k[0] == "flat"), key=lambda k: k[2])
-    if not flats:
+    """(flat, dark) frame indices of the shading: the characterization's spatial series
+    (:func:`sensorfleet.emva.maps.choose_spatial`); None without a flat or a dark at its exposure."""
+    points = operating_points(manifest)
+    if not any(p.kind == "dark" for p in points):
         return None
-    most = max(len(points[k]) for k in flats)
-    tied = [k for k in flats if len(points[k]) == most]
-    flat = tied[len(tied) // 2]
-    darks = [k for k in points if k[0] == "dark" and math.isclose(k[1], flat[1], rel_tol=1e-9)]
-    if not darks:
+    dark, flat = choose_spatial(points)
+    if flat is None or not same_exposure(points[dark].exposure_s, points[flat].exposure_s):
         return None
-    dark = max(darks, key=lambda k: len(points[k]))
-    return points[flat][:MAX_SHADING_FRAMES], points[dark][:MAX_SHADING_FRAMES]
+    return list(points[flat].indices), list(points[dark].indices)
+
+
+def flat_site_blocks(frames: FrameReader, manifest: Manifest) -> np.ndarray | None:
+    """The ``(sites, 16, 16)`` block means (DN) of the dark-subtracted spatial flat per CFA site, from
+    the frames (what the characterization publishes, :mod:`sensorfleet.emva.flatblocks`); None
+    without a flat or a dark at its exposure."""
+    chosen = _shading_frames(manifest)
+    if chosen is None:
+        return None
+    flat, dark = chosen
+    return site_block_means(_frame_sum(frames, flat), len(flat), _frame_sum(frames, dark), len(dark),
+                            manifest.sensor.cfa_pattern == "mono")
 
 
 def _sfr_frame(edges: list[EdgeMeasurement], ids: dict[str, Any], chart_files: str,
@@ -136,22 +136,26 @@ def _not_found_row(manifest: Manifest, ids: dict[str, Any], chart_files: str) ->
 
 
 def _curves(session_id: str, edges: list[EdgeMeasurement]) -> pl.DataFrame:
-    good = [(m, m.sfr.frequency_cy_per_px <= 1.0) for m in edges if m.sfr is not None]
+    """The SFR curves of the measured edges up to 1 cycle/pixel, edge after edge: every curve
+    concatenated, then one mask (no per-edge array operations)."""
+    good = [m for m in edges if m.sfr is not None]
     if not good:
         return pl.DataFrame(schema=CURVE_SCHEMA)
-    sizes = [int(keep.sum()) for _, keep in good]
-    idx = np.repeat(np.arange(len(good)), sizes)  # the curve of each row
+    sfrs = [m.sfr for m in good if m.sfr is not None]
+    frequency = np.concatenate([r.frequency_cy_per_px for r in sfrs])
+    keep = frequency <= 1.0
+    idx = np.repeat(np.arange(len(good)), [r.frequency_cy_per_px.size for r in sfrs])[keep]  # the curve of each row
     return pl.DataFrame([
         pl.Series("session_id", [session_id], dtype=pl.String).new_from_index(0, int(idx.size)),
-        pl.Series("edge_id", np.array([m.roi.edge_id for m, _ in good], dtype=np.int64)[idx]),
-        pl.Series("channel", [m.channel for m, _ in good], dtype=pl.String).gather(idx),
-        pl.Series("frequency_cy_per_px", np.concatenate([m.sfr.frequency_cy_per_px[k] for m, k in good if m.sfr is not None])),
-        pl.Series("mtf", np.concatenate([m.sfr.mtf[k] for m, k in good if m.sfr is not None])),
+        pl.Series("edge_id", np.array([m.roi.edge_id for m in good], dtype=np.int64)[idx]),
+        pl.Series("channel", [m.channel for m in good], dtype=pl.String).gather(idx),
+        pl.Series("frequency_cy_per_px", frequency[keep]),
+        pl.Series("mtf", np.concatenate([r.mtf for r in sfrs])[keep]),
     ])
 
 
 def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
-                frames: FrameReader) -> dict[str, Any]:
+                site_blocks: np.ndarray | None) -> dict[str, Any]:
     s = manifest.sensor
     sharp = module_sharpness(edges, s.width, s.height)
     row: dict[str, Any] = {
@@ -163,11 +167,8 @@ def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
         "relative_illumination_r": math.nan, "relative_illumination_g": math.nan, "relative_illumination_b": math.nan,
         "colour_shading_r_pct": math.nan, "colour_shading_b_pct": math.nan,
     }
-    chosen = _shading_frames(manifest)
-    if chosen is not None:
-        flat, dark = chosen
-        sh = shading_of_blocks(flat_block_means(_frame_sum(frames, flat), len(flat), _frame_sum(frames, dark),
-                                                len(dark), s.cfa_pattern))
+    if site_blocks is not None:
+        sh = shading_of_blocks(colour_blocks(site_blocks, s.cfa_pattern))
         for name, value in sh.relative_illumination.items():
             row[f"relative_illumination_{'g' if name == MONO else name.lower()}"] = value
         row["colour_shading_r_pct"], row["colour_shading_b_pct"] = sh.colour_shading_r_pct, sh.colour_shading_b_pct
@@ -175,8 +176,10 @@ def _module_row(manifest: Manifest, edges: list[EdgeMeasurement], n_chart: int,
 
 
 def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime,
-                   config: ChartConfig = ChartConfig()) -> SessionOptics:
-    """Every edge of the session's chart (if any) and its module row, stamped ``written_at``."""
+                   config: ChartConfig = ChartConfig(), site_blocks: np.ndarray | None = None) -> SessionOptics:
+    """Every edge of the session's chart (if any) and its module row, stamped ``written_at``.
+    ``site_blocks``: the spatial flat's block means per CFA site as the characterization published
+    them (:mod:`sensorfleet.emva.flatblocks`); None: taken from the frames (:func:`flat_site_blocks`)."""
     ids = {"session_id": manifest.session_id, "module_id": manifest.module_id, "captured_at": manifest.captured_at}
     charts = [i for i, f in enumerate(manifest.frames) if f.kind == "edge_chart"]
     chart_files = ", ".join(manifest.frames[i].file for i in charts)
@@ -184,13 +187,16 @@ def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime
     sfr = pl.DataFrame()
     if charts:
         boxes = manifest.frames[charts[0]].roi
-        edges = analyse_chart(_mean_frames(frames, charts), manifest.sensor.cfa_pattern,
+        edges = analyse_chart(_frame_sum(frames, charts), manifest.sensor.cfa_pattern,
                               float(2**manifest.sensor.bit_depth - 1),
-                              [(b.x, b.y, b.width, b.height) for b in boxes] if boxes else None, config)
+                              [(b.x, b.y, b.width, b.height) for b in boxes] if boxes else None, config,
+                              n_frames=len(charts))
         sfr = (_sfr_frame(edges, ids, chart_files, written_at) if edges else
                pl.DataFrame([_not_found_row(manifest, ids, chart_files) | {"written_at": written_at}],
                             infer_schema_length=None))
-    module = ids | _module_row(manifest, edges, len(charts), frames) | {"written_at": written_at}
+    if site_blocks is None:
+        site_blocks = flat_site_blocks(frames, manifest)
+    module = ids | _module_row(manifest, edges, len(charts), site_blocks) | {"written_at": written_at}
     return SessionOptics(manifest.session_id, sfr, module, _curves(manifest.session_id, edges))
 
 

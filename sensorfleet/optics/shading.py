@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
+from sensorfleet.emva.flatblocks import GRID, block_counts, block_edges, site_block_sums
 from sensorfleet.optics.chart import channel_sites
-
-GRID = 16
 
 
 @dataclass(frozen=True)
@@ -48,64 +46,41 @@ def channel_planes(signal: np.ndarray, cfa_pattern: str) -> dict[str, np.ndarray
     return {"R": plane("R"), "G": 0.5 * (plane("Gr") + plane("Gb")), "B": plane("B")}
 
 
-def _block_edges(n: int, grid: int) -> np.ndarray:
-    return np.linspace(0, n, grid + 1).astype(int)
-
-
 def _blocks(plane: np.ndarray, grid: int) -> np.ndarray:
     h, w = plane.shape
-    ys, xs = _block_edges(h, grid), _block_edges(w, grid)
+    ys, xs = block_edges(h, grid), block_edges(w, grid)
     rows = np.add.reduceat(plane, ys[:-1], axis=0) / np.diff(ys)[:, None]
     return np.add.reduceat(rows, xs[:-1], axis=1) / np.diff(xs)[None, :]
 
 
-def _site_block_sums(frame_sum: np.ndarray, cfa_pattern: str, grid: int) -> dict[str, np.ndarray]:
-    """Per CFA site (``R``, ``Gr``, ``Gb``, ``B``; mono: ``mono``) its samples' sums over the block
-    grid of :func:`channel_planes`' plane, int64 (exact for integer frame sums)."""
+def site_block_means(flat_sum: np.ndarray, n_flat: int, dark_sum: np.ndarray, n_dark: int, mono: bool,
+                     grid: int = GRID) -> np.ndarray:
+    """The ``(sites, grid, grid)`` block means (DN) of each CFA site's plane (the characterization's
+    site order, :mod:`sensorfleet.emva.flatblocks`; mono: one) of the dark-subtracted mean flat, from
+    the sums ``(H, W)`` of ``n_flat`` flat and ``n_dark`` dark frames (integers): the block sums are
+    taken on the integer frame sums, exactly, and divided once."""
+    count = block_counts(flat_sum.shape[0], flat_sum.shape[1], mono, grid)
+    flat, dark = site_block_sums(flat_sum, mono, grid), site_block_sums(dark_sum, mono, grid)
+    return np.asarray((flat / n_flat - dark / n_dark) / count)
+
+
+def colour_blocks(site_means: np.ndarray, cfa_pattern: str) -> dict[str, np.ndarray]:
+    """The block means of the colour planes (R, G = mean of Gr and Gb, B; mono: mono) from those of
+    the CFA sites ``(sites, grid, grid)`` in the characterization's order (``2 * row + column``)."""
     sites = channel_sites(cfa_pattern)
-    h, w = frame_sum.shape
-    step = 2 if sites else 1
-    ph, pw = h // step, w // step  # the plane's size
-    # block index of every plane row and column (the ``linspace`` edges of _blocks)
-    by = np.repeat(np.arange(grid), np.diff(_block_edges(ph, grid)))
-    bx = np.repeat(np.arange(grid), np.diff(_block_edges(pw, grid)))
-    offsets = np.array(list(sites.values()) or [(0, 0)], dtype=np.int64)
-    out = np.zeros((len(offsets), grid, grid), dtype=np.int64)
-    _block_sums(np.ascontiguousarray(frame_sum), step, offsets, by, bx, out)
-    return dict(zip(sites or ("mono",), out, strict=True))
-
-
-@numba.njit(cache=True, nogil=True)
-def _block_sums(image: np.ndarray, step: int, offsets: np.ndarray, by: np.ndarray, bx: np.ndarray,
-                out: np.ndarray) -> None:
-    """``out[s, by[i], bx[j]] += image[oy + step i, ox + step j]`` for each site ``s`` at
-    ``offsets[s] = (oy, ox)``, over the ``by.size x bx.size`` samples of its plane."""
-    for s in range(offsets.shape[0]):
-        oy, ox = offsets[s, 0], offsets[s, 1]
-        for i in range(by.size):
-            row = image[oy + step * i]
-            acc = out[s, by[i]]
-            for j in range(bx.size):
-                acc[bx[j]] += row[ox + step * j]
+    if not sites:
+        return {"mono": site_means[0]}
+    m = {name: site_means[2 * oy + ox] for name, (oy, ox) in sites.items()}
+    return {"R": m["R"], "G": 0.5 * (m["Gr"] + m["Gb"]), "B": m["B"]}
 
 
 def flat_block_means(flat_sum: np.ndarray, n_flat: int, dark_sum: np.ndarray, n_dark: int, cfa_pattern: str,
                      grid: int = GRID) -> dict[str, np.ndarray]:
     """The ``(grid, grid)`` block means (DN) of each colour plane (R, G, B; mono: mono) of the
-    dark-subtracted mean flat, from the sums ``(H, W)`` of ``n_flat`` flat and ``n_dark`` dark frames
-    (integers). The blocks of :func:`shading` on ``flat_sum / n_flat - dark_sum / n_dark``, to float
-    rounding: the block sums are taken on the integer frame sums, exactly, and divided once."""
-    flat = _site_block_sums(flat_sum, cfa_pattern, grid)
-    dark = _site_block_sums(dark_sum, cfa_pattern, grid)
-    means = {}
-    half = 1 if "mono" in flat else 2
-    ys, xs = _block_edges(flat_sum.shape[0] // half, grid), _block_edges(flat_sum.shape[1] // half, grid)
-    count = np.diff(ys)[:, None] * np.diff(xs)[None, :]  # samples per block of every plane
-    for name, f in flat.items():
-        means[name] = (f / n_flat - dark[name] / n_dark) / count
-    if "mono" in means:
-        return means
-    return {"R": means["R"], "G": 0.5 * (means["Gr"] + means["Gb"]), "B": means["B"]}
+    dark-subtracted mean flat, from integer frame sums (:func:`site_block_means`): the blocks of
+    :func:`shading` on ``flat_sum / n_flat - dark_sum / n_dark``, to float rounding."""
+    return colour_blocks(site_block_means(flat_sum, n_flat, dark_sum, n_dark, cfa_pattern == "mono", grid),
+                         cfa_pattern)
 
 
 def _centre(blocks: np.ndarray) -> float:
@@ -135,4 +110,5 @@ def shading_of_blocks(blocks: dict[str, np.ndarray]) -> Shading:
     return Shading(ri, out[0], out[1])
 
 
-__all__ = ["GRID", "Shading", "channel_planes", "flat_block_means", "shading", "shading_of_blocks"]
+__all__ = ["GRID", "Shading", "channel_planes", "colour_blocks", "flat_block_means", "shading", "shading_of_blocks",
+           "site_block_means"]

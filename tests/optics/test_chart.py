@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from sensorfleet.optics.chart import _balance_plane, _select, analyse_chart, channel_sites
+from sensorfleet.optics.chart import _balance_plane, _order_statistics, analyse_chart, channel_sites
 from sensorfleet.optics.detect import block_mean
+from sensorfleet.optics.esfr import edge_sfr
 from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
 
 H, W = 480, 640
@@ -63,6 +64,47 @@ def test_mono_once_per_edge_and_clipped_edges_flagged() -> None:
     assert all(m.quality == "clipped" and math.isnan(m.mtf50_cy_per_px) for m in clipped)
 
 
+@pytest.mark.parametrize("cfa", ["RGGB", "GBRG", "mono"])
+def test_the_compiled_channels_equal_one_e_sfr_call_per_channel(cfa: str) -> None:
+    """With the default e-SFR every channel of an ROI is measured in one compiled call; the
+    measurements are those of :func:`edge_sfr` called channel by channel, bit for bit."""
+    image, _ = _chart(cfa=cfa != "mono")
+    rng = np.random.default_rng(9)
+    image = np.round(image + rng.normal(0, 4, image.shape)) / 4  # noise, a mean of 4 frames
+    batched = analyse_chart(image, cfa, 4095 / 4)
+    one_by_one = analyse_chart(image, cfa, 4095 / 4, sfr_fn=lambda roi, step, config: edge_sfr(roi, step, config))
+    assert len(batched) == len(one_by_one) == 36 * (1 if cfa == "mono" else 5)
+    for a, b in zip(batched, one_by_one, strict=True):
+        assert (a.sfr is None) == (b.sfr is None) and a.quality == b.quality and a.reason == b.reason
+        assert np.array_equal([a.angle_deg, a.mtf50_cy_per_px, a.mtf_nyquist4, a.mtf_nyquist2, a.edge_snr],
+                              [b.angle_deg, b.mtf50_cy_per_px, b.mtf_nyquist4, b.mtf_nyquist2, b.edge_snr], equal_nan=True)
+        if a.sfr is not None and b.sfr is not None:
+            assert (a.sfr.status, a.sfr.edge_x, a.sfr.contrast, a.sfr.noise, a.sfr.rows_used) == (
+                b.sfr.status, b.sfr.edge_x, b.sfr.contrast, b.sfr.noise, b.sfr.rows_used)
+            assert np.array_equal(a.sfr.frequency_cy_per_px, b.sfr.frequency_cy_per_px)
+            assert np.array_equal(a.sfr.mtf, b.sfr.mtf)
+    assert sum(m.quality == "ok" for m in batched) >= 0.75 * len(batched)  # most edges measured
+
+
+def test_a_frame_sum_is_analysed_as_its_mean_bit_for_bit() -> None:
+    """The day runner passes the integer sum of the chart frames and their count: the square
+    search and the ROIs divide as they read, and every measurement equals the mean image's."""
+    image, _ = _chart()
+    rng = np.random.default_rng(2)
+    frames = np.clip(np.round(image + rng.normal(0, 6, (4, H, W))), 0, 4095).astype(np.uint16)
+    total = frames.sum(axis=0, dtype=np.uint32)
+    for boxes in (None, [(300, 200, 40, 60)]):
+        from_sum = analyse_chart(total, "RGGB", 4095, boxes, n_frames=4)
+        from_mean = analyse_chart(total / 4, "RGGB", 4095, boxes)
+        assert len(from_sum) == len(from_mean) > 0
+        for a, b in zip(from_sum, from_mean, strict=True):
+            assert a.roi == b.roi and a.quality == b.quality
+            assert np.array_equal([a.mtf50_cy_per_px, a.edge_snr, a.angle_deg], [b.mtf50_cy_per_px, b.edge_snr, b.angle_deg],
+                                  equal_nan=True)
+    for n in (1, 3, 4):  # a power of two multiplies by 1 / n, others divide: the same values
+        np.testing.assert_array_equal(block_mean(total, 4, n), block_mean(total / n, 4))
+
+
 def test_manifest_rois_are_honoured_and_border_rois_flagged() -> None:
     image, _ = _chart(cfa=False)
     found = analyse_chart(image, "mono", 4095)
@@ -100,15 +142,18 @@ def test_the_balanced_plane_uses_numpys_percentiles_and_raster_order_means(shape
     assert not out[::2].any()  # nothing outside the plane written
 
 
-def test_select_finds_numpys_kth_values_twice_on_one_buffer() -> None:
+@pytest.mark.parametrize("stride", [1, 3])
+def test_order_statistics_are_numpys_kth_values(stride: int) -> None:
     rng = np.random.default_rng(3)
     for n in (1, 2, 5, 100, 1025):
-        a = rng.integers(0, 7, n).astype(np.float64)  # many ties
-        k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
-        buf = a.copy()
-        assert _select(buf, 0, n - 1, k_lo) == np.partition(a, k_lo)[k_lo]
-        assert _select(buf, k_lo, n - 1, k_hi) == np.partition(a, k_hi)[k_hi]
-        assert np.array_equal(np.sort(buf), np.sort(a))
+        for a in (rng.integers(0, 7, n * stride).astype(np.float64),  # many ties
+                  np.sort(rng.normal(size=n * stride))[::-1].copy(),  # every sample a new minimum
+                  np.tile(np.r_[np.zeros(5), np.ones(5)] + rng.normal(0, 0.01, 10), n * stride)[:n * stride]):
+            plane = a.reshape(-1, stride if n * stride % stride == 0 and stride > 1 else 1)
+            sample = a[::stride][:n]
+            k_lo, k_hi = int(0.02 * (n - 1)), int(0.98 * (n - 1))
+            got = _order_statistics(plane, stride, n, k_lo, k_hi)
+            assert got == (np.partition(sample, k_lo)[k_lo], np.partition(sample, k_hi)[k_hi])
 
 
 @pytest.mark.parametrize("block", [2, 3, 4, 8])

@@ -3,11 +3,13 @@ PSF varies over the field; relative illumination and colour shading from a known
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from sensorfleet.emva.flatblocks import add_block_sums, block_counts, from_attr, to_attr
 from sensorfleet.optics.chart import analyse_chart
 from sensorfleet.optics.module import module_sharpness
 from sensorfleet.optics.render import ChartLayout, chart_transmission, true_mtf50
@@ -78,3 +80,36 @@ def _reference_blocks(plane: np.ndarray, grid: int) -> np.ndarray:
     ys = np.linspace(0, plane.shape[0], grid + 1).astype(int)
     xs = np.linspace(0, plane.shape[1], grid + 1).astype(int)
     return np.array([[plane[ys[i]:ys[i + 1], xs[j]:xs[j + 1]].mean() for j in range(grid)] for i in range(grid)])
+
+
+@pytest.mark.parametrize(("mono", "height", "width"), [(False, 51, 77), (True, 37, 50)])
+def test_block_sums_band_by_band_equal_the_whole_image(mono: bool, height: int, width: int) -> None:
+    """The characterization adds its mean maps band by band: any band split gives the same sums,
+    each the plain sum of its block's samples of each CFA site's plane."""
+    rng = np.random.default_rng(5)
+    image = rng.uniform(0, 4000, (height, width)).astype(np.float32)
+    whole = np.zeros((1 if mono else 4, 8, 8))
+    add_block_sums(image, 0, height, width, mono, whole)
+    for rows in (1, 6, 13):
+        banded = np.zeros_like(whole)
+        for y0 in range(0, height, rows):
+            add_block_sums(image[y0:y0 + rows], y0, height, width, mono, banded)
+        np.testing.assert_array_equal(banded, whole)
+    offsets = [(0, 0)] if mono else [(0, 0), (0, 1), (1, 0), (1, 1)]
+    step = 1 if mono else 2
+    for s, (oy, ox) in enumerate(offsets):
+        plane = image.astype(np.float64)[oy::step, ox::step][: height // step, : width // step]
+        np.testing.assert_allclose(whole[s] / block_counts(height, width, mono, 8), _reference_blocks(plane, 8),
+                                   rtol=1e-12)
+
+
+def test_flat_blocks_attribute_round_trips_with_empty_blocks_as_nan() -> None:
+    means = np.arange(4 * 16 * 16, dtype=np.float64).reshape(4, 16, 16) / 7
+    means[1, 2, 3] = np.nan
+    attr = to_attr(means, [5, 6], [1, 2])
+    assert attr["flat_frames"] == [5, 6] and attr["shape"] == [4, 16, 16]
+    back = from_attr(json.loads(json.dumps(attr, allow_nan=False)))
+    assert back is not None
+    np.testing.assert_array_equal(back, means)  # bit for bit, NaN included
+    assert from_attr(attr | {"shape": [4, 16, 8]}) is None and from_attr(attr | {"means_f64le_base64": "x!"}) is None
+    assert from_attr(None) is None

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
 from sensorfleet.config import Paths
+from sensorfleet.emva import characterize_day
+from sensorfleet.emva.flatblocks import GRID, stored_means
 from sensorfleet.emva.session import open_captures
 from sensorfleet.ingest import ingest_day, list_ingested
 from sensorfleet.optics import characterize_optics_day
 from sensorfleet.optics.chart import analyse_chart
 from sensorfleet.optics.day import SESSION_CURVES_SUFFIX, curves_path, read_curves
-from sensorfleet.optics.session import _shading_frames, session_optics, write_curves
+from sensorfleet.optics.session import (
+    _shading_frames,
+    flat_site_blocks,
+    session_optics,
+    write_curves,
+)
 from sensorfleet.optics.shading import shading
 from sensorfleet.synth.fleet import FleetConfig
 from sensorfleet.synth.writer import generate_fleet
@@ -125,3 +133,46 @@ def test_the_day_curve_file_holds_each_sessions_curves_and_replaces_the_sidecars
     stale = write_curves(day_curves.head(3), paths.maps / DAY / f"{sessions[0]}{SESSION_CURVES_SUFFIX}")
     characterize_optics_day(paths, DAY)
     assert not stale.exists() and read_curves(report.curves).equals(day_curves)
+
+
+def test_the_flat_blocks_come_from_the_characterization_when_it_is_current(
+        day_run: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The characterization publishes the spatial flat's block means (from its mean maps) in each
+    maps group; they equal the ones the optics step sums from the frames, and a run after the
+    characterization takes them from there and gives the same rows; a stale group is ignored."""
+    paths, _, _ = day_run
+    other = Paths(root=tmp_path / "root", landing=tmp_path / "landing")
+    other.root.mkdir()
+    (other.root / "captures").symlink_to(paths.captures, target_is_directory=True)
+    characterize_day(other, DAY, workers=1)
+    from_frames = characterize_optics_day(other, DAY).module_optics
+    for group in list_ingested(other, DAY):
+        frames, manifest, attrs = open_captures(group)
+        mine = flat_site_blocks(frames, manifest)
+        stored = stored_means(other.maps / DAY / group.name, attrs["content_hash"], (4, GRID, GRID))
+        assert mine is not None and stored is not None
+        np.testing.assert_allclose(stored, mine, rtol=1e-6)  # float32 mean maps against integer sums
+        assert stored_means(other.maps / DAY / group.name, "xxh3_128:other", (4, GRID, GRID)) is None
+
+    def no_frames(*_: object) -> None:
+        raise AssertionError("the flat frames were read although the maps group holds their blocks")
+
+    monkeypatch.setattr("sensorfleet.optics.session.flat_site_blocks", no_frames)
+    report = characterize_optics_day(other, DAY)
+    assert not report.failed
+    from_maps = report.module_optics
+    shading_columns = [c for c in from_maps.columns if c.startswith(("relative_illumination", "colour_shading"))]
+    assert from_maps.select(shading_columns).to_numpy() == pytest.approx(
+        from_frames.select(shading_columns).to_numpy(), rel=1e-6, nan_ok=True)
+
+
+def test_a_rerun_leaves_an_unchanged_curve_file_alone_and_rewrites_a_different_one(day_run: tuple) -> None:
+    paths, _, report = day_run
+    day_curves = read_curves(report.curves)
+    before = report.curves.stat()
+    characterize_optics_day(paths, DAY)
+    after = report.curves.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    write_curves(day_curves.head(5), report.curves)  # not the day's curves any more
+    characterize_optics_day(paths, DAY)
+    assert read_curves(report.curves).equals(day_curves)
