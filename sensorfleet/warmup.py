@@ -102,8 +102,9 @@ def codecs(work: Path) -> None:
 
 STEPS: tuple[tuple[Callable[[Path], None], tuple[str, ...]], ...] = (
     (synthesize_and_ingest, ("sensorfleet.synth.physics", "sensorfleet.rawio_kernels", "sensorfleet.ingest.framestats")),
-    (characterize, ("sensorfleet.emva.kernels", "sensorfleet.emva.band_kernels", "sensorfleet.emva.defects")),
-    (optics, ("sensorfleet.optics.chart", "sensorfleet.optics.esfr", "sensorfleet.optics.shading",
+    (characterize, ("sensorfleet.emva.kernels", "sensorfleet.emva.band_kernels", "sensorfleet.emva.defects",
+                    "sensorfleet.emva.flatblocks")),
+    (optics, ("sensorfleet.optics.chart", "sensorfleet.optics.esfr",
               "sensorfleet.optics.detect", "sensorfleet.optics.session")),
     (codecs, ("sensorfleet.rawio_kernels", "sensorfleet.ingest.framestats")),
 )
