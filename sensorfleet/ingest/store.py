@@ -466,28 +466,54 @@ class FrameReader:
             for t in tasks:
                 self._chunk_into(t, xr)
 
-    def _chunk_into(self, t: _ChunkTask, xr: range) -> None:
-        """Decompress chunk (t.chunk, t.band) and copy its frames ``t.k0:t.k0 + len(t.dest)``, rows
-        ``t.r0:t.r0 + t.dest.shape[1]``, columns ``xr`` into ``t.dest`` (straight into it when it
-        is the whole chunk)."""
+    def read_chunk_into(self, out: np.ndarray, chunk: int) -> None:
+        """Decompress the frames chunk ``chunk`` (frames ``chunk * depth`` on, its padding past the
+        last frame included) of a one-band array (``chunks[1] >= H``) straight into ``out``, a
+        C-contiguous ``chunks[0] x H x W`` uint16 buffer the caller may reuse: no temporary and
+        no copy, for a caller that wants several frames of a deep chunk (the optics' frame sums)."""
+        depth, rows = self.chunks[0], self.chunks[1]
+        if self.folder is None or rows < self.shape[1]:
+            raise ValueError("read_chunk_into: a one-band array in a folder is needed; use read_into")
+        if out.shape != (depth, self.shape[1], self.shape[2]) or out.dtype != np.uint16 or not out.flags.c_contiguous:
+            raise ValueError(f"out: expected a C-contiguous {(depth, self.shape[1], self.shape[2])} uint16 array, "
+                             f"found {out.shape} {out.dtype}")
+        data = self._chunk_bytes(chunk, 0)
+        if data is None:
+            out[...] = self.fill
+        else:
+            numcodecs.blosc.decompress(data, out)
+
+    def _chunk_bytes(self, chunk: int, band: int) -> bytes | None:
+        """The compressed bytes of chunk (``chunk``, ``band``); None for a missing chunk of a
+        non-strict reader (it reads as the fill value); a missing chunk of a strict one is an
+        :class:`IncompleteSessionError` naming the file, its frames and rows."""
         assert self.folder is not None
         depth, rows = self.chunks[0], self.chunks[1]
-        key = self.arr.metadata.encode_chunk_key((t.chunk, t.band, 0))
+        key = self.arr.metadata.encode_chunk_key((chunk, band, 0))
         try:
             fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
         except FileNotFoundError:
             if not self.strict:
-                t.dest[...] = self.fill
-                return
-            c0 = t.band * rows
-            first = t.chunk * depth
+                return None
+            c0 = band * rows
+            first = chunk * depth
             frames = f"frame {first}" if depth == 1 else f"frames {first}-{min(first + depth, self.shape[0]) - 1}"
             raise IncompleteSessionError(
                 f"{self.folder / key}: chunk file missing ({frames}, rows {c0}-{c0 + rows - 1}); "
                 "expected every chunk of an ingested session, the group is damaged or was replaced"
             ) from None
         with open(fd, "rb", buffering=0, closefd=True) as f:
-            data = f.read()
+            return f.read()
+
+    def _chunk_into(self, t: _ChunkTask, xr: range) -> None:
+        """Decompress chunk (t.chunk, t.band) and copy its frames ``t.k0:t.k0 + len(t.dest)``, rows
+        ``t.r0:t.r0 + t.dest.shape[1]``, columns ``xr`` into ``t.dest`` (straight into it when it
+        is the whole chunk)."""
+        depth, rows = self.chunks[0], self.chunks[1]
+        data = self._chunk_bytes(t.chunk, t.band)
+        if data is None:
+            t.dest[...] = self.fill
+            return
         if t.whole:
             numcodecs.blosc.decompress(data, t.dest)
         else:

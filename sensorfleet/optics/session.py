@@ -12,6 +12,7 @@ for these captures, else the same blocks from the frames, summed here in integer
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,15 +46,45 @@ class SessionOptics:
 
 
 def _frame_sum(frames: FrameReader, indices: list[int]) -> np.ndarray:
-    """The sum ``(H, W)`` of the frames ``indices``, one frame at a time, in unsigned integers
-    (uint32: exact for fewer than 65537 uint16 frames), each frame decompressed into one reused
-    buffer (no fresh frame-sized allocation per frame)."""
+    """The sum ``(H, W)`` of the frames ``indices``, in unsigned integers (uint32: exact for fewer
+    than 65537 uint16 frames). Each chunk touched is read whole into one reused buffer (the
+    reader decompresses it straight there, no temporary) and its wanted frames added: a chunk
+    several frames deep (small sensors) is decompressed once, not once per frame."""
     total = np.zeros(frames.shape[1:], dtype=np.uint32 if len(indices) < 65537 else np.uint64)
-    buffer = np.empty((1, *frames.shape[1:]), np.uint16)
-    for i in indices:
-        frames.read_into(buffer, slice(i, i + 1), slice(None))
-        _accumulate(total.ravel(), buffer.ravel())
+    depth, n = max(1, int(frames.chunks[0])), int(frames.shape[0])
+    buffer = _chunk_buffer((depth, *frames.shape[1:]))
+    one_band = frames.folder is not None and frames.chunks[1] >= frames.shape[1]
+    for chunk, wanted in chunk_groups(indices, depth):
+        start = chunk * depth
+        if one_band:  # straight into the buffer, the last chunk's padding too
+            frames.read_chunk_into(buffer, chunk)
+        else:
+            frames.read_into(buffer[:min(depth, n - start)], slice(start, min(start + depth, n)), slice(None))
+        for i in wanted:
+            _accumulate(total.ravel(), buffer[i - start].ravel())
     return total
+
+
+_buffers = threading.local()
+
+
+def _chunk_buffer(shape: tuple[int, ...]) -> np.ndarray:
+    """This thread's uint16 buffer of ``shape``, kept for the next session of the same size (a
+    day's sessions share their sensor size; a fresh multi-MB array per session cost its page
+    faults each time)."""
+    held: np.ndarray | None = getattr(_buffers, "chunk", None)
+    if held is None or held.shape != shape:
+        held = _buffers.chunk = np.empty(shape, np.uint16)
+    return held
+
+
+def chunk_groups(indices: list[int], depth: int) -> list[tuple[int, list[int]]]:
+    """``indices`` grouped by the chunk of ``depth`` frames that holds them, chunks in order (a
+    repeated index stays repeated: a sum counts it again)."""
+    groups: dict[int, list[int]] = {}
+    for i in sorted(indices):
+        groups.setdefault(i // depth, []).append(i)
+    return sorted(groups.items())
 
 
 @numba.njit(cache=True, nogil=True)

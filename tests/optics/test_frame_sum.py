@@ -1,0 +1,60 @@
+"""The optics step's frame sums read a chunk several frames deep once, not once per frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numcodecs.blosc
+import numpy as np
+import pytest
+
+from sensorfleet.ingest import store
+from sensorfleet.optics.session import _frame_sum, chunk_groups
+
+
+def test_chunk_groups_gather_the_frames_of_each_chunk() -> None:
+    assert chunk_groups(list(range(10)), 6) == [(0, [0, 1, 2, 3, 4, 5]), (1, [6, 7, 8, 9])]
+    assert chunk_groups([12, 3, 4, 5, 9, 10, 11], 6) == [(0, [3, 4, 5]), (1, [9, 10, 11]), (2, [12])]
+    assert chunk_groups([5, 1, 2], 1) == [(1, [1]), (2, [2]), (5, [5])]
+    assert chunk_groups([2, 2], 4) == [(0, [2, 2])]  # a repeated frame counts again, as a sum does
+    assert chunk_groups([], 4) == []
+
+
+@pytest.mark.parametrize("indices", [list(range(18)), [1, 2, 3, 9, 10], [7], [17, 0, 8], [16, 16]])
+def test_frame_sum_equals_numpy_and_decompresses_each_chunk_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, indices: list[int]
+) -> None:
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 4096, size=(18, 48, 40), dtype=np.uint16)  # the last chunk 2 deep
+    _, arr = store.create_frames_group(tmp_path / "g.zarr", 18, 48, 40, depth=4)
+    arr[:] = frames
+    reader = store.FrameReader(arr, threads=1)
+    calls: list[int] = []
+    decompress = numcodecs.blosc.decompress
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return decompress(*args)
+
+    monkeypatch.setattr(numcodecs.blosc, "decompress", counted)
+    total = _frame_sum(reader, indices)
+    assert np.array_equal(total, frames[indices].astype(np.uint64).sum(axis=0))
+    assert len(calls) == len({i // 4 for i in indices})  # one row band: one file per chunk touched
+
+
+def test_read_chunk_into_reads_a_whole_chunk_and_names_a_missing_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    frames = rng.integers(0, 4096, size=(6, 48, 40), dtype=np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "g.zarr", 6, 48, 40, depth=4)
+    arr[:] = frames
+    reader = store.FrameReader(arr, threads=1)
+    out = np.empty((4, 48, 40), np.uint16)
+    reader.read_chunk_into(out, 1)  # the last chunk: frames 4-5 and two frames of padding
+    assert np.array_equal(out[:2], frames[4:6])
+    with pytest.raises(ValueError, match="expected a C-contiguous"):
+        reader.read_chunk_into(np.empty((2, 48, 40), np.uint16), 0)
+    (tmp_path / "g.zarr" / "frames" / "c.0.0.0").unlink()
+    with pytest.raises(store.IncompleteSessionError, match=r"chunk file missing \(frames 0-3"):
+        reader.read_chunk_into(out, 0)
+    store.FrameReader(arr, strict=False, threads=1).read_chunk_into(out, 0)
+    assert not out.any()  # a non-strict reader reads a missing chunk as the fill value
