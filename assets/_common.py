@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +19,7 @@ from dagster import (
 )
 
 from sensorfleet.parallel import available_cores
+from sensorfleet.tables import write_atomic
 
 PARTITION_TAG = "dagster/partition"
 """Run tag naming the capture day: Dagster's own partition tag, which every partitioned run
@@ -111,17 +110,7 @@ def png_metadata(png: bytes, path: Path, title: str) -> tuple[MetadataValue, Met
     The Dagster UI renders base64 ``data:`` images inside markdown metadata; the file beside
     the data keeps the full-resolution image for people outside the UI.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique hidden name opened as a plain new file: the umask's permissions, as every other
-    # file of the root (mkstemp's 0600 kept the plots from the team's other accounts)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(png)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, png)  # the umask's permissions (mkstemp's 0600 kept plots from the team)
     encoded = base64.b64encode(png).decode("ascii")
     markdown = f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})"
     return MetadataValue.md(markdown), MetadataValue.path(str(path))

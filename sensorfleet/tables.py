@@ -163,22 +163,32 @@ def publish_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame,
                 return PartitionWrite(target, df.height, rewritten=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temporaries(target.parent)
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     buffer = io.BytesIO()  # encoded in memory, so a failed write raises the OS error (ENOSPC) with its path
     if registered is not None:
         arrow = df.to_arrow().cast(registered.arrow_schema())
         pq.write_table(arrow, buffer, compression="zstd", write_statistics=True)
     else:
         df.write_parquet(buffer, compression="zstd", statistics=True)
-    try:
-        _write_file(tmp, buffer.getbuffer())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(target, buffer.getbuffer())
     return PartitionWrite(target, df.height, rewritten=True)
 
 
-def _write_file(path: Path, data: memoryview) -> None:
+def write_atomic(path: Path, data: bytes | memoryview) -> None:
+    """Publish ``data`` as the file ``path``: written to a hidden ``.<name>.<uuid hex>.tmp``
+    beside it (the name :func:`sweep_stale_temporaries` clears after a killed writer), then
+    moved over it with ``os.replace``, so a reader sees the old file or the new one, never a
+    part. The folder is created; a failed write leaves no temporary and raises the OSError
+    naming the file; the new file has the umask's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        _write_file(tmp, data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_file(path: Path, data: bytes | memoryview) -> None:
     """Write ``data`` to a new file at ``path``; an OSError names ``path``."""
     try:
         with open(path, "xb") as f:

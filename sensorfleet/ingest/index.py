@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sensorfleet.config import Paths
 from sensorfleet.ingest.layout import GROUP_SUFFIX, session_lock
 from sensorfleet.locks import file_lock, locks_dir
+from sensorfleet.tables import write_atomic
 
 INDEX_DIR = "session-index"
 BUILT = "BUILT"
@@ -52,10 +51,7 @@ def is_built(paths: Paths) -> bool:
 
 
 def _write_json(path: Path, value: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(value).encode())
 
 
 def _read_days(paths: Paths, session_id: str) -> list[str]:

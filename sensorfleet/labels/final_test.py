@@ -27,7 +27,13 @@ import polars as pl
 
 from sensorfleet.config import Paths
 from sensorfleet.registry import FINAL_TEST, REJECTIONS
-from sensorfleet.tables import list_partitions, partition_path, publish_partition, read_table
+from sensorfleet.tables import (
+    list_partitions,
+    partition_path,
+    publish_partition,
+    read_table,
+    write_atomic,
+)
 
 FINAL_TEST_DIR = "final_test"
 SUFFIXES = (".parquet", ".csv")
@@ -208,9 +214,7 @@ def ingest_final_test(paths: Paths, now: datetime | None = None) -> FinalTestRep
     reused: list[str] = []
     parsed = [_parse_cached(p, cache, index, read, reused) for p in files]
     index = {name: fp for name, fp in index.items() if name in {p.name for p in files}}
-    tmp = cache / f".index.json.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(tmp, index_file)
+    write_atomic(index_file, json.dumps(index, indent=1, sort_keys=True).encode())
 
     rows = pl.concat(parsed, how="vertical") if parsed else pl.DataFrame(schema=_PARSED)
     rows = validate_rows(rows, _first_captures(paths))
