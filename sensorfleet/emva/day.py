@@ -20,7 +20,7 @@ from sensorfleet.emva.mapsgroup import is_current, load_session_rows
 from sensorfleet.emva.quality import worst_session
 from sensorfleet.emva.rows import DEFECT_SCHEMA, Row
 from sensorfleet.emva.session import characterize_session
-from sensorfleet.ingest.store import is_complete, read_group_attrs
+from sensorfleet.ingest.store import is_complete, list_ingested, read_group_attrs
 from sensorfleet.locks import day_tables_lock_file, file_lock, locks_dir
 from sensorfleet.parallel import Outcome, Threads, available_cores, run_each, set_threads
 from sensorfleet.tables import sweep_stale_temporaries, write_partition
@@ -69,11 +69,7 @@ def _session_id(group: Path) -> str:
 def plan_day(paths: Paths, day: str) -> DayPlan:
     """Every complete captures group of ``day``; skip those whose maps group holds the same source
     ``content_hash`` in the current layout."""
-    folder = paths.captures / day
-    groups = sorted(
-        p for p in (folder.iterdir() if folder.is_dir() else [])
-        if p.name.endswith(".zarr") and not p.name.startswith(".") and (read_group_attrs(p) or {}).get("complete") is True
-    )
+    groups = list_ingested(paths, day)
     plan = DayPlan(maps={}, todo=[], skipped=[])
     for group in groups:
         out = paths.maps / day / group.name

@@ -9,7 +9,6 @@ A whole day: :mod:`sensorfleet.emva.day`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -27,7 +26,7 @@ from sensorfleet.emva.mapstore import MemoryMapStore, ZarrMapStore
 from sensorfleet.emva.rows import SessionCharacterization, table_rows
 from sensorfleet.emva.steps import BandedAnalysis
 from sensorfleet.emva.subset import select_frames
-from sensorfleet.ingest.store import FrameReader
+from sensorfleet.ingest.store import FrameReader, read_group_attrs
 from sensorfleet.manifest import Manifest
 
 
@@ -118,12 +117,9 @@ def _map_band_rows(frames: ArrayLike3D, config: CharacterizationConfig) -> int:
 def _group_attrs(path: Path) -> dict[str, Any]:
     """The attributes of the zarr group at ``path``: read straight from its ``zarr.json`` (zarr v3,
     what ingest writes; half the CPU of opening the group through zarr), else through zarr."""
-    try:
-        doc = json.loads((path / "zarr.json").read_bytes())
-    except (OSError, ValueError):
-        doc = None
-    if isinstance(doc, dict) and doc.get("node_type") == "group" and doc.get("zarr_format") == 3:
-        return dict(doc.get("attributes") or {})
+    attrs = read_group_attrs(path)
+    if attrs is not None:
+        return dict(attrs)
     try:
         group = zarr.open_group(str(path), mode="r")
     except Exception as exc:  # zarr raises several types for a missing/invalid group
