@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sensorfleet.capture_days import filing_day, today_utc
 from sensorfleet.manifest import MANIFEST_NAME, ManifestError, parse_manifest, read_manifest_bytes
+from sensorfleet.tables import write_atomic
 
 FINAL_TEST_DIR = "final_test"
 CACHE_NAME = "landing-scan-v2.json"  # v2: entries keyed by size, mtime, ctime and inode
@@ -114,13 +114,7 @@ def _load_cache(path: Path) -> dict[str, list[object]]:
 
 
 def _save_cache(path: Path, cache: dict[str, list[object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(cache, separators=(",", ":")))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, json.dumps(cache, separators=(",", ":")).encode())
 
 
 def scan_landing(landing: Path, cache_dir: Path | None = None) -> list[LandingSession]:
