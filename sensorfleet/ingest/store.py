@@ -467,16 +467,20 @@ class FrameReader:
                 self._chunk_into(t, xr)
 
     def read_chunk_into(self, out: np.ndarray, chunk: int) -> None:
-        """Decompress the frames chunk ``chunk`` (frames ``chunk * depth`` on, its padding past the
-        last frame included) of a one-band array (``chunks[1] >= H``) straight into ``out``, a
-        C-contiguous ``chunks[0] x H x W`` uint16 buffer the caller may reuse: no temporary and
-        no copy, for a caller that wants several frames of a deep chunk (the optics' frame sums)."""
+        """The frames of chunk ``chunk`` (frames ``chunk * depth`` on) into ``out[:k]``, ``out`` a
+        C-contiguous ``chunks[0] x H x W`` uint16 buffer the caller may reuse, for a caller that
+        wants several frames of a deep chunk (the optics' frame sums). A one-band array in a
+        folder is decompressed straight into ``out``, the last chunk's padding included: no
+        temporary and no copy; other arrays go through :meth:`read_into`."""
         depth, rows = self.chunks[0], self.chunks[1]
-        if self.folder is None or rows < self.shape[1]:
-            raise ValueError("read_chunk_into: a one-band array in a folder is needed; use read_into")
         if out.shape != (depth, self.shape[1], self.shape[2]) or out.dtype != np.uint16 or not out.flags.c_contiguous:
             raise ValueError(f"out: expected a C-contiguous {(depth, self.shape[1], self.shape[2])} uint16 array, "
                              f"found {out.shape} {out.dtype}")
+        if self.folder is None or rows < self.shape[1]:
+            start = chunk * depth
+            stop = min(start + depth, self.shape[0])
+            self.read_into(out[:stop - start], slice(start, stop), slice(None))
+            return
         data = self._chunk_bytes(chunk, 0)
         if data is None:
             out[...] = self.fill

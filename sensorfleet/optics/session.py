@@ -51,17 +51,12 @@ def _frame_sum(frames: FrameReader, indices: list[int]) -> np.ndarray:
     reader decompresses it straight there, no temporary) and its wanted frames added: a chunk
     several frames deep (small sensors) is decompressed once, not once per frame."""
     total = np.zeros(frames.shape[1:], dtype=np.uint32 if len(indices) < 65537 else np.uint64)
-    depth, n = max(1, int(frames.chunks[0])), int(frames.shape[0])
+    depth = max(1, int(frames.chunks[0]))
     buffer = _chunk_buffer((depth, *frames.shape[1:]))
-    one_band = frames.folder is not None and frames.chunks[1] >= frames.shape[1]
     for chunk, wanted in chunk_groups(indices, depth):
-        start = chunk * depth
-        if one_band:  # straight into the buffer, the last chunk's padding too
-            frames.read_chunk_into(buffer, chunk)
-        else:
-            frames.read_into(buffer[:min(depth, n - start)], slice(start, min(start + depth, n)), slice(None))
+        frames.read_chunk_into(buffer, chunk)
         for i in wanted:
-            _accumulate(total.ravel(), buffer[i - start].ravel())
+            _accumulate(total.ravel(), buffer[i - chunk * depth].ravel())
     return total
 
 

@@ -58,3 +58,14 @@ def test_read_chunk_into_reads_a_whole_chunk_and_names_a_missing_one(tmp_path: P
         reader.read_chunk_into(out, 0)
     store.FrameReader(arr, strict=False, threads=1).read_chunk_into(out, 0)
     assert not out.any()  # a non-strict reader reads a missing chunk as the fill value
+
+
+def test_frame_sum_of_a_several_band_array_with_deep_chunks(tmp_path: Path) -> None:
+    """Frames taller than one row band (the reader's general path) sum as numpy does."""
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 4096, size=(5, store.CHUNK_ROWS + 8, 6), dtype=np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "g.zarr", 5, store.CHUNK_ROWS + 8, 6, depth=2)
+    arr[:] = frames
+    reader = store.FrameReader(arr, threads=1)
+    for indices in ([0, 1, 2, 3, 4], [4], [1, 3]):
+        assert np.array_equal(_frame_sum(reader, indices), frames[indices].astype(np.uint64).sum(axis=0))
