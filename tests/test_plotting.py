@@ -21,3 +21,39 @@ def test_a_figure_becomes_a_png_of_its_size_and_is_closed() -> None:
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size == (int(6.4 * DPI), int(4.8 * DPI))
     assert not plt.fignum_exists(fig.number)
+
+
+def _pixels(png: bytes) -> bytes:
+    return Image.open(io.BytesIO(png)).convert("RGBA").tobytes()
+
+
+def _tight_figure() -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1, 2], [2, 0, 1], "o-", label="a series")
+    ax.set_title("a title long enough to need the layout's room")
+    ax.set_ylabel("signal (DN)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def test_a_tight_layout_figure_is_drawn_once_with_the_same_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    reference = _tight_figure()  # matplotlib's own save: its layout draw, then the real one
+    buf = io.BytesIO()
+    reference.savefig(buf, format="png", dpi=DPI)
+    plt.close(reference)
+    draws: list[int] = []
+    real_draw = FigureCanvasAgg.draw
+    monkeypatch.setattr(FigureCanvasAgg, "draw", lambda self: draws.append(1) or real_draw(self))
+    png = figure_png(_tight_figure())
+    assert _pixels(png) == _pixels(buf.getvalue())
+    assert len(draws) == 1
+
+
+def test_a_constrained_layout_is_kept() -> None:
+    fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+    ax.set_ylabel("a label the layout makes room for")
+    figure_png(fig)
+    assert fig.get_layout_engine() is not None

@@ -90,8 +90,9 @@ def feature_quality(paths: Paths, day: str) -> FeatureQuality:
     previous = [read_partition(paths.tables, MODULE_FEATURES, str(first - timedelta(days=k))) for k in range(1, PSI_DAYS + 1)]
     reference = pl.concat([p for p in previous if p.height], how="diagonal_relaxed") if any(p.height for p in previous) else None
     rows = []
+    types = current.schema  # built anew on each access
     for name in present:
-        if not current.schema[name].is_numeric():
+        if not types[name].is_numeric():
             continue
         ref = reference.get_column(name) if reference is not None and name in reference.columns else pl.Series([], dtype=pl.Float64)
         rows.append({"feature": name, "psi": psi(current.get_column(name), ref),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import timedelta
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from sensorfleet.plotting import figure_png
@@ -20,46 +23,60 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int =
 
     ``chart``: :func:`sensorfleet.stations.spc.station_charts` rows (any number of stations);
     the last ``window_days`` days up to its latest are drawn.
+
+    Drawn for every capture day, so it is kept cheap: the rows are split by (metric, station)
+    once, the days go to matplotlib as day numbers (its date axis, without converting each
+    date), and the margins are fixed instead of measured by a layout pass.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     if chart.height:
         chart = chart.filter(pl.col("day") > pl.col("day").max() - timedelta(days=window_days))
-
     metrics = [m for m in METRICS if m in set(chart["metric"].to_list())] or list(METRICS)
     fig, axes = plt.subplots(2, len(metrics), figsize=(6.5 * len(metrics), 7), sharex=True, squeeze=False)
     stations = sorted(set(chart["station_id"].to_list()))
     colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(stations)}
+    # matplotlib's date numbers are days since 1970-01-01, as polars' Date
+    series = chart.sort("day").with_columns(x=pl.col("day").cast(pl.Int32).cast(pl.Float64)).partition_by(
+        ["metric", "station_id"], as_dict=True)
     for col, metric in enumerate(metrics):
         top, bottom = axes[0][col], axes[1][col]
         for station in stations:
-            rows = chart.filter((pl.col("metric") == metric) & (pl.col("station_id") == station)).sort("day")
-            if rows.is_empty():
-                continue
-            c = colours[station]
-            base = rows.filter(pl.col("state") == "baseline")
-            live = rows.filter(pl.col("state") != "baseline")
-            top.plot(rows["day"].to_list(), rows["ratio"].to_list(), "-", color=c, lw=0.8, label=station)
-            top.plot(base["day"].to_list(), base["ratio"].to_list(), "o", mfc="none", color=c, ms=4)
-            top.plot(live["day"].to_list(), live["ratio"].to_list(), "o", color=c, ms=3)
-            bottom.plot(live["day"].to_list(), live["ewma"].to_list(), "-o", color=c, ms=3, lw=1)
-            bottom.plot(live["day"].to_list(), live["limit"].to_list(), "--", color=c, lw=0.7)
-            bottom.plot(live["day"].to_list(), (-live["limit"]).to_list(), "--", color=c, lw=0.7)
-            alarms = live.filter(pl.col("state").str.starts_with("alarm"))
-            bottom.plot(alarms["day"].to_list(), alarms["ewma"].to_list(), "x", color="red", ms=8, mew=2)
+            rows = series.get((metric, station))
+            if rows is not None:
+                _draw_station(top, bottom, rows, colours[station], station)
         top.axhline(1.0, color="grey", lw=0.6)
-        top.set_title(f"{metric}: {METRICS[metric].description}", fontsize=8)
+        top.set_title(textwrap.fill(f"{metric}: {METRICS[metric].description}", 90), fontsize=8)
         top.set_ylabel("ratio to the other stations")
         bottom.set_ylabel("EWMA (z), dashed: limits; x: alarm")
         bottom.axhline(0.0, color="grey", lw=0.6)
         top.legend(fontsize=7, ncol=2)
-        for label in bottom.get_xticklabels():
-            label.set_rotation(30)
-            label.set_fontsize(7)
+        locator = AutoDateLocator(maxticks=8)
+        bottom.xaxis.set_major_locator(locator)
+        bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    width, height = fig.get_size_inches()  # margins in inches: the labels' room, not a fraction
+    fig.subplots_adjust(left=0.9 / width, right=1 - 0.15 / width, bottom=0.55 / height,
+                        top=1 - (0.95 if title else 0.6) / height, wspace=0.22, hspace=0.08)
     return figure_png(fig)
+
+
+def _draw_station(top: Any, bottom: Any, rows: pl.DataFrame, colour: Any, station: str) -> None:
+    """One station's ratio (``top``) and EWMA with limits and alarms (``bottom``) of one metric."""
+    x, ratio = rows["x"].to_numpy(), rows["ratio"].to_numpy()
+    state = rows["state"].to_numpy().astype(str)
+    base, alarm = state == "baseline", np.char.startswith(state, "alarm")
+    live = ~base
+    ewma, limit = rows["ewma"].to_numpy(), rows["limit"].to_numpy()
+    top.plot(x, ratio, "-", color=colour, lw=0.8, label=station)
+    top.plot(x[base], ratio[base], "o", mfc="none", color=colour, ms=4)
+    top.plot(x[live], ratio[live], "o", color=colour, ms=3)
+    bottom.plot(x[live], ewma[live], "-o", color=colour, ms=3, lw=1)
+    bottom.plot(x[live], limit[live], "--", color=colour, lw=0.7)
+    bottom.plot(x[live], -limit[live], "--", color=colour, lw=0.7)
+    bottom.plot(x[alarm], ewma[alarm], "x", color="red", ms=8, mew=2)

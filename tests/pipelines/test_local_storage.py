@@ -125,3 +125,50 @@ def test_wipe_closes_the_open_databases_before_deleting_them(tmp_path: Path, mon
         run_id = _materialize_n(instance, 1)[0]  # written to a new file, not to a deleted one
         assert instance.get_latest_materialization_event(AssetKey("probe")).run_id == run_id
     assert (tmp_path / "history" / "runs" / f"{run_id}.db").is_file()
+
+
+def _schema(db: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]]]:
+    con = sqlite3.connect(db)
+    try:
+        objects = sorted(con.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str)
+        return objects, con.execute("SELECT version_num FROM alembic_version").fetchall()
+    finally:
+        con.close()
+
+
+def test_a_new_run_database_has_dagsters_schema_and_revision(tmp_path: Path) -> None:
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    theirs, ours = SqliteEventLogStorage(str(tmp_path / "theirs")), LocalSqliteEventLogStorage(str(tmp_path / "ours"))
+    with theirs.run_connection("r1"), ours.run_connection("r1"):
+        pass
+    ours.dispose()
+    mine = _schema(tmp_path / "ours" / "r1.db")
+    assert mine == _schema(tmp_path / "theirs" / "r1.db")
+    assert mine[1] and mine[1][0][0]  # stamped with the head revision, as Dagster's own
+    reopened = LocalSqliteEventLogStorage(str(tmp_path / "ours"))
+    with reopened.run_connection("r1"):  # an existing database is left as it is
+        pass
+    reopened.dispose()
+    assert _schema(tmp_path / "ours" / "r1.db") == mine
+
+
+def test_has_table_remembers_a_yes_until_the_wipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    storage = LocalSqliteEventLogStorage(str(tmp_path))
+    asked: list[str] = []
+    dagsters = SqliteEventLogStorage.has_table
+
+    def counting(self: SqliteEventLogStorage, name: str) -> bool:
+        asked.append(name)
+        return dagsters(self, name)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", counting)
+    assert storage.has_table("asset_check_executions") and storage.has_table("asset_check_executions")
+    assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
+    assert asked == ["asset_check_executions", "no_such_table", "no_such_table"]  # a no is asked again
+    storage.wipe()
+    assert storage.has_table("asset_check_executions")
+    assert asked[-1] == "asset_check_executions"  # asked afresh after the wipe
+    storage.dispose()
