@@ -52,6 +52,8 @@ def test_pipeline_run_summarizes_rejections_and_failed_checks(
     # no model trained yet: one summary line per score table, not a warning per day and table
     for table in ("anomaly_scores", "yield_predictions", "spatial_scores"):
         assert f"  {table}: not scored on 1 day(s): " in second.output, second.output
+    # told before PyTorch is imported: the model store does not exist yet
+    assert "spatial_scores: not scored on 1 day(s): no model trained yet (no model store at" in second.output
     assert "WARNING" not in second.output
 
 
