@@ -32,8 +32,11 @@ queued run of the same day only the ingest's per-session locks and atomic publis
 SESSIONS_FAILING = "sessions_failing"
 MODULES_FAILING = "modules_failing"
 STATIONS_FAILING = "stations_failing"
-"""Metadata keys of a failed check's list of sessions, modules or test stations (the CLI summary
-names them)."""
+FEATURES_FAILING = "features_failing"
+"""Metadata keys of a failed check's list of sessions, modules, test stations or features (the
+CLI summary names them)."""
+FAILING_KEYS = (MODULES_FAILING, SESSIONS_FAILING, STATIONS_FAILING, FEATURES_FAILING)
+"""The keys above, in the order the CLI summary looks for a failed check's list."""
 SCORED = "scored"
 NOT_SCORED_REASON = "reason"
 """Metadata of a score table's materialization: whether a champion scored the day, and why not

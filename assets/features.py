@@ -21,7 +21,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets._common import check_spec, frame_md
+from assets._common import FEATURES_FAILING, check_spec, frame_md
 from assets.characterization import MODULE_CHANNEL_STATS, MODULE_STATS, PIXEL_DEFECTS
 from assets.optics import MODULE_OPTICS
 from assets.resources import StorageResource
@@ -78,6 +78,8 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             asset_key=MODULE_FEATURES, check_name=CHECK_NULL_RATE, passed=mostly_null.is_empty(),
             severity=AssetCheckSeverity.WARN,
             metadata={"features_over_limit": MetadataValue.int(mostly_null.height),
+                      FEATURES_FAILING: MetadataValue.json([f"{f} ({r:.0%} null)" for f, r in
+                                                            mostly_null.select("feature", "null_rate").iter_rows()]),
                       "worst": MetadataValue.md(frame_md(mostly_null.select("feature", "null_rate")))},
         )
         readable = quality.psi.filter((pl.col("current_rows") >= MIN_ROWS_FOR_PSI)
@@ -88,6 +90,8 @@ def build_feature_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             severity=AssetCheckSeverity.WARN,
             metadata={"features_compared": MetadataValue.int(readable.height),
                       "features_drifted": MetadataValue.int(drifted.height),
+                      FEATURES_FAILING: MetadataValue.json([f"{f} (PSI {v:.2f})" for f, v in
+                                                            drifted.select("feature", "psi").iter_rows()]),
                       "largest_psi": MetadataValue.md(frame_md(readable.sort("psi", descending=True).select("feature", "psi")))},
         )
 

@@ -7,6 +7,7 @@ same held-out data, else ``challenger`` with the reason as a version tag.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -48,6 +49,9 @@ def connect(root: str | Path | None = None) -> Any:
     # MLflow draws a progress bar for every artifact download (each champion load): noise in the
     # demo's and the CLI's output; a user's own setting wins
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # and it announces at INFO level each set-up step of a new SQLite store ("Creating initial
+    # MLflow database tables...", "Updating database tables") in the middle of the demo's summary
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     with environment_kept(MLFLOW_ENV):  # set_tracking_uri also exports MLFLOW_TRACKING_URI,
         mlflow.set_tracking_uri(tracking.uri)  # which resolve_tracking would then take as the
         mlflow.set_registry_uri(tracking.uri)  # user's choice for every later root

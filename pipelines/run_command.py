@@ -163,7 +163,7 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
     _print_not_scored(days, console)
     failures = [(d.day, f) for d in days for f in d.failed_checks]
     if failures:
-        console.print("  checks failed (the modules, sessions or stations outside them):")
+        console.print("  checks failed (the modules, sessions, stations or features outside them):")
         for day, failure in failures:
             named = ", ".join(failure.modules[:_REASON_LIMIT]) or "see the UI"
             more = f" ... and {len(failure.modules) - _REASON_LIMIT} more" if len(failure.modules) > _REASON_LIMIT else ""

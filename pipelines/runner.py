@@ -32,12 +32,10 @@ from dagster import (
 )
 
 from assets._common import (
-    MODULES_FAILING,
+    FAILING_KEYS,
     NOT_SCORED_REASON,
     PARTITION_TAG,
     SCORED,
-    SESSIONS_FAILING,
-    STATIONS_FAILING,
     ProgressHook,
     metadata_values,
     progress_hook,
@@ -448,8 +446,7 @@ def _run_day(
                     asset=evaluation.asset_key.to_user_string(),
                     check=evaluation.check_name,
                     severity=evaluation.severity.value,
-                    modules=[str(m) for m in (meta.get(MODULES_FAILING) or meta.get(SESSIONS_FAILING)
-                                              or meta.get(STATIONS_FAILING) or [])],
+                    modules=[str(m) for m in next((meta[k] for k in FAILING_KEYS if meta.get(k)), [])],
                 )
             )
 

@@ -51,3 +51,17 @@ def test_no_model_before_the_store_exists_without_creating_it(tmp_path: Path, mo
     assert store_missing(tmp_path) is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert store_missing(tmp_path) is None  # a server: only asking it can tell
+
+
+def test_a_new_model_store_is_set_up_without_mlflows_info_lines(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from models.tracking import connect; "
+            "connect(sys.argv[1]).search_experiments(); print('store ready')")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": ""})
+    assert "store ready" in done.stdout
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()  # the store was made in that process
+    assert "Creating initial MLflow database tables" not in done.stderr, done.stderr

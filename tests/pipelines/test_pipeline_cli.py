@@ -55,6 +55,9 @@ def test_pipeline_run_summarizes_rejections_and_failed_checks(
     # told before PyTorch is imported: the model store does not exist yet
     assert "spatial_scores: not scored on 1 day(s): no model trained yet (no model store at" in second.output
     assert "WARNING" not in second.output
+    # a warning check on features names them, as the others name their modules
+    null_rate = next(line for line in second.output.splitlines() if "module_features.feature_null_rate [WARN]" in line)
+    assert "% null)" in null_rate and "see the UI" not in null_rate, null_rate
 
 
 def test_pipeline_run_select_and_day(tmp_path: Path, synth_landing: Path) -> None:
