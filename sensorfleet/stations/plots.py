@@ -12,6 +12,10 @@ import polars as pl
 from sensorfleet.plotting import figure_png
 from sensorfleet.stations.metrics import METRICS
 
+BASELINE_ONLY = ("every station is still in its baseline window:\n"
+                 "its EWMA and limits start once the baseline is complete")
+"""The note in an EWMA panel with no point yet."""
+
 WINDOW_DAYS = 90
 """Days drawn back from the chart's last day: the drawing's cost and legibility stay those of
 a quarter however long the history (the table keeps every day)."""
@@ -45,10 +49,14 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int =
         ["metric", "station_id"], as_dict=True)
     for col, metric in enumerate(metrics):
         top, bottom = axes[0][col], axes[1][col]
+        live = 0
         for station in stations:
             rows = series.get((metric, station))
             if rows is not None:
-                _draw_station(top, bottom, rows, colours[station], station)
+                live += _draw_station(top, bottom, rows, colours[station], station)
+        if not live:  # say why the panel is empty (a young fleet: the demo's is)
+            bottom.text(0.5, 0.5, BASELINE_ONLY, transform=bottom.transAxes, ha="center", va="center",
+                        fontsize=9, color="0.35", bbox={"facecolor": "white", "edgecolor": "none"})
         top.axhline(1.0, color="grey", lw=0.6)
         top.set_title(textwrap.fill(f"{metric}: {METRICS[metric].description}", 90), fontsize=8)
         top.set_ylabel("ratio to the other stations")
@@ -66,8 +74,9 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int =
     return figure_png(fig)
 
 
-def _draw_station(top: Any, bottom: Any, rows: pl.DataFrame, colour: Any, station: str) -> None:
-    """One station's ratio (``top``) and EWMA with limits and alarms (``bottom``) of one metric."""
+def _draw_station(top: Any, bottom: Any, rows: pl.DataFrame, colour: Any, station: str) -> int:
+    """One station's ratio (``top``) and EWMA with limits and alarms (``bottom``) of one metric;
+    returns its days past the baseline (the points drawn at the bottom)."""
     x, ratio = rows["x"].to_numpy(), rows["ratio"].to_numpy()
     state = rows["state"].to_numpy().astype(str)
     base, alarm = state == "baseline", np.char.startswith(state, "alarm")
@@ -80,3 +89,4 @@ def _draw_station(top: Any, bottom: Any, rows: pl.DataFrame, colour: Any, statio
     bottom.plot(x[live], limit[live], "--", color=colour, lw=0.7)
     bottom.plot(x[live], -limit[live], "--", color=colour, lw=0.7)
     bottom.plot(x[alarm], ewma[alarm], "x", color="red", ms=8, mew=2)
+    return int(live.sum())
