@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from sensorfleet.emva.config import DEFECT_CODES
-from sensorfleet.plotting import figure_png
+from sensorfleet.plotting import figure_png, set_margins
 
 
 def plot_ptc(ptc: pl.DataFrame, gain_k_dn_per_e: float | None = None, title: str = "") -> bytes:
@@ -36,9 +36,10 @@ def plot_ptc(ptc: pl.DataFrame, gain_k_dn_per_e: float | None = None, title: str
     ax.set_xlabel("mu_y - mu_y.dark (DN)")
     ax.set_ylabel("sigma_y^2 - sigma_y.dark^2 (DN^2)")
     # a long title (session ids run to 128 chars) is wrapped, not clipped at the figure edge
-    ax.set_title(textwrap.fill(title or "photon transfer", 60), fontsize=9)
+    wrapped = textwrap.fill(title or "photon transfer", 60)
+    ax.set_title(wrapped, fontsize=9)
     ax.legend(loc="upper left")
-    fig.tight_layout()
+    set_margins(fig, left=0.95, right=0.2, bottom=0.55, top=0.2 + 0.16 * (wrapped.count("\n") + 1))
     return figure_png(fig)
 
 
@@ -64,9 +65,10 @@ def plot_defect_map(defects: np.ndarray | pl.DataFrame, width: int, height: int,
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
     ax.set_aspect("equal")
-    ax.set_title(textwrap.fill(title or "defects", 60), fontsize=9)
+    wrapped = textwrap.fill(title or "defects", 60)
+    ax.set_title(wrapped, fontsize=9)
     handles, _ = ax.get_legend_handles_labels()
     if handles:
         ax.legend(loc="upper right", fontsize=7, markerscale=3)
-    fig.tight_layout()
+    set_margins(fig, left=0.55, right=0.2, bottom=0.35, top=0.2 + 0.16 * (wrapped.count("\n") + 1))
     return figure_png(fig)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sensorfleet.plotting import figure_png
+from sensorfleet.plotting import figure_png, set_margins
 from sensorfleet.stations.metrics import METRICS
 
 BASELINE_ONLY = ("every station is still in its baseline window:\n"
@@ -68,9 +68,7 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int =
         bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     if title:
         fig.suptitle(title)
-    width, height = fig.get_size_inches()  # margins in inches: the labels' room, not a fraction
-    fig.subplots_adjust(left=0.9 / width, right=1 - 0.15 / width, bottom=0.55 / height,
-                        top=1 - (0.95 if title else 0.6) / height, wspace=0.22, hspace=0.08)
+    set_margins(fig, left=0.9, right=0.15, bottom=0.55, top=0.95 if title else 0.6, wspace=0.22, hspace=0.08)
     return figure_png(fig)
 
 
