@@ -37,7 +37,7 @@ def plot_ptc(ptc: pl.DataFrame, gain_k_dn_per_e: float | None = None, title: str
     ax.set_ylabel("sigma_y^2 - sigma_y.dark^2 (DN^2)")
     # a long title (session ids run to 128 chars) is wrapped, not clipped at the figure edge
     wrapped = textwrap.fill(title or "photon transfer", 60)
-    ax.set_title(wrapped, fontsize=9)
+    ax.set_title(wrapped, fontsize=9, y=1.0)
     ax.legend(loc="upper left")
     set_margins(fig, left=0.95, right=0.2, bottom=0.55, top=0.2 + 0.16 * (wrapped.count("\n") + 1))
     return figure_png(fig)
@@ -66,7 +66,7 @@ def plot_defect_map(defects: np.ndarray | pl.DataFrame, width: int, height: int,
     ax.set_ylim(height, 0)
     ax.set_aspect("equal")
     wrapped = textwrap.fill(title or "defects", 60)
-    ax.set_title(wrapped, fontsize=9)
+    ax.set_title(wrapped, fontsize=9, y=1.0)
     handles, _ = ax.get_legend_handles_labels()
     if handles:
         ax.legend(loc="upper right", fontsize=7, markerscale=3)

@@ -30,7 +30,7 @@ def plot_mtf50_field_map(sfr: pl.DataFrame, width: int, height: int, title: str 
     ax.set_aspect("equal")
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
-    ax.set_title(title or "MTF50 over the field", fontsize=9)
+    ax.set_title(title or "MTF50 over the field", fontsize=9, y=1.0)
     return figure_png(fig)
 
 
@@ -55,5 +55,5 @@ def plot_sfr_curves(curves: pl.DataFrame, sfr: pl.DataFrame, title: str = "") ->
     ax.set_ylim(0, 1.1)
     ax.set_xlabel("frequency (cycles/pixel)")
     ax.set_ylabel("SFR")
-    ax.set_title(title or "SFR per edge (colour: field fraction)", fontsize=9)
+    ax.set_title(title or "SFR per edge (colour: field fraction)", fontsize=9, y=1.0)
     return figure_png(fig)

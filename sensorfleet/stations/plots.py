@@ -58,7 +58,7 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int =
             bottom.text(0.5, 0.5, BASELINE_ONLY, transform=bottom.transAxes, ha="center", va="center",
                         fontsize=9, color="0.35", bbox={"facecolor": "white", "edgecolor": "none"})
         top.axhline(1.0, color="grey", lw=0.6)
-        top.set_title(textwrap.fill(f"{metric}: {METRICS[metric].description}", 90), fontsize=8)
+        top.set_title(textwrap.fill(f"{metric}: {METRICS[metric].description}", 90), fontsize=8, y=1.0)
         top.set_ylabel("ratio to the other stations")
         bottom.set_ylabel("EWMA (z), dashed: limits; x: alarm")
         bottom.axhline(0.0, color="grey", lw=0.6)
