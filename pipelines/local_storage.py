@@ -114,8 +114,9 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
         """Dagster's schema set-up, with the migration scripts read once per process for a new
-        run database: the same tables and the same stamped revision as Dagster's own, which
-        sets up the index and takes over whenever anything is unexpected (a concurrent set-up)."""
+        run database and its write-ahead log switched on before its tables are made: the same
+        tables, journal mode and stamped revision as Dagster's own, which sets up the index and
+        takes over whenever anything is unexpected (a concurrent set-up)."""
         if for_index_shard:
             super()._initdb(engine, for_index_shard=True)
             return
@@ -124,8 +125,10 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
                 migrations = MigrationContext.configure(connection)
                 if migrations.get_current_revision() is not None:
                     return
-                SqlEventLogStorageMetadata.create_all(engine)
+                # the write-ahead log first (Dagster sets it after the tables): each CREATE then
+                # commits into the log without a flush, instead of a rollback journal's fsyncs
                 connection.execute(text("PRAGMA journal_mode=WAL;"))
+                SqlEventLogStorageMetadata.create_all(engine)
                 migrations.stamp(_event_log_migrations(), "head")
                 safe_commit(connection)
         except (DatabaseError, sqlite3.DatabaseError):

@@ -127,11 +127,12 @@ def test_wipe_closes_the_open_databases_before_deleting_them(tmp_path: Path, mon
     assert (tmp_path / "history" / "runs" / f"{run_id}.db").is_file()
 
 
-def _schema(db: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]]]:
+def _schema(db: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, ...]], str]:
     con = sqlite3.connect(db)
     try:
         objects = sorted(con.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str)
-        return objects, con.execute("SELECT version_num FROM alembic_version").fetchall()
+        return (objects, con.execute("SELECT version_num FROM alembic_version").fetchall(),
+                con.execute("PRAGMA journal_mode").fetchone()[0])
     finally:
         con.close()
 
@@ -146,6 +147,7 @@ def test_a_new_run_database_has_dagsters_schema_and_revision(tmp_path: Path) -> 
     mine = _schema(tmp_path / "ours" / "r1.db")
     assert mine == _schema(tmp_path / "theirs" / "r1.db")
     assert mine[1] and mine[1][0][0]  # stamped with the head revision, as Dagster's own
+    assert mine[2] == "wal"
     reopened = LocalSqliteEventLogStorage(str(tmp_path / "ours"))
     with reopened.run_connection("r1"):  # an existing database is left as it is
         pass
