@@ -54,7 +54,8 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int =
             rows = series.get((metric, station))
             if rows is not None:
                 live += _draw_station(top, bottom, rows, colours[station], station)
-        if not live:  # say why the panel is empty (a young fleet: the demo's is)
+        if not live:  # say why the panel is empty (a young fleet: the demo's is), around z = 0
+            bottom.set_ylim(-3.0, 3.0)
             bottom.text(0.5, 0.5, BASELINE_ONLY, transform=bottom.transAxes, ha="center", va="center",
                         fontsize=9, color="0.35", bbox={"facecolor": "white", "edgecolor": "none"})
         top.axhline(1.0, color="grey", lw=0.6)
@@ -81,10 +82,13 @@ def _draw_station(top: Any, bottom: Any, rows: pl.DataFrame, colour: Any, statio
     live = ~base
     ewma, limit = rows["ewma"].to_numpy(), rows["limit"].to_numpy()
     top.plot(x, ratio, "-", color=colour, lw=0.8, label=station)
-    top.plot(x[base], ratio[base], "o", mfc="none", color=colour, ms=4)
-    top.plot(x[live], ratio[live], "o", color=colour, ms=3)
-    bottom.plot(x[live], ewma[live], "-o", color=colour, ms=3, lw=1)
-    bottom.plot(x[live], limit[live], "--", color=colour, lw=0.7)
-    bottom.plot(x[live], -limit[live], "--", color=colour, lw=0.7)
-    bottom.plot(x[alarm], ewma[alarm], "x", color="red", ms=8, mew=2)
+    if base.any():  # an empty series is an artist drawn for nothing (the demo's days are all baseline)
+        top.plot(x[base], ratio[base], "o", mfc="none", color=colour, ms=4)
+    if live.any():
+        top.plot(x[live], ratio[live], "o", color=colour, ms=3)
+        bottom.plot(x[live], ewma[live], "-o", color=colour, ms=3, lw=1)
+        bottom.plot(x[live], limit[live], "--", color=colour, lw=0.7)
+        bottom.plot(x[live], -limit[live], "--", color=colour, lw=0.7)
+    if alarm.any():
+        bottom.plot(x[alarm], ewma[alarm], "x", color="red", ms=8, mew=2)
     return int(live.sum())
