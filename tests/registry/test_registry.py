@@ -79,3 +79,23 @@ def test_written_at_changes_only_with_content(tmp_path: Path) -> None:
     back = read_partition(tmp_path, "sessions", "2026-03-14").sort("session_id")
     assert back["written_at"].to_list() == [T0, later, T0]
     assert back["last_run"].to_list() == ["ingested"] * 3
+
+
+def test_unchanged_content_in_the_same_order_is_not_rewritten(tmp_path: Path) -> None:
+    """The same rows in the same order (compared row by row, NaN and null included) leave the stored
+    partition alone; in another order (matched by key) it is rewritten with every stored
+    ``written_at`` kept; a NaN, a null or a row more in the new rows is a change."""
+    stored = _sessions(3, T0).with_columns(temperature_c=pl.Series([float("nan"), None, 25.0]))
+    first = publish_partition(tmp_path, "sessions", "2026-03-14", stored)
+    mtime = first.path.stat().st_mtime_ns
+    later = _sessions(3, T0 + timedelta(hours=1)).with_columns(temperature_c=stored["temperature_c"])
+    assert not publish_partition(tmp_path, "sessions", "2026-03-14", later).rewritten
+    assert first.path.stat().st_mtime_ns == mtime
+    assert publish_partition(tmp_path, "sessions", "2026-03-14", later.reverse()).rewritten
+    back = read_partition(tmp_path, "sessions", "2026-03-14")
+    assert back["session_id"].to_list() == ["S2", "S1", "S0"] and back["written_at"].to_list() == [T0] * 3
+    for changed in (later.with_columns(temperature_c=pl.Series([25.0, None, 25.0])),
+                    later.with_columns(temperature_c=pl.Series([float("nan"), 25.0, 25.0])),
+                    pl.concat([later, _sessions(4, T0)[3:]])):
+        assert publish_partition(tmp_path, "sessions", "2026-03-14", changed).rewritten
+        publish_partition(tmp_path, "sessions", "2026-03-14", stored)  # back to the stored rows
