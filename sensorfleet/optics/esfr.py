@@ -451,12 +451,38 @@ def edge_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical
     stats, freq, mtf, n_freq = _roi_sfrs(np.asarray(full, dtype=np.float64), np.asarray(patch, dtype=np.float64),
                                          offsets, vertical, config.oversampling, config.fit_degree, config.min_rows,
                                          config.max_frequency_cy_per_px, at_cy_per_px[0], at_cy_per_px[1])
+    return sfr_results(stats.tolist(), n_freq.tolist(), freq, mtf)
+
+
+def sfr_results(stats: list[list[float]], n_freq: list[int], freq: np.ndarray,
+                mtf: np.ndarray) -> list[tuple[EdgeSfr, tuple[float, float, float]]]:
+    """Each channel's :class:`EdgeSfr` and figures from the rows :func:`_roi_sfrs` fills (``stats``
+    as Python floats, no numpy scalars; ``freq`` and ``mtf`` ``(channels, >= max(n_freq))``, each
+    result a view of its row's first ``n_freq`` values)."""
     out = []
     for (status, slope, edge_x, contrast, noise, rows, mtf50, at_a, at_b), n, f, m in zip(
-            stats.tolist(), n_freq.tolist(), freq, mtf, strict=True):  # Python floats: no numpy scalars
+            stats, n_freq, freq, mtf, strict=True):
         sfr = EdgeSfr(int(status), f[:n], m[:n], math.degrees(math.atan(slope)), edge_x, contrast, noise, int(rows))
         out.append((sfr, (mtf50, at_a, at_b)))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def channel_lengths(shape: tuple[int, int], offsets: np.ndarray, vertical: bool, max_frequency: float) -> np.ndarray:
+    """The frequency count of each channel :func:`_roi_sfrs` measures on an ROI of ``shape``: the
+    full ROI (step 1), then each plane at ``offsets`` (step 2)."""
+    n_ch = 1 + offsets.shape[0]
+    n_freq = np.empty(n_ch, np.int64)
+    for c in range(n_ch):
+        step = 1.0 if c == 0 else 2.0
+        if c == 0:
+            cols = shape[1] if vertical else shape[0]
+        else:
+            h = (shape[0] - offsets[c - 1, 0] + 1) // 2
+            w = (shape[1] - offsets[c - 1, 1] + 1) // 2
+            cols = w if vertical else h
+        n_freq[c] = int(cols * step * max_frequency) + 1
+    return n_freq
 
 
 @numba.njit(cache=True, nogil=True)
@@ -467,23 +493,23 @@ def _roi_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical
     (step 2), transposed unless ``vertical``: the same steps and operations. Returns per channel
     ``stats`` (status, slope, edge x, contrast, noise, rows used, MTF50, MTF at ``at_a``, ``at_b``),
     the frequencies and the MTF (rows padded to the longest), and each row's length."""
-    n_ch = 1 + offsets.shape[0]
+    n_freq = channel_lengths(patch.shape, offsets, vertical, max_frequency)
+    n_ch = n_freq.size
     stats = np.full((n_ch, 9), np.nan)
-    cols_of = np.empty(n_ch, np.int64)
-    n_freq = np.empty(n_ch, np.int64)
-    for c in range(n_ch):
-        step = 1.0 if c == 0 else 2.0
-        if c == 0:
-            cols = full.shape[1] if vertical else full.shape[0]
-        else:
-            h = (patch.shape[0] - offsets[c - 1, 0] + 1) // 2
-            w = (patch.shape[1] - offsets[c - 1, 1] + 1) // 2
-            cols = w if vertical else h
-        cols_of[c] = cols
-        n_freq[c] = int(cols * step * max_frequency) + 1
     freq = np.zeros((n_ch, n_freq.max()))
     mtf = np.zeros((n_ch, n_freq.max()))
-    for c in range(n_ch):
+    roi_sfrs_into(full, patch, offsets, vertical, ovs, degree, min_rows, at_a, at_b, n_freq, stats, freq, mtf)
+    return stats, freq, mtf, n_freq
+
+
+@numba.njit(cache=True, nogil=True)
+def roi_sfrs_into(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, ovs: int, degree: int,
+                  min_rows: int, at_a: float, at_b: float, n_freq: np.ndarray, stats: np.ndarray, freq: np.ndarray,
+                  mtf: np.ndarray) -> None:
+    """The work of :func:`_roi_sfrs` into the caller's arrays (``n_freq`` from
+    :func:`channel_lengths`; ``stats`` ``(channels, 9)`` NaN, ``freq`` and ``mtf`` ``(channels, >=
+    n_freq.max())`` zeros), for a caller that measures many ROIs in one compiled call."""
+    for c in range(n_freq.size):
         step = 1.0 if c == 0 else 2.0
         src = full if c == 0 else patch[offsets[c - 1, 0]::2, offsets[c - 1, 1]::2]
         roi = np.ascontiguousarray(src) if vertical else np.ascontiguousarray(src.T)
@@ -496,4 +522,3 @@ def _roi_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical
             status, slope, edge_x, contrast, noise, used)
         if status == STATUS_OK:
             stats[c, 6], stats[c, 7], stats[c, 8] = _figures(freq[c, :n_freq[c]], row, at_a, at_b)
-    return stats, freq, mtf, n_freq
