@@ -137,14 +137,15 @@ def open_captures(captures_zarr: Path) -> tuple[FrameReader, Manifest, dict[str,
     if "manifest" not in attrs:
         raise ValueError(f"{path}: captures group has no 'manifest' attribute")
     manifest = Manifest.model_validate(attrs["manifest"])
+    # chunk files read and decompressed straight into the pass's block buffers (zarr's async
+    # read path costs as much CPU again as the decompression; docs/storage.md), the array's
+    # layout from its zarr.json; strict (a missing chunk is an error) for groups ingest wrote:
+    # it writes every chunk
     try:
-        frames = zarr.open_array(str(path / "frames"), mode="r")
+        frames = FrameReader.open(path / "frames", strict="sensorfleet_version" in attrs)
     except Exception:  # zarr raises several types for a missing/invalid array
         raise ValueError(f"{path}: captures group has no 'frames' array") from None
-    # chunk files read and decompressed straight into the pass's block buffers (zarr's async
-    # read path costs as much CPU again as the decompression; docs/storage.md)
-    # strict (a missing chunk is an error) for groups ingest wrote: it writes every chunk
-    return FrameReader(frames, strict="sensorfleet_version" in attrs), manifest, attrs
+    return frames, manifest, attrs
 
 
 def characterize_session(

@@ -355,6 +355,56 @@ def _direct_folder(arr: zarr.Array) -> Path | None:
     return Path(arr.store.root) / arr.path
 
 
+@dataclass(frozen=True)
+class DirectLayout:
+    """What :class:`FrameReader` needs of a frames array: its shape, chunks and fill value, and
+    where its chunk files are when it reads them itself (``folder``, None: through zarr; chunk
+    keys ``c<sep>frame<sep>band<sep>0``, zarr v3's default encoding)."""
+
+    shape: tuple[int, int, int]
+    chunks: tuple[int, int, int]
+    fill: int
+    folder: Path | None
+    separator: str = "/"
+
+    def chunk_key(self, chunk: int, band: int) -> str:
+        s = self.separator
+        return f"c{s}{chunk}{s}{band}{s}0"
+
+    @classmethod
+    def of_array(cls, arr: zarr.Array) -> DirectLayout:
+        folder = _direct_folder(arr)
+        encoding = arr.metadata.chunk_key_encoding  # type: ignore[union-attr]
+        separator = str(getattr(encoding, "separator", "/"))
+        if folder is not None and (getattr(encoding, "name", "") != "default" or separator not in "/."):
+            folder = None  # chunk keys this class does not spell: through zarr
+        return cls(tuple(int(v) for v in arr.shape), tuple(int(c) for c in arr.chunks),  # type: ignore[arg-type]
+                   int(arr.metadata.fill_value or 0), folder, separator)  # type: ignore[union-attr]
+
+    @classmethod
+    def of_folder(cls, folder: Path) -> DirectLayout | None:
+        """The layout read from ``folder/zarr.json`` when it is a zarr v3 uint16 array of
+        whole-width regular chunks, little-endian bytes + one blosc codec, default chunk keys,
+        no storage transformer (what :func:`_direct_folder` accepts); None otherwise."""
+        try:
+            meta = json.loads((folder / "zarr.json").read_bytes())
+            codecs = meta["codecs"]
+            encoding = meta["chunk_key_encoding"]
+            separator = encoding.get("configuration", {}).get("separator", "/")
+            shape = tuple(int(v) for v in meta["shape"])
+            chunks = tuple(int(v) for v in meta["chunk_grid"]["configuration"]["chunk_shape"])
+            direct = (meta["zarr_format"] == 3 and meta["node_type"] == "array" and meta["data_type"] == "uint16"
+                      and meta["chunk_grid"]["name"] == "regular" and len(shape) == len(chunks) == 3
+                      and chunks[2] == shape[2] and not meta.get("storage_transformers")
+                      and [c["name"] for c in codecs] == ["bytes", "blosc"]
+                      and codecs[0].get("configuration", {}).get("endian") == "little"
+                      and encoding["name"] == "default" and separator in ("/", "."))
+            fill = int(meta["fill_value"] or 0)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return cls(shape, chunks, fill, folder, separator) if direct else None  # type: ignore[arg-type]
+
+
 class FrameReader:
     """Read-only ``(n, H, W) uint16`` frames of a captures group, chunk files read and
     decompressed straight into the caller's array.
@@ -379,21 +429,46 @@ class FrameReader:
     whole.
     """
 
-    def __init__(self, arr: zarr.Array, *, strict: bool = True, threads: int = 2) -> None:
-        self.arr = arr
+    def __init__(self, arr: zarr.Array | None, *, strict: bool = True, threads: int = 2,
+                 layout: DirectLayout | None = None) -> None:
+        self._arr = arr
         self.strict = strict
         self.threads = max(1, int(threads))
         self._pool: ThreadPoolExecutor | None = None
-        self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
-        self.shape: tuple[int, int, int] = tuple(int(s) for s in arr.shape)  # type: ignore[assignment]
-        self.chunks: tuple[int, int, int] = tuple(int(c) for c in arr.chunks)  # type: ignore[assignment]
+        if layout is None:
+            if arr is None:
+                raise ValueError("FrameReader: give the zarr array, or the layout of a direct one")
+            layout = DirectLayout.of_array(arr)
+        self._layout = layout
+        self.fill = layout.fill
+        self.shape: tuple[int, int, int] = layout.shape
+        self.chunks: tuple[int, int, int] = layout.chunks
         self.dtype = np.dtype("uint16")
         self.ndim = 3
-        self.folder = _direct_folder(arr)
+        self.folder = layout.folder
         self._dir_fd: int | None = None
         if self.folder is not None:
             self._dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
             weakref.finalize(self, os.close, self._dir_fd)
+
+    @classmethod
+    def open(cls, folder: Path, *, strict: bool = True, threads: int = 2) -> FrameReader:
+        """The reader of the frames array in ``folder``: from its ``zarr.json`` alone when the array
+        is laid out as :func:`create_frames_group` makes it (opening it through zarr costs half the
+        CPU of opening a small session, and no read here needs zarr), else through zarr. Raises
+        what ``zarr.open_array`` raises for a missing or invalid array."""
+        layout = DirectLayout.of_folder(Path(folder))
+        if layout is None:
+            return cls(zarr.open_array(str(folder), mode="r"), strict=strict, threads=threads)
+        return cls(None, strict=strict, threads=threads, layout=layout)
+
+    @property
+    def arr(self) -> zarr.Array:
+        """The zarr array (opened on first use by a reader made by :meth:`open`)."""
+        if self._arr is None:
+            assert self.folder is not None
+            self._arr = zarr.open_array(str(self.folder), mode="r")
+        return self._arr
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -493,7 +568,7 @@ class FrameReader:
         :class:`IncompleteSessionError` naming the file, its frames and rows."""
         assert self.folder is not None
         depth, rows = self.chunks[0], self.chunks[1]
-        key = self.arr.metadata.encode_chunk_key((chunk, band, 0))
+        key = self._layout.chunk_key(chunk, band)
         try:
             fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
         except FileNotFoundError:

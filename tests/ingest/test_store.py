@@ -482,3 +482,34 @@ def test_a_frame_decoded_into_its_slot_is_not_copied(tmp_path: Path) -> None:
         writer.write(i, slot)
     assert np.array_equal(zarr.open_array(str(tmp_path / "s.zarr" / "frames"), mode="r")[:], frames)
     assert store.ChunkStage(5, 2, 700, 512, 16).slot(0) is None  # two bands: frames are copied in
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_frame_reader_open_takes_the_layout_from_zarr_json(tmp_path: Path, depth: int) -> None:
+    """``FrameReader.open`` reads an ingest-made array's layout from its ``zarr.json`` (zarr is
+    opened only for a key the reader hands to it) and reads what zarr reads; another layout, or
+    metadata it does not know, goes through zarr; a missing array raises as zarr does."""
+    import zarr
+
+    frames, arr = _reader_group(tmp_path, n=5, depth=depth)
+    folder = tmp_path / "r.zarr" / "frames"
+    reader = store.FrameReader.open(folder)
+    assert reader._arr is None and reader._layout == store.DirectLayout.of_array(arr)
+    assert reader.folder == folder and reader.shape == frames.shape and reader.chunks == arr.chunks
+    assert np.array_equal(reader[1:4, 100:600], frames[1:4, 100:600]) and reader._arr is None
+    assert np.array_equal(reader[[0, 2], ::5], frames[[0, 2], ::5]) and reader._arr is not None  # through zarr
+    (folder / arr.metadata.encode_chunk_key((1, 0, 0))).unlink()
+    with pytest.raises(store.IncompleteSessionError, match=rf"{arr.metadata.encode_chunk_key((1, 0, 0))}: chunk file"):
+        store.FrameReader.open(folder)[:, :10]
+
+    other = zarr.create_array(str(tmp_path / "other.zarr"), shape=(2, 40, 30), dtype="uint16", chunks=(2, 16, 16))
+    other[...] = np.arange(2 * 40 * 30, dtype=np.uint16).reshape(2, 40, 30)
+    assert store.DirectLayout.of_folder(tmp_path / "other.zarr") is None
+    through_zarr = store.FrameReader.open(tmp_path / "other.zarr")
+    assert through_zarr.folder is None and np.array_equal(through_zarr[:, 3:20], other[:, 3:20])
+    meta = json.loads((folder / "zarr.json").read_text())
+    meta["chunk_key_encoding"] = {"name": "v2", "configuration": {"separator": "."}}
+    (folder / "zarr.json").write_text(json.dumps(meta))
+    assert store.DirectLayout.of_folder(folder) is None  # chunk keys it does not spell
+    with pytest.raises(FileNotFoundError):
+        store.FrameReader.open(tmp_path / "missing.zarr")
