@@ -27,7 +27,15 @@ from sensorfleet.emva.flatblocks import GRID, stored_means
 from sensorfleet.emva.session import open_captures
 from sensorfleet.ingest import list_ingested
 from sensorfleet.optics.chart import ChartConfig
-from sensorfleet.optics.session import CURVE_SCHEMA, SessionOptics, session_optics, write_curves
+from sensorfleet.optics.session import (
+    CURVE_SCHEMA,
+    CurveRows,
+    SessionOptics,
+    curves_frame,
+    session_optics,
+    sfr_frame,
+    write_curves,
+)
 from sensorfleet.parallel import Outcome, run_each
 from sensorfleet.tables import publish_partition, sweep_stale_temporaries
 
@@ -78,12 +86,12 @@ def _holds(path: Path, curves: pl.DataFrame) -> bool:
         return False
 
 
-def _publish_curves(paths: Paths, day: str, parts: list[pl.DataFrame]) -> Path | None:
+def _publish_curves(paths: Paths, day: str, parts: list[CurveRows]) -> Path | None:
     """Write the day's curves (the sessions' ``parts``, in order) to :func:`curves_path`, or remove
     it when there are none; remove the per-session sidecars of earlier versions."""
     target = curves_path(paths, day)
     if parts:
-        curves = pl.concat(parts, rechunk=False)
+        curves = curves_frame(parts)
         if not _holds(target, curves):
             write_curves(curves, target)
     else:
@@ -135,14 +143,13 @@ def characterize_optics_day(paths: Paths, day: str, *, workers: int = 1, config:
     run_each(partial(_one, paths.maps / day, written_at, config), groups, workers=max(1, min(workers, len(groups) or 1)),
              on_done=finished)
     ordered = [results[s] for s in sorted(results)]
-    sfr_parts = [r.sfr for r in ordered if r.sfr.height]
-    sfr = pl.concat(sfr_parts, how="diagonal_relaxed") if sfr_parts else pl.DataFrame()
+    sfr = sfr_frame([r.sfr_rows for r in ordered if r.sfr_rows is not None])
     module = pl.DataFrame([r.module for r in ordered], infer_schema_length=None) if ordered else pl.DataFrame()
     tables = {
         SFR_TABLE: publish_partition(paths.tables, SFR_TABLE, day, sfr).path,
         MODULE_OPTICS_TABLE: publish_partition(paths.tables, MODULE_OPTICS_TABLE, day, module).path,
     }
-    curves = _publish_curves(paths, day, [r.curves for r in ordered if r.curves.height])
+    curves = _publish_curves(paths, day, [r.curve_rows for r in ordered if r.curve_rows is not None])
     return OpticsDayReport(day, sorted(results), failed, sfr, module, tables, curves, worst_module(module))
 
 
