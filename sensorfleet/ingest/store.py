@@ -541,12 +541,15 @@ class FrameReader:
             for t in tasks:
                 self._chunk_into(t, xr)
 
-    def read_chunk_into(self, out: np.ndarray, chunk: int) -> None:
+    def read_chunk_into(self, out: np.ndarray, chunk: int, frames: range | None = None) -> None:
         """The frames of chunk ``chunk`` (frames ``chunk * depth`` on) into ``out[:k]``, ``out`` a
         C-contiguous ``chunks[0] x H x W`` uint16 buffer the caller may reuse, for a caller that
-        wants several frames of a deep chunk (the optics' frame sums). A one-band array in a
-        folder is decompressed straight into ``out``, the last chunk's padding included: no
-        temporary and no copy; other arrays go through :meth:`read_into`."""
+        wants several frames of a deep chunk (the optics' frame sums). ``frames``: only these of
+        the chunk's frames (0-based in it, step 1) are wanted; the rest of ``out`` may keep what
+        it held. A one-band array in a folder is read into a buffer kept for the next read and
+        decompressed straight into ``out`` (only the blosc blocks of the wanted frames, by
+        :func:`blosc_getitem`, when it can), the last chunk's padding included: no temporary
+        and no copy; other arrays go through :meth:`read_into`."""
         depth, rows = self.chunks[0], self.chunks[1]
         if out.shape != (depth, self.shape[1], self.shape[2]) or out.dtype != np.uint16 or not out.flags.c_contiguous:
             raise ValueError(f"out: expected a C-contiguous {(depth, self.shape[1], self.shape[2])} uint16 array, "
@@ -556,14 +559,15 @@ class FrameReader:
             stop = min(start + depth, self.shape[0])
             self.read_into(out[:stop - start], slice(start, stop), slice(None))
             return
-        data = self._chunk_bytes(chunk, 0)
+        data = self._chunk_bytes(chunk, 0, reuse=True)
         if data is None:
             out[...] = self.fill
-        else:
+        elif frames is None or not _decompress_frames(data, out, frames):
             numcodecs.blosc.decompress(data, out)
 
-    def _chunk_bytes(self, chunk: int, band: int) -> bytes | None:
-        """The compressed bytes of chunk (``chunk``, ``band``); None for a missing chunk of a
+    def _chunk_bytes(self, chunk: int, band: int, reuse: bool = False) -> bytes | np.ndarray | None:
+        """The compressed bytes of chunk (``chunk``, ``band``) (``reuse``: in this thread's read
+        buffer, uint8, valid until its next reuse); None for a missing chunk of a
         non-strict reader (it reads as the fill value); a missing chunk of a strict one is an
         :class:`IncompleteSessionError` naming the file, its frames and rows."""
         assert self.folder is not None
@@ -582,7 +586,14 @@ class FrameReader:
                 "expected every chunk of an ingested session, the group is damaged or was replaced"
             ) from None
         with open(fd, "rb", buffering=0, closefd=True) as f:
-            return f.read()
+            if not reuse:
+                return f.read()
+            size = os.fstat(fd).st_size
+            buffer = _read_buffer(size)
+            view, got = buffer.data[:size], 0
+            while got < size and (n := f.readinto(view[got:])):  # a raw read may be short
+                got += n
+            return buffer[:got]
 
     def _chunk_into(self, t: _ChunkTask, xr: range) -> None:
         """Decompress chunk (t.chunk, t.band) and copy its frames ``t.k0:t.k0 + len(t.dest)``, rows
@@ -600,6 +611,58 @@ class FrameReader:
             numcodecs.blosc.decompress(data, chunk)
             n, h = t.dest.shape[0], t.dest.shape[1]
             t.dest[...] = chunk[t.k0:t.k0 + n, t.r0:t.r0 + h, xr.start:xr.stop]
+
+
+_buffers = threading.local()
+
+
+def _read_buffer(size: int) -> np.ndarray:
+    """This thread's uint8 buffer of at least ``size`` bytes, kept for the next chunk read (a
+    fresh multi-MB bytes object per read cost its page faults each time)."""
+    held: np.ndarray | None = getattr(_buffers, "read", None)
+    if held is None or held.size < size:
+        held = _buffers.read = np.empty(max(size, 1 << 20), np.uint8)
+    return held
+
+
+_GetItem = Callable[[int, int, int, int], int]
+_getitem: list[_GetItem | None] = []
+
+
+def blosc_getitem() -> _GetItem | None:
+    """c-blosc's ``blosc_getitem(src, start, nitems, dest)`` (items of the buffer's typesize; it
+    decompresses only the blocks that hold them, with a context of its own per call, so threads
+    may call it at once) from the first of :func:`blosc_libraries` that exports it; None if none."""
+    if not _getitem:
+        fn: _GetItem | None = None
+        for library in blosc_libraries():
+            try:
+                c_fn = ctypes.CDLL(library).blosc_getitem
+            except (OSError, AttributeError):
+                continue
+            c_fn.restype = ctypes.c_int
+            c_fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+            fn = c_fn
+            break
+        _getitem.append(fn)
+    return _getitem[0]
+
+
+def _decompress_frames(data: bytes | np.ndarray, out: np.ndarray, frames: range) -> bool:
+    """Decompress only ``out[frames]`` of the blosc chunk ``data`` (compressed ``out``, uint16)
+    straight into ``out``; False (nothing done) when ``data`` is not such a chunk with the
+    typesize 2 header, or no library exports :func:`blosc_getitem`."""
+    fn = blosc_getitem()
+    source = np.frombuffer(data, np.uint8)
+    if fn is None or source.size < 16 or not 0 <= frames.start < frames.stop <= out.shape[0] or frames.step != 1:
+        return False
+    nbytes, cbytes = int(source[4:8].view("<u4")[0]), int(source[12:16].view("<u4")[0])
+    if source[3] != 2 or nbytes != out.nbytes or cbytes > source.size:
+        return False
+    per_frame = out[0].size
+    n = fn(source.ctypes.data, frames.start * per_frame, len(frames) * per_frame,
+           out.ctypes.data + frames.start * per_frame * 2)
+    return bool(n == len(frames) * per_frame * 2)
 
 
 @dataclass(frozen=True)
