@@ -207,11 +207,11 @@ def _polyfit(t: np.ndarray, y: np.ndarray, degree: int) -> np.ndarray:
     n = degree + 1
     a = np.zeros((n, n))
     b = np.zeros(n)
+    powers = np.empty(2 * n - 1)  # one buffer for every row (an allocation per row cost ~half the fit)
     for i in range(t.size):
         if not math.isfinite(y[i]):
             continue
         p = 1.0
-        powers = np.empty(2 * n - 1)
         for k in range(2 * n - 1):
             powers[k] = p
             p *= t[i]
