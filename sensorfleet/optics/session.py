@@ -11,6 +11,8 @@ for these captures, else the same blocks from the frames, summed here in integer
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
 import uuid
@@ -30,6 +32,7 @@ from sensorfleet.manifest import Manifest
 from sensorfleet.optics.chart import LUMINANCE, MONO, ChartConfig, EdgeMeasurement, analyse_chart
 from sensorfleet.optics.module import QUADRANTS, module_sharpness
 from sensorfleet.optics.shading import colour_blocks, shading_of_blocks, site_block_means
+from sensorfleet.tables import CONTENT_KEY
 
 CURVE_SCHEMA = {"session_id": pl.String, "edge_id": pl.Int64, "channel": pl.String,
                 "frequency_cy_per_px": pl.Float64, "mtf": pl.Float64}
@@ -251,6 +254,18 @@ def _curve_rows(session_id: str, edges: list[EdgeMeasurement]) -> CurveRows | No
                      [m.channel for m in good], idx, frequency[keep], np.concatenate([r.mtf for r in sfrs])[keep])
 
 
+def curves_fingerprint(parts: list[CurveRows]) -> bytes:
+    """A fingerprint of the curves :func:`curves_frame` makes of ``parts``: SHA-256 of every value
+    that makes them (session ids, edge ids, channels, frequencies, MTF), ~1 ms for a 640 x 480
+    day's 60 000 rows, against ~2-3 ms to read and compare the stored file."""
+    digest = hashlib.sha256(f"curves 1; {len(parts)} sessions".encode())
+    for p in parts:
+        digest.update(json.dumps([p.session_id, p.channels, p.height]).encode())
+        for values in (p.edge_id, p.curve, p.frequency_cy_per_px, p.mtf):
+            digest.update(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).data)
+    return f"sha256 {digest.hexdigest()}".encode()
+
+
 def curves_frame(parts: list[CurveRows]) -> pl.DataFrame:
     """The curves of sessions' ``parts`` in order as one frame (:data:`CURVE_SCHEMA`)."""
     if not parts:
@@ -313,10 +328,12 @@ def session_optics(frames: FrameReader, manifest: Manifest, written_at: datetime
     return SessionOptics(manifest.session_id, sfr, module, _curve_rows(manifest.session_id, edges))
 
 
-def write_curves(curves: pl.DataFrame, path: Path) -> Path:
-    """Write SFR curves to ``path`` atomically (temporary name, then rename)."""
+def write_curves(curves: pl.DataFrame, path: Path, fingerprint: bytes | None = None) -> Path:
+    """Write SFR curves to ``path`` atomically (temporary name, then rename), with their
+    :func:`curves_fingerprint` in the parquet metadata when given."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # swept by sweep_stale_temporaries if left
-    curves.write_parquet(tmp, compression="lz4")
+    metadata = {CONTENT_KEY.decode(): fingerprint.decode()} if fingerprint is not None else None
+    curves.write_parquet(tmp, compression="lz4", metadata=metadata)
     tmp.replace(path)
     return path
