@@ -139,14 +139,43 @@ def blosc_compress_ctx() -> tuple[_CompressCtx, str] | None:
     return _compress_ctx[0]
 
 
-def read_group_attrs(group: Path) -> dict[str, Any] | None:
-    """Attributes of a zarr v3 group read straight from its ``zarr.json`` (None if unreadable)."""
+@dataclass(frozen=True)
+class GroupAttrs:
+    """A group's attributes as read from its ``zarr.json``, with that file's identity when read
+    (device, inode, modification time in ns, size): :meth:`current` tells, for the cost of one
+    ``stat``, whether the group still holds the file read (a rewrite publishes a new folder, a
+    change of attributes a new time and size)."""
+
+    attrs: dict[str, Any]
+    stamp: tuple[int, int, int, int]
+
+    def current(self, group: Path) -> bool:
+        try:
+            return _stamp(os.stat(group / "zarr.json")) == self.stamp
+        except OSError:
+            return False
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def read_group(group: Path) -> GroupAttrs | None:
+    """:func:`read_group_attrs` with the file's identity (:class:`GroupAttrs`); None if unreadable."""
     try:
-        meta = json.loads((group / "zarr.json").read_bytes())
+        with open(group / "zarr.json", "rb") as f:
+            stamp = _stamp(os.fstat(f.fileno()))
+            meta = json.loads(f.read())
     except (OSError, ValueError):
         return None
     attrs = meta.get("attributes") if isinstance(meta, dict) else None
-    return attrs if isinstance(attrs, dict) else None
+    return GroupAttrs(attrs, stamp) if isinstance(attrs, dict) else None
+
+
+def read_group_attrs(group: Path) -> dict[str, Any] | None:
+    """Attributes of a zarr v3 group read straight from its ``zarr.json`` (None if unreadable)."""
+    read = read_group(group)
+    return read.attrs if read is not None else None
 
 
 def is_complete(group: Path) -> bool:
@@ -154,15 +183,26 @@ def is_complete(group: Path) -> bool:
     return bool(attrs and attrs.get("complete") is True)
 
 
-def list_ingested(paths: Paths, day: str) -> list[Path]:
-    """Complete session groups of ``day``, sorted by name (temp and incomplete groups skipped)."""
+def ingested_groups(paths: Paths, day: str) -> list[tuple[Path, GroupAttrs]]:
+    """Complete session groups of ``day`` with their attributes (each ``zarr.json`` read once, for
+    a caller that opens the groups next: :func:`sensorfleet.emva.session.open_captures` takes
+    them while they are :meth:`GroupAttrs.current`), sorted by name (temp and incomplete groups
+    skipped)."""
     folder = day_dir(paths, day)
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.iterdir()
-        if p.name.endswith(GROUP_SUFFIX) and not p.name.startswith(".") and is_complete(p)
-    )
+    found = []
+    for p in folder.iterdir():
+        if p.name.endswith(GROUP_SUFFIX) and not p.name.startswith("."):
+            read = read_group(p)
+            if read is not None and read.attrs.get("complete") is True:
+                found.append((p, read))
+    return sorted(found, key=lambda item: item[0])
+
+
+def list_ingested(paths: Paths, day: str) -> list[Path]:
+    """Complete session groups of ``day``, sorted by name (temp and incomplete groups skipped)."""
+    return [p for p, _ in ingested_groups(paths, day)]
 
 
 def find_groups(paths: Paths, session_id: str) -> list[Path]:

@@ -29,7 +29,7 @@ import polars as pl
 from sensorfleet.config import Paths
 from sensorfleet.emva.flatblocks import GRID, stored_means
 from sensorfleet.emva.session import open_captures
-from sensorfleet.ingest import list_ingested
+from sensorfleet.ingest.store import GroupAttrs, ingested_groups
 from sensorfleet.optics.chart import ChartConfig
 from sensorfleet.optics.session import (
     CURVE_SCHEMA,
@@ -109,9 +109,11 @@ def _publish_curves(paths: Paths, day: str, parts: list[CurveRows]) -> Path | No
     return target if parts else None
 
 
-def _one(maps: Path, written_at: datetime, config: ChartConfig, group: Path) -> SessionOptics:
-    """One session; the flat's block means from its maps group in ``maps`` when current."""
-    frames, manifest, attrs = open_captures(group)
+def _one(maps: Path, written_at: datetime, config: ChartConfig, listed: tuple[Path, GroupAttrs]) -> SessionOptics:
+    """One session (its group, and its attributes as listed); the flat's block means from its maps
+    group in ``maps`` when current."""
+    group = listed[0]
+    frames, manifest, attrs = open_captures(group, listed[1])
     sites = 1 if manifest.sensor.cfa_pattern == "mono" else 4
     blocks = stored_means(maps / group.name, attrs.get("content_hash"), (sites, GRID, GRID))
     return session_optics(frames, manifest, written_at, config, blocks)
@@ -134,14 +136,14 @@ def characterize_optics_day(paths: Paths, day: str, *, workers: int = 1, config:
     """Measure every complete captures group of ``day``; write the ``sfr`` and ``module_optics``
     partitions and the curves. A session that fails is reported in ``failed``; the others go on.
     ``progress(done, total, session_id)`` is called after each session."""
-    groups = list_ingested(paths, day)
+    groups = ingested_groups(paths, day)
     if (paths.maps / day).is_dir():
         sweep_stale_temporaries(paths.maps / day)  # curve files a killed run left unpublished
     results: dict[str, SessionOptics] = {}
     failed: dict[str, str] = {}
 
-    def finished(outcome: Outcome[Path, SessionOptics]) -> None:
-        sid = outcome.item.name.removesuffix(".zarr")
+    def finished(outcome: Outcome[tuple[Path, GroupAttrs], SessionOptics]) -> None:
+        sid = outcome.item[0].name.removesuffix(".zarr")
         if outcome.error is not None or outcome.value is None:
             failed[sid] = outcome.error_text
         else:

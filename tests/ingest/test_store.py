@@ -96,6 +96,26 @@ def test_readers_ignore_incomplete_and_temp(paths: Paths, make_session: Callable
         _open(paths, DAY, "S1")["frames"][0] = 1
 
 
+def test_listed_attributes_serve_while_the_group_holds_them(paths: Paths, make_session: Callable[..., Path]) -> None:
+    """``ingested_groups`` reads each group's attributes once; ``open_captures`` takes them while
+    the group's zarr.json is the one read, and reads it again once it changed."""
+    from sensorfleet.emva.session import open_captures
+
+    ingest_session(make_session(paths.landing, "S1"), paths)
+    ingest_session(make_session(paths.landing, "S0"), paths)
+    listed = store.ingested_groups(paths, DAY)
+    assert [p.name for p, _ in listed] == ["S0.zarr", "S1.zarr"] == [p.name for p in list_ingested(paths, DAY)]
+    group, attrs = listed[1]
+    assert attrs.current(group) and attrs.attrs == store.read_group_attrs(group)
+    _, manifest, got = open_captures(group, attrs)
+    assert got == attrs.attrs and got is not attrs.attrs and manifest.session_id == "S1"
+    meta = json.loads((group / "zarr.json").read_text())
+    meta["attributes"]["content_hash"] = "changed"
+    (group / "zarr.json").write_text(json.dumps(meta))
+    assert not attrs.current(group) and not attrs.current(group.parent / "missing.zarr")
+    assert open_captures(group, attrs)[2]["content_hash"] == "changed"  # read again
+
+
 def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make decode_frame_stats raise after ``n_frames`` frames, as if the process died mid-write."""
     real = frames_mod.decode_frame_stats
