@@ -442,21 +442,9 @@ def _esfr_kernel(roi: np.ndarray, ovs: int, degree: int, min_rows: int,
     return STATUS_OK, slope, edge[mid], contrast, noise, used
 
 
-def edge_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, config: SfrConfig,
-              at_cy_per_px: tuple[float, float]) -> list[tuple[EdgeSfr, tuple[float, float, float]]]:
-    """:func:`edge_sfr` of ``full`` (step 1) and of each CFA plane ``patch[oy::2, ox::2]`` at
-    ``offsets`` (``(k, 2)`` int64, step 2), each transposed unless ``vertical``, with its
-    :meth:`EdgeSfr.figures` at ``at_cy_per_px``: the same values, in one compiled call for the
-    ROI's channels instead of one call (and its Python around it) per channel."""
-    stats, freq, mtf, n_freq = _roi_sfrs(np.asarray(full, dtype=np.float64), np.asarray(patch, dtype=np.float64),
-                                         offsets, vertical, config.oversampling, config.fit_degree, config.min_rows,
-                                         config.max_frequency_cy_per_px, at_cy_per_px[0], at_cy_per_px[1])
-    return sfr_results(stats.tolist(), n_freq.tolist(), freq, mtf)
-
-
 def sfr_results(stats: list[list[float]], n_freq: list[int], freq: np.ndarray,
                 mtf: np.ndarray) -> list[tuple[EdgeSfr, tuple[float, float, float]]]:
-    """Each channel's :class:`EdgeSfr` and figures from the rows :func:`_roi_sfrs` fills (``stats``
+    """Each channel's :class:`EdgeSfr` and figures from the rows :func:`roi_sfrs_into` fills (``stats``
     as Python floats, no numpy scalars; ``freq`` and ``mtf`` ``(channels, >= max(n_freq))``, each
     result a view of its row's first ``n_freq`` values)."""
     out = []
@@ -469,8 +457,8 @@ def sfr_results(stats: list[list[float]], n_freq: list[int], freq: np.ndarray,
 
 @numba.njit(cache=True, nogil=True)
 def channel_lengths(shape: tuple[int, int], offsets: np.ndarray, vertical: bool, max_frequency: float) -> np.ndarray:
-    """The frequency count of each channel :func:`_roi_sfrs` measures on an ROI of ``shape``: the
-    full ROI (step 1), then each plane at ``offsets`` (step 2)."""
+    """The frequency count of each channel :func:`roi_sfrs_into` measures on an ROI of ``shape``:
+    the full ROI (step 1), then each plane at ``offsets`` (step 2)."""
     n_ch = 1 + offsets.shape[0]
     n_freq = np.empty(n_ch, np.int64)
     for c in range(n_ch):
@@ -486,29 +474,16 @@ def channel_lengths(shape: tuple[int, int], offsets: np.ndarray, vertical: bool,
 
 
 @numba.njit(cache=True, nogil=True)
-def _roi_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, ovs: int, degree: int,
-              min_rows: int, max_frequency: float, at_a: float,
-              at_b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`edge_sfr` and its figures for ``full`` (step 1) and each plane ``patch[oy::2, ox::2]``
-    (step 2), transposed unless ``vertical``: the same steps and operations. Returns per channel
-    ``stats`` (status, slope, edge x, contrast, noise, rows used, MTF50, MTF at ``at_a``, ``at_b``),
-    the frequencies and the MTF (rows padded to the longest), and each row's length."""
-    n_freq = channel_lengths(patch.shape, offsets, vertical, max_frequency)
-    n_ch = n_freq.size
-    stats = np.full((n_ch, 9), np.nan)
-    freq = np.zeros((n_ch, n_freq.max()))
-    mtf = np.zeros((n_ch, n_freq.max()))
-    roi_sfrs_into(full, patch, offsets, vertical, ovs, degree, min_rows, at_a, at_b, n_freq, stats, freq, mtf)
-    return stats, freq, mtf, n_freq
-
-
-@numba.njit(cache=True, nogil=True)
 def roi_sfrs_into(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, ovs: int, degree: int,
                   min_rows: int, at_a: float, at_b: float, n_freq: np.ndarray, stats: np.ndarray, freq: np.ndarray,
                   mtf: np.ndarray) -> None:
-    """The work of :func:`_roi_sfrs` into the caller's arrays (``n_freq`` from
-    :func:`channel_lengths`; ``stats`` ``(channels, 9)`` NaN, ``freq`` and ``mtf`` ``(channels, >=
-    n_freq.max())`` zeros), for a caller that measures many ROIs in one compiled call."""
+    """:func:`edge_sfr` and its figures for ``full`` (step 1) and each plane ``patch[oy::2, ox::2]``
+    (step 2), transposed unless ``vertical``: the same steps and operations, for a caller that
+    measures many ROIs in one compiled call (:func:`sensorfleet.optics.chart._chart_sfrs`). Writes
+    per channel ``stats`` ``(channels, 9)`` (status, slope, edge x, contrast, noise, rows used,
+    MTF50, MTF at ``at_a``, ``at_b``; NaN where not measured), the frequencies and the MTF into
+    the first ``n_freq[c]`` values of ``freq`` and ``mtf`` rows (``(channels, >= n_freq.max())``,
+    zeros); ``n_freq`` from :func:`channel_lengths`."""
     for c in range(n_freq.size):
         step = 1.0 if c == 0 else 2.0
         src = full if c == 0 else patch[offsets[c - 1, 0]::2, offsets[c - 1, 1]::2]
