@@ -12,11 +12,14 @@ A registered table's rows are conformed to the registry (columns, order, types; 
 descriptions in the parquet metadata), and the second time axis is kept true: a row whose content
 (every column but ``written_at`` and the table's volatile ones) equals the stored row with the
 same key keeps its stored ``written_at``, and a partition whose content is unchanged is not
-rewritten at all. See docs/tables.md for the schemas.
+rewritten at all: known unchanged from the content fingerprint the file carries in its parquet
+metadata (:func:`content_fingerprint`) without reading its rows, else by comparing them. See
+docs/tables.md for the schemas.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -139,6 +142,46 @@ def keep_unchanged_versions(table: Table, new: pl.DataFrame, old: pl.DataFrame) 
     ).sort("__order").select(table.column_names)
 
 
+CONTENT_KEY = b"sensorfleet.content"
+"""Parquet key-value metadata of a registered table's partition: :func:`content_fingerprint`."""
+
+
+def content_fingerprint(table: Table, df: pl.DataFrame) -> bytes:
+    """A fingerprint of ``df``'s content (conformed to ``table``; every column but the created
+    time and the volatile ones, rows in order): polars' row hashes, digested (128 bits), with the
+    polars version, since the row hashes are stable within one version only. Equal fingerprints
+    mean equal content (bar a 64-bit collision of a changed row's hash); fingerprints that differ
+    (another polars, a file without one) only send :func:`publish_partition` to compare the rows.
+    ~0.1 ms for a 1000-row partition, against ~1-2 ms to read and compare the stored rows."""
+    keep = {table.created_time, *table.volatile}
+    hashes = df.select([c for c in table.column_names if c not in keep]).hash_rows().to_numpy()
+    digest = hashlib.blake2b(hashes.tobytes(), digest_size=16).hexdigest()
+    return f"polars {pl.__version__}; rows {df.height}; {digest}".encode()
+
+
+def stored_fingerprint(path: Path) -> bytes | None:
+    """The :func:`content_fingerprint` stored in the parquet file at ``path`` (its footer only);
+    None when it has none or cannot be read."""
+    try:
+        meta = pq.read_metadata(path).metadata
+    except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+        return None
+    return (meta or {}).get(CONTENT_KEY)
+
+
+def same_content(table: Table, new: pl.DataFrame, old: pl.DataFrame) -> bool:
+    """Whether ``new`` holds ``old``'s rows in ``old``'s order, every column but the created time
+    and the volatile ones equal (nulls equal nulls, NaN equals NaN): what a rerun of an unchanged
+    day gives. :func:`keep_unchanged_versions` would then give every row its stored values and
+    the partition would be left alone; compared row by row here, without its join (a third of
+    the cost of republishing an unchanged 1000-row partition). Both frames conformed to ``table``."""
+    if new.height != old.height:
+        return False
+    keep = {table.created_time, *table.volatile}
+    content = [c for c in table.column_names if c not in keep]
+    return new.select(content).equals(old.select(content), null_equal=True)
+
+
 def publish_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame, part: str = PART) -> PartitionWrite:
     """Replace ``part`` of the ``day`` partition of ``table`` with ``df``, atomically, unless the
     stored file already holds the same content.
@@ -154,10 +197,16 @@ def publish_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame,
         raise ValueError(f"table {table!r}: column {column!r} is the partition key and lives in the path; drop it")
     target = partition_path(tables_root, table, day, part)
     registered = TABLES.get(table)
+    fingerprint = b""
     if registered is not None:
         df = registered.conform(df)
+        fingerprint = content_fingerprint(registered, df)
         if target.is_file():
+            if stored_fingerprint(target) == fingerprint:  # the stored content, without reading it
+                return PartitionWrite(target, df.height, rewritten=False)
             old = registered.conform(pl.read_parquet(target))
+            if same_content(registered, df, old):
+                return PartitionWrite(target, df.height, rewritten=False)
             df = keep_unchanged_versions(registered, df, old)
             if df.equals(old, null_equal=True):
                 return PartitionWrite(target, df.height, rewritten=False)
@@ -166,6 +215,7 @@ def publish_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame,
     buffer = io.BytesIO()  # encoded in memory, so a failed write raises the OS error (ENOSPC) with its path
     if registered is not None:
         arrow = df.to_arrow().cast(registered.arrow_schema())
+        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), CONTENT_KEY: fingerprint})
         pq.write_table(arrow, buffer, compression="zstd", write_statistics=True)
     else:
         df.write_parquet(buffer, compression="zstd", statistics=True)

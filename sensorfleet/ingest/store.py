@@ -139,14 +139,43 @@ def blosc_compress_ctx() -> tuple[_CompressCtx, str] | None:
     return _compress_ctx[0]
 
 
-def read_group_attrs(group: Path) -> dict[str, Any] | None:
-    """Attributes of a zarr v3 group read straight from its ``zarr.json`` (None if unreadable)."""
+@dataclass(frozen=True)
+class GroupAttrs:
+    """A group's attributes as read from its ``zarr.json``, with that file's identity when read
+    (device, inode, modification time in ns, size): :meth:`current` tells, for the cost of one
+    ``stat``, whether the group still holds the file read (a rewrite publishes a new folder, a
+    change of attributes a new time and size)."""
+
+    attrs: dict[str, Any]
+    stamp: tuple[int, int, int, int]
+
+    def current(self, group: Path) -> bool:
+        try:
+            return _stamp(os.stat(group / "zarr.json")) == self.stamp
+        except OSError:
+            return False
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def read_group(group: Path) -> GroupAttrs | None:
+    """:func:`read_group_attrs` with the file's identity (:class:`GroupAttrs`); None if unreadable."""
     try:
-        meta = json.loads((group / "zarr.json").read_bytes())
+        with open(group / "zarr.json", "rb") as f:
+            stamp = _stamp(os.fstat(f.fileno()))
+            meta = json.loads(f.read())
     except (OSError, ValueError):
         return None
     attrs = meta.get("attributes") if isinstance(meta, dict) else None
-    return attrs if isinstance(attrs, dict) else None
+    return GroupAttrs(attrs, stamp) if isinstance(attrs, dict) else None
+
+
+def read_group_attrs(group: Path) -> dict[str, Any] | None:
+    """Attributes of a zarr v3 group read straight from its ``zarr.json`` (None if unreadable)."""
+    read = read_group(group)
+    return read.attrs if read is not None else None
 
 
 def is_complete(group: Path) -> bool:
@@ -154,15 +183,26 @@ def is_complete(group: Path) -> bool:
     return bool(attrs and attrs.get("complete") is True)
 
 
-def list_ingested(paths: Paths, day: str) -> list[Path]:
-    """Complete session groups of ``day``, sorted by name (temp and incomplete groups skipped)."""
+def ingested_groups(paths: Paths, day: str) -> list[tuple[Path, GroupAttrs]]:
+    """Complete session groups of ``day`` with their attributes (each ``zarr.json`` read once, for
+    a caller that opens the groups next: :func:`sensorfleet.emva.session.open_captures` takes
+    them while they are :meth:`GroupAttrs.current`), sorted by name (temp and incomplete groups
+    skipped)."""
     folder = day_dir(paths, day)
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.iterdir()
-        if p.name.endswith(GROUP_SUFFIX) and not p.name.startswith(".") and is_complete(p)
-    )
+    found = []
+    for p in folder.iterdir():
+        if p.name.endswith(GROUP_SUFFIX) and not p.name.startswith("."):
+            read = read_group(p)
+            if read is not None and read.attrs.get("complete") is True:
+                found.append((p, read))
+    return sorted(found, key=lambda item: item[0])
+
+
+def list_ingested(paths: Paths, day: str) -> list[Path]:
+    """Complete session groups of ``day``, sorted by name (temp and incomplete groups skipped)."""
+    return [p for p, _ in ingested_groups(paths, day)]
 
 
 def find_groups(paths: Paths, session_id: str) -> list[Path]:
@@ -355,6 +395,56 @@ def _direct_folder(arr: zarr.Array) -> Path | None:
     return Path(arr.store.root) / arr.path
 
 
+@dataclass(frozen=True)
+class DirectLayout:
+    """What :class:`FrameReader` needs of a frames array: its shape, chunks and fill value, and
+    where its chunk files are when it reads them itself (``folder``, None: through zarr; chunk
+    keys ``c<sep>frame<sep>band<sep>0``, zarr v3's default encoding)."""
+
+    shape: tuple[int, int, int]
+    chunks: tuple[int, int, int]
+    fill: int
+    folder: Path | None
+    separator: str = "/"
+
+    def chunk_key(self, chunk: int, band: int) -> str:
+        s = self.separator
+        return f"c{s}{chunk}{s}{band}{s}0"
+
+    @classmethod
+    def of_array(cls, arr: zarr.Array) -> DirectLayout:
+        folder = _direct_folder(arr)
+        encoding = arr.metadata.chunk_key_encoding  # type: ignore[union-attr]
+        separator = str(getattr(encoding, "separator", "/"))
+        if folder is not None and (getattr(encoding, "name", "") != "default" or separator not in "/."):
+            folder = None  # chunk keys this class does not spell: through zarr
+        return cls(tuple(int(v) for v in arr.shape), tuple(int(c) for c in arr.chunks),  # type: ignore[arg-type]
+                   int(arr.metadata.fill_value or 0), folder, separator)  # type: ignore[union-attr]
+
+    @classmethod
+    def of_folder(cls, folder: Path) -> DirectLayout | None:
+        """The layout read from ``folder/zarr.json`` when it is a zarr v3 uint16 array of
+        whole-width regular chunks, little-endian bytes + one blosc codec, default chunk keys,
+        no storage transformer (what :func:`_direct_folder` accepts); None otherwise."""
+        try:
+            meta = json.loads((folder / "zarr.json").read_bytes())
+            codecs = meta["codecs"]
+            encoding = meta["chunk_key_encoding"]
+            separator = encoding.get("configuration", {}).get("separator", "/")
+            shape = tuple(int(v) for v in meta["shape"])
+            chunks = tuple(int(v) for v in meta["chunk_grid"]["configuration"]["chunk_shape"])
+            direct = (meta["zarr_format"] == 3 and meta["node_type"] == "array" and meta["data_type"] == "uint16"
+                      and meta["chunk_grid"]["name"] == "regular" and len(shape) == len(chunks) == 3
+                      and chunks[2] == shape[2] and not meta.get("storage_transformers")
+                      and [c["name"] for c in codecs] == ["bytes", "blosc"]
+                      and codecs[0].get("configuration", {}).get("endian") == "little"
+                      and encoding["name"] == "default" and separator in ("/", "."))
+            fill = int(meta["fill_value"] or 0)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return cls(shape, chunks, fill, folder, separator) if direct else None  # type: ignore[arg-type]
+
+
 class FrameReader:
     """Read-only ``(n, H, W) uint16`` frames of a captures group, chunk files read and
     decompressed straight into the caller's array.
@@ -379,21 +469,46 @@ class FrameReader:
     whole.
     """
 
-    def __init__(self, arr: zarr.Array, *, strict: bool = True, threads: int = 2) -> None:
-        self.arr = arr
+    def __init__(self, arr: zarr.Array | None, *, strict: bool = True, threads: int = 2,
+                 layout: DirectLayout | None = None) -> None:
+        self._arr = arr
         self.strict = strict
         self.threads = max(1, int(threads))
         self._pool: ThreadPoolExecutor | None = None
-        self.fill = int(arr.metadata.fill_value or 0)  # type: ignore[union-attr]
-        self.shape: tuple[int, int, int] = tuple(int(s) for s in arr.shape)  # type: ignore[assignment]
-        self.chunks: tuple[int, int, int] = tuple(int(c) for c in arr.chunks)  # type: ignore[assignment]
+        if layout is None:
+            if arr is None:
+                raise ValueError("FrameReader: give the zarr array, or the layout of a direct one")
+            layout = DirectLayout.of_array(arr)
+        self._layout = layout
+        self.fill = layout.fill
+        self.shape: tuple[int, int, int] = layout.shape
+        self.chunks: tuple[int, int, int] = layout.chunks
         self.dtype = np.dtype("uint16")
         self.ndim = 3
-        self.folder = _direct_folder(arr)
+        self.folder = layout.folder
         self._dir_fd: int | None = None
         if self.folder is not None:
             self._dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
             weakref.finalize(self, os.close, self._dir_fd)
+
+    @classmethod
+    def open(cls, folder: Path, *, strict: bool = True, threads: int = 2) -> FrameReader:
+        """The reader of the frames array in ``folder``: from its ``zarr.json`` alone when the array
+        is laid out as :func:`create_frames_group` makes it (opening it through zarr costs half the
+        CPU of opening a small session, and no read here needs zarr), else through zarr. Raises
+        what ``zarr.open_array`` raises for a missing or invalid array."""
+        layout = DirectLayout.of_folder(Path(folder))
+        if layout is None:
+            return cls(zarr.open_array(str(folder), mode="r"), strict=strict, threads=threads)
+        return cls(None, strict=strict, threads=threads, layout=layout)
+
+    @property
+    def arr(self) -> zarr.Array:
+        """The zarr array (opened on first use by a reader made by :meth:`open`)."""
+        if self._arr is None:
+            assert self.folder is not None
+            self._arr = zarr.open_array(str(self.folder), mode="r")
+        return self._arr
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -466,12 +581,15 @@ class FrameReader:
             for t in tasks:
                 self._chunk_into(t, xr)
 
-    def read_chunk_into(self, out: np.ndarray, chunk: int) -> None:
+    def read_chunk_into(self, out: np.ndarray, chunk: int, frames: range | None = None) -> None:
         """The frames of chunk ``chunk`` (frames ``chunk * depth`` on) into ``out[:k]``, ``out`` a
         C-contiguous ``chunks[0] x H x W`` uint16 buffer the caller may reuse, for a caller that
-        wants several frames of a deep chunk (the optics' frame sums). A one-band array in a
-        folder is decompressed straight into ``out``, the last chunk's padding included: no
-        temporary and no copy; other arrays go through :meth:`read_into`."""
+        wants several frames of a deep chunk (the optics' frame sums). ``frames``: only these of
+        the chunk's frames (0-based in it, step 1) are wanted; the rest of ``out`` may keep what
+        it held. A one-band array in a folder is read into a buffer kept for the next read and
+        decompressed straight into ``out`` (only the blosc blocks of the wanted frames, by
+        :func:`blosc_getitem`, when it can), the last chunk's padding included: no temporary
+        and no copy; other arrays go through :meth:`read_into`."""
         depth, rows = self.chunks[0], self.chunks[1]
         if out.shape != (depth, self.shape[1], self.shape[2]) or out.dtype != np.uint16 or not out.flags.c_contiguous:
             raise ValueError(f"out: expected a C-contiguous {(depth, self.shape[1], self.shape[2])} uint16 array, "
@@ -481,19 +599,20 @@ class FrameReader:
             stop = min(start + depth, self.shape[0])
             self.read_into(out[:stop - start], slice(start, stop), slice(None))
             return
-        data = self._chunk_bytes(chunk, 0)
+        data = self._chunk_bytes(chunk, 0, reuse=True)
         if data is None:
             out[...] = self.fill
-        else:
+        elif frames is None or not _decompress_frames(data, out, frames):
             numcodecs.blosc.decompress(data, out)
 
-    def _chunk_bytes(self, chunk: int, band: int) -> bytes | None:
-        """The compressed bytes of chunk (``chunk``, ``band``); None for a missing chunk of a
+    def _chunk_bytes(self, chunk: int, band: int, reuse: bool = False) -> bytes | np.ndarray | None:
+        """The compressed bytes of chunk (``chunk``, ``band``) (``reuse``: in this thread's read
+        buffer, uint8, valid until its next reuse); None for a missing chunk of a
         non-strict reader (it reads as the fill value); a missing chunk of a strict one is an
         :class:`IncompleteSessionError` naming the file, its frames and rows."""
         assert self.folder is not None
         depth, rows = self.chunks[0], self.chunks[1]
-        key = self.arr.metadata.encode_chunk_key((chunk, band, 0))
+        key = self._layout.chunk_key(chunk, band)
         try:
             fd = os.open(key, os.O_RDONLY, dir_fd=self._dir_fd)
         except FileNotFoundError:
@@ -507,7 +626,14 @@ class FrameReader:
                 "expected every chunk of an ingested session, the group is damaged or was replaced"
             ) from None
         with open(fd, "rb", buffering=0, closefd=True) as f:
-            return f.read()
+            if not reuse:
+                return f.read()
+            size = os.fstat(fd).st_size
+            buffer = _read_buffer(size)
+            view, got = buffer.data[:size], 0
+            while got < size and (n := f.readinto(view[got:])):  # a raw read may be short
+                got += n
+            return buffer[:got]
 
     def _chunk_into(self, t: _ChunkTask, xr: range) -> None:
         """Decompress chunk (t.chunk, t.band) and copy its frames ``t.k0:t.k0 + len(t.dest)``, rows
@@ -525,6 +651,58 @@ class FrameReader:
             numcodecs.blosc.decompress(data, chunk)
             n, h = t.dest.shape[0], t.dest.shape[1]
             t.dest[...] = chunk[t.k0:t.k0 + n, t.r0:t.r0 + h, xr.start:xr.stop]
+
+
+_buffers = threading.local()
+
+
+def _read_buffer(size: int) -> np.ndarray:
+    """This thread's uint8 buffer of at least ``size`` bytes, kept for the next chunk read (a
+    fresh multi-MB bytes object per read cost its page faults each time)."""
+    held: np.ndarray | None = getattr(_buffers, "read", None)
+    if held is None or held.size < size:
+        held = _buffers.read = np.empty(max(size, 1 << 20), np.uint8)
+    return held
+
+
+_GetItem = Callable[[int, int, int, int], int]
+_getitem: list[_GetItem | None] = []
+
+
+def blosc_getitem() -> _GetItem | None:
+    """c-blosc's ``blosc_getitem(src, start, nitems, dest)`` (items of the buffer's typesize; it
+    decompresses only the blocks that hold them, with a context of its own per call, so threads
+    may call it at once) from the first of :func:`blosc_libraries` that exports it; None if none."""
+    if not _getitem:
+        fn: _GetItem | None = None
+        for library in blosc_libraries():
+            try:
+                c_fn = ctypes.CDLL(library).blosc_getitem
+            except (OSError, AttributeError):
+                continue
+            c_fn.restype = ctypes.c_int
+            c_fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+            fn = c_fn
+            break
+        _getitem.append(fn)
+    return _getitem[0]
+
+
+def _decompress_frames(data: bytes | np.ndarray, out: np.ndarray, frames: range) -> bool:
+    """Decompress only ``out[frames]`` of the blosc chunk ``data`` (compressed ``out``, uint16)
+    straight into ``out``; False (nothing done) when ``data`` is not such a chunk with the
+    typesize 2 header, or no library exports :func:`blosc_getitem`."""
+    fn = blosc_getitem()
+    source = np.frombuffer(data, np.uint8)
+    if fn is None or source.size < 16 or not 0 <= frames.start < frames.stop <= out.shape[0] or frames.step != 1:
+        return False
+    nbytes, cbytes = int(source[4:8].view("<u4")[0]), int(source[12:16].view("<u4")[0])
+    if source[3] != 2 or nbytes != out.nbytes or cbytes > source.size:
+        return False
+    per_frame = out[0].size
+    n = fn(source.ctypes.data, frames.start * per_frame, len(frames) * per_frame,
+           out.ctypes.data + frames.start * per_frame * 2)
+    return bool(n == len(frames) * per_frame * 2)
 
 
 @dataclass(frozen=True)

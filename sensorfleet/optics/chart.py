@@ -20,7 +20,15 @@ import numba
 import numpy as np
 
 from sensorfleet.optics.detect import DetectConfig, EdgeRoi, divided, edge_rois, rois_from_manifest
-from sensorfleet.optics.esfr import STATUS_NAMES, EdgeSfr, SfrConfig, edge_sfr, edge_sfrs
+from sensorfleet.optics.esfr import (
+    STATUS_NAMES,
+    EdgeSfr,
+    SfrConfig,
+    channel_lengths,
+    edge_sfr,
+    roi_sfrs_into,
+    sfr_results,
+)
 
 NYQUIST_CY_PER_PX = 0.5
 #: the MTF is reported at Nyquist / 4 and Nyquist / 2
@@ -87,7 +95,7 @@ def balanced_luminance(roi: np.ndarray, y0: int, x0: int, cfa_pattern: str) -> n
 
 def _site_offsets(sites: dict[str, tuple[int, int]], y0: int, x0: int) -> np.ndarray:
     """``(sites, 2)`` int64: each CFA site's (row, column) offset in an ROI whose corner is (y0, x0)."""
-    return np.array([((oy - y0) % 2, (ox - x0) % 2) for oy, ox in sites.values()], np.int64)
+    return np.array([((oy - y0) % 2, (ox - x0) % 2) for oy, ox in sites.values()], np.int64).reshape(-1, 2)
 
 
 def _balanced(roi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -245,23 +253,95 @@ def analyse_chart(image: np.ndarray, cfa_pattern: str, max_dn: float,
             else rois_from_manifest(image, boxes, config.detect, n))
     sites = channel_sites(cfa_pattern)
     offsets = {(a, b): _site_offsets(sites, a, b) for a in (0, 1) for b in (0, 1)}  # by the ROI corner's parity
+    if sfr_fn is edge_sfr:
+        return _compiled_measurements(image, n, rois, sites, offsets, max_dn, config)
     out: list[EdgeMeasurement] = []
     for roi in rois:
         patch = divided(image[roi.y0:roi.y1, roi.x0:roi.x1], n)
         at_limits = int(np.count_nonzero(patch >= max_dn - 0.5) + np.count_nonzero(patch <= 0.5))
         clipped = at_limits > max(CLIPPED_MIN_PIXELS, CLIPPED_FRACTION * patch.size)
         place = _geometry(roi, image.shape)
-        names = list(sites) if sites else []
         full = (_balanced(patch, offsets[roi.y0 % 2, roi.x0 % 2]) if patch.size else patch) if sites else patch
-        if sfr_fn is edge_sfr and roi.quality == "ok" and not clipped:
-            # the default e-SFR: every channel of the ROI in one compiled call
-            own = offsets[roi.y0 % 2, roi.x0 % 2] if sites else np.empty((0, 2), np.int64)
-            for name, (result, figures) in zip([MONO if not sites else LUMINANCE, *names],
-                                               edge_sfrs(full, patch, own, roi.vertical, config.sfr, NYQUIST_FRACTIONS), strict=True):
-                out.append(_measurement(roi, name, place, config, clipped, result, figures))
-            continue
         out.append(_measure(roi, full, 1.0, LUMINANCE if sites else MONO, place, config, sfr_fn, clipped))
         for name, (oy, ox) in sites.items():
             plane = patch[(oy - roi.y0) % 2::2, (ox - roi.x0) % 2::2]
             out.append(_measure(roi, plane, 2.0, name, place, config, sfr_fn, clipped))
     return out
+
+
+def _compiled_measurements(image: np.ndarray, n: int, rois: list[EdgeRoi], sites: dict[str, tuple[int, int]],
+                           offsets: dict[tuple[int, int], np.ndarray], max_dn: float,
+                           config: ChartConfig) -> list[EdgeMeasurement]:
+    """:func:`analyse_chart` with the default e-SFR: every ROI cut, divided, checked for clipping,
+    balanced and measured in every channel in one compiled call (:func:`_chart_sfrs`; the same
+    operations as the per-ROI path, bit for bit), then the measurements made from its arrays."""
+    names = [LUMINANCE, *sites] if sites else [MONO]
+    measured = np.array([r.quality == "ok" for r in rois], np.bool_)
+    by_parity = np.stack([offsets[a, b] for a in (0, 1) for b in (0, 1)])  # (4, sites, 2), index 2 * (y0 % 2) + x0 % 2
+    sfr = config.sfr
+    clipped, stats, freq, mtf, n_freq = _chart_sfrs(
+        image, float(n), np.array([(r.y0, r.y1, r.x0, r.x1) for r in rois], np.int64).reshape(len(rois), 4),
+        measured, np.array([r.vertical for r in rois], np.bool_), by_parity, bool(sites), float(max_dn),
+        sfr.oversampling, sfr.fit_degree, sfr.min_rows, sfr.max_frequency_cy_per_px, *NYQUIST_FRACTIONS)
+    out: list[EdgeMeasurement] = []
+    for i, (roi, is_clipped, rows, lengths) in enumerate(zip(rois, clipped.tolist(), stats.tolist(),
+                                                            n_freq.tolist(), strict=True)):
+        place = _geometry(roi, image.shape)
+        if not measured[i] or is_clipped:
+            out.extend(_measurement(roi, name, place, config, is_clipped, None, None) for name in names)
+            continue
+        for name, (result, figures) in zip(names, sfr_results(rows, lengths, freq[i], mtf[i]), strict=True):
+            out.append(_measurement(roi, name, place, config, False, result, figures))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _chart_sfrs(image: np.ndarray, n: float, bounds: np.ndarray, measured: np.ndarray, vertical: np.ndarray,
+                by_parity: np.ndarray, balance: bool, max_dn: float, ovs: int, degree: int, min_rows: int,
+                max_frequency: float, at_a: float,
+                at_b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every ROI ``image[y0:y1, x0:x1] / n`` (``bounds`` rows (y0, y1, x0, x1)) that is ``measured``:
+    whether it is clipped (more than ``CLIPPED_MIN_PIXELS`` and ``CLIPPED_FRACTION`` of its pixels
+    within 0.5 DN of 0 or ``max_dn``) and, if not, its channels' e-SFRs (:func:`roi_sfrs_into`; the
+    full ROI balanced per CFA site when ``balance``, then each site's plane at ``by_parity[2 *
+    (y0 % 2) + x0 % 2]``). Returns ``clipped`` (k,), ``stats`` (k, channels, 9), ``freq`` and
+    ``mtf`` (k, channels, longest), ``n_freq`` (k, channels); rows of ROIs not measured are NaN
+    and zero."""
+    k = bounds.shape[0]
+    n_ch = 1 + by_parity.shape[1]
+    n_freq = np.zeros((k, n_ch), np.int64)
+    for i in range(k):
+        if measured[i]:
+            y0, y1, x0, x1 = bounds[i, 0], bounds[i, 1], bounds[i, 2], bounds[i, 3]
+            n_freq[i] = channel_lengths((y1 - y0, x1 - x0), by_parity[2 * (y0 % 2) + x0 % 2], vertical[i],
+                                         max_frequency)
+    longest = max(1, n_freq.max()) if k else 1
+    clipped = np.zeros(k, np.bool_)
+    stats = np.full((k, n_ch, 9), np.nan)
+    freq = np.zeros((k, n_ch, longest))
+    mtf = np.zeros((k, n_ch, longest))
+    for i in range(k):
+        if not measured[i]:
+            continue
+        y0, y1, x0, x1 = bounds[i, 0], bounds[i, 1], bounds[i, 2], bounds[i, 3]
+        patch = np.empty((y1 - y0, x1 - x0))
+        at_limits = 0
+        for r in range(y1 - y0):
+            for c in range(x1 - x0):
+                v = image[y0 + r, x0 + c] / n
+                patch[r, c] = v
+                if v >= max_dn - 0.5:
+                    at_limits += 1
+                if v <= 0.5:
+                    at_limits += 1
+        clipped[i] = at_limits > max(float(CLIPPED_MIN_PIXELS), CLIPPED_FRACTION * patch.size)
+        if clipped[i]:
+            continue
+        own = by_parity[2 * (y0 % 2) + x0 % 2]
+        full = patch
+        if balance:
+            full = np.empty_like(patch)
+            _balance_sites(patch, own, full)
+        roi_sfrs_into(full, patch, own, vertical[i], ovs, degree, min_rows, at_a, at_b, n_freq[i], stats[i], freq[i],
+                      mtf[i])
+    return clipped, stats, freq, mtf, n_freq

@@ -126,38 +126,76 @@ def find_squares(image: np.ndarray, config: DetectConfig = DetectConfig(), n: in
     labels, n = ndimage.label(small < 0.5 * (lo + hi), structure=np.ones((3, 3)))
     min_area = (config.min_side_px / ds) ** 2
     squares = []
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
+    sizes, boxes, extremes = _components(labels, n)
+    for index, (size, (r0, c0, r1, c1)) in enumerate(zip(sizes.tolist(), boxes.tolist(), strict=True)):
+        if not size:
             continue
-        ys, xs = np.nonzero(labels[box] == index)
-        bh, bw = box[0].stop - box[0].start, box[1].stop - box[1].start
-        touches = box[0].start == 0 or box[1].start == 0 or box[0].stop == small.shape[0] or box[1].stop == small.shape[1]
-        if touches or ys.size < min_area or ys.size < 0.6 * bh * bw or not 0.7 <= bh / bw <= 1.4:
+        bh, bw = r1 - r0, c1 - c0
+        touches = r0 == 0 or c0 == 0 or r1 == small.shape[0] or c1 == small.shape[1]
+        if touches or size < min_area or size < 0.6 * bh * bw or not 0.7 <= bh / bw <= 1.4:
             continue
-        xs = xs + box[1].start
-        ys = ys + box[0].start
-        s, d = xs + ys, xs - ys
-        corners = np.array([[xs[np.argmin(s)], ys[np.argmin(s)]], [xs[np.argmax(d)], ys[np.argmax(d)]],
-                            [xs[np.argmax(s)], ys[np.argmax(s)]], [xs[np.argmin(d)], ys[np.argmin(d)]]], dtype=np.float64)
-        squares.append(corners * ds + (ds - 1) / 2.0)
+        squares.append(extremes[index].astype(np.float64) * ds + (ds - 1) / 2.0)
     squares.sort(key=lambda c: (round(c[:, 1].mean() / (4 * ds)), c[:, 0].mean()))
     return squares
 
 
-def _side_roi(p0: np.ndarray, p1: np.ndarray, edge_id: int, square: int, side: str, shape: tuple[int, int],
-              config: DetectConfig) -> EdgeRoi:
-    mid = 0.5 * (p0 + p1)
-    dx, dy = p1 - p0
+@numba.njit(cache=True, nogil=True)
+def _components(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per component ``1..count`` of ``labels`` ``(h, w)`` (row ``k - 1`` of each result): its pixel
+    count, bounding box (row0, col0, row1, col1; half-open, as ``ndimage.find_objects``) and its
+    corners ``(4, 2)`` (x, y): the pixels of the least ``x + y``, the largest ``x - y``, the largest
+    ``x + y`` and the least ``x - y``, each the first in raster order (``np.argmin`` / ``argmax`` over
+    its pixels), in one pass over the image instead of one per component."""
+    h, w = labels.shape
+    sizes = np.zeros(count, np.int64)
+    boxes = np.zeros((count, 4), np.int64)
+    corners = np.zeros((count, 4, 2), np.int64)
+    best = np.zeros((count, 4), np.int64)  # x + y, x - y, x + y, x - y of the corners so far
+    for y in range(h):
+        for x in range(w):
+            k = labels[y, x] - 1
+            if k < 0:
+                continue
+            s, d = x + y, x - y
+            if sizes[k] == 0:
+                boxes[k, 0], boxes[k, 1], boxes[k, 2], boxes[k, 3] = y, x, y + 1, x + 1
+                for c in range(4):
+                    corners[k, c, 0], corners[k, c, 1] = x, y
+                best[k, 0], best[k, 1], best[k, 2], best[k, 3] = s, d, s, d
+            else:
+                boxes[k, 1] = min(boxes[k, 1], x)
+                boxes[k, 2] = y + 1
+                boxes[k, 3] = max(boxes[k, 3], x + 1)
+                if s < best[k, 0]:
+                    best[k, 0], corners[k, 0, 0], corners[k, 0, 1] = s, x, y
+                if d > best[k, 1]:
+                    best[k, 1], corners[k, 1, 0], corners[k, 1, 1] = d, x, y
+                if s > best[k, 2]:
+                    best[k, 2], corners[k, 2, 0], corners[k, 2, 1] = s, x, y
+                if d < best[k, 3]:
+                    best[k, 3], corners[k, 3, 0], corners[k, 3, 1] = d, x, y
+            sizes[k] += 1
+    return sizes, boxes, corners
+
+
+def _side_roi(p0: Sequence[float], p1: Sequence[float], edge_id: int, square: int, side: str,
+              shape: tuple[int, int], config: DetectConfig) -> EdgeRoi:
+    """The ROI of the side from corner ``p0`` to ``p1`` ((x, y), Python floats: the same IEEE
+    operations as on numpy scalars, without their cost)."""
+    mid_x, mid_y = 0.5 * (p0[0] + p1[0]), 0.5 * (p0[1] + p1[1])
+    dx, dy = p1[0] - p0[0], p1[1] - p0[1]
     side_len = math.hypot(dx, dy)
     vertical = abs(dy) > abs(dx)
     along = config.edge_fraction * side_len
+    if not (vertical or dx):
+        raise ValueError(f"a chart square with two corners at {tuple(p0)}: no side to measure")
     slant = along * (abs(dx) / abs(dy) if vertical else abs(dy) / abs(dx))
     half_across = min(config.across_px + 0.5 * slant + config.downsample, 0.45 * side_len)
     ha, hc = 0.5 * along, half_across
     if vertical:
-        x0, x1, y0, y1 = mid[0] - hc, mid[0] + hc, mid[1] - ha, mid[1] + ha
+        x0, x1, y0, y1 = mid_x - hc, mid_x + hc, mid_y - ha, mid_y + ha
     else:
-        x0, x1, y0, y1 = mid[0] - ha, mid[0] + ha, mid[1] - hc, mid[1] + hc
+        x0, x1, y0, y1 = mid_x - ha, mid_x + ha, mid_y - hc, mid_y + hc
     return _roi(edge_id, square, side, x0, y0, x1, y1, vertical, shape, config)
 
 
@@ -180,8 +218,9 @@ def edge_rois(image: np.ndarray, config: DetectConfig = DetectConfig(), n: int =
     """The ROIs of every edge of every square found in ``image / n``, ``edge_id = 4 * square + side``."""
     rois = []
     for q, corners in enumerate(find_squares(image, config, n)):
+        points = corners.tolist()
         for k, side in enumerate(SIDES):
-            rois.append(_side_roi(corners[k], corners[(k + 1) % 4], 4 * q + k, q, side, image.shape, config))
+            rois.append(_side_roi(points[k], points[(k + 1) % 4], 4 * q + k, q, side, image.shape, config))
     return rois
 
 

@@ -207,11 +207,11 @@ def _polyfit(t: np.ndarray, y: np.ndarray, degree: int) -> np.ndarray:
     n = degree + 1
     a = np.zeros((n, n))
     b = np.zeros(n)
+    powers = np.empty(2 * n - 1)  # one buffer for every row (an allocation per row cost ~half the fit)
     for i in range(t.size):
         if not math.isfinite(y[i]):
             continue
         p = 1.0
-        powers = np.empty(2 * n - 1)
         for k in range(2 * n - 1):
             powers[k] = p
             p *= t[i]
@@ -442,48 +442,49 @@ def _esfr_kernel(roi: np.ndarray, ovs: int, degree: int, min_rows: int,
     return STATUS_OK, slope, edge[mid], contrast, noise, used
 
 
-def edge_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, config: SfrConfig,
-              at_cy_per_px: tuple[float, float]) -> list[tuple[EdgeSfr, tuple[float, float, float]]]:
-    """:func:`edge_sfr` of ``full`` (step 1) and of each CFA plane ``patch[oy::2, ox::2]`` at
-    ``offsets`` (``(k, 2)`` int64, step 2), each transposed unless ``vertical``, with its
-    :meth:`EdgeSfr.figures` at ``at_cy_per_px``: the same values, in one compiled call for the
-    ROI's channels instead of one call (and its Python around it) per channel."""
-    stats, freq, mtf, n_freq = _roi_sfrs(np.asarray(full, dtype=np.float64), np.asarray(patch, dtype=np.float64),
-                                         offsets, vertical, config.oversampling, config.fit_degree, config.min_rows,
-                                         config.max_frequency_cy_per_px, at_cy_per_px[0], at_cy_per_px[1])
+def sfr_results(stats: list[list[float]], n_freq: list[int], freq: np.ndarray,
+                mtf: np.ndarray) -> list[tuple[EdgeSfr, tuple[float, float, float]]]:
+    """Each channel's :class:`EdgeSfr` and figures from the rows :func:`roi_sfrs_into` fills (``stats``
+    as Python floats, no numpy scalars; ``freq`` and ``mtf`` ``(channels, >= max(n_freq))``, each
+    result a view of its row's first ``n_freq`` values)."""
     out = []
     for (status, slope, edge_x, contrast, noise, rows, mtf50, at_a, at_b), n, f, m in zip(
-            stats.tolist(), n_freq.tolist(), freq, mtf, strict=True):  # Python floats: no numpy scalars
+            stats, n_freq, freq, mtf, strict=True):
         sfr = EdgeSfr(int(status), f[:n], m[:n], math.degrees(math.atan(slope)), edge_x, contrast, noise, int(rows))
         out.append((sfr, (mtf50, at_a, at_b)))
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _roi_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, ovs: int, degree: int,
-              min_rows: int, max_frequency: float, at_a: float,
-              at_b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`edge_sfr` and its figures for ``full`` (step 1) and each plane ``patch[oy::2, ox::2]``
-    (step 2), transposed unless ``vertical``: the same steps and operations. Returns per channel
-    ``stats`` (status, slope, edge x, contrast, noise, rows used, MTF50, MTF at ``at_a``, ``at_b``),
-    the frequencies and the MTF (rows padded to the longest), and each row's length."""
+def channel_lengths(shape: tuple[int, int], offsets: np.ndarray, vertical: bool, max_frequency: float) -> np.ndarray:
+    """The frequency count of each channel :func:`roi_sfrs_into` measures on an ROI of ``shape``:
+    the full ROI (step 1), then each plane at ``offsets`` (step 2)."""
     n_ch = 1 + offsets.shape[0]
-    stats = np.full((n_ch, 9), np.nan)
-    cols_of = np.empty(n_ch, np.int64)
     n_freq = np.empty(n_ch, np.int64)
     for c in range(n_ch):
         step = 1.0 if c == 0 else 2.0
         if c == 0:
-            cols = full.shape[1] if vertical else full.shape[0]
+            cols = shape[1] if vertical else shape[0]
         else:
-            h = (patch.shape[0] - offsets[c - 1, 0] + 1) // 2
-            w = (patch.shape[1] - offsets[c - 1, 1] + 1) // 2
+            h = (shape[0] - offsets[c - 1, 0] + 1) // 2
+            w = (shape[1] - offsets[c - 1, 1] + 1) // 2
             cols = w if vertical else h
-        cols_of[c] = cols
         n_freq[c] = int(cols * step * max_frequency) + 1
-    freq = np.zeros((n_ch, n_freq.max()))
-    mtf = np.zeros((n_ch, n_freq.max()))
-    for c in range(n_ch):
+    return n_freq
+
+
+@numba.njit(cache=True, nogil=True)
+def roi_sfrs_into(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical: bool, ovs: int, degree: int,
+                  min_rows: int, at_a: float, at_b: float, n_freq: np.ndarray, stats: np.ndarray, freq: np.ndarray,
+                  mtf: np.ndarray) -> None:
+    """:func:`edge_sfr` and its figures for ``full`` (step 1) and each plane ``patch[oy::2, ox::2]``
+    (step 2), transposed unless ``vertical``: the same steps and operations, for a caller that
+    measures many ROIs in one compiled call (:func:`sensorfleet.optics.chart._chart_sfrs`). Writes
+    per channel ``stats`` ``(channels, 9)`` (status, slope, edge x, contrast, noise, rows used,
+    MTF50, MTF at ``at_a``, ``at_b``; NaN where not measured), the frequencies and the MTF into
+    the first ``n_freq[c]`` values of ``freq`` and ``mtf`` rows (``(channels, >= n_freq.max())``,
+    zeros); ``n_freq`` from :func:`channel_lengths`."""
+    for c in range(n_freq.size):
         step = 1.0 if c == 0 else 2.0
         src = full if c == 0 else patch[offsets[c - 1, 0]::2, offsets[c - 1, 1]::2]
         roi = np.ascontiguousarray(src) if vertical else np.ascontiguousarray(src.T)
@@ -496,4 +497,3 @@ def _roi_sfrs(full: np.ndarray, patch: np.ndarray, offsets: np.ndarray, vertical
             status, slope, edge_x, contrast, noise, used)
         if status == STATUS_OK:
             stats[c, 6], stats[c, 7], stats[c, 8] = _figures(freq[c, :n_freq[c]], row, at_a, at_b)
-    return stats, freq, mtf, n_freq

@@ -96,6 +96,26 @@ def test_readers_ignore_incomplete_and_temp(paths: Paths, make_session: Callable
         _open(paths, DAY, "S1")["frames"][0] = 1
 
 
+def test_listed_attributes_serve_while_the_group_holds_them(paths: Paths, make_session: Callable[..., Path]) -> None:
+    """``ingested_groups`` reads each group's attributes once; ``open_captures`` takes them while
+    the group's zarr.json is the one read, and reads it again once it changed."""
+    from sensorfleet.emva.session import open_captures
+
+    ingest_session(make_session(paths.landing, "S1"), paths)
+    ingest_session(make_session(paths.landing, "S0"), paths)
+    listed = store.ingested_groups(paths, DAY)
+    assert [p.name for p, _ in listed] == ["S0.zarr", "S1.zarr"] == [p.name for p in list_ingested(paths, DAY)]
+    group, attrs = listed[1]
+    assert attrs.current(group) and attrs.attrs == store.read_group_attrs(group)
+    _, manifest, got = open_captures(group, attrs)
+    assert got == attrs.attrs and got is not attrs.attrs and manifest.session_id == "S1"
+    meta = json.loads((group / "zarr.json").read_text())
+    meta["attributes"]["content_hash"] = "changed"
+    (group / "zarr.json").write_text(json.dumps(meta))
+    assert not attrs.current(group) and not attrs.current(group.parent / "missing.zarr")
+    assert open_captures(group, attrs)[2]["content_hash"] == "changed"  # read again
+
+
 def _crash_after(n_frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make decode_frame_stats raise after ``n_frames`` frames, as if the process died mid-write."""
     real = frames_mod.decode_frame_stats
@@ -482,3 +502,34 @@ def test_a_frame_decoded_into_its_slot_is_not_copied(tmp_path: Path) -> None:
         writer.write(i, slot)
     assert np.array_equal(zarr.open_array(str(tmp_path / "s.zarr" / "frames"), mode="r")[:], frames)
     assert store.ChunkStage(5, 2, 700, 512, 16).slot(0) is None  # two bands: frames are copied in
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_frame_reader_open_takes_the_layout_from_zarr_json(tmp_path: Path, depth: int) -> None:
+    """``FrameReader.open`` reads an ingest-made array's layout from its ``zarr.json`` (zarr is
+    opened only for a key the reader hands to it) and reads what zarr reads; another layout, or
+    metadata it does not know, goes through zarr; a missing array raises as zarr does."""
+    import zarr
+
+    frames, arr = _reader_group(tmp_path, n=5, depth=depth)
+    folder = tmp_path / "r.zarr" / "frames"
+    reader = store.FrameReader.open(folder)
+    assert reader._arr is None and reader._layout == store.DirectLayout.of_array(arr)
+    assert reader.folder == folder and reader.shape == frames.shape and reader.chunks == arr.chunks
+    assert np.array_equal(reader[1:4, 100:600], frames[1:4, 100:600]) and reader._arr is None
+    assert np.array_equal(reader[[0, 2], ::5], frames[[0, 2], ::5]) and reader._arr is not None  # through zarr
+    (folder / arr.metadata.encode_chunk_key((1, 0, 0))).unlink()
+    with pytest.raises(store.IncompleteSessionError, match=rf"{arr.metadata.encode_chunk_key((1, 0, 0))}: chunk file"):
+        store.FrameReader.open(folder)[:, :10]
+
+    other = zarr.create_array(str(tmp_path / "other.zarr"), shape=(2, 40, 30), dtype="uint16", chunks=(2, 16, 16))
+    other[...] = np.arange(2 * 40 * 30, dtype=np.uint16).reshape(2, 40, 30)
+    assert store.DirectLayout.of_folder(tmp_path / "other.zarr") is None
+    through_zarr = store.FrameReader.open(tmp_path / "other.zarr")
+    assert through_zarr.folder is None and np.array_equal(through_zarr[:, 3:20], other[:, 3:20])
+    meta = json.loads((folder / "zarr.json").read_text())
+    meta["chunk_key_encoding"] = {"name": "v2", "configuration": {"separator": "."}}
+    (folder / "zarr.json").write_text(json.dumps(meta))
+    assert store.DirectLayout.of_folder(folder) is None  # chunk keys it does not spell
+    with pytest.raises(FileNotFoundError):
+        store.FrameReader.open(tmp_path / "missing.zarr")

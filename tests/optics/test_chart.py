@@ -164,3 +164,27 @@ def test_block_mean_is_numpys_tile_mean_to_the_bit(block: int) -> None:
         h, w = shape[0] // block * block, shape[1] // block * block
         expected = image[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))
         assert np.array_equal(block_mean(image, block), expected)
+
+
+def test_the_components_pass_equals_numpy_per_component() -> None:
+    """The square search's one pass over the labels gives each component's size, bounding box
+    (``ndimage.find_objects``) and corners (first ``np.argmin`` / ``argmax`` of x + y and x - y over
+    its pixels in raster order), ties included."""
+    from scipy import ndimage
+
+    from sensorfleet.optics.detect import _components
+
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        mask = ndimage.binary_opening(rng.random((60, 80)) < 0.55)
+        labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+        sizes, boxes, corners = _components(labels, n)
+        assert n > 3
+        for index, box in enumerate(ndimage.find_objects(labels), start=1):
+            ys, xs = np.nonzero(labels == index)
+            s, d = xs + ys, xs - ys
+            want = [(xs[np.argmin(s)], ys[np.argmin(s)]), (xs[np.argmax(d)], ys[np.argmax(d)]),
+                    (xs[np.argmax(s)], ys[np.argmax(s)]), (xs[np.argmin(d)], ys[np.argmin(d)])]
+            assert sizes[index - 1] == ys.size
+            assert boxes[index - 1].tolist() == [box[0].start, box[1].start, box[0].stop, box[1].stop]
+            assert corners[index - 1].tolist() == [list(map(int, c)) for c in want]

@@ -29,17 +29,24 @@ def test_frame_sum_equals_numpy_and_decompresses_each_chunk_once(
     _, arr = store.create_frames_group(tmp_path / "g.zarr", 18, 48, 40, depth=4)
     arr[:] = frames
     reader = store.FrameReader(arr, threads=1)
-    calls: list[int] = []
-    decompress = numcodecs.blosc.decompress
+    calls: list[str] = []
+    decompress, partial = numcodecs.blosc.decompress, store._decompress_frames
 
-    def counted(*args: object) -> object:
-        calls.append(1)
+    def whole(*args: object) -> object:
+        calls.append("whole")
         return decompress(*args)
 
-    monkeypatch.setattr(numcodecs.blosc, "decompress", counted)
+    def frames_only(data: bytes, out: np.ndarray, wanted: range) -> bool:
+        done = partial(data, out, wanted)
+        calls.append("partial" if done else "refused")
+        return done
+
+    monkeypatch.setattr(numcodecs.blosc, "decompress", whole)
+    monkeypatch.setattr(store, "_decompress_frames", frames_only)
     total = _frame_sum(reader, indices)
     assert np.array_equal(total, frames[indices].astype(np.uint64).sum(axis=0))
-    assert len(calls) == len({i // 4 for i in indices})  # one row band: one file per chunk touched
+    # one row band: one file per chunk touched, only the blocks of its wanted frames decompressed
+    assert calls == ["partial"] * len({i // 4 for i in indices})
 
 
 def test_read_chunk_into_reads_a_whole_chunk_and_names_a_missing_one(tmp_path: Path) -> None:
@@ -58,6 +65,27 @@ def test_read_chunk_into_reads_a_whole_chunk_and_names_a_missing_one(tmp_path: P
         reader.read_chunk_into(out, 0)
     store.FrameReader(arr, strict=False, threads=1).read_chunk_into(out, 0)
     assert not out.any()  # a non-strict reader reads a missing chunk as the fill value
+
+
+def test_read_chunk_into_decompresses_only_the_wanted_frames(tmp_path: Path) -> None:
+    """``frames`` of a chunk are decompressed alone (the rest of ``out`` is left as it was),
+    bit for bit; a chunk that is not a typesize-2 blosc buffer of ``out``'s size is refused."""
+    rng = np.random.default_rng(8)
+    frames = rng.integers(0, 4096, size=(8, 96, 80), dtype=np.uint16)
+    _, arr = store.create_frames_group(tmp_path / "g.zarr", 8, 96, 80, depth=8)
+    arr[:] = frames
+    reader = store.FrameReader.open(tmp_path / "g.zarr" / "frames", threads=1)
+    for wanted in (range(0, 8), range(2, 6), range(7, 8), range(0, 1)):
+        out = np.full((8, 96, 80), 7, np.uint16)
+        reader.read_chunk_into(out, 0, wanted)
+        assert np.array_equal(out[wanted.start:wanted.stop], frames[wanted.start:wanted.stop])
+        assert (out[:wanted.start] == 7).all() and (out[wanted.stop:] == 7).all()
+    data = (tmp_path / "g.zarr" / "frames" / "c.0.0.0").read_bytes()
+    out = np.zeros((8, 96, 80), np.uint16)
+    assert not store._decompress_frames(data, out[:4], range(0, 2))  # another size
+    assert not store._decompress_frames(data[:10], out, range(0, 2))  # no whole header
+    assert not store._decompress_frames(data, out, range(3, 3))
+    assert store._decompress_frames(data, out, range(1, 3)) and np.array_equal(out[1:3], frames[1:3])
 
 
 def test_frame_sum_of_a_several_band_array_with_deep_chunks(tmp_path: Path) -> None:

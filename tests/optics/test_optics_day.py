@@ -27,7 +27,7 @@ from sensorfleet.optics.session import (
 from sensorfleet.optics.shading import shading
 from sensorfleet.synth.fleet import FleetConfig
 from sensorfleet.synth.writer import generate_fleet
-from sensorfleet.tables import read_partition
+from sensorfleet.tables import read_partition, stored_fingerprint
 
 DAY = "2026-03-02"
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -176,3 +176,44 @@ def test_a_rerun_leaves_an_unchanged_curve_file_alone_and_rewrites_a_different_o
     write_curves(day_curves.head(5), report.curves)  # not the day's curves any more
     characterize_optics_day(paths, DAY)
     assert read_curves(report.curves).equals(day_curves)
+
+
+def test_an_unchanged_curve_file_is_known_from_its_fingerprint(day_run: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The curve file carries the fingerprint of its curves: a rerun leaves it alone without
+    reading it; a file without one (an earlier version's) is read and compared, and left alone
+    when it holds the day's curves."""
+    import sensorfleet.optics.day as day_module
+
+    paths, _, report = day_run
+    characterize_optics_day(paths, DAY)
+    day_curves = read_curves(report.curves)
+    fingerprint = stored_fingerprint(report.curves)
+    assert fingerprint is not None and fingerprint.startswith(b"sha256 ")
+    before = report.curves.stat()
+    with monkeypatch.context() as m:
+        m.setattr(day_module, "_holds", lambda *a: pytest.fail("the stored curves were read"))
+        characterize_optics_day(paths, DAY)
+    after = report.curves.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    write_curves(day_curves, report.curves)  # the same curves, no fingerprint
+    before = report.curves.stat()
+    characterize_optics_day(paths, DAY)
+    after = report.curves.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert stored_fingerprint(report.curves) is None and read_curves(report.curves).equals(day_curves)
+    report.curves.unlink()
+    characterize_optics_day(paths, DAY)
+    assert stored_fingerprint(report.curves) == fingerprint and read_curves(report.curves).equals(day_curves)
+
+
+def test_worst_module_is_the_lowest_measured_corner_else_centre() -> None:
+    from sensorfleet.optics.day import worst_module
+
+    corner, centre = "mtf50_corner_min_cy_per_px", "mtf50_center_cy_per_px"
+    rows = pl.DataFrame({"session_id": ["a", "b", "c", "d"], corner: [0.3, None, float("nan"), 0.2],
+                         centre: [0.1, 0.05, 0.4, 0.3]})
+    assert worst_module(rows) == "d"
+    assert worst_module(rows.with_columns(pl.lit(None).alias(corner))) == "b"  # no corner measured
+    assert worst_module(rows.with_columns(pl.lit(float("nan")).alias(corner), pl.lit(None).alias(centre))) is None
+    assert worst_module(rows.with_columns(pl.Series(corner, [0.2, None, 0.2, 0.2]))) == "a"  # a tie: the first row
+    assert worst_module(pl.DataFrame()) is None

@@ -79,3 +79,49 @@ def test_written_at_changes_only_with_content(tmp_path: Path) -> None:
     back = read_partition(tmp_path, "sessions", "2026-03-14").sort("session_id")
     assert back["written_at"].to_list() == [T0, later, T0]
     assert back["last_run"].to_list() == ["ingested"] * 3
+
+
+def test_unchanged_content_in_the_same_order_is_not_rewritten(tmp_path: Path) -> None:
+    """The same rows in the same order (compared row by row, NaN and null included) leave the stored
+    partition alone; in another order (matched by key) it is rewritten with every stored
+    ``written_at`` kept; a NaN, a null or a row more in the new rows is a change."""
+    stored = _sessions(3, T0).with_columns(temperature_c=pl.Series([float("nan"), None, 25.0]))
+    first = publish_partition(tmp_path, "sessions", "2026-03-14", stored)
+    mtime = first.path.stat().st_mtime_ns
+    later = _sessions(3, T0 + timedelta(hours=1)).with_columns(temperature_c=stored["temperature_c"])
+    assert not publish_partition(tmp_path, "sessions", "2026-03-14", later).rewritten
+    assert first.path.stat().st_mtime_ns == mtime
+    assert publish_partition(tmp_path, "sessions", "2026-03-14", later.reverse()).rewritten
+    back = read_partition(tmp_path, "sessions", "2026-03-14")
+    assert back["session_id"].to_list() == ["S2", "S1", "S0"] and back["written_at"].to_list() == [T0] * 3
+    for changed in (later.with_columns(temperature_c=pl.Series([25.0, None, 25.0])),
+                    later.with_columns(temperature_c=pl.Series([float("nan"), 25.0, 25.0])),
+                    pl.concat([later, _sessions(4, T0)[3:]])):
+        assert publish_partition(tmp_path, "sessions", "2026-03-14", changed).rewritten
+        publish_partition(tmp_path, "sessions", "2026-03-14", stored)  # back to the stored rows
+
+
+def test_an_unchanged_partition_is_known_from_its_fingerprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partition carries its content's fingerprint: a rerun with the same content (a new
+    ``written_at``) is left alone without reading the stored rows; changed content, another row
+    order or a file without the fingerprint are compared row by row as before."""
+    import sensorfleet.tables as tables
+
+    stored = _sessions(3, T0).with_columns(temperature_c=pl.Series([float("nan"), None, 25.0]))
+    first = publish_partition(tmp_path, "sessions", "2026-03-14", stored)
+    fingerprint = tables.stored_fingerprint(first.path)
+    assert fingerprint is not None and fingerprint == tables.content_fingerprint(SESSIONS, SESSIONS.conform(stored))
+    later = _sessions(3, T0 + timedelta(hours=1)).with_columns(temperature_c=stored["temperature_c"])
+    assert tables.content_fingerprint(SESSIONS, SESSIONS.conform(later)) == fingerprint  # written_at is not content
+    for changed in (later.with_columns(temperature_c=pl.Series([float("nan"), None, 26.0])), later.reverse(),
+                    later.head(2)):
+        assert tables.content_fingerprint(SESSIONS, SESSIONS.conform(changed)) != fingerprint
+    with monkeypatch.context() as m:
+        m.setattr(tables.pl, "read_parquet", lambda *a, **k: pytest.fail("the stored rows were read"))
+        assert not publish_partition(tmp_path, "sessions", "2026-03-14", later).rewritten
+    pq.write_table(pq.read_table(first.path).replace_schema_metadata({}), first.path)  # as an older writer left it
+    assert tables.stored_fingerprint(first.path) is None
+    assert not publish_partition(tmp_path, "sessions", "2026-03-14", later).rewritten  # compared row by row
+    again = publish_partition(tmp_path, "sessions", "2026-03-14", later.with_columns(temperature_c=pl.lit(20.0)))
+    assert again.rewritten and tables.stored_fingerprint(again.path) != fingerprint
+    assert read_partition(tmp_path, "sessions", "2026-03-14")["temperature_c"].to_list() == [20.0] * 3
