@@ -21,14 +21,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip check
-	# compile every numba kernel into its cache now, in parallel processes, so that the first run
-	# does not (sensorfleet/warmup.py; docs/architecture.md)
-	$(BIN)/python -m sensorfleet.warmup
 	@touch $(STAMP)
 
-venv: $(STAMP)
+# Every numba kernel compiled into its cache ahead of the first run, in parallel processes
+# (sensorfleet/warmup.py): after the install, and again after the sources change (the cache
+# folder follows the kernel modules' sources, sensorfleet/kernel_cache.py; with them unchanged
+# the warm-up only loads the cache, a few seconds).
+WARM := $(VENV)/.kernels-warm
+$(WARM): $(STAMP) $(shell find sensorfleet -name '*.py' -not -path '*/__pycache__/*')
+	$(BIN)/python -m sensorfleet.warmup
+	@touch $(WARM)
 
-demo: $(STAMP)
+venv: $(WARM)
+
+demo: $(WARM)
 	$(BIN)/sensorfleet demo --root $(SENSORFLEET_ROOT) $(if $(SENSORFLEET_LANDING),--landing $(SENSORFLEET_LANDING)) \
 	  --modules $(DEMO_MODULES)
 
@@ -49,7 +55,7 @@ postgresql:
 
 # pytest runs over the cores (pytest-xdist), one test file per worker: a file's module-scoped
 # fixtures (the browser test's fleet and webserver) are built once. Plain `pytest` runs serially.
-test: $(STAMP) chromium postgresql
+test: $(WARM) chromium postgresql
 	$(BIN)/ruff check sensorfleet assets models pipelines tests benchmarks
 	$(BIN)/mypy
 	home=$$(mktemp -d) && cp dagster.yaml $$home/ && DAGSTER_HOME=$$home VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs; \
@@ -62,7 +68,7 @@ test: $(STAMP) chromium postgresql
 DAGSTER_PORT ?= 3000
 DAGSTER_HOME ?= $(abspath $(SENSORFLEET_ROOT))/dagster_home
 
-dev: $(STAMP)
+dev: $(WARM)
 	$(BIN)/python -m pipelines.devserver --port $(DAGSTER_PORT) --root $(SENSORFLEET_ROOT) \
 	  --home $(DAGSTER_HOME) $(if $(SENSORFLEET_LANDING),--landing $(SENSORFLEET_LANDING))
 
@@ -71,11 +77,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Every benchmark at full size, results into benchmarks/results/ (tens of minutes on 2 cores).
-bench: $(STAMP)
+bench: $(WARM)
 	$(BIN)/python -m benchmarks.run_all
 
 # Every benchmark at its small size, writing nothing: do they all still run?
-bench-quick: $(STAMP)
+bench-quick: $(WARM)
 	$(BIN)/python -m benchmarks.run_all --quick
 
 clean-data:

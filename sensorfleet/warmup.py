@@ -1,11 +1,13 @@
 """Compile every cached numba kernel ahead of the first run: ``python -m sensorfleet.warmup``.
 
-The kernels are ``@njit(cache=True)``: compiled on first call, then loaded from numba's cache
-(``__pycache__`` beside each module, or ``NUMBA_CACHE_DIR``). Without a warm-up the first run in
-a fresh clone spent about a minute compiling (docs/architecture.md). ``make``'s environment rule
-runs this once after installing, so the cache lands where the later runs look, keyed by the
-same source files (numba keys a cache entry on the module's path and modification time, and on
-the CPU): a kernel edited later is recompiled on its next call, the others stay cached.
+The kernels are ``@njit(cache=True)``: compiled on first call, then loaded from numba's cache,
+a folder named by the kernel modules' sources (:mod:`sensorfleet.kernel_cache`; a
+``NUMBA_CACHE_DIR`` of the user's as it is). Without a warm-up the first run in a fresh clone
+spent about a minute compiling (docs/architecture.md). ``make`` runs this after installing and
+again whenever the package's sources changed, so the cache lands where the later runs look: an
+edited kernel module starts a new folder and every kernel is compiled again (numba alone would
+recompile only the edited module's kernels and keep its callers' stale machine code); with the
+kernel modules unchanged this only loads the cache (a few seconds).
 
 The warm-up does the pipeline's own work on a tiny synthetic fleet (one module of 320 x 240
 pixels, the demo's size, with an edge chart), so every kernel is compiled for exactly the argument types the
