@@ -204,7 +204,7 @@ def publish_partition(tables_root: Path, table: str, day: str, df: pl.DataFrame,
         if target.is_file():
             if stored_fingerprint(target) == fingerprint:  # the stored content, without reading it
                 return PartitionWrite(target, df.height, rewritten=False)
-            old = registered.conform(pl.read_parquet(target))
+            old = registered.conform(read_stored(target))
             if same_content(registered, df, old):
                 return PartitionWrite(target, df.height, rewritten=False)
             df = keep_unchanged_versions(registered, df, old)
@@ -274,6 +274,22 @@ def _with_day(df: pl.DataFrame, table: str, day: str) -> pl.DataFrame:
     return df.with_columns(pl.lit(date.fromisoformat(day), dtype=pl.Date).alias(partition_column(table)))
 
 
+class UnreadablePartition(ValueError):
+    """A stored partition file that cannot be read (truncated, overwritten, not parquet)."""
+
+
+def read_stored(path: Path) -> pl.DataFrame:
+    """The rows of the published parquet file ``path``; :class:`UnreadablePartition` naming the
+    file when it cannot be read (nothing is removed or rewritten: a partition is derived data,
+    rebuilt by re-running its day once the file is moved aside)."""
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise UnreadablePartition(
+            f"{path}: cannot read this stored partition ({type(exc).__name__}: {exc}); it is derived data: "
+            "move it aside and run its day again to rebuild it") from exc
+
+
 def read_partition(tables_root: Path, table: str, day: str) -> pl.DataFrame:
     """Rows of one day of ``table`` (every part) with the partition column (Date); an empty frame
     if none."""
@@ -281,7 +297,7 @@ def read_partition(tables_root: Path, table: str, day: str) -> pl.DataFrame:
     files = sorted(folder.glob("[!.]*.parquet")) if folder.is_dir() else []
     if not files:
         return pl.DataFrame(schema={partition_column(table): pl.Date})
-    frames = [pl.read_parquet(f) for f in files]
+    frames = [read_stored(f) for f in files]
     return _with_day(pl.concat(frames, how="diagonal_relaxed"), table, day)
 
 

@@ -140,3 +140,22 @@ def test_characterize_day_sweeps_maps_a_killed_run_left(tmp_path: Path) -> None:
     os.utime(leftover, (old, old))
     characterize_day(paths, "2026-03-01", workers=1)
     assert not leftover.exists()
+
+
+def test_an_unreadable_stored_partition_is_named_and_left_alone(tmp_path: Path) -> None:
+    from sensorfleet.registry import get_table
+    from sensorfleet.tables import (
+        UnreadablePartition,
+        partition_path,
+        publish_partition,
+        read_partition,
+    )
+
+    target = partition_path(tmp_path, "module_optics", "2026-03-02", "part-0")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"PAR1 not a parquet file")
+    with pytest.raises(UnreadablePartition, match=f"{target}: cannot read this stored partition"):
+        publish_partition(tmp_path, "module_optics", "2026-03-02", get_table("module_optics").empty())
+    with pytest.raises(UnreadablePartition, match="move it aside"):
+        read_partition(tmp_path, "module_optics", "2026-03-02")
+    assert target.read_bytes() == b"PAR1 not a parquet file"  # nothing rewritten or removed
