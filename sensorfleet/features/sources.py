@@ -8,9 +8,12 @@ bytes it read: a partition added later cannot slip into a rebuild.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from sensorfleet.registry import get_table
 
@@ -67,7 +70,22 @@ def table_relation(table: str, files: list[Path]) -> str:
         cols = ", ".join(f"NULL::{c.sql_type} AS {c.name}" for c in get_table(table).columns)
         return f"(SELECT {cols} WHERE false)"
     listed = ", ".join(_quote(str(p)) for p in files)
-    return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
+    # union_by_name lines up the columns of files written under different registry versions; it
+    # reads every file's schema while DuckDB binds the query (~25 % of a day's feature query),
+    # so it is asked for only when the files' schemas differ
+    union = ", union_by_name = true" if len({_schema_of(p) for p in files}) > 1 else ""
+    return f"read_parquet([{listed}], hive_partitioning = true{union})"
+
+
+def _schema_of(path: Path) -> str:
+    """The parquet file's arrow schema (names, types, order) as text, remembered per file version."""
+    st = path.stat()  # a published file is replaced, never edited: a new inode and mtime
+    return _schema_at(str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=65536)
+def _schema_at(path: str, inode: int, mtime_ns: int, size: int) -> str:
+    return pq.read_schema(path).remove_metadata().to_string(show_field_metadata=False)
 
 
 def verify(files: list[SourceFile]) -> list[str]:
