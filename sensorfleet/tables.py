@@ -287,7 +287,7 @@ def read_stored(path: Path) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise UnreadablePartition(
             f"{path}: cannot read this stored partition ({type(exc).__name__}: {exc}); it is derived data: "
-            "move it aside and run its day again to rebuild it") from exc
+            "move it aside and run its day again to rebuild it (sensorfleet pipeline run --day <day> --force)") from exc
 
 
 def read_partition(tables_root: Path, table: str, day: str) -> pl.DataFrame:
