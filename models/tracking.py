@@ -200,6 +200,23 @@ def download_source(source: str, target: Path) -> Path:
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(target)))
 
 
+def held_out(candidate: Candidate) -> str:
+    """What the primary metric was measured on, for a reader to weigh it: `` (held out: 24
+    modules, 3 positive; chance 0.5000)`` from the run's ``test_modules``, ``positives`` (or
+    ``failures``) and ``chance_<primary>`` metrics, whichever it has ('' when none): a ROC AUC
+    below chance on three positives says little about the model."""
+    metrics = candidate.metrics
+    counts = [f"{int(metrics['test_modules'])} modules"] if "test_modules" in metrics else []
+    positives = metrics.get("positives", metrics.get("failures"))
+    if positives is not None:
+        counts.append(f"{int(positives)} positive")
+    parts = [f"held out: {', '.join(counts)}"] if counts else []
+    chance = metrics.get(f"chance_{candidate.primary}")
+    if chance is not None:
+        parts.append(f"chance {float(chance):.4f}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def decide_alias(client: Any, candidate: Candidate, version: str, tolerance: float) -> tuple[str, str, float | None]:
     """(alias, reason, champion's metric on the same held-out data or None): ``champion`` when
     there is none yet or ``new >= champion - tolerance``, else ``challenger``."""
@@ -209,11 +226,11 @@ def decide_alias(client: Any, candidate: Candidate, version: str, tolerance: flo
     try:
         current = client.get_model_version_by_alias(candidate.name, CHAMPION)
     except MlflowException:  # no champion yet (alias not found)
-        return CHAMPION, f"first version with {candidate.primary}={new:.4f}", None
+        return CHAMPION, f"first version with {candidate.primary}={new:.4f}{held_out(candidate)}", None
     champion_model = (candidate.loader or load_model)(candidate.name, str(current.version))
     old = float(candidate.evaluate(champion_model))
     compared = (f"{candidate.primary} {new:.4f} vs champion v{current.version}'s {old:.4f} on the same held-out data "
-                f"(tolerance {tolerance})")
+                f"(tolerance {tolerance}){held_out(candidate)}")
     if new >= old - tolerance:
         return CHAMPION, f"promoted: {compared}", old
     return CHALLENGER, f"not promoted: {compared}", old

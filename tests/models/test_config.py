@@ -65,3 +65,16 @@ def test_a_new_model_store_is_set_up_without_mlflows_info_lines(tmp_path: Path) 
     assert "store ready" in done.stdout
     assert (tmp_path / "mlflow" / "mlflow.db").is_file()  # the store was made in that process
     assert "Creating initial MLflow database tables" not in done.stderr, done.stderr
+
+
+def test_a_promotion_reason_says_what_the_metric_was_measured_on() -> None:
+    from models.tracking import Candidate, held_out
+
+    def candidate(metrics: dict[str, float]) -> Candidate:
+        return Candidate(name="m", model=None, params={}, metrics=metrics, primary="roc_auc",
+                         evaluate=lambda _m: 0.0, example=None, output=None)
+
+    assert held_out(candidate({"roc_auc": 0.47, "test_modules": 24.0, "failures": 3.0, "chance_roc_auc": 0.5})) == (
+        " (held out: 24 modules, 3 positive; chance 0.5000)")
+    assert held_out(candidate({"roc_auc": 0.9, "test_modules": 30.0, "positives": 6.0})) == " (held out: 30 modules, 6 positive)"
+    assert held_out(candidate({"roc_auc": 0.9})) == ""
