@@ -64,7 +64,7 @@ def plot_station_charts(chart: pl.DataFrame, title: str = "", window_days: int =
         bottom.set_ylabel("EWMA (z), dashed: limits; x: alarm")
         bottom.axhline(0.0, color="grey", lw=0.6)
         top.legend(fontsize=7, ncol=2)
-        locator = AutoDateLocator(maxticks=8)
+        locator = AutoDateLocator()  # its default ticks: a maxticks of its own warns on a one-day chart
         bottom.xaxis.set_major_locator(locator)
         bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     if title:

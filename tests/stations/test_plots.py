@@ -40,3 +40,13 @@ def test_an_ewma_panel_without_points_says_the_stations_are_in_their_baseline(mo
     grown = station_charts(fleet_modules(5, days=40, per_day=4))
     assert set(grown["state"].to_list()) != {"baseline"}
     assert _bottom_texts(grown, monkeypatch) == []
+
+
+def test_a_one_day_chart_draws_without_a_warning() -> None:
+    import warnings
+
+    chart = station_charts(fleet_modules(5, days=1, per_day=4))
+    assert chart["day"].n_unique() == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's date locator warned on a one-day range
+        assert plots.plot_station_charts(chart).startswith(b"\x89PNG")
