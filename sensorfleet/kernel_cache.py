@@ -9,8 +9,8 @@ another file are not recognized"). After an update that edits ``optics/esfr.py``
 So the cache folder is named by a digest of every kernel module's source (:data:`KERNEL_MODULES`,
 kept equal to the warm-up's list by ``tests/test_kernel_cache.py``): a change to any kernel
 module starts a fresh folder, where every kernel is compiled again on its first call (or by
-``python -m sensorfleet.warmup``); the old folders are left to the user (``make clean-cache``
-removes them). The folder is ``sensorfleet/__pycache__/numba-<digest>`` beside the sources, or,
+``python -m sensorfleet.warmup``); the old folders stay until
+``python -m sensorfleet.kernel_cache --prune`` removes them. The folder is ``sensorfleet/__pycache__/numba-<digest>`` beside the sources, or,
 where the package is not writable (an installed wheel), ``$XDG_CACHE_HOME/sensorfleet`` (default
 ``~/.cache/sensorfleet``). A ``NUMBA_CACHE_DIR`` set by the user is used as it is, without this
 protection.
