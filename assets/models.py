@@ -162,14 +162,6 @@ def spatial_model(context: AssetExecutionContext, config: SpatialTrainingRunConf
     return MaterializeResult(metadata=meta)
 
 
-def _no_model_store(missing: Path) -> LookupError:
-    """Why a day is not scored before the first training (no model store at ``missing``)."""
-    from models.tracking import NoSuchModelError
-
-    return NoSuchModelError(f"no model trained yet (no model store at {missing}): run the retrain job first "
-                            "(or `sensorfleet models train`)")
-
-
 def build_spatial_scores_asset(partitions_def: PartitionsDefinition) -> AssetsDefinition:
     """The day's ``spatial_scores`` by the spatial champion (after characterization: it reads the
     maps), with the worst module's anomaly map as a plot. Without a champion, nothing is written."""
@@ -183,11 +175,11 @@ def build_spatial_scores_asset(partitions_def: PartitionsDefinition) -> AssetsDe
                     "alarm and where its worst residual lies (x, y in sensor pixels, which map).",
     )
     def spatial_scores(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
-        from models.tracking import store_missing
+        from models.tracking import no_model_store, store_missing
 
         paths = storage.paths()
         if (missing := store_missing(paths.root)) is not None:  # before the first training: no import
-            return _not_scored(context, SPATIAL_SCORES, _no_model_store(missing))  # of PyTorch (~1 s)
+            return _not_scored(context, SPATIAL_SCORES, no_model_store(missing))  # of PyTorch (~1 s)
         from models.spatial_run import SPATIAL_MODEL, score_spatial_day
 
         try:
@@ -240,13 +232,13 @@ def build_score_assets(partitions_def: PartitionsDefinition) -> AssetsDefinition
         ],
     )
     def score_modules(context: AssetExecutionContext, storage: StorageResource) -> Iterator[MaterializeResult]:
-        from models.tracking import store_missing
+        from models.tracking import no_model_store, store_missing
 
         paths = storage.paths()
         day = context.partition_key
         if (missing := store_missing(paths.root)) is not None:  # before the first training: no import of
             for asset_key in (ANOMALY_SCORES, YIELD_PREDICTIONS):  # scikit-learn or MLflow, no database made
-                yield _not_scored(context, asset_key, _no_model_store(missing))
+                yield _not_scored(context, asset_key, no_model_store(missing))
             return
         from models.scores import predict_yield_day, score_anomalies_day
         from models.train import ANOMALY_MODEL, YIELD_MODEL

@@ -267,6 +267,13 @@ def no_model_yet(name: str, version_or_alias: str, why: str) -> NoSuchModelError
                             f"(the retrain job, or `sensorfleet models train`) ({why})")
 
 
+def no_model_store(missing: Path) -> NoSuchModelError:
+    """Why nothing can be scored before the first training: no model store at ``missing`` (what
+    :func:`store_missing` found), for every model at once."""
+    return NoSuchModelError(f"no model trained yet (no model store at {missing}): run the retrain job first "
+                            "(or `sensorfleet models train`)")
+
+
 def resolve_version(name: str, version_or_alias: str = CHAMPION, root: str | Path | None = None) -> str:
     """The version number behind a version or alias; NoSuchModelError when the model or the
     alias does not exist."""
