@@ -19,7 +19,10 @@ read and write the same files, in either direction) and changes only how the eve
   or of the machine; a power cut may lose the last commits (the runs of that moment), never
   corrupt older ones.
 
-The run and schedule storages are Dagster's own. Readers in other processes (the webserver, the
+The run storage (:class:`LocalSqliteRunStorage`) connects the same way: Dagster's opens a new
+engine and connection for every query and commit (run creation, each run event, each status),
+and asks SQLite for the runs table's columns (an inspector query) before it writes a run event.
+The schedule storage is Dagster's own. Readers in other processes (the webserver, the
 daemon) see every commit at once: a write-ahead log is read by every connection. The webserver's
 live view of a run watches its database file for changes; it also watches the ``-wal`` file here,
 where commits land before a checkpoint.
@@ -47,8 +50,15 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SqliteEventLogStorage,
     SqliteEventLogStorageWatchdog,
 )
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sql import _alembic_lock, create_engine, get_alembic_config, safe_commit
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
@@ -190,14 +200,107 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
 
 
+def _pooled_engine(conn_string: str) -> Engine:
+    """One SQLite database's engine for a storage that keeps it open: one pooled connection
+    (two more while Dagster's schema set-up or another thread needs them), usable from any thread
+    (one at a time: the pool hands a connection to one thread), ``synchronous=NORMAL``."""
+    engine = create_engine(
+        conn_string,
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=2,
+        connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False},
+    )
+    event.listen(engine, "connect", _pragmas)
+    return engine
+
+
+class LocalSqliteRunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage (same file, same schema) with one pooled connection and
+    ``synchronous=NORMAL`` instead of a new engine per query and a flushed commit per run event;
+    the schema questions Dagster asks before each write (does the runs table have the run-stats
+    columns, is the partitions index built...) are answered from memory once the answer is yes,
+    until :meth:`wipe` or a migration."""
+
+    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engine: Engine | None = None
+        self._yes: set[str] = set()
+        super().__init__(conn_string, inst_data)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        if self._engine is None:
+            self._engine = _pooled_engine(self._conn_string)
+        with self._engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def _remembered(self, question: str, ask: Any) -> bool:
+        if question in self._yes:
+            return True
+        answer = bool(ask())
+        if answer:
+            self._yes.add(question)
+        return answer
+
+    def has_run_stats_index_cols(self) -> bool:
+        return self._remembered("has_run_stats_index_cols", super().has_run_stats_index_cols)
+
+    def has_bulk_actions_selector_cols(self) -> bool:
+        return self._remembered("has_bulk_actions_selector_cols", super().has_bulk_actions_selector_cols)
+
+    def has_backfill_id_column(self) -> bool:
+        return self._remembered("has_backfill_id_column", super().has_backfill_id_column)
+
+    def has_bulk_action_job_name_column(self) -> bool:
+        return self._remembered("has_bulk_action_job_name_column", super().has_bulk_action_job_name_column)
+
+    def has_backfill_tags_table(self) -> bool:
+        return self._remembered("has_backfill_tags_table", super().has_backfill_tags_table)
+
+    def has_built_index(self, migration_name: str) -> bool:
+        return self._remembered(f"has_built_index:{migration_name}", lambda: super(LocalSqliteRunStorage, self)
+                                .has_built_index(migration_name))
+
+    def _forget(self) -> None:
+        self._yes.clear()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def upgrade(self) -> None:
+        self._forget()
+        super().upgrade()
+        self._forget()
+
+    def migrate(self, print_fn: Any = None, force_rebuild_all: bool = False) -> None:
+        self._forget()
+        super().migrate(print_fn, force_rebuild_all)
+
+    def wipe(self) -> None:
+        super().wipe()
+        self._forget()
+
+    def dispose(self) -> None:
+        self._forget()
+        super().dispose()
+
+
 class LocalSqliteStorage(DagsterSqliteStorage):
     """``storage: sqlite:``'s layout under ``base_dir`` (runs, event logs, schedules), with the
-    event log of :class:`LocalSqliteEventLogStorage`. Configured in dagster.yaml as
+    event log of :class:`LocalSqliteEventLogStorage` and the run storage of
+    :class:`LocalSqliteRunStorage`. Configured in dagster.yaml as
     ``storage: custom: {module: pipelines.local_storage, class: LocalSqliteStorage}``."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
-        super().__init__(base_dir, inst_data)
-        self._event_log_storage = LocalSqliteEventLogStorage(self._event_log_storage._base_dir)  # noqa: SLF001
+        # DagsterSqliteStorage.__init__'s three storages, the run and event-log ones replaced (made
+        # here rather than after it: each set-up opens and inspects its database)
+        self.base_dir = base_dir
+        self._run_storage = LocalSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = LocalSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        super(DagsterSqliteStorage, self).__init__()
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Self:

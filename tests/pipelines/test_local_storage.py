@@ -16,7 +16,12 @@ from dagster import AssetKey, DagsterInstance, asset, materialize
 from dagster._core.storage.event_log.base import EventLogCursor
 
 from pipelines.instance_config import install_instance_config
-from pipelines.local_storage import OPEN_SHARDS, LocalSqliteEventLogStorage, LocalSqliteStorage
+from pipelines.local_storage import (
+    OPEN_SHARDS,
+    LocalSqliteEventLogStorage,
+    LocalSqliteRunStorage,
+    LocalSqliteStorage,
+)
 
 SQLITE_YAML = "storage:\n  sqlite:\n    base_dir: {home}\n"
 
@@ -173,4 +178,46 @@ def test_has_table_remembers_a_yes_until_the_wipe(tmp_path: Path, monkeypatch: p
     storage.wipe()
     assert storage.has_table("asset_check_executions")
     assert asked[-1] == "asset_check_executions"  # asked afresh after the wipe
+    storage.dispose()
+
+
+def test_the_run_storage_is_pooled_unflushed_and_seen_by_another_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with _instance(tmp_path) as instance:
+        inner = getattr(instance.run_storage, "_storage", instance.run_storage)
+        runs = inner.run_storage if isinstance(inner, LocalSqliteStorage) else inner
+        assert isinstance(runs, LocalSqliteRunStorage)
+        run_ids = _materialize_n(instance, 3)
+        with runs.connect() as a, runs.connect() as b:  # one kept connection, plus overflow
+            assert a.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert b.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        code = textwrap.dedent(f"""
+            from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+            storage = SqliteRunStorage.from_local({str(tmp_path / "history")!r})
+            print(sorted(r.run_id for r in storage.get_runs() if r.is_success))
+        """)
+        seen = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+        assert seen.stdout.strip().splitlines()[-1] == str(sorted(run_ids))  # while this one is open
+
+
+def test_the_run_storage_remembers_schema_answers_until_the_wipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster._core.storage.runs.sql_run_storage import SqlRunStorage
+
+    asked: list[str] = []
+    dagsters = SqlRunStorage.has_run_stats_index_cols
+
+    def counting(self: SqlRunStorage) -> bool:
+        asked.append("run_stats")
+        return dagsters(self)
+
+    monkeypatch.setattr(SqlRunStorage, "has_run_stats_index_cols", counting)
+    storage = LocalSqliteRunStorage.from_local(str(tmp_path))  # its set-up may ask once
+    assert storage.has_run_stats_index_cols() and storage.has_run_stats_index_cols()
+    assert asked == ["run_stats"]
+    assert storage.has_backfill_id_column() and storage.has_backfill_id_column()
+    storage.wipe()
+    assert storage.has_run_stats_index_cols()
+    assert asked == ["run_stats", "run_stats"]  # asked afresh after the wipe
     storage.dispose()
