@@ -5,6 +5,7 @@ feature of the service. The SQL is built by :mod:`sensorfleet.features.query`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,9 +62,20 @@ def resolve_service(service: str | FeatureService | None) -> FeatureService:
     return service if isinstance(service, FeatureService) else get_service(service)
 
 
+@functools.cache
+def _database() -> duckdb.DuckDBPyConnection:
+    """This process's in-memory DuckDB database for feature queries (created once: ~12 ms, against
+    ~1 ms for a connection to it), with UTC as its zone."""
+    database = duckdb.connect()
+    database.sql("SET GLOBAL TimeZone = 'UTC'")
+    return database
+
+
 def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with UTC as its zone, so no result depends on the host's zone."""
-    con = duckdb.connect()
+    """A new connection to this process's in-memory DuckDB (UTC as its zone, so no result depends
+    on the host's zone); it holds no tables: views and registered frames are the connection's
+    own, gone when it is closed."""
+    con = _database().cursor()
     con.sql("SET TimeZone = 'UTC'")
     return con
 

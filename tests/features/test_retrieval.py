@@ -151,3 +151,20 @@ def test_views_sharing_a_table_are_joined_once_and_keep_their_own_ttl(tmp_path: 
     assert get_training_set(s, both, at(50), tmp_path).get_column("dc_short__dark_current_e_per_s").to_list() == [
         1.0, None, 2.0, None]  # the capture at 4 h is past the 2 h TTL at 7 h
     assert plan("SELECT 1", both, at(50), tmp_path).sql.count("ASOF LEFT JOIN") == 1
+
+
+def test_connections_share_the_database_but_not_their_views() -> None:
+    from sensorfleet.features.retrieval import connect
+
+    first, second = connect(), connect()
+    try:
+        first.register("__only_here", pl.DataFrame({"x": [1]}).to_arrow())
+        first.sql("SET TimeZone = 'America/New_York'")  # one connection's setting stays its own
+        assert first.sql("SELECT count(*) FROM __only_here").fetchall() == [(1,)]
+        with pytest.raises(Exception, match="__only_here"):
+            second.sql("SELECT * FROM __only_here").fetchall()
+        assert second.sql("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
+        assert connect().sql("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
+    finally:
+        first.close()
+        second.close()
