@@ -39,6 +39,11 @@ CODE_VERSION = "1"
 STATION_SPC = "station_spc"
 STATION_ALARMS = "station_alarms"
 CHECK_ALARMS = "stations_within_limits"
+STEP = "watch_stations"
+"""The step (multi-asset) name: its run config lives under ``ops: {watch_stations: ...}``."""
+CHART_NOT_DRAWN = ("_Not drawn in this run: a run over several days draws the station charts for its last "
+                   "day only; each day's charts are the trailing window up to that day, which the last "
+                   "day's contain. `sensorfleet pipeline run --day {day} --force` draws this day's._")
 _DEFAULTS = SpcConfig()
 
 
@@ -50,6 +55,9 @@ class StationRunConfig(Config):  # type: ignore[misc]
     baseline_days: int = Field(default=_DEFAULTS.baseline_days, ge=2, description="days with data in a station's baseline")
     baseline_min_modules: int = Field(default=_DEFAULTS.baseline_min_modules, ge=2,
                                       description="fewest modules in a station's baseline (it grows until reached)")
+    chart: bool = Field(default=True, description=(
+        "draw the station charts figure (a run over several days asks for it on its last day only: "
+        "each day's charts are the trailing window up to that day)"))
 
     def spc(self) -> SpcConfig:
         return SpcConfig(ewma_lambda=self.ewma_lambda, limit_sigmas=self.limit_sigmas, baseline_days=self.baseline_days,
@@ -61,7 +69,7 @@ def build_station_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
     downstream of ``module_stats``, with the daily warning check."""
 
     @multi_asset(
-        name="watch_stations",
+        name=STEP,
         partitions_def=partitions_def,
         specs=[
             table_spec(STATION_SPC, group=GROUP, deps=[MODULE_STATS], owner=OWNER, code_version=CODE_VERSION,
@@ -87,13 +95,16 @@ def build_station_assets(partitions_def: PartitionsDefinition) -> AssetsDefiniti
             "states": MetadataValue.json(_states(result)),
             "table": MetadataValue.path(str(result.spc_write.path)),
         }
-        try:
-            png = plot_station_charts(result.chart, title=f"Station charts up to {day}")
-            chart_md, chart_path = png_metadata(png, paths.root / "plots" / day / "station-spc.png",
-                                                f"Station EWMA charts up to {day}")
-            spc_metadata |= {"station_charts": chart_md, "station_charts_png": chart_path}
-        except Exception as exc:  # a figure is a convenience: never fail the tables for it
-            context.log.warning(f"station chart figure failed: {type(exc).__name__}: {exc}")
+        if config.chart:
+            try:
+                png = plot_station_charts(result.chart, title=f"Station charts up to {day}")
+                chart_md, chart_path = png_metadata(png, paths.root / "plots" / day / "station-spc.png",
+                                                    f"Station EWMA charts up to {day}")
+                spc_metadata |= {"station_charts": chart_md, "station_charts_png": chart_path}
+            except Exception as exc:  # a figure is a convenience: never fail the tables for it
+                context.log.warning(f"station chart figure failed: {type(exc).__name__}: {exc}")
+        else:
+            spc_metadata["station_charts"] = MetadataValue.md(CHART_NOT_DRAWN.format(day=day))
         yield MaterializeResult(asset_key=STATION_SPC, metadata=spc_metadata)
         alarms = result.alarms.drop("written_at")
         yield MaterializeResult(asset_key=STATION_ALARMS, metadata={

@@ -46,6 +46,8 @@ from assets.characterization import MODULE_STATS, SESSIONS, SESSIONS_CHARACTERIZ
 from assets.labels import FINAL_TEST_ASSET, final_test_files_state
 from assets.landing_state import day_fingerprints
 from assets.models import SPATIAL_MODEL_ASSET
+from assets.stations import STATION_SPC
+from assets.stations import STEP as STATIONS_STEP
 from assets.table_metadata import ROW_COUNT
 from assets.warehouse import WAREHOUSE
 from pipelines.definitions import fleet_assets, pipeline_assets
@@ -232,6 +234,10 @@ def run_pipeline(
     fresh = {} if force else up_to_date_days(
         instance, {d: fingerprints[d] for d in todo if d in fingerprints}, selection, code_versions
     )
+    # the last day to run draws the station charts (each day's is the trailing window up to it)
+    runnable = [d for d in todo if (d in with_landing or _has_captures(paths, d)) and d not in fresh
+                and capture_day_problem(d) is None]
+    chart_day = runnable[-1] if runnable else None
     outcomes: list[DayOutcome] = []
     for day in todo:
         if on_day_start is not None:
@@ -247,7 +253,8 @@ def run_pipeline(
             if not instance.has_dynamic_partition(CAPTURE_DAYS, day):  # the UI lists days with data
                 instance.add_dynamic_partitions(CAPTURE_DAYS, [day])
             with day_run_lock(paths, day, on_day_wait):
-                _run_day(outcome, instance, jobs.resolve_job_def(DAILY_PIPELINE), selection, progress)
+                _run_day(outcome, instance, jobs.resolve_job_def(DAILY_PIPELINE), selection, progress,
+                         station_chart=chart_day in (None, day))
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
@@ -404,9 +411,15 @@ def _run_day(
     job: JobDefinition,
     selection: list[AssetKey],
     progress: ProgressHook | None,
+    station_chart: bool = True,
 ) -> None:
     """One in-process run of ``selection`` for ``outcome.day`` by ``job`` (``daily_pipeline``):
-    the run is listed under the job's name, not as an ephemeral job."""
+    the run is listed under the job's name, not as an ephemeral job. ``station_chart`` False:
+    the station charts figure is not drawn (a run over several days draws it for its last day
+    only; each day's is the trailing window up to it, contained in the last day's)."""
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if not station_chart and AssetKey(STATION_SPC) in selection:
+        run_config["ops"] = {STATIONS_STEP: {"config": {"chart": False}}}
     with progress_hook(progress), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -416,7 +429,7 @@ def _run_day(
                 asset_selection=selection,
                 tags={PARTITION_TAG: outcome.day},
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=run_config,
             )
         except Exception as exc:  # a definition or instance problem: report it, go on with other days
             outcome.error = f"{type(exc).__name__}: {exc}"

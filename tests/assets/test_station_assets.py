@@ -11,7 +11,7 @@ from asset_results import materialization_metadata
 from dagster import AssetCheckSeverity, DailyPartitionsDefinition, materialize
 
 from assets.resources import StorageResource
-from assets.stations import CHECK_ALARMS, build_station_assets
+from assets.stations import CHART_NOT_DRAWN, CHECK_ALARMS, STEP, build_station_assets
 from pipelines.partitions import FIRST_CAPTURE_DAY
 from sensorfleet.config import resolve_paths
 from sensorfleet.synth.stations import StationEvent
@@ -44,3 +44,17 @@ def test_station_charts_tables_figure_and_warning(tmp_path: Path) -> None:
     assert not after.passed and after.metadata["stations_in_alarm"].value == ["ST03"]
     assert after.metadata["stations_failing"].value == ["ST03 photon_response low"]  # what `pipeline run` prints
     assert "light source dimmer" in after.metadata["details"].value
+
+
+def test_chart_false_writes_the_same_tables_and_says_why_no_figure(tmp_path: Path) -> None:
+    storage = StorageResource(root=str(tmp_path / "data"), landing=str(tmp_path / "landing"))
+    days = write_module_stats(resolve_paths(tmp_path / "data").tables, fleet_modules(4, days=20))
+    drawn = materialize([build_station_assets(capture_days)], partition_key=days[-1], resources={"storage": storage},
+                        run_config={"ops": {STEP: {"config": {"baseline_days": 5}}}})
+    skipped = materialize([build_station_assets(capture_days)], partition_key=days[-1], resources={"storage": storage},
+                          run_config={"ops": {STEP: {"config": {"baseline_days": 5, "chart": False}}}})
+    assert drawn.success and skipped.success
+    with_chart, without = (materialization_metadata(r, "station_spc") for r in (drawn, skipped))
+    assert without["station_charts"] == CHART_NOT_DRAWN.format(day=days[-1]) and "station_charts_png" not in without
+    assert without["dagster/partition_row_count"] == with_chart["dagster/partition_row_count"]
+    assert without["states"] == with_chart["states"]

@@ -56,3 +56,32 @@ def test_a_free_day_runs_without_waiting(tmp_path: Path) -> None:
     assert summary.ok and waits == []
     with file_lock(day_run_lock_file(paths, DAY), blocking=False) as held:
         assert held  # released after the run
+
+
+def test_a_run_over_several_days_draws_the_station_charts_on_its_last_day(tmp_path: Path) -> None:
+    from dagster import AssetKey
+
+    from assets.stations import CHART_NOT_DRAWN, STATION_SPC
+    from pipelines.runner import prepare_instance
+    from pipelines.up_to_date import latest_materialization, metadata_value
+    from tests.stations.station_fleet import fleet_modules, write_module_stats
+
+    paths = resolve_paths(tmp_path, tmp_path / "landing")
+    paths.landing.mkdir()
+    days = write_module_stats(paths.tables, fleet_modules(4, days=12))[-3:]
+    for day in days:  # the days' sessions as ingest leaves them (the station step reads module_stats)
+        (paths.captures / day / "session.zarr").mkdir(parents=True)
+    summary = run_pipeline(paths, select=["stations"], days=days)
+    assert summary.ok and [d.run_id is not None for d in summary.days] == [True, True, True]
+    instance = prepare_instance(paths)
+
+    def chart(day: str) -> str:
+        record = latest_materialization(instance, AssetKey(STATION_SPC), day)
+        assert record is not None
+        return str(metadata_value(record, "station_charts"))
+
+    assert [chart(d) for d in days[:2]] == [CHART_NOT_DRAWN.format(day=d) for d in days[:2]]
+    assert "data:image/png;base64," in chart(days[2])
+    assert [(paths.root / "plots" / d / "station-spc.png").is_file() for d in days] == [False, False, True]
+    single = run_pipeline(paths, select=["stations"], days=[days[0]], force=True)  # one day: drawn
+    assert single.ok and "data:image/png;base64," in chart(days[0])
