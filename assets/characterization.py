@@ -49,6 +49,7 @@ from sensorfleet.emva import (
     worst_session,
 )
 from sensorfleet.ingest import list_ingested
+from sensorfleet.plotting import draw_two
 from sensorfleet.registry import MODULE_STATS as MODULE_STATS_TABLE
 from sensorfleet.registry import Bound
 
@@ -304,9 +305,10 @@ def _worst_plots(maps_group: Path, stats: pl.DataFrame, plots_dir: Path, session
     row = stats.filter(pl.col("session_id") == session_id).row(0, named=True)
     module = row.get("module_id", session_id)
     gain = row.get("gain_k_dn_per_e")
-    ptc_png = plot_ptc(rows.ptc, gain if isinstance(gain, float) else None, title=f"photon transfer: {module} ({session_id})")
-    defects_png = plot_defect_map(
-        rows.defects, int(row.get("width_px") or 0), int(row.get("height_px") or 0), title=f"defects: {module} ({session_id})"
+    ptc_png, defects_png = draw_two(
+        (plot_ptc, (rows.ptc, gain if isinstance(gain, float) else None), {"title": f"photon transfer: {module} ({session_id})"}),
+        (plot_defect_map, (rows.defects, int(row.get("width_px") or 0), int(row.get("height_px") or 0)),
+         {"title": f"defects: {module} ({session_id})"}),
     )
     ptc_md, ptc_path = png_metadata(ptc_png, plots_dir / f"{session_id}-ptc.png", f"Photon transfer of the worst module: {module}")
     map_md, map_path = png_metadata(defects_png, plots_dir / f"{session_id}-defects.png", f"Defect map of the worst module: {module}")

@@ -38,6 +38,7 @@ from sensorfleet import tables
 from sensorfleet.ingest import list_ingested
 from sensorfleet.optics import characterize_optics_day, curves_path, read_curves
 from sensorfleet.optics.plots import plot_mtf50_field_map, plot_sfr_curves
+from sensorfleet.plotting import draw_two
 from sensorfleet.registry import MODULE_OPTICS as MODULE_OPTICS_TABLE
 from sensorfleet.registry import SFR as SFR_TABLE
 from sensorfleet.registry.optics_tables import MTF50_BOUND
@@ -97,8 +98,10 @@ def _worst_plots(paths_root: Path, day: str, session_id: str, sfr: pl.DataFrame,
     sensor = tables.read_partition(paths_root / "tables", "sessions", day).filter(pl.col("session_id") == session_id)
     width, height = int(sensor["width"][0]), int(sensor["height"][0])
     label = f"{row['module_id']} ({session_id})"
-    field_png = plot_mtf50_field_map(mine, width, height, title=f"MTF50 field map: {label}")
-    curves_png = plot_sfr_curves(read_curves(curves_file, session_id), mine, title=f"SFR curves: {label}")
+    field_png, curves_png = draw_two(
+        (plot_mtf50_field_map, (mine, width, height), {"title": f"MTF50 field map: {label}"}),
+        (plot_sfr_curves, (read_curves(curves_file, session_id), mine), {"title": f"SFR curves: {label}"}),
+    )
     plots = paths_root / "plots" / day
     field_md, field_path = png_metadata(field_png, plots / f"{session_id}-mtf50-field.png",
                                         f"MTF50 over the field of the worst module: {row['module_id']}")

@@ -158,3 +158,27 @@ def run_each(
             pool.shutdown(wait=True, cancel_futures=True)  # items finished so far stay complete
             raise
     return outcomes
+
+
+class Helper:
+    """One spawned worker process kept while a batch runs, for work handed over now and collected
+    later while this process goes on (the second of two figures, say).
+
+    ``warm`` (picklable, no arguments) runs in the worker when it starts, so the first hand-over
+    does not pay for the worker's imports. :meth:`submit` returns a future; a worker that died
+    makes its futures raise ``BrokenProcessPool`` (callers redo such work themselves). Memory and
+    CPU: one more Python process, idle between hand-overs.
+    """
+
+    def __init__(self, warm: Callable[[], None] | None = None) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=warm)
+        self._pool.submit(int)  # the worker starts (and warms up) now, not at the first hand-over
+
+    def submit(self, function: Callable[..., Value], *args: object, **kwargs: object) -> Future[Value]:
+        """``function(*args, **kwargs)`` in the worker (all picklable: a module-level function)."""
+        return self._pool.submit(function, *args, **kwargs)
+
+    def close(self) -> None:
+        """Wait for the work handed over, then stop the worker."""
+        self._pool.shutdown(wait=True, cancel_futures=False)

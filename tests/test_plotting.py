@@ -57,3 +57,39 @@ def test_a_constrained_layout_is_kept() -> None:
     ax.set_ylabel("a label the layout makes room for")
     figure_png(fig)
     assert fig.get_layout_engine() is not None
+
+
+def line_png(slope: float, title: str = "") -> bytes:
+    """A module-level figure function (the helper process imports it by name)."""
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, slope])
+    ax.set_title(title)
+    return figure_png(fig)
+
+
+def failing_png(reason: str) -> bytes:
+    raise ValueError(reason)
+
+
+def test_draw_two_gives_the_same_pngs_with_and_without_the_helper() -> None:
+    from sensorfleet import plotting
+
+    first, second = (line_png, (2.0,), {"title": "first"}), (line_png, (0.5,), {"title": "second"})
+    alone = plotting.draw_two(first, second)
+    assert alone == (line_png(2.0, title="first"), line_png(0.5, title="second"))
+    started = plotting.start_helper()
+    try:
+        assert started == (plotting.available_cores() >= 2)
+        assert plotting.draw_two(first, second) == alone  # the helper's figure is the same bytes
+        with pytest.raises(ValueError, match="no data"):  # a figure's error reaches the caller
+            plotting.draw_two((failing_png, ("no data",), {}), second)
+        if started:  # a helper that died: its figure is drawn here instead
+            pool = plotting._helper[0]._pool  # noqa: SLF001 - killing the worker is the case
+            for process in list(pool._processes.values()):  # noqa: SLF001
+                process.kill()
+                process.join()
+            assert plotting.draw_two(first, second) == alone
+            assert not plotting._helper  # noqa: SLF001 - dropped, not used again
+    finally:
+        plotting.stop_helper()
+    assert not plotting._helper  # noqa: SLF001
