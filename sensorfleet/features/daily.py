@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from sensorfleet.config import Paths
 from sensorfleet.features.catalog import get_service
-from sensorfleet.features.quality import null_rates, psi
+from sensorfleet.features.quality import float_columns, null_rates, psi_of_values
 from sensorfleet.features.retrieval import get_training_set
 from sensorfleet.registry import Column, Table, register
 from sensorfleet.tables import PartitionWrite, publish_partition, read_partition
@@ -89,13 +90,13 @@ def feature_quality(paths: Paths, day: str) -> FeatureQuality:
     first = date.fromisoformat(day)
     previous = [read_partition(paths.tables, MODULE_FEATURES, str(first - timedelta(days=k))) for k in range(1, PSI_DAYS + 1)]
     reference = pl.concat([p for p in previous if p.height], how="diagonal_relaxed") if any(p.height for p in previous) else None
-    rows = []
     types = current.schema  # built anew on each access
-    for name in present:
-        if not types[name].is_numeric():
-            continue
-        ref = reference.get_column(name) if reference is not None and name in reference.columns else pl.Series([], dtype=pl.Float64)
-        rows.append({"feature": name, "psi": psi(current.get_column(name), ref),
-                     "current_rows": current.height, "reference_rows": ref.len()})
+    numeric = [name for name in present if types[name].is_numeric()]
+    cur = float_columns(current, numeric)  # one conversion per frame, not one per feature
+    ref = float_columns(reference, numeric) if reference is not None else np.empty((0, len(numeric)))
+    ref_columns = set(reference.columns) if reference is not None else set()
+    rows = [{"feature": name, "psi": psi_of_values(cur[:, k], ref[:, k]), "current_rows": current.height,
+             "reference_rows": ref.shape[0] if name in ref_columns else 0}
+            for k, name in enumerate(numeric)]
     schema = {"feature": pl.String, "psi": pl.Float64, "current_rows": pl.Int64, "reference_rows": pl.Int64}
     return FeatureQuality(null_rates(current, present), pl.DataFrame(rows, schema=schema))

@@ -20,11 +20,15 @@ def null_rates(frame: pl.DataFrame, columns: list[str] | None = None) -> pl.Data
     the rate of an empty frame is null)."""
     names = columns if columns is not None else [c for c in frame.columns if "__" in c]
     rows = frame.height
-    out = []
-    for name in names:
-        col = frame.get_column(name)
-        nulls = col.null_count() + (int(col.is_nan().sum()) if col.dtype.is_float() else 0)
-        out.append({"feature": name, "rows": rows, "nulls": nulls, "null_rate": nulls / rows if rows else None})
+    schema = frame.schema
+    # one query for every column's count (a query per column cost ~50 us each, ~190 columns a day)
+    counts = frame.select([
+        (pl.col(name).null_count() + (pl.col(name).is_nan().sum() if schema[name].is_float() else 0))
+        .cast(pl.Int64).alias(name)
+        for name in names
+    ]).row(0) if names else ()
+    out = [{"feature": name, "rows": rows, "nulls": int(nulls), "null_rate": int(nulls) / rows if rows else None}
+           for name, nulls in zip(names, counts, strict=True)]
     return pl.DataFrame(out, schema={"feature": pl.String, "rows": pl.Int64, "nulls": pl.Int64, "null_rate": pl.Float64})
 
 
@@ -33,6 +37,13 @@ def psi(current: pl.Series, reference: pl.Series, bins: int = 10, epsilon: float
     dropped). ``None`` when either side has no value."""
     cur = current.drop_nulls().cast(pl.Float64).drop_nans().to_numpy()
     ref = reference.drop_nulls().cast(pl.Float64).drop_nans().to_numpy()
+    return psi_of_values(cur, ref, bins, epsilon)
+
+
+def psi_of_values(current: np.ndarray, reference: np.ndarray, bins: int = 10, epsilon: float = 1e-4) -> float | None:
+    """:func:`psi` of two float64 arrays whose NaN (nulls) are dropped here."""
+    cur = current[~np.isnan(current)]
+    ref = reference[~np.isnan(reference)]
     if len(cur) == 0 or len(ref) == 0:
         return None
     edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
@@ -41,6 +52,16 @@ def psi(current: pl.Series, reference: pl.Series, bins: int = 10, epsilon: float
     p_cur = np.bincount(np.searchsorted(edges, cur, side="left"), minlength=len(edges) + 1) / len(cur)
     p_ref, p_cur = np.maximum(p_ref, epsilon), np.maximum(p_cur, epsilon)
     return float(np.sum((p_cur - p_ref) * np.log(p_cur / p_ref)))
+
+
+def float_columns(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """``columns`` of ``frame`` as one (rows, len(columns)) float64 array, nulls as NaN (a column
+    ``frame`` lacks is all NaN)."""
+    present = [pl.col(c).cast(pl.Float64) if c in frame.columns else pl.lit(None, dtype=pl.Float64).alias(c)
+               for c in columns]
+    if not columns or frame.height == 0:
+        return np.empty((frame.height, len(columns)), np.float64)
+    return frame.select(present).to_numpy().astype(np.float64, copy=False)
 
 
 def psi_previous_days(frame: pl.DataFrame, feature: str, day_start: datetime, time_column: str = "label_time",

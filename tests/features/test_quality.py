@@ -37,3 +37,19 @@ def test_psi_previous_days_takes_the_week_before() -> None:
     vals = [float(i % 10) for i in range(350)] + [float(i % 10) for i in range(50)]
     frame = pl.DataFrame({"label_time": times, "f": vals})
     assert psi_previous_days(frame, "f", day) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_psi_of_float_columns_equals_psi_of_series_with_nulls_nans_and_missing_columns() -> None:
+    from sensorfleet.features.quality import float_columns, psi_of_values
+
+    rng = np.random.default_rng(3)
+    cur = pl.DataFrame({"a": [1.0, None, float("nan"), 2.5, 3.0], "b": [1, 2, None, 4, 5]})
+    ref = pl.DataFrame({"a": rng.normal(2, 1, 40), "b": rng.integers(0, 6, 40)})
+    cur_np, ref_np = float_columns(cur, ["a", "b", "c"]), float_columns(ref, ["a", "b", "c"])
+    assert cur_np.shape == (5, 3) and np.isnan(cur_np[:, 2]).all()
+    for k, name in enumerate(["a", "b"]):
+        assert psi_of_values(cur_np[:, k], ref_np[:, k]) == psi(cur[name], ref[name])
+    assert psi_of_values(cur_np[:, 2], ref_np[:, 2]) is None  # a column neither side has
+    assert float_columns(cur.head(0), ["a"]).shape == (0, 1)
+    counted = null_rates(cur, ["a", "b"])
+    assert counted["nulls"].to_list() == [2, 1] and counted["null_rate"].to_list() == [0.4, 0.2]
