@@ -45,9 +45,7 @@ def run_with_display(
     """
     from pipelines.runner import run_pipeline  # Dagster loads here, not at import
     from sensorfleet.gc_tuning import tune_for_batch
-    from sensorfleet.plotting import start_helper, stop_helper
 
-    start_helper()  # a step's two figures are drawn at once, one of them by this helper process
     tune_for_batch()  # this process now holds the asset graph for good: a batch's collector
     frozen_after_a_run: list[object] = []
     console = console or Console(soft_wrap=True)
@@ -74,19 +72,17 @@ def run_with_display(
                 bar.remove_task(tasks.pop(key))
             console.print(_day_line(outcome))
 
-        try:
-            summary = run_pipeline(
-                paths,
-                select=select,
-                days=days,
-                progress=on_progress,
-                on_day_start=on_day_start,
-                on_day_done=on_day_done,
-                on_day_wait=on_day_wait,
-                force=force,
-            )
-        finally:
-            stop_helper()
+        summary = run_pipeline(
+            paths,
+            select=select,
+            days=days,
+            progress=on_progress,
+            on_day_start=on_day_start,
+            on_day_done=on_day_done,
+            on_day_wait=on_day_wait,
+            force=force,
+            figure_helper=True,  # a step's two figures at once, one of them drawn by a helper process
+        )
     print_summary(summary, console)
     return summary
 

@@ -71,6 +71,7 @@ from pipelines.up_to_date import (
 from sensorfleet.config import Paths, environment_kept
 from sensorfleet.ingest.scan import scan_landing
 from sensorfleet.locks import day_run_lock_file, file_lock
+from sensorfleet.plotting import start_helper, stop_helper
 
 
 @dataclass
@@ -204,8 +205,13 @@ def run_pipeline(
     on_day_wait: Callable[[str, Path], None] | None = None,
     force: bool = False,
     instance: DagsterInstance | None = None,
+    figure_helper: bool = False,
 ) -> PipelineSummary:
     """Materialize the selected assets for each day (default: every day with landing data).
+
+    ``figure_helper``: when more than one day runs, a helper process draws one of each step's
+    two figures while this process draws the other (:func:`sensorfleet.plotting.start_helper`;
+    its start costs more than it saves on one day).
 
     The runs are recorded in ``instance`` (default: the embedded one under
     ``<root>/dagster_home``, :func:`prepare_instance`; a production instance is Postgres,
@@ -238,6 +244,33 @@ def run_pipeline(
     runnable = [d for d in todo if (d in with_landing or _has_captures(paths, d)) and d not in fresh
                 and capture_day_problem(d) is None]
     chart_day = runnable[-1] if runnable else None
+    if figure_helper and len(runnable) > 1:
+        start_helper()
+    try:
+        outcomes = _run_days(paths, todo, with_landing, fresh, instance, jobs, selection, progress, chart_day,
+                             on_day_start, on_day_done, on_day_wait)
+    finally:
+        stop_helper()
+    summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
+    fleet_selection = [k for node in fleet_steps for k in node.keys]
+    ran = any(o.run_id is not None for o in outcomes)
+    if fleet_steps and (any(not o.no_data for o in outcomes) or not days):
+        if not force and not ran and fleet_up_to_date(
+            instance, final_test_files_state(paths.landing), fleet_selection,
+            [k for node in assets for k in node.keys], code_versions,
+        ):
+            summary.fleet_up_to_date = True
+        else:
+            summary.fleet = run_fleet(instance, jobs.resolve_job_def(REFRESH_WAREHOUSE), fleet_selection)
+    return summary
+
+
+def _run_days(paths: Paths, todo: list[str], with_landing: list[str], fresh: dict[str, EventLogRecord],
+              instance: DagsterInstance, jobs: Definitions, selection: list[AssetKey],
+              progress: ProgressHook | None, chart_day: str | None,
+              on_day_start: Callable[[str], None] | None, on_day_done: Callable[[DayOutcome], None] | None,
+              on_day_wait: Callable[[str, Path], None] | None) -> list[DayOutcome]:
+    """:func:`run_pipeline`'s days, one after the other (see there)."""
     outcomes: list[DayOutcome] = []
     for day in todo:
         if on_day_start is not None:
@@ -258,18 +291,7 @@ def run_pipeline(
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
-    summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
-    fleet_selection = [k for node in fleet_steps for k in node.keys]
-    ran = any(o.run_id is not None for o in outcomes)
-    if fleet_steps and (any(not o.no_data for o in outcomes) or not days):
-        if not force and not ran and fleet_up_to_date(
-            instance, final_test_files_state(paths.landing), fleet_selection,
-            [k for node in assets for k in node.keys], code_versions,
-        ):
-            summary.fleet_up_to_date = True
-        else:
-            summary.fleet = run_fleet(instance, jobs.resolve_job_def(REFRESH_WAREHOUSE), fleet_selection)
-    return summary
+    return outcomes
 
 
 @dataclass

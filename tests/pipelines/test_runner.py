@@ -6,6 +6,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "assets"))
 from tiny_landing import make_session  # noqa: E402  (the tiny-session helper of tests/assets)
 
@@ -58,7 +60,9 @@ def test_a_free_day_runs_without_waiting(tmp_path: Path) -> None:
         assert held  # released after the run
 
 
-def test_a_run_over_several_days_draws_the_station_charts_on_its_last_day(tmp_path: Path) -> None:
+def test_a_run_over_several_days_draws_the_station_charts_on_its_last_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dagster import AssetKey
 
     from assets.stations import CHART_NOT_DRAWN, STATION_SPC
@@ -71,8 +75,13 @@ def test_a_run_over_several_days_draws_the_station_charts_on_its_last_day(tmp_pa
     days = write_module_stats(paths.tables, fleet_modules(4, days=12))[-3:]
     for day in days:  # the days' sessions as ingest leaves them (the station step reads module_stats)
         (paths.captures / day / "session.zarr").mkdir(parents=True)
-    summary = run_pipeline(paths, select=["stations"], days=days)
+    import pipelines.runner
+
+    helpers: list[str] = []
+    monkeypatch.setattr(pipelines.runner, "start_helper", lambda: helpers.append("started") or True)
+    summary = run_pipeline(paths, select=["stations"], days=days, figure_helper=True)
     assert summary.ok and [d.run_id is not None for d in summary.days] == [True, True, True]
+    assert helpers == ["started"]  # several days: the figure helper is worth its start
     instance = prepare_instance(paths)
 
     def chart(day: str) -> str:
@@ -83,5 +92,6 @@ def test_a_run_over_several_days_draws_the_station_charts_on_its_last_day(tmp_pa
     assert [chart(d) for d in days[:2]] == [CHART_NOT_DRAWN.format(day=d) for d in days[:2]]
     assert "data:image/png;base64," in chart(days[2])
     assert [(paths.root / "plots" / d / "station-spc.png").is_file() for d in days] == [False, False, True]
-    single = run_pipeline(paths, select=["stations"], days=[days[0]], force=True)  # one day: drawn
-    assert single.ok and "data:image/png;base64," in chart(days[0])
+    single = run_pipeline(paths, select=["stations"], days=[days[0]], force=True, figure_helper=True)
+    assert single.ok and "data:image/png;base64," in chart(days[0])  # one day: drawn
+    assert helpers == ["started"]  # and no helper started for one day
