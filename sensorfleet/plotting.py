@@ -8,8 +8,8 @@ axes' tick labels to lift a title above them (none is drawn above these axes: th
 and one draw per save (:func:`figure_png`).
 
 A step that draws two figures draws them at once, one in this process and one in a helper
-process (:func:`draw_two`), when a batch started the helper (:func:`start_helper`: the command
-line's ``pipeline run``); otherwise one after the other, here."""
+process (:func:`draw_two`), when a batch started the helper (:func:`start_helper`: a command-line
+``pipeline run`` over more than one day); otherwise one after the other, here."""
 
 from __future__ import annotations
 
@@ -97,11 +97,11 @@ def draw_two(first: Figure, second: Figure) -> tuple[bytes, bytes]:
         try:
             handed = _helper[0].submit(fn, *args, **kwargs)
         except (BrokenProcessPool, RuntimeError):  # dead or shut down: draw here
-            _helper.clear()
+            stop_helper()
     other = second[0](*second[1], **second[2])
     if handed is not None:
         try:
             return handed.result(), other
         except BrokenProcessPool:
-            _helper.clear()
+            stop_helper()
     return fn(*args, **kwargs), other
