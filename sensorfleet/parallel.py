@@ -167,7 +167,9 @@ class Helper:
     ``warm`` (picklable, no arguments) runs in the worker when it starts, so the first hand-over
     does not pay for the worker's imports. :meth:`submit` returns a future; a worker that died
     makes its futures raise ``BrokenProcessPool`` (callers redo such work themselves). Memory and
-    CPU: one more Python process, idle between hand-overs.
+    CPU: one more Python process, idle between hand-overs. As for every spawned process, the
+    parent's main script is imported again in the worker: it must keep its work under
+    ``if __name__ == "__main__":`` (the ``sensorfleet`` command and ``python -m pipelines.cli`` do).
     """
 
     def __init__(self, warm: Callable[[], None] | None = None) -> None:
