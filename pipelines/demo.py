@@ -150,6 +150,8 @@ def demo(
         generate_demo_fleet(paths, modules, seed, console, width, height)
         add_broken_session(paths.landing, console)
     summary = run_with_display(paths, console=console)
+    if summary.interrupted:  # Ctrl-C: stop here, not train on half a fleet
+        raise typer.Exit(130)
     models = train_and_score_with_display(paths, console, spatial_epochs=DEMO_SPATIAL_EPOCHS)
     # the study compares the champions' decisions: only once they exist
     studied = study_capture_plans_with_display(paths, console, DEMO_STUDY_MODULES) if models.ok else True

@@ -180,6 +180,12 @@ def print_summary(summary: PipelineSummary, console: Console) -> None:
         console.print("  checks failed: none in the days run (up-to-date days keep their last results: see the UI)")
     else:
         console.print("  checks failed: none")
+    if summary.interrupted:
+        rest = f": {len(summary.not_run)} day(s) not run ({summary.not_run[0]} .. {summary.not_run[-1]})" \
+            if summary.not_run else ""
+        console.print(f"  [red]interrupted[/] during {next(d.day for d in days if d.interrupted)}{rest}; "
+                      "the labels and warehouse were not refreshed. Run the same command again to go on "
+                      "(finished days are up to date and are not run again)")
     failed = [d for d in days if d.error is not None]
     if failed:
         console.print(f"  [red]failed days: {len(failed)}[/]")
@@ -245,6 +251,8 @@ def run(
             summary = run_with_display(paths, select=select, days=days or None, force=force)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
+    if summary.interrupted:
+        raise typer.Exit(130)  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
     if not summary.ok:
         raise typer.Exit(1)
 

@@ -107,6 +107,8 @@ class DayOutcome:
     no_data: bool = False
     """The day has no landing session and no ingested capture: it was not run (no empty
     partitions are written)."""
+    interrupted: bool = False
+    """The run was interrupted (Ctrl-C, SIGINT): the days after it were not run."""
 
     def count_sessions(self, counts: SessionCounts) -> None:
         """Take the ingest's sessions by outcome (from its materialization or its failure)."""
@@ -123,6 +125,13 @@ class PipelineSummary:
     fleet: FleetOutcome | None = None
     fleet_up_to_date: bool = False
     """The labels and the warehouse needed no run (no day ran, label files unchanged)."""
+    not_run: list[str] = field(default_factory=list)
+    """Days left after an interrupted one (``interrupted``): not run."""
+
+    @property
+    def interrupted(self) -> bool:
+        """A day's run was interrupted (Ctrl-C): the rest of the command was not run."""
+        return any(d.interrupted for d in self.days)
 
     @property
     def ok(self) -> bool:
@@ -251,7 +260,10 @@ def run_pipeline(
                              on_day_start, on_day_done, on_day_wait)
     finally:
         stop_helper()
-    summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home)
+    summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home,
+                              not_run=todo[len(outcomes):])
+    if summary.interrupted:
+        return summary
     fleet_selection = [k for node in fleet_steps for k in node.keys]
     ran = any(o.run_id is not None for o in outcomes)
     if fleet_steps and (any(not o.no_data for o in outcomes) or not days):
@@ -291,6 +303,8 @@ def _run_days(paths: Paths, todo: list[str], with_landing: list[str], fresh: dic
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
+        if outcome.interrupted:  # Ctrl-C: the person wants the command to stop, not the day to fail
+            break
     return outcomes
 
 
@@ -458,6 +472,9 @@ def _run_day(
             return
     outcome.run_id = result.run_id
     outcome.error = failure_message(result)
+    outcome.interrupted = any(event.step_failure_data.error is not None
+                              and event.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"
+                              for event in result.get_step_failure_events())
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         name = materialization.asset_key.to_user_string()

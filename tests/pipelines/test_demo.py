@@ -59,3 +59,4 @@ def test_demo_honours_the_root_and_landing_variables(tmp_path: Path, monkeypatch
 
 class _Ok:
     ok = True
+    interrupted = False

@@ -95,3 +95,35 @@ def test_a_run_over_several_days_draws_the_station_charts_on_its_last_day(
     single = run_pipeline(paths, select=["stations"], days=[days[0]], force=True, figure_helper=True)
     assert single.ok and "data:image/png;base64," in chart(days[0])  # one day: drawn
     assert helpers == ["started"]  # and no helper started for one day
+
+
+def test_an_interrupted_day_stops_the_run_and_the_next_command_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during a day's run (Dagster turns SIGINT into an interruption of the step): the
+    days after it are not run, nor the labels and warehouse; run again, it goes on."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    import assets.stations
+    from tests.stations.station_fleet import fleet_modules, write_module_stats
+
+    paths = resolve_paths(tmp_path, tmp_path / "landing")
+    paths.landing.mkdir()
+    days = write_module_stats(paths.tables, fleet_modules(4, days=12))[-3:]
+    for day in days:
+        (paths.captures / day / "session.zarr").mkdir(parents=True)
+    real = assets.stations.watch_stations_day
+
+    def interrupted_on_the_second_day(p, day, config):  # type: ignore[no-untyped-def]
+        if day == days[1]:
+            raise DagsterExecutionInterruptedError()
+        return real(p, day, config)
+
+    monkeypatch.setattr(assets.stations, "watch_stations_day", interrupted_on_the_second_day)
+    summary = run_pipeline(paths, select=["stations", "warehouse"], days=days)
+    assert [d.day for d in summary.days] == days[:2] and summary.not_run == days[2:]
+    assert summary.interrupted and summary.days[1].interrupted and not summary.days[0].interrupted
+    assert summary.fleet is None and not (paths.root / "warehouse.duckdb").exists()
+    monkeypatch.setattr(assets.stations, "watch_stations_day", real)
+    again = run_pipeline(paths, select=["stations", "warehouse"], days=days)
+    assert again.ok and not again.interrupted and [d.day for d in again.days] == days and again.fleet is not None
