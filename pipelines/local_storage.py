@@ -37,7 +37,7 @@ import functools
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Self
 
@@ -80,6 +80,26 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class _Yes:
+    """Schema questions answered yes (does this table or column exist, is this index built),
+    remembered: what is there stays until a wipe or a migration, which :meth:`forget`. A no is
+    asked again each time (a migration may be under way)."""
+
+    def __init__(self) -> None:
+        self._questions: set[str] = set()
+
+    def ask(self, question: str, answer: Callable[[], bool]) -> bool:
+        if question in self._questions:
+            return True
+        found = bool(answer())
+        if found:
+            self._questions.add(question)
+        return found
+
+    def forget(self) -> None:
+        self._questions.clear()
+
+
 @functools.cache
 def _event_log_migrations() -> ScriptDirectory:
     """Dagster's event-log migration scripts, read once per process (Dagster reads them twice per
@@ -108,19 +128,14 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self._tables: set[str] = set()
+        self._tables = _Yes()
         super().__init__(base_dir, inst_data)
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index database has ``table_name``. Dagster asks before storing each asset
         and check event, and answers with a new engine and connection each time; a table, once
         there, stays until :meth:`wipe`, so a yes is remembered."""
-        if table_name in self._tables:
-            return True
-        found = super().has_table(table_name)
-        if found:
-            self._tables.add(table_name)
-        return found
+        return self._tables.ask(table_name, lambda: super(LocalSqliteEventLogStorage, self).has_table(table_name))
 
     def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
         """Dagster's schema set-up, with the migration scripts read once per process for a new
@@ -151,14 +166,7 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
         if engine is not None:
             self._engines.move_to_end(shard)
             return engine
-        engine = create_engine(
-            self.conn_string_for_shard(shard),
-            poolclass=QueuePool,
-            pool_size=1,
-            max_overflow=2,  # Dagster's schema set-up (_initdb) opens a second connection
-            connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False},
-        )
-        event.listen(engine, "connect", _pragmas)
+        engine = _pooled_engine(self.conn_string_for_shard(shard))
         if shard not in self._initialized_dbs:
             self._initdb(engine)
             self._initialized_dbs.add(shard)
@@ -192,7 +200,7 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._close_all()  # the files are deleted: no connection may go on writing to them
-        self._tables.clear()
+        self._tables.forget()
         super().wipe()
 
     def dispose(self) -> None:
@@ -201,9 +209,10 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
 
 
 def _pooled_engine(conn_string: str) -> Engine:
-    """One SQLite database's engine for a storage that keeps it open: one pooled connection
-    (two more while Dagster's schema set-up or another thread needs them), usable from any thread
-    (one at a time: the pool hands a connection to one thread), ``synchronous=NORMAL``."""
+    """One SQLite database's engine for a storage that keeps it open: one pooled connection (two
+    more while Dagster's schema set-up, which opens a second one, or another thread needs them),
+    usable from any thread (one at a time: the pool hands a connection to one thread),
+    ``synchronous=NORMAL``."""
     engine = create_engine(
         conn_string,
         poolclass=QueuePool,
@@ -224,7 +233,7 @@ class LocalSqliteRunStorage(SqliteRunStorage):
 
     def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engine: Engine | None = None
-        self._yes: set[str] = set()
+        self._yes = _Yes()
         super().__init__(conn_string, inst_data)
 
     @contextmanager
@@ -235,35 +244,27 @@ class LocalSqliteRunStorage(SqliteRunStorage):
             with conn.begin():
                 yield conn
 
-    def _remembered(self, question: str, ask: Any) -> bool:
-        if question in self._yes:
-            return True
-        answer = bool(ask())
-        if answer:
-            self._yes.add(question)
-        return answer
-
     def has_run_stats_index_cols(self) -> bool:
-        return self._remembered("has_run_stats_index_cols", super().has_run_stats_index_cols)
+        return self._yes.ask("has_run_stats_index_cols", super().has_run_stats_index_cols)
 
     def has_bulk_actions_selector_cols(self) -> bool:
-        return self._remembered("has_bulk_actions_selector_cols", super().has_bulk_actions_selector_cols)
+        return self._yes.ask("has_bulk_actions_selector_cols", super().has_bulk_actions_selector_cols)
 
     def has_backfill_id_column(self) -> bool:
-        return self._remembered("has_backfill_id_column", super().has_backfill_id_column)
+        return self._yes.ask("has_backfill_id_column", super().has_backfill_id_column)
 
     def has_bulk_action_job_name_column(self) -> bool:
-        return self._remembered("has_bulk_action_job_name_column", super().has_bulk_action_job_name_column)
+        return self._yes.ask("has_bulk_action_job_name_column", super().has_bulk_action_job_name_column)
 
     def has_backfill_tags_table(self) -> bool:
-        return self._remembered("has_backfill_tags_table", super().has_backfill_tags_table)
+        return self._yes.ask("has_backfill_tags_table", super().has_backfill_tags_table)
 
     def has_built_index(self, migration_name: str) -> bool:
-        return self._remembered(f"has_built_index:{migration_name}", lambda: super(LocalSqliteRunStorage, self)
+        return self._yes.ask(f"has_built_index:{migration_name}", lambda: super(LocalSqliteRunStorage, self)
                                 .has_built_index(migration_name))
 
     def _forget(self) -> None:
-        self._yes.clear()
+        self._yes.forget()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
