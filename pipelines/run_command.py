@@ -47,7 +47,7 @@ def run_with_display(
     from sensorfleet.gc_tuning import tune_for_batch
 
     tune_for_batch()  # this process now holds the asset graph for good: a batch's collector
-    frozen_after_a_run: list[object] = []
+    refrozen = False  # once more after the first run, which imports the rest (matplotlib, DuckDB...)
     console = console or Console(soft_wrap=True)
     console.print(f"[bold]pipeline run[/]: landing {paths.landing} -> root {paths.root}")
     with progress_bar("{task.description}", console) as bar:
@@ -66,8 +66,10 @@ def run_with_display(
             console.print(f"  {day}: another run of this day holds {lock_file}; waiting for it", markup=False)
 
         def on_day_done(outcome: DayOutcome) -> None:
-            if outcome.run_id is not None and not frozen_after_a_run:
-                frozen_after_a_run.append(tune_for_batch())  # what the first run imported, too
+            nonlocal refrozen
+            if outcome.run_id is not None and not refrozen:
+                tune_for_batch()
+                refrozen = True
             for key in [k for k in tasks if k[1] == outcome.day]:
                 bar.remove_task(tasks.pop(key))
             console.print(_day_line(outcome))

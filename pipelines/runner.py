@@ -30,6 +30,7 @@ from dagster import (
     JobDefinition,
     in_process_executor,
 )
+from dagster._core.errors import DagsterExecutionInterruptedError
 
 from assets._common import (
     FAILING_KEYS,
@@ -109,6 +110,12 @@ class DayOutcome:
     partitions are written)."""
     interrupted: bool = False
     """The run was interrupted (Ctrl-C, SIGINT): the days after it were not run."""
+
+    @property
+    def runs(self) -> bool:
+        """Whether the day is to be run: it has data, is not up to date, and is a usable day
+        (before its run; set by :func:`_planned_day`)."""
+        return self.run_id is None and not (self.no_data or self.up_to_date or self.error)
 
     def count_sessions(self, counts: SessionCounts) -> None:
         """Take the ingest's sessions by outcome (from its materialization or its failure)."""
@@ -249,15 +256,15 @@ def run_pipeline(
     fresh = {} if force else up_to_date_days(
         instance, {d: fingerprints[d] for d in todo if d in fingerprints}, selection, code_versions
     )
+    planned = [_planned_day(paths, day, with_landing, fresh, instance) for day in todo]
+    runnable = [o.day for o in planned if o.runs]
     # the last day to run draws the station charts (each day's is the trailing window up to it)
-    runnable = [d for d in todo if (d in with_landing or _has_captures(paths, d)) and d not in fresh
-                and capture_day_problem(d) is None]
     chart_day = runnable[-1] if runnable else None
     if figure_helper and len(runnable) > 1:
         start_helper()
     try:
-        outcomes = _run_days(paths, todo, with_landing, fresh, instance, jobs, selection, progress, chart_day,
-                             on_day_start, on_day_done, on_day_wait)
+        outcomes = _run_days(paths, planned, instance, jobs.resolve_job_def(DAILY_PIPELINE), selection, progress,
+                             chart_day, on_day_start, on_day_done, on_day_wait)
     finally:
         stop_helper()
     summary = PipelineSummary(days=outcomes, dagster_home=paths.dagster_home,
@@ -277,29 +284,36 @@ def run_pipeline(
     return summary
 
 
-def _run_days(paths: Paths, todo: list[str], with_landing: list[str], fresh: dict[str, EventLogRecord],
-              instance: DagsterInstance, jobs: Definitions, selection: list[AssetKey],
-              progress: ProgressHook | None, chart_day: str | None,
+def _planned_day(paths: Paths, day: str, with_landing: list[str], fresh: dict[str, EventLogRecord],
+                 instance: DagsterInstance) -> DayOutcome:
+    """``day``'s outcome as far as it is known before any run: no data, up to date (its last run's
+    counts) or an unusable day (``error``); otherwise :attr:`DayOutcome.runs`."""
+    outcome = DayOutcome(day=day)
+    if day not in with_landing and not _has_captures(paths, day):
+        outcome.no_data = True
+    elif day in fresh:
+        _recorded_outcome(outcome, instance, fresh[day])
+    else:
+        outcome.error = capture_day_problem(day)
+    return outcome
+
+
+def _run_days(paths: Paths, planned: list[DayOutcome], instance: DagsterInstance, job: JobDefinition,
+              selection: list[AssetKey], progress: ProgressHook | None, chart_day: str | None,
               on_day_start: Callable[[str], None] | None, on_day_done: Callable[[DayOutcome], None] | None,
               on_day_wait: Callable[[str, Path], None] | None) -> list[DayOutcome]:
-    """:func:`run_pipeline`'s days, one after the other (see there)."""
+    """:func:`run_pipeline`'s days, one after the other, each run unless ``planned`` says why not
+    (see there); stops after an interrupted day."""
     outcomes: list[DayOutcome] = []
-    for day in todo:
+    for outcome in planned:
+        day = outcome.day
         if on_day_start is not None:
             on_day_start(day)
-        outcome = DayOutcome(day=day)
-        if day not in with_landing and not _has_captures(paths, day):
-            outcome.no_data = True
-        elif day in fresh:
-            _recorded_outcome(outcome, instance, fresh[day])
-        elif (problem := capture_day_problem(day)) is not None:
-            outcome.error = problem
-        else:
+        if outcome.runs:
             if not instance.has_dynamic_partition(CAPTURE_DAYS, day):  # the UI lists days with data
                 instance.add_dynamic_partitions(CAPTURE_DAYS, [day])
             with day_run_lock(paths, day, on_day_wait):
-                _run_day(outcome, instance, jobs.resolve_job_def(DAILY_PIPELINE), selection, progress,
-                         station_chart=chart_day in (None, day))
+                _run_day(outcome, instance, job, selection, progress, station_chart=chart_day in (None, day))
         outcomes.append(outcome)
         if on_day_done is not None:
             on_day_done(outcome)
@@ -473,7 +487,7 @@ def _run_day(
     outcome.run_id = result.run_id
     outcome.error = failure_message(result)
     outcome.interrupted = any(event.step_failure_data.error is not None
-                              and event.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"
+                              and event.step_failure_data.error.cls_name == DagsterExecutionInterruptedError.__name__
                               for event in result.get_step_failure_events())
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
