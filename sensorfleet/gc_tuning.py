@@ -4,8 +4,8 @@ A pipeline run's process imports Dagster, polars, DuckDB, matplotlib, pydantic a
 graph: a few hundred thousand long-lived objects. CPython's default thresholds ``(700, 10, 10)``
 collect the youngest generation every 700 net allocations and the older ones often enough that
 the collector's traversals added up to ~10 % of the demo pipeline's wall time on this project's
-2-core machine, while the garbage it found was small (docs/architecture.md, "Garbage collection
-in a run's process").
+2-core machine, while the garbage it found was small (docs/architecture.md, "What the demo
+pipeline costs", the garbage collector).
 
 :func:`tune_for_batch`, called once the imports are done:
 
@@ -32,7 +32,7 @@ only when the objects that survived one are a quarter of the long-lived ones).""
 
 def tune_for_batch() -> tuple[int, int, int]:
     """Freeze the objects alive now and raise the collector's thresholds (module docstring);
-    returns the thresholds in force before. Idempotent: a second call freezes what was made
+    returns the thresholds in force before. Called again, it also freezes what was made
     since the first."""
     before = gc.get_threshold()
     gc.freeze()

@@ -35,9 +35,8 @@ def null_rates(frame: pl.DataFrame, columns: list[str] | None = None) -> pl.Data
 def psi(current: pl.Series, reference: pl.Series, bins: int = 10, epsilon: float = 1e-4) -> float | None:
     """Population stability index of ``current`` against ``reference`` (numeric; nulls and NaN
     dropped). ``None`` when either side has no value."""
-    cur = current.drop_nulls().cast(pl.Float64).drop_nans().to_numpy()
-    ref = reference.drop_nulls().cast(pl.Float64).drop_nans().to_numpy()
-    return psi_of_values(cur, ref, bins, epsilon)
+    # nulls become NaN in float64, which psi_of_values drops with the NaN
+    return psi_of_values(current.cast(pl.Float64).to_numpy(), reference.cast(pl.Float64).to_numpy(), bins, epsilon)
 
 
 def psi_of_values(current: np.ndarray, reference: np.ndarray, bins: int = 10, epsilon: float = 1e-4) -> float | None:
@@ -57,11 +56,10 @@ def psi_of_values(current: np.ndarray, reference: np.ndarray, bins: int = 10, ep
 def float_columns(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
     """``columns`` of ``frame`` as one (rows, len(columns)) float64 array, nulls as NaN (a column
     ``frame`` lacks is all NaN)."""
-    present = [pl.col(c).cast(pl.Float64) if c in frame.columns else pl.lit(None, dtype=pl.Float64).alias(c)
-               for c in columns]
     if not columns or frame.height == 0:
         return np.empty((frame.height, len(columns)), np.float64)
-    return frame.select(present).to_numpy().astype(np.float64, copy=False)
+    return frame.select([pl.col(c).cast(pl.Float64) if c in frame.columns else pl.lit(None, dtype=pl.Float64).alias(c)
+                         for c in columns]).to_numpy()
 
 
 def psi_previous_days(frame: pl.DataFrame, feature: str, day_start: datetime, time_column: str = "label_time",
